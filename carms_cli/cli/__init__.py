@@ -1,0 +1,70 @@
+"""The ``carms`` command line: a thin Typer layer over the library.
+
+Exit codes: 0 success; 1 a requested gate failed (``--fail-on-bias``); 2 usage or input error,
+reported as one ``Error: …`` line on stderr. Anything else is a bug.
+"""
+
+import sys
+
+import typer
+
+try:  # typer >= 0.22 vendors click as typer._click
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click import exceptions as _click_exceptions
+
+from carms_cli import __version__
+from carms_cli.errors import InputError
+
+EXIT_OK = 0
+EXIT_GATE = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="carms",
+    help="Estimator variance analyzer for Monte Carlo gradients through discrete random variables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"carms-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Estimator variance analyzer for Monte Carlo gradients through discrete random variables."""
+
+
+from carms_cli.cli import variance as _variance  # noqa: E402,F401  (registers the command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code (never raises for bad input)."""
+    exits = (typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit))
+    aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort), KeyboardInterrupt)
+    try:
+        code = app(args=argv, prog_name="carms", standalone_mode=False)
+    except InputError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _click_exceptions.ClickException as exc:
+        print(f"Error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except exits as exc:
+        return exc.exit_code
+    except aborts:
+        print("Error: aborted", file=sys.stderr)
+        return EXIT_USAGE
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

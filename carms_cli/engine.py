@@ -1,0 +1,127 @@
+"""Run one estimator's plan through the CPU kernel in bounded-memory batches of chunks.
+
+Memory is fixed by the batch size (a few hundred chunk rows), not by the number of trials:
+the host merges each batch into running (count, mean, M2) accumulators before the next.
+"""
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from carms_cli.errors import InputError
+from carms_cli.plan import Plan
+
+#: Trials per chunk at the largest; smaller for heavy trials so work still spreads over threads.
+MAX_CHUNK = 4096
+MIN_CHUNK = 64
+
+
+class RawResult(NamedTuple):
+    """Merged accumulators of one estimator run."""
+
+    trials: int
+    mean: np.ndarray  # (D, K)
+    m2: np.ndarray  # (D, K): Σ (g − ḡ)²
+    q_sum: float  # Σ ‖g − ∇‖²
+    q_sq_sum: float  # Σ ‖g − ∇‖⁴
+    unique_sum: int  # Σ over trials and variables of distinct categories among n samples
+    unique_sq_sum: int  # Σ of its square
+    duplicate_sum: int  # Σ over trials and variables of 1[some two samples coincide]
+    seconds: float
+
+
+def chunk_size(samples: int, dims: int) -> int:
+    """Trials per chunk: a power of two in [64, 4096], ~2^20 sample draws per chunk at most.
+
+    Depends on the problem only, never on threads, so results do not depend on threads.
+    """
+    size = MAX_CHUNK
+    while size > MIN_CHUNK and size * samples * dims > (1 << 20):
+        size //= 2
+    return size
+
+
+def set_threads(threads: int | None) -> int:
+    """Set numba's thread count (None: all available); returns the count in use."""
+    import numba
+
+    available = numba.config.NUMBA_NUM_THREADS
+    if threads is None:
+        numba.set_num_threads(available)
+        return available
+    if not 1 <= threads <= available:
+        raise InputError(f"--threads must be in 1..{available} on this machine, got {threads}")
+    numba.set_num_threads(threads)
+    return threads
+
+
+def _kernel_args(plan: Plan):
+    grad = plan.exact_gradient
+    return (
+        plan.key, plan.draws_per_var, plan.copula, plan.samples, plan.categories, plan.dims,
+        plan.orders, plan.thresholds, plan.probs, plan.weighting, plan.ratio, plan.unary,
+        plan.pair, plan.has_pair, plan.full, plan.has_full, grad,
+        (plan.probs**2).sum(axis=1), (plan.probs * grad).sum(axis=1), (grad**2).sum(axis=1),
+    )
+
+
+def run_plan(
+    plan: Plan,
+    trials: int,
+    threads: int,
+    progress: Callable[[int], None] | None = None,
+) -> RawResult:
+    """Run ``trials`` trials of ``plan``; ``progress(done)`` is called after every batch.
+
+    The first call compiles the kernels (or loads them from numba's cache); that time is not
+    counted in ``seconds``.
+    """
+    from carms_cli.kernels.cpu import merge_chunks, run_chunks
+    from carms_cli.kernels.trial import DUPLICATE_SUM, N_SCALARS, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
+
+    d_count, k = plan.dims, plan.categories
+    size = chunk_size(plan.samples, d_count)
+    total_chunks = -(-trials // size)
+    per_batch = max(4 * threads, min(256, (1 << 22) // max(1, d_count * k * 3)))
+    per_batch = min(per_batch, total_chunks)
+    args = _kernel_args(plan)
+
+    def buffers(rows):
+        return (
+            np.zeros(rows, dtype=np.int64),
+            np.zeros((rows, d_count, k)),
+            np.zeros((rows, d_count, k)),
+            np.zeros((rows, d_count, k)),
+            np.zeros((rows, d_count)),
+            np.zeros((rows, d_count)),
+            np.zeros((rows, N_SCALARS)),
+        )
+
+    warm = buffers(0)
+    run_chunks(0, 0, size, trials, *args, *warm)
+    merge_chunks(plan.probs, warm[0], *warm[1:6], 0, np.zeros((d_count, k)), np.zeros((d_count, k)))
+
+    mean = np.zeros((d_count, k))
+    m2 = np.zeros((d_count, k))
+    count = 0
+    q_sum = q_sq_sum = 0.0
+    unique_sum = unique_sq_sum = duplicate_sum = 0
+    started = time.perf_counter()
+    for first in range(0, total_chunks, per_batch):
+        rows = min(per_batch, total_chunks - first)
+        out = buffers(rows)
+        run_chunks(first, rows, size, trials, *args, *out)
+        count = merge_chunks(plan.probs, out[0], *out[1:6], count, mean, m2)
+        # fixed-order sums: identical for any thread count
+        for row in out[6]:
+            q_sum += row[Q_SUM]
+            q_sq_sum += row[Q_SQ_SUM]
+            unique_sum += int(row[UNIQUE_SUM])
+            unique_sq_sum += int(row[UNIQUE_SQ_SUM])
+            duplicate_sum += int(row[DUPLICATE_SUM])
+        if progress is not None:
+            progress(count)
+    seconds = time.perf_counter() - started
+    return RawResult(count, mean, m2, q_sum, q_sq_sum, unique_sum, unique_sq_sum, duplicate_sum, seconds)

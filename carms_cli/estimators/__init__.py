@@ -1,0 +1,35 @@
+"""Estimator specifications: what the registry holds and the kernels read.
+
+Every estimator here has the form ``g_d = Σ_i c_{i,d} (e_{z_{i,d}} − p_d)``: a per-sample
+coefficient ``c_{i,d}`` times the score of sample i w.r.t. the logits of variable d. The
+weighting decides the coefficient; the sampler decides the samples.
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from carms_cli.samplers import SamplerSpec
+
+
+class Weighting(IntEnum):
+    """How per-sample coefficients are formed (the integer is the kernel code)."""
+
+    SCORE = 0  # c_i = f_i / n
+    LEAVE_ONE_OUT = 1  # c_i = (f_i − f̄) / (n − 1)
+    IMPORTANCE = 2  # c_{i,d} = Σ_{j≠i} w_d(z_i, z_j) (f_i − f_j) / (n(n − 1))
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """One registered estimator: a sampler and a weighting, with what users need to know."""
+
+    name: str
+    summary: str
+    sampler: SamplerSpec
+    weighting: Weighting
+    unbiased_by_design: bool
+    reference: str
+
+    def evaluations(self, samples: int) -> int:
+        """Function evaluations per estimate (decision 2: n counts evaluations)."""
+        return samples

@@ -1,0 +1,128 @@
+"""Exact ground truth by enumeration (spec section 15).
+
+The exact gradient needs no enumeration (:meth:`Problem.exact_gradient`). Exact moments of an
+estimator enumerate every joint outcome of one n-sample estimate: per variable the K^n tuples
+with their exact joint pmf (product of marginals for independent samples; the closed-form
+Dirichlet-copula box probabilities, mixed over orders, for CARMS-I), and the product over the
+D independent variables. This module is deliberately a second, vectorised numpy
+implementation of every estimator, independent of the kernels; its importance ratios come
+from the pair marginal of the enumerated tuple pmf, not from the plan.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from carms_cli import categorical
+from carms_cli.copulas import Copula
+from carms_cli.estimators import EstimatorSpec, Weighting
+from carms_cli.plan import orders_for
+from carms_cli.problem import Problem
+
+#: Largest number of joint outcomes (K^n)^D enumerated.
+MAX_OUTCOMES = 2_000_000
+
+
+class ExactMoments(NamedTuple):
+    """Exact moments of one n-sample estimate g (D×K arrays unless stated)."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    fourth_central: np.ndarray  # E[(g − Eg)^4] per coordinate
+    variance_total: float
+    total_spread: float  # Var(‖g − Eg‖²), the spread of the total-variance estimate
+    probability_total: float
+
+
+class NotComputable(Exception):
+    """The joint pmf is not available in closed form or is too large to enumerate."""
+
+
+def variable_tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
+    """Joint pmf of the n samples of variable d, flattened to K^n entries (C order)."""
+    p = problem.probs[d]
+    orders = orders_for(spec.sampler, p)
+    copula = spec.sampler.copula
+    if copula == Copula.GAUSSIAN and problem.samples > 2:
+        raise NotComputable("the Gaussian copula's n-variate pmf has no closed form for n > 2")
+    return categorical.tuple_pmf(p, orders, copula, problem.samples).reshape(-1)
+
+
+def _coefficients(spec: EstimatorSpec, z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]):
+    """Per-sample coefficients c (N, n, D) for outcomes z (N, n, D) with values f (N, n)."""
+    n_out, n, d_count = z.shape
+    if spec.weighting == Weighting.SCORE:
+        return np.repeat((f / n)[:, :, None], d_count, axis=2)
+    if spec.weighting == Weighting.LEAVE_ONE_OUT:
+        centred = (f - f.mean(axis=1, keepdims=True)) / (n - 1)
+        return np.repeat(centred[:, :, None], d_count, axis=2)
+    coef = np.zeros((n_out, n, d_count))
+    diff = f[:, :, None] - f[:, None, :]  # f_i − f_j
+    for d in range(d_count):
+        w = ratios[d][z[:, :, None, d], z[:, None, :, d]]  # (N, n, n), 0 on ties
+        coef[:, :, d] = (w * diff).sum(axis=2) / (n * (n - 1))
+    return coef
+
+
+def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX_OUTCOMES) -> ExactMoments:
+    """Exact mean and variance of ``spec`` on ``problem`` by enumerating all joint outcomes.
+
+    Raises :class:`NotComputable` when the pmf has no closed form or there are more than
+    ``max_outcomes`` outcomes.
+    """
+    k, n, d_count = problem.categories, problem.samples, problem.dims
+    n_tuples = k**n
+    if n_tuples**d_count > max_outcomes:
+        raise NotComputable(f"(K^n)^D = {n_tuples}^{d_count} outcomes exceed the cap {max_outcomes}")
+    tuples = np.indices((k,) * n).reshape(n, -1).T  # (K^n, n)
+    pmfs = [variable_tuple_pmf(problem, spec, d) for d in range(d_count)]
+    ratios = []
+    for d in range(d_count):
+        joint = pmfs[d].reshape((k,) * n).sum(axis=tuple(range(2, n)))
+        p = problem.probs[d]
+        ratio = np.zeros((k, k))
+        off = ~np.eye(k, dtype=bool)
+        ratio[off] = (np.outer(p, p)[off]) / joint[off]
+        ratios.append(ratio)
+    grids = np.indices((n_tuples,) * d_count).reshape(d_count, -1).T  # (N, D) tuple ids
+    prob = np.ones(grids.shape[0])
+    for d in range(d_count):
+        prob *= pmfs[d][grids[:, d]]
+    keep = prob > 0
+    grids, prob = grids[keep], prob[keep]
+    z = np.stack([tuples[grids[:, d]] for d in range(d_count)], axis=2)  # (N, n, D)
+    f = problem.objective.evaluate(np.transpose(z, (0, 1, 2)))  # evaluate over last axis D
+    coef = _coefficients(spec, z, f, ratios)
+    g = -coef.sum(axis=1)[:, :, None] * problem.probs[None, :, :]  # (N, D, K)
+    onehot = z[..., None] == np.arange(k)  # (N, n, D, K)
+    g += (coef[..., None] * onehot).sum(axis=1)
+    mean = np.einsum("t,tdk->dk", prob, g)
+    centred = g - mean
+    variance = np.einsum("t,tdk->dk", prob, centred**2)
+    fourth = np.einsum("t,tdk->dk", prob, centred**4)
+    spread = (centred**2).sum(axis=(1, 2))
+    total = float(variance.sum())
+    total_spread = float(prob @ (spread - total) ** 2)
+    return ExactMoments(mean, variance, fourth, total, total_spread, float(prob.sum()))
+
+
+def independent_mean_unique(probs: np.ndarray, n: int) -> float:
+    """E[#distinct categories among n iid samples], averaged over variables: Σ_k 1 − (1 − p_k)^n."""
+    return float(np.mean((1.0 - (1.0 - probs) ** n).sum(axis=1)))
+
+
+def independent_prob_coincide(probs: np.ndarray, n: int) -> float:
+    """P(some two of n iid samples coincide), averaged over variables: 1 − n!·e_n(p).
+
+    ``e_n`` is the n-th elementary symmetric polynomial of p (the all-distinct probability
+    sums ``n! Π p`` over n-subsets), computed by the usual O(nK) recursion.
+    """
+    values = []
+    for p in probs:
+        e = np.zeros(n + 1)
+        e[0] = 1.0
+        for pk in p:
+            e[1:] = e[1:] + pk * e[:-1]
+        factorial = float(np.prod(np.arange(1, n + 1)))
+        values.append(1.0 - factorial * e[n])
+    return float(np.mean(values))

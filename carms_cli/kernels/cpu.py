@@ -1,0 +1,98 @@
+"""CPU drivers: ``prange`` over fixed-size chunks of trials, one accumulator row per chunk.
+
+Chunk boundaries depend only on the problem, never on the thread count, and the host merges
+chunk rows in chunk order, so results are bitwise identical for any ``--threads``.
+The per-trial work is :func:`carms_cli.kernels.trial.simulate_chunk`, called once per chunk.
+"""
+
+import numba as nb
+import numpy as np
+
+from carms_cli.kernels.trial import N_SCALARS, simulate_chunk
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy")
+def run_chunks(
+    first_chunk, n_chunks, chunk_size, total_trials,
+    key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+    weighting, ratio, unary, pair, has_pair, full, has_full,
+    exact_gradient, sum_p2, sum_pg, sum_g2,
+    out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
+):  # pragma: no cover - compiled
+    """Run chunks ``first_chunk .. first_chunk + n_chunks − 1`` into rows ``0 .. n_chunks − 1``.
+
+    Output arrays must be zeroed by the caller.
+    """
+    for row in nb.prange(n_chunks):
+        start = (first_chunk + row) * chunk_size
+        stop = min(start + chunk_size, total_trials)
+        latent = np.empty(n)
+        z = np.empty((n, d_count), dtype=np.int64)
+        f = np.empty(n)
+        coef = np.empty(n)
+        acc = np.zeros(k)
+        no_g = np.empty((0, 0, 0))
+        no_z = np.empty((0, 0, 0), dtype=np.int64)
+        simulate_chunk(
+            start, stop, key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+            weighting, ratio, unary, pair, has_pair, full, has_full,
+            exact_gradient, sum_p2, sum_pg, sum_g2,
+            latent, z, f, coef, acc,
+            out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+            False, no_g, no_z,
+        )
+        out_count[row] = stop - start
+
+
+@nb.njit(cache=True, error_model="numpy")
+def merge_chunks(
+    probs, out_count, out_a, out_a2, out_ac, out_c, out_c2, state_count, state_mean, state_m2
+):  # pragma: no cover - compiled
+    """Fold chunk rows, in order, into the running (count, mean, M2) per coordinate.
+
+    Each chunk's sums become its own mean ``S1/m`` and ``M2 = S2 − S1²/m`` (with
+    ``S1 = Σa − pΣC`` and ``S2 = Σa² − 2pΣaC + p²ΣC²``), merged by Chan et al.'s parallel
+    update ``M2 = M2_a + M2_b + δ² n_a n_b / n``. Returns the new count.
+    """
+    count = state_count
+    d_count, k = probs.shape
+    for row in range(out_count.shape[0]):
+        m = out_count[row]
+        if m == 0:
+            continue
+        new_count = count + m
+        for d in range(d_count):
+            c1 = out_c[row, d]
+            c2 = out_c2[row, d]
+            for c in range(k):
+                p = probs[d, c]
+                s1 = out_a[row, d, c] - p * c1
+                s2 = out_a2[row, d, c] - 2.0 * p * out_ac[row, d, c] + p * p * c2
+                mean_b = s1 / m
+                m2_b = max(s2 - s1 * mean_b, 0.0)
+                delta = mean_b - state_mean[d, c]
+                state_mean[d, c] += delta * m / new_count
+                state_m2[d, c] += m2_b + delta * delta * count * m / new_count
+        count = new_count
+    return count
+
+
+@nb.njit(error_model="numpy")
+def trial_gradients(
+    first_trial, count, key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+    weighting, ratio, unary, pair, has_pair, full, has_full, exact_gradient,
+):  # pragma: no cover - compiled
+    """Per-trial estimates ``g`` (count, D, K) and samples ``z`` (count, n, D) from the same
+    code and random stream as :func:`run_chunks` (for tests and debugging)."""
+    g = np.zeros((count, d_count, k))
+    zs = np.zeros((count, n, d_count), dtype=np.int64)
+    simulate_chunk(
+        first_trial, first_trial + count, key, draws_per_var, copula, n, k, d_count, orders,
+        thresholds, probs, weighting, ratio, unary, pair, has_pair, full, has_full,
+        exact_gradient, np.zeros(d_count), np.zeros(d_count), np.zeros(d_count),
+        np.empty(n), np.empty((n, d_count), dtype=np.int64), np.empty(n), np.empty(n), np.zeros(k),
+        np.zeros((d_count, k)), np.zeros((d_count, k)), np.zeros((d_count, k)),
+        np.zeros(d_count), np.zeros(d_count), np.zeros(N_SCALARS),
+        True, g, zs,
+    )
+    return g, zs

@@ -1,0 +1,162 @@
+"""Merged accumulators → one immutable result record per estimator, and the run's Report.
+
+Statistics of one n-sample estimate g (per coordinate of the D×K logit gradient):
+
+* mean ḡ and variance s² = M2/(T − 1) over T trials, standard error √(s²/T);
+* bias z-score ``(ḡ − ∇)/SE`` against the exact gradient ∇; the verdict is Bonferroni-corrected:
+  biased when ``max|z| > Φ⁻¹(1 − α/(2m))`` over the m coordinates (family-wise level α);
+* total variance Σ s² with a 95% interval from the spread of ``q = ‖g − ∇‖²`` per trial
+  (``± 1.96 sd(q)/√T``; for an unbiased estimator E[q] is the total variance);
+* median over coordinates of ln s², and the total variance relative to LOORF's;
+* duplicates: mean number of distinct categories among the n samples of a variable and the
+  fraction of (trial, variable) draws in which some two samples coincide, with standard errors.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from carms_cli import __version__
+from carms_cli.engine import RawResult
+from carms_cli.estimators import EstimatorSpec
+from carms_cli.problem import Problem
+
+SCHEMA = "carms-cli/variance/1"
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Duplicate-sample statistics (per variable, averaged over variables)."""
+
+    mean_unique: float
+    mean_unique_se: float
+    mean_unique_exact: float | None
+    prob_any_coincide: float
+    prob_any_coincide_se: float
+    prob_any_coincide_exact: float | None
+
+
+@dataclass(frozen=True)
+class EstimatorResult:
+    """Everything measured for one estimator (arrays are D×K)."""
+
+    name: str
+    summary: str
+    sampler: str
+    copula: str
+    unbiased_by_design: bool
+    evaluations_per_estimate: int
+    trials: int
+    mean: np.ndarray
+    variance: np.ndarray
+    std_error: np.ndarray
+    bias_z: np.ndarray
+    bias_max_abs_z: float
+    bias_threshold_z: float
+    unbiased: bool
+    variance_total: float
+    variance_total_ci95: tuple[float, float]
+    median_log_variance: float
+    variance_ratio_to_loorf: float | None
+    duplicates: Duplicates
+    wall_seconds: float
+    trials_per_second: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """One run: the resolved problem and one result per estimator."""
+
+    config: dict
+    exact_gradient: np.ndarray
+    results: list[EstimatorResult] = field(default_factory=list)
+    schema: str = SCHEMA
+    version: str = __version__
+
+
+def bias_threshold(coordinates: int, significance: float) -> float:
+    """Two-sided Bonferroni threshold ``Φ⁻¹(1 − α/(2m))`` for m coordinates at level α."""
+    return float(-special.ndtri(significance / (2.0 * max(coordinates, 1))))
+
+
+def bias_z_scores(mean: np.ndarray, exact: np.ndarray, std_error: np.ndarray) -> np.ndarray:
+    """``(mean − exact)/SE``; a zero-variance coordinate scores 0 if it equals the exact value
+    (to 1e-12 relative) and ±inf otherwise."""
+    diff = mean - exact
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = diff / std_error
+    zero = std_error == 0
+    tie = np.abs(diff) <= 1e-12 * (1.0 + np.abs(exact))
+    z[zero & tie] = 0.0
+    z[zero & ~tie] = np.copysign(np.inf, diff[zero & ~tie])
+    return z
+
+
+def summarise(
+    spec: EstimatorSpec,
+    raw: RawResult,
+    problem: Problem,
+    exact_gradient: np.ndarray,
+    significance: float,
+    duplicates_exact: tuple[float | None, float | None] = (None, None),
+) -> EstimatorResult:
+    """Turn one estimator's merged accumulators into its result record."""
+    t = raw.trials
+    variance = raw.m2 / max(t - 1, 1)
+    std_error = np.sqrt(variance / t)
+    z = bias_z_scores(raw.mean, exact_gradient, std_error)
+    max_z = float(np.max(np.abs(z)))
+    threshold = bias_threshold(z.size, significance)
+    total = float(variance.sum())
+    q_mean = raw.q_sum / t
+    q_var = max(raw.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
+    half_width = Z_95 * math.sqrt(q_var / t)
+    with np.errstate(divide="ignore"):
+        log_var = np.log(variance)
+    draws = t * problem.dims
+    unique_mean = raw.unique_sum / draws
+    unique_sq = raw.unique_sq_sum
+    coincide = raw.duplicate_sum / draws
+    return EstimatorResult(
+        name=spec.name,
+        summary=spec.summary,
+        sampler=spec.sampler.name,
+        copula=spec.sampler.copula.name.lower(),
+        unbiased_by_design=spec.unbiased_by_design,
+        evaluations_per_estimate=spec.evaluations(problem.samples),
+        trials=t,
+        mean=raw.mean,
+        variance=variance,
+        std_error=std_error,
+        bias_z=z,
+        bias_max_abs_z=max_z,
+        bias_threshold_z=threshold,
+        unbiased=bool(max_z <= threshold),
+        variance_total=total,
+        variance_total_ci95=(max(total - half_width, 0.0), total + half_width),
+        median_log_variance=float(np.median(log_var)),
+        variance_ratio_to_loorf=None,
+        duplicates=Duplicates(
+            mean_unique=unique_mean,
+            mean_unique_se=float(math.sqrt(max(unique_sq / draws - unique_mean**2, 0.0) / draws)),
+            mean_unique_exact=duplicates_exact[0],
+            prob_any_coincide=coincide,
+            prob_any_coincide_se=float(math.sqrt(coincide * (1.0 - coincide) / draws)),
+            prob_any_coincide_exact=duplicates_exact[1],
+        ),
+        wall_seconds=raw.seconds,
+        trials_per_second=t / raw.seconds if raw.seconds > 0 else float("inf"),
+    )
+
+
+def with_reference_ratios(results: list[EstimatorResult], reference: str) -> list[EstimatorResult]:
+    """Fill ``variance_ratio_to_loorf`` when the reference estimator was run."""
+    from dataclasses import replace
+
+    base = next((r for r in results if r.name == reference), None)
+    if base is None or base.variance_total <= 0:
+        return results
+    return [replace(r, variance_ratio_to_loorf=r.variance_total / base.variance_total) for r in results]
