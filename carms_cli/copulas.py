@@ -60,7 +60,10 @@ def bivariate_normal_cdf(h, k, rho: float):
         one_minus_r2
     )
     integral = 0.5 * rho * (integrand @ _GL_WEIGHTS)
-    return special.ndtr(h) * special.ndtr(k) + integral / (2.0 * np.pi)
+    phi_h, phi_k = special.ndtr(h), special.ndtr(k)
+    value = phi_h * phi_k + integral / (2.0 * np.pi)
+    # Fréchet bounds remove the last ulp-level excursions (e.g. −1e-316 at h = −∞)
+    return np.clip(value, np.maximum(phi_h + phi_k - 1.0, 0.0), np.minimum(phi_h, phi_k))
 
 
 def dirichlet_joint_cdf(x, n: int):

@@ -125,3 +125,16 @@ def run_plan(
             progress(count)
     seconds = time.perf_counter() - started
     return RawResult(count, mean, m2, q_sum, q_sq_sum, unique_sum, unique_sq_sum, duplicate_sum, seconds)
+
+
+def trial_estimates(plan: Plan, first_trial: int, count: int):
+    """Per-trial estimates g (count, D, K) and samples z (count, n, D): the kernel's own code
+    and random stream, one trial at a time (for tests, debugging and sample-level checks)."""
+    from carms_cli.kernels.cpu import trial_gradients
+
+    return trial_gradients(
+        first_trial, count, plan.key, plan.draws_per_var, plan.copula, plan.samples,
+        plan.categories, plan.dims, plan.orders, plan.thresholds, plan.probs, plan.weighting,
+        plan.ratio, plan.unary, plan.pair, plan.has_pair, plan.full, plan.has_full,
+        plan.exact_gradient,
+    )

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -91,6 +92,14 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
+LEGEND = (
+    "bias: mean vs exact gradient, Bonferroni-corrected (max|z| over coordinates, threshold); "
+    f"var total: Σ per-coordinate variance of one estimate; ÷{VARIANCE_REFERENCE}: ratio of var totals; "
+    "distinct: mean distinct categories among the n samples (exact: iid expectation); "
+    "P(dup): share of draws with two equal samples; evals: f evaluations per estimate"
+)
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or not math.isfinite(value):
         return "–"
@@ -126,38 +135,45 @@ def render_table(report: Report, console: Console) -> None:
     """Print the header and one row per estimator."""
     for line in header_lines(report):
         console.print(line, highlight=False, markup=False)
-    table = Table(show_header=True, header_style="bold")
-    table.add_column("estimator")
-    table.add_column("bias (max|z| / thr)")
-    table.add_column("var total [95% CI]", justify="right")
-    table.add_column(f"vs {VARIANCE_REFERENCE}", justify="right")
-    table.add_column("median ln var", justify="right")
-    table.add_column("distinct of n", justify="right")
-    table.add_column("P(dup)", justify="right")
-    table.add_column("evals", justify="right")
-    table.add_column("M trials/s", justify="right")
-    n = report.config["samples"]
+    table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = [
+        ("estimator", "left"),
+        ("bias", "left"),
+        ("max|z| (thr)", "right"),
+        ("var total", "right"),
+        ("95% CI", "right"),
+        (f"÷{VARIANCE_REFERENCE}", "right"),
+        ("med ln var", "right"),
+        ("distinct", "right"),
+        ("exact", "right"),
+        ("P(dup)", "right"),
+        ("evals", "right"),
+        ("M trials/s", "right"),
+    ]
+    for title, justify in columns:
+        table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
     for r in report.results:
-        verdict = "[green]unbiased[/]" if r.unbiased else "[red]BIASED[/]"
+        verdict = "[green]ok[/]" if r.unbiased else "[red]BIASED[/]"
         if not r.unbiased_by_design:
             verdict += " (by design)"
         low, high = r.variance_total_ci95
         dup = r.duplicates
-        unique = f"{dup.mean_unique:.3f}/{n}"
-        if dup.mean_unique_exact is not None:
-            unique += f" (exact {dup.mean_unique_exact:.3f})"
         table.add_row(
             r.name,
-            f"{verdict} {_fmt(r.bias_max_abs_z, 3)}/{r.bias_threshold_z:.2f}",
-            f"{_fmt(r.variance_total)} [{_fmt(low)}, {_fmt(high)}]",
+            verdict,
+            f"{_fmt(r.bias_max_abs_z, 3)} ({r.bias_threshold_z:.2f})",
+            _fmt(r.variance_total),
+            f"[{_fmt(low)}, {_fmt(high)}]",
             _fmt(r.variance_ratio_to_loorf, 3),
             _fmt(r.median_log_variance, 3),
-            unique,
+            f"{dup.mean_unique:.3f}",
+            _fmt(dup.mean_unique_exact, 4),
             f"{dup.prob_any_coincide:.3f}",
             str(r.evaluations_per_estimate),
             f"{r.trials_per_second / 1e6:.1f}",
         )
     console.print(table)
+    console.print(LEGEND, highlight=False, markup=False)
     for line in verdict_lines(report):
         console.print(line, highlight=False, markup=False)
 
@@ -188,7 +204,7 @@ def verdict_lines(report: Report) -> list[str]:
 def print_report(report: Report) -> None:
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 132))  # files and pipes: no wrapping
+        console = Console(width=max(console.width, 160))  # files and pipes: no wrapping
     render_table(report, console)
 
 

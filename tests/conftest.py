@@ -1,0 +1,51 @@
+"""Shared fixtures: small problems with known answers, and a CLI runner."""
+
+import json
+
+import numpy as np
+import pytest
+
+from carms_cli.cli import main
+from carms_cli.problem import build_problem
+
+PROBLEM_A_PROBS = "0.1,0.2,0.3,0.4"
+PROBLEM_A_VALUES = [3.0, -1.0, 2.0, 0.5]
+PROBLEM_A_GRADIENT = [0.21, -0.38, 0.33, -0.16]
+
+
+@pytest.fixture(scope="session")
+def problem_a_file(tmp_path_factory):
+    """Problem A's objective table f = [3, −1, 2, .5] as a .npy file (decision 8)."""
+    path = tmp_path_factory.mktemp("objectives") / "problem_a.npy"
+    np.save(path, np.asarray(PROBLEM_A_VALUES))
+    return path
+
+
+@pytest.fixture
+def problem_a(problem_a_file):
+    def make(samples=3, trials=10_000, seed=0):
+        return build_problem(
+            probs=PROBLEM_A_PROBS, objective=f"file:{problem_a_file}", samples=samples, trials=trials, seed=seed
+        )
+
+    return make
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``carms ARGS`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,82 @@
+"""Order sets, boundaries and the exact pair / tuple pmfs of CARMS-I (spec 9.1, 15)."""
+
+import numpy as np
+import pytest
+
+from carms_cli.categorical import (
+    binary_order,
+    order_boundaries,
+    pair_pmf,
+    reference_orders,
+    tuple_pmf,
+)
+from carms_cli.copulas import Copula
+from carms_cli.errors import InputError
+from carms_cli.plan import importance_ratios
+from carms_cli.samplers import SamplerSpec
+
+
+def test_reference_orders_match_the_spec():
+    as_set = lambda orders: {tuple(o) for o in orders.tolist()}  # noqa: E731
+    assert as_set(reference_orders(3)) == {(0, 1, 2), (0, 2, 1), (1, 0, 2)}
+    assert as_set(reference_orders(4)) == {
+        (0, 1, 2, 3), (0, 3, 1, 2), (0, 2, 3, 1), (2, 0, 1, 3), (1, 0, 2, 3), (1, 3, 0, 2)
+    }
+    orders = reference_orders(7)
+    assert orders.shape == (21, 7)
+    assert all(sorted(o) == list(range(7)) for o in orders.tolist())
+    assert 0 not in orders[:, -1]  # category 0 is never last
+
+
+def test_binary_order_puts_the_rarer_category_first():
+    assert binary_order(np.array([0.3, 0.7])).tolist() == [[0, 1]]
+    assert binary_order(np.array([0.7, 0.3])).tolist() == [[1, 0]]
+
+
+def test_boundaries_partition_the_unit_interval():
+    p = np.array([0.4, 0.1, 0.2, 0.3])
+    left, right = order_boundaries(p, reference_orders(4))
+    assert np.allclose(right - left, p)
+    assert np.all(right.max(axis=1) == 1.0)  # last boundary forced to exactly 1
+
+
+@pytest.mark.parametrize("copula", list(Copula))
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+@pytest.mark.parametrize("p", [[0.1, 0.2, 0.3, 0.4], [0.4, 0.1, 0.2, 0.3], [0.7, 0.2, 0.07, 0.03], [0.5, 0.5]])
+def test_pair_pmf_is_symmetric_with_marginal_p(copula, n, p):
+    p = np.asarray(p)
+    orders = reference_orders(p.size) if p.size > 2 else binary_order(p)
+    joint = pair_pmf(p, orders, copula, n)
+    assert np.allclose(joint, joint.T, atol=1e-15)
+    assert np.allclose(joint.sum(axis=1), p, atol=1e-14)  # row-sum identity Σ_b P(a,b) = p_a
+    off = ~np.eye(p.size, dtype=bool)
+    assert np.all(joint[off] > 0)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_tuple_pmf_sums_to_one_and_its_pair_marginal_is_the_pair_pmf(n):
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    orders = reference_orders(4)
+    joint = tuple_pmf(p, orders, Copula.DIRICHLET, n)
+    assert joint.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(joint >= 0)
+    pair = joint.sum(axis=tuple(range(2, n)))
+    assert np.allclose(pair, pair_pmf(p, orders, Copula.DIRICHLET, n), atol=1e-14)
+    for axis in range(n):  # exchangeable: every sample has marginal p
+        others = tuple(a for a in range(n) if a != axis)
+        assert np.allclose(joint.sum(axis=others), p, atol=1e-13)
+
+
+def test_gaussian_and_dirichlet_coincide_at_two_samples():
+    p = np.array([0.2, 0.5, 0.3])
+    orders = reference_orders(3)
+    assert np.allclose(pair_pmf(p, orders, Copula.GAUSSIAN, 2), pair_pmf(p, orders, Copula.DIRICHLET, 2), atol=1e-15)
+
+
+def test_a_pair_that_can_never_be_drawn_together_is_an_error():
+    # One fixed order and countermonotone samples: categories 0 and 1 both sit in the lower
+    # half of [0, 1], so U and 1 − U can never land in them together.
+    sampler = SamplerSpec("fixed", Copula.DIRICHLET, "identity", 9, "one order")
+    p = np.array([0.2, 0.2, 0.6])
+    with pytest.raises(InputError, match="never draw categories 0 and 1 together"):
+        importance_ratios(p, np.array([[0, 1, 2]]), sampler, 2, 0)

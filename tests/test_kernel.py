@@ -1,0 +1,132 @@
+"""The numba kernel against the naive reference, the exact oracle and itself.
+
+Statistical tests use fixed seeds and the threshold |z| <= 5.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from carms_cli.engine import run_plan, set_threads, trial_estimates
+from carms_cli.exact import exact_moments
+from carms_cli.plan import build_plan
+from carms_cli.problem import build_problem
+from carms_cli.registry import ESTIMATORS
+from tests.naive import naive_estimate, naive_samples
+
+Z_MAX = 5.0
+HEAVY_SCALE = float(os.environ.get("CARMS_HEAVY_SCALE", "1"))
+
+PROBLEMS = {
+    "A3": dict(probs="0.1,0.2,0.3,0.4", objective="table", samples=3, seed=11),
+    "K2": dict(probs="0.8,0.2", objective="quadratic:0.49", samples=4, seed=1),
+    "K2-rare0": dict(probs="0.2,0.8", objective="quadratic:0.49", samples=2, seed=1),
+    "K5D2-pairwise": dict(categories=5, dims=2, objective="pairwise", samples=3, seed=3),
+    "K4D2-skew": dict(probs="0.7,0.2,0.07,0.03;0.25,0.25,0.25,0.25", objective="table", samples=4, seed=5),
+    "K3n6": dict(categories=3, objective="linear", samples=6, seed=2, alpha=0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("key", ["A3", "K2", "K5D2-pairwise", "K3n6"])
+def test_kernel_equals_naive_reference_trial_by_trial(name, key):
+    problem = build_problem(**PROBLEMS[key], trials=1)
+    plan = build_plan(problem, ESTIMATORS[name])
+    g, z = trial_estimates(plan, 1000, 40)
+    for t in range(40):
+        expected_z = naive_samples(plan, 1000 + t)
+        assert np.array_equal(z[t], expected_z)
+        expected_g = naive_estimate(plan, problem.objective, expected_z)
+        assert np.allclose(g[t], expected_g, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_accumulators_equal_numpy_moments_of_the_trials(name):
+    problem = build_problem(**PROBLEMS["K4D2-skew"], trials=30_001)
+    plan = build_plan(problem, ESTIMATORS[name])
+    g, _ = trial_estimates(plan, 0, problem.trials)
+    raw = run_plan(plan, problem.trials, set_threads(None))
+    assert raw.trials == problem.trials
+    assert np.allclose(raw.mean, g.mean(axis=0), rtol=1e-10, atol=1e-13)
+    assert np.allclose(raw.m2, ((g - g.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-9)
+    q = ((g - problem.exact_gradient()) ** 2).sum(axis=(1, 2))
+    assert raw.q_sum == pytest.approx(q.sum(), rel=1e-10)
+    assert raw.q_sq_sum == pytest.approx((q**2).sum(), rel=1e-10)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_results_do_not_depend_on_threads(name):
+    problem = build_problem(categories=6, dims=2, objective="pairwise", samples=4, trials=100_003, seed=9)
+    plan = build_plan(problem, ESTIMATORS[name])
+    one = run_plan(plan, problem.trials, set_threads(1))
+    two = run_plan(plan, problem.trials, set_threads(2) if set_threads(None) >= 2 else 1)
+    set_threads(None)
+    for a, b in zip(one[:-1], two[:-1]):  # everything but wall time
+        assert np.array_equal(a, b)
+
+
+def _mc_z(raw, expected):
+    variance = raw.m2 / (raw.trials - 1)
+    se = np.sqrt(variance / raw.trials)
+    diff = raw.mean - expected
+    return np.where(se > 0, diff / np.where(se > 0, se, 1), np.where(np.abs(diff) < 1e-12, 0, np.inf))
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("key", list(PROBLEMS))
+def test_monte_carlo_mean_is_within_5_se_of_the_exact_gradient(name, key):
+    problem = build_problem(**PROBLEMS[key], trials=int(200_000 * HEAVY_SCALE))
+    raw = run_plan(build_plan(problem, ESTIMATORS[name]), problem.trials, set_threads(None))
+    z = _mc_z(raw, problem.exact_gradient())
+    assert np.max(np.abs(z)) <= Z_MAX, z
+
+
+@pytest.mark.parametrize("name", ["reinforce", "loorf", "carms"])
+@pytest.mark.parametrize("key", ["A3", "K2", "K2-rare0", "K5D2-pairwise", "K4D2-skew"])
+def test_monte_carlo_variance_matches_exact_enumeration(name, key):
+    """(s² − σ²)/SE(s²) with SE(s²) = √((μ₄ − σ⁴)/T) from the exact fourth central moment."""
+    problem = build_problem(**PROBLEMS[key], trials=int(200_000 * HEAVY_SCALE))
+    spec = ESTIMATORS[name]
+    exact = exact_moments(problem, spec)
+    raw = run_plan(build_plan(problem, spec), problem.trials, set_threads(None))
+    t = raw.trials
+    variance = raw.m2 / (t - 1)
+    se = np.sqrt(np.maximum(exact.fourth_central - exact.variance**2, 0) / t)
+    ok = se > 0
+    assert np.all(np.abs(variance[~ok] - exact.variance[~ok]) < 1e-10)
+    z = (variance[ok] - exact.variance[ok]) / se[ok]
+    assert np.max(np.abs(z)) <= Z_MAX, z
+    total_se = np.sqrt(exact.total_spread / t)
+    assert abs(variance.sum() - exact.variance_total) <= Z_MAX * total_se
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_sample_marginals_and_pair_frequencies_match_the_exact_pmf(name):
+    from carms_cli.categorical import pair_pmf
+    from carms_cli.plan import orders_for
+
+    problem = build_problem(probs="0.4,0.1,0.2,0.3", samples=4, trials=1, seed=3)
+    spec = ESTIMATORS[name]
+    plan = build_plan(problem, spec)
+    count = 60_000
+    _, z = trial_estimates(plan, 0, count)
+    p = problem.probs[0]
+    for i in range(problem.samples):
+        freq = np.bincount(z[:, i, 0], minlength=4) / count
+        assert np.all(np.abs(freq - p) <= Z_MAX * np.sqrt(p * (1 - p) / count))
+    joint = pair_pmf(p, orders_for(spec.sampler, p), spec.sampler.copula, problem.samples)
+    pairs = np.zeros((4, 4))
+    np.add.at(pairs, (z[:, 0, 0], z[:, 2, 0]), 1)
+    pairs /= count
+    assert np.all(np.abs(pairs - joint) <= Z_MAX * np.sqrt(joint * (1 - joint) / count) + 1e-12)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_heavy_unbiasedness_at_scale(name):
+    """Ten million trials (times CARMS_HEAVY_SCALE; CI runs it at 0.05) at K = 10, n = 4."""
+    trials = int(10_000_000 * float(os.environ.get("CARMS_HEAVY_SCALE", "0.05")))
+    problem = build_problem(categories=10, samples=4, objective="table", trials=trials, seed=21)
+    raw = run_plan(build_plan(problem, ESTIMATORS[name]), problem.trials, set_threads(None))
+    assert np.max(np.abs(_mc_z(raw, problem.exact_gradient()))) <= Z_MAX
