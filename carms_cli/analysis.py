@@ -50,7 +50,7 @@ def analyse_variance(
     exact_gradient = problem.exact_gradient()
     plans = [build_plan(problem, spec) for spec in specs]
     results = []
-    for index, (spec, plan) in enumerate(zip(specs, plans)):
+    for index, (spec, plan) in enumerate(zip(specs, plans, strict=True)):
         offset = index * problem.trials
 
         def report_progress(done, offset=offset):

@@ -112,7 +112,7 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
         lo = left[o][grids]
         hi = right[o][grids]
         box = np.zeros(grids.shape[0])
-        for corner, sign in zip(corners, signs):
+        for corner, sign in zip(corners, signs, strict=True):
             x = np.where(corner[None, :] == 1, lo, hi)
             box += sign * dirichlet_joint_cdf(x, n)
         total += np.maximum(box, 0.0)

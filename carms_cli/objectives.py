@@ -22,7 +22,7 @@ OBJECTIVE_HELP = {
     "linear": "CARMS paper toy: f = Σ_d K·(d·K + z_d + 1) (additive)",
     "table": "seeded standard-normal value per (variable, category) (additive)",
     "quadratic:T": "Σ_d (z_d/(K−1) − T)²; at K = 2 the ARMS toy (z − T)² (default T = 0.49)",
-    "needle:K*": "Σ_d 1[z_d = K*]: 1 for each variable equal to category K* (default 0)",
+    "needle:K*": "number of variables equal to category K* (default 0): Σ_d (z_d == K*)",
     "pairwise": "seeded normal unary + pairwise interactions between variables (non-additive)",
     "file:PATH": ".npy/.csv table: D×K additive values, or a full K^D table (flat or K×…×K)",
 }

@@ -44,7 +44,8 @@ def uniform(key, counter):
     ``log(u)`` is always finite.
     """
     h = mix64(key + (counter + _ONE) * GOLDEN_GAMMA)
-    return (np.float64(h >> _S11) + 0.5) * _INV_2_53
+    # h >> 11 < 2^53 fits an int64, whose conversion to double is one instruction
+    return (np.float64(np.int64(h >> _S11)) + 0.5) * _INV_2_53
 
 
 @nb.njit(forceinline=True)

@@ -27,7 +27,7 @@ def _brute_force_gradient(problem):
     prob = np.prod(problem.probs[np.arange(d_count), configs], axis=1)
     f = problem.objective.evaluate(configs)
     grad = np.zeros((d_count, k))
-    for z, pz, fz in zip(configs, prob, f):
+    for z, pz, fz in zip(configs, prob, f, strict=True):
         for d in range(d_count):
             score = -problem.probs[d].copy()
             score[z[d]] += 1

@@ -62,7 +62,7 @@ def test_results_do_not_depend_on_threads(name):
     one = run_plan(plan, problem.trials, set_threads(1))
     two = run_plan(plan, problem.trials, set_threads(2) if set_threads(None) >= 2 else 1)
     set_threads(None)
-    for a, b in zip(one[:-1], two[:-1]):  # everything but wall time
+    for a, b in zip(one[:-1], two[:-1], strict=True):  # everything but wall time
         assert np.array_equal(a, b)
 
 

@@ -28,22 +28,65 @@ def _write(target: str, text: str, what: str) -> None:
 
 @app.command()
 def variance(
-    categories: Annotated[int | None, typer.Option("--categories", "-k", help="Categories K per variable (default 10, or the length of --probs rows).")] = None,
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per estimate (= function evaluations).")] = 4,
-    dims: Annotated[int | None, typer.Option("--dims", "-d", help="Independent categorical variables D (default 1, or the rows of --probs).")] = None,
-    trials: Annotated[int | None, typer.Option("--trials", "-t", help="Independent n-sample estimates per estimator (default max(10^4, 4·10^6/(n·D))).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of everything random: probabilities, objective tables and samples.")] = 0,
-    probs: Annotated[str | None, typer.Option("--probs", help="Probabilities 'p1,p2,...', rows ';'-separated (one row per variable, or one row for all).")] = None,
-    logits: Annotated[str | None, typer.Option("--logits", help="Logits instead of --probs (same layout); p = softmax(logits).")] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="Without --probs/--logits, draw each row of p from a symmetric Dirichlet(alpha).")] = 1.0,
-    objective: Annotated[str, typer.Option("--objective", "-o", help=f"Objective NAME[:PARAM]. {_OBJECTIVES}.")] = "linear",
-    estimators: Annotated[str | None, typer.Option("--estimators", "-e", help=f"Comma-separated estimators (default all: {', '.join(ESTIMATORS)}).")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default all). Results do not depend on it.")] = None,
-    significance: Annotated[float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")] = 1e-3,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON record to PATH ('-' for stdout).")] = None,
-    csv_out: Annotated[str | None, typer.Option("--csv", help="Write one CSV row per estimator to PATH ('-' for stdout).")] = None,
+    categories: Annotated[
+        int | None,
+        typer.Option(
+            "--categories", "-k", help="Categories K per variable (default 10, or the length of --probs rows)."
+        ),
+    ] = None,
+    samples: Annotated[
+        int, typer.Option("--samples", "-n", help="Samples n per estimate (= function evaluations).")
+    ] = 4,
+    dims: Annotated[
+        int | None,
+        typer.Option("--dims", "-d", help="Independent categorical variables D (default 1, or the rows of --probs)."),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials", "-t", help="Independent n-sample estimates per estimator (default max(10^4, 4·10^6/(n·D)))."
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of everything random: probabilities, objective tables and samples.")
+    ] = 0,
+    probs: Annotated[
+        str | None,
+        typer.Option(
+            "--probs", help="Probabilities 'p1,p2,...', rows ';'-separated (one row per variable, or one row for all)."
+        ),
+    ] = None,
+    logits: Annotated[
+        str | None, typer.Option("--logits", help="Logits instead of --probs (same layout); p = softmax(logits).")
+    ] = None,
+    alpha: Annotated[
+        float,
+        typer.Option("--alpha", help="Without --probs/--logits, draw each row of p from a symmetric Dirichlet(alpha)."),
+    ] = 1.0,
+    objective: Annotated[
+        str, typer.Option("--objective", "-o", help=f"Objective NAME[:PARAM]. {_OBJECTIVES}.")
+    ] = "linear",
+    estimators: Annotated[
+        str | None,
+        typer.Option("--estimators", "-e", help=f"Comma-separated estimators (default all: {', '.join(ESTIMATORS)})."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads (default all). Results do not depend on it.")
+    ] = None,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
+    ] = 1e-3,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON record to PATH ('-' for stdout).")
+    ] = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one CSV row per estimator to PATH ('-' for stdout).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")] = False,
-    fail_on_bias: Annotated[bool, typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test.")] = False,
+    fail_on_bias: Annotated[
+        bool,
+        typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
+    ] = False,
 ) -> int:
     """Compare estimators on one problem: bias against the exact gradient, variance, duplicates, speed.
 

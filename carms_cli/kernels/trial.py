@@ -60,6 +60,11 @@ def simulate_chunk(
     """
     n_orders = orders.shape[1]
     stride = np.uint64(d_count * draws_per_var)
+    q_sum = 0.0
+    q_sq_sum = 0.0
+    unique_sum = 0
+    unique_sq_sum = 0
+    duplicate_sum = 0
     for trial in range(start, stop):
         trial_base = np.uint64(trial) * stride
         # --- samples -------------------------------------------------------------------------
@@ -131,17 +136,16 @@ def simulate_chunk(
                 for i in range(n):
                     coef[i] = (f[i] - mean) / (n - 1)
             else:
-                # w is symmetric, so each unordered pair adds to c_i and subtracts from c_j;
-                # ties have w = 0 on the diagonal (their two terms cancel exactly anyway).
-                for i in range(n):
-                    coef[i] = 0.0
+                # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
+                # summing in a register beats updating coef[j] in the inner loop
                 scale = 1.0 / (n * (n - 1.0))
                 for i in range(n):
                     zi = z[i, d]
-                    for j in range(i + 1, n):
-                        term = ratio[d, zi, z[j, d]] * (f[i] - f[j]) * scale
-                        coef[i] += term
-                        coef[j] -= term
+                    fi = f[i]
+                    acc_i = 0.0
+                    for j in range(n):
+                        acc_i += ratio[d, zi, z[j, d]] * (fi - f[j])
+                    coef[i] = acc_i * scale
             total = 0.0
             for i in range(n):
                 total += coef[i]
@@ -174,14 +178,19 @@ def simulate_chunk(
                     g_out[trial - start, d, c] -= total * probs[d, c]
             out_c[d] += total
             out_c2[d] += total * total
-            scalars[UNIQUE_SUM] += unique
-            scalars[UNIQUE_SQ_SUM] += unique * unique
+            unique_sum += unique
+            unique_sq_sum += unique * unique
             if unique < n:
-                scalars[DUPLICATE_SUM] += 1.0
+                duplicate_sum += 1
             q += q_d
-        scalars[Q_SUM] += q
-        scalars[Q_SQ_SUM] += q * q
+        q_sum += q
+        q_sq_sum += q * q
         if record:
             for i in range(n):
                 for d in range(d_count):
                     z_out[trial - start, i, d] = z[i, d]
+    scalars[Q_SUM] += q_sum
+    scalars[Q_SQ_SUM] += q_sq_sum
+    scalars[UNIQUE_SUM] += unique_sum
+    scalars[UNIQUE_SQ_SUM] += unique_sq_sum
+    scalars[DUPLICATE_SUM] += duplicate_sum
