@@ -137,16 +137,16 @@ def _load_table(path_text: str) -> np.ndarray:
 def _from_file(spec: str, path_text: str, d_count: int, k: int) -> Objective:
     table = _load_table(path_text)
     if table.ndim == 2 and table.shape == (d_count, k):
-        return Objective(spec, f"additive D×K table from {path_text}", table)
+        return Objective(spec, "additive D×K table from the file", table)
     if d_count == 1 and table.shape == (k,):
-        return Objective(spec, f"additive table from {path_text}", table[None, :])
+        return Objective(spec, "additive table from the file", table[None, :])
     full_size = k**d_count
     if table.size == full_size and (table.ndim == 1 or table.shape == (k,) * d_count):
         if full_size > MAX_FULL_TABLE:
             raise InputError(f"full objective table K^D = {full_size} exceeds {MAX_FULL_TABLE}")
         return Objective(
             spec,
-            f"full K^D table from {path_text}",
+            "full K^D table from the file",
             np.zeros((d_count, k)),
             full=table.reshape(-1).copy(),
         )

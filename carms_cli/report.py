@@ -92,11 +92,14 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-LEGEND = (
-    "bias: mean vs exact gradient, Bonferroni-corrected (max|z| over coordinates, threshold); "
-    f"var total: Σ per-coordinate variance of one estimate; ÷{VARIANCE_REFERENCE}: ratio of var totals; "
-    "distinct: mean distinct categories among the n samples (exact: iid expectation); "
-    "P(dup): share of draws with two equal samples; evals: f evaluations per estimate"
+LEGEND = "\n".join(
+    [
+        "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold)",
+        f"var total: sum of per-coordinate variances of one estimate; ÷{VARIANCE_REFERENCE}: ratio of var totals",
+        "distinct: mean distinct categories among the n samples (exact: iid expectation); "
+        "P(dup): share of draws with two equal samples",
+        "evals: f evaluations per estimate",
+    ]
 )
 
 

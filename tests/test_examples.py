@@ -1,0 +1,42 @@
+"""Every example in examples/ runs (at small size) and says what it should."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _env():
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def test_every_example_is_exercised():
+    assert {p.name for p in EXAMPLES.iterdir() if p.suffix in {".sh", ".py"}} == {"problem_a.sh", "numpy_baseline.py"}
+
+
+def test_problem_a_example():
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "problem_a.sh"), "100000"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "carms / loorf total variance: 0.7" in result.stdout
+
+
+def test_numpy_baseline_example():
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "numpy_baseline.py"), "--trials", "100000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for label in ("numpy", "numba"):
+        line = next(x for x in lines if x.startswith(f"{label}: max |z|"))
+        assert float(line.split("=")[1].split(",")[0]) <= 5.0
+    assert any(x.startswith("speed-up:") for x in lines)
