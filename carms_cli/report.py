@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from carms_cli.registry import VARIANCE_REFERENCE
-from carms_cli.stats import Report
+from carms_cli.stats import MIN_EXPECTED_DRAWS, Report
 
 CSV_FIELDS = [
     "name",
@@ -26,6 +26,7 @@ CSV_FIELDS = [
     "unbiased",
     "bias_max_abs_z",
     "bias_threshold_z",
+    "bias_tested_coordinates",
     "variance_total",
     "variance_total_ci95_low",
     "variance_total_ci95_high",
@@ -95,6 +96,7 @@ def to_csv(report: Report) -> str:
 LEGEND = "\n".join(
     [
         "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold)",
+        f"untested: coordinates whose category is expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the samples",
         f"var total: sum of per-coordinate variances of one estimate; ÷{VARIANCE_REFERENCE}: ratio of var totals",
         "distinct: mean distinct categories among the n samples (exact: iid expectation); "
         "P(dup): share of draws with two equal samples",
@@ -156,15 +158,21 @@ def render_table(report: Report, console: Console) -> None:
     for title, justify in columns:
         table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
     for r in report.results:
-        verdict = "[green]ok[/]" if r.unbiased else "[red]BIASED[/]"
+        if r.unbiased is None:
+            verdict = "[yellow]untested[/]"
+        else:
+            verdict = "[green]ok[/]" if r.unbiased else "[red]BIASED[/]"
         if not r.unbiased_by_design:
             verdict += " (by design)"
+        untested = r.mean.size - r.bias_tested_coordinates
+        if untested and r.unbiased is not None:
+            verdict += f" [yellow]({untested} untested)[/]"
         low, high = r.variance_total_ci95
         dup = r.duplicates
         table.add_row(
             r.name,
             verdict,
-            f"{_fmt(r.bias_max_abs_z, 3)} ({r.bias_threshold_z:.2f})",
+            f"{_fmt(r.bias_max_abs_z, 3)} ({_fmt(r.bias_threshold_z, 3)})",
             _fmt(r.variance_total),
             f"[{_fmt(low)}, {_fmt(high)}]",
             _fmt(r.variance_ratio_to_loorf, 3),
@@ -196,7 +204,13 @@ def verdict_lines(report: Report) -> list[str]:
                 f"(ratio {r.variance_ratio_to_loorf:.3f})"
             )
     for r in report.results:
-        if not r.unbiased:
+        untested = r.mean.size - r.bias_tested_coordinates
+        if untested:
+            lines.append(
+                f"{r.name}: {untested} of {r.mean.size} coordinates not bias-tested (category expected fewer than "
+                f"{MIN_EXPECTED_DRAWS:.0f} times in the samples; raise --trials)"
+            )
+        if r.unbiased is False:
             lines.append(
                 f"{r.name}: mean differs from the exact gradient (max|z| = {r.bias_max_abs_z:.3g} > "
                 f"{r.bias_threshold_z:.2f})"

@@ -4,7 +4,11 @@ Statistics of one n-sample estimate g (per coordinate of the D×K logit gradient
 
 * mean ḡ and variance s² = M2/(T − 1) over T trials, standard error √(s²/T);
 * bias z-score ``(ḡ − ∇)/SE`` against the exact gradient ∇; the verdict is Bonferroni-corrected:
-  biased when ``max|z| > Φ⁻¹(1 − α/(2m))`` over the m coordinates (family-wise level α);
+  biased when ``max|z| > Φ⁻¹(1 − α/(2m))`` over the m tested coordinates (family-wise level α).
+  A coordinate (d, k) is tested only when category k is expected among the samples at least
+  :data:`MIN_EXPECTED_DRAWS` times (``T·n·p_dk``): below that its mean hinges on a handful of
+  rare draws, the normal approximation fails and a never-drawn category would look like a
+  zero-variance bias. Untested coordinates are counted and reported, never silently passed;
 * total variance Σ s² with a 95% interval from the spread of ``q = ‖g − ∇‖²`` per trial
   (``± 1.96 sd(q)/√T``; for an unbiased estimator E[q] is the total variance);
 * median over coordinates of ln s², and the total variance relative to LOORF's;
@@ -24,6 +28,8 @@ from carms_cli.estimators import EstimatorSpec
 from carms_cli.problem import Problem
 
 SCHEMA = "carms-cli/variance/1"
+#: Expected number of samples equal to category k needed before coordinate k is bias-tested.
+MIN_EXPECTED_DRAWS = 100.0
 Z_95 = 1.959963984540054
 
 
@@ -54,9 +60,10 @@ class EstimatorResult:
     variance: np.ndarray
     std_error: np.ndarray
     bias_z: np.ndarray
-    bias_max_abs_z: float
-    bias_threshold_z: float
-    unbiased: bool
+    bias_max_abs_z: float | None
+    bias_threshold_z: float | None
+    bias_tested_coordinates: int
+    unbiased: bool | None
     variance_total: float
     variance_total_ci95: tuple[float, float]
     median_log_variance: float
@@ -108,8 +115,14 @@ def summarise(
     variance = raw.m2 / max(t - 1, 1)
     std_error = np.sqrt(variance / t)
     z = bias_z_scores(raw.mean, exact_gradient, std_error)
-    max_z = float(np.max(np.abs(z)))
-    threshold = bias_threshold(z.size, significance)
+    tested = t * problem.samples * problem.probs >= MIN_EXPECTED_DRAWS
+    n_tested = int(tested.sum())
+    if n_tested:
+        max_z = float(np.max(np.abs(z[tested])))
+        threshold = bias_threshold(n_tested, significance)
+        unbiased = bool(max_z <= threshold)
+    else:
+        max_z = threshold = unbiased = None
     total = float(variance.sum())
     q_mean = raw.q_sum / t
     q_var = max(raw.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
@@ -134,7 +147,8 @@ def summarise(
         bias_z=z,
         bias_max_abs_z=max_z,
         bias_threshold_z=threshold,
-        unbiased=bool(max_z <= threshold),
+        bias_tested_coordinates=n_tested,
+        unbiased=unbiased,
         variance_total=total,
         variance_total_ci95=(max(total - half_width, 0.0), total + half_width),
         median_log_variance=float(np.median(log_var)),

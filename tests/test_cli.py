@@ -178,3 +178,26 @@ def test_module_entry_point_and_version():
     assert result.returncode == 0 and result.stdout.startswith("carms-cli ")
     bad = subprocess.run([sys.executable, "-m", "carms_cli", "variance", "-k", "1"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+
+
+def test_no_command_shows_help_and_exits_2(cli):
+    result = cli()
+    assert result.code == 2
+    assert "variance" in result.out
+    assert result.err.strip() == "Error: missing command (see 'carms --help')"
+
+
+def test_rarely_drawn_categories_are_reported_untested_not_passed(cli):
+    # p has one category of 0.97: at 200 trials the others are expected < 100 times each
+    record = cli("variance", "--probs", "0.97,0.01,0.01,0.01", "-t", 200, "--json", "-").json()
+    for entry in record["estimators"]:
+        assert entry["bias_tested_coordinates"] == 1
+        assert entry["unbiased"] is True
+    none = cli("variance", "--probs", "0.25,0.25,0.25,0.25", "-t", 10, "-e", "carms", "--json", "-").json()
+    entry = none["estimators"][0]
+    assert entry["bias_tested_coordinates"] == 0
+    assert entry["unbiased"] is None and entry["bias_max_abs_z"] is None
+    table = cli("variance", "--probs", "0.25,0.25,0.25,0.25", "-t", 10, "-e", "carms")
+    assert "untested" in table.out and "4 of 4 coordinates not bias-tested" in table.out
+    gate = cli("variance", "--probs", "0.25,0.25,0.25,0.25", "-t", 10, "-e", "carms", "--fail-on-bias", "-q")
+    assert gate.code == 0

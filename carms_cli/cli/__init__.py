@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except _click_exceptions.ClickException as exc:
-        print(f"Error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        message = " ".join(exc.format_message().split()) or "missing command (see 'carms --help')"
+        print(f"Error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except exits as exc:
         return exc.exit_code

@@ -125,7 +125,7 @@ def variance(
     if csv_out is not None:
         _write(csv_out, to_csv(report), "CSV")
     if fail_on_bias:
-        failed = [r for r in report.results if r.unbiased_by_design and not r.unbiased]
+        failed = [r for r in report.results if r.unbiased_by_design and r.unbiased is False]
         if failed:
             names = ", ".join(f"{r.name} (max|z| {r.bias_max_abs_z:.3g})" for r in failed)
             print(f"Gate failed: biased {names}", file=sys.stderr)
