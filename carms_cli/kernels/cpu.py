@@ -8,10 +8,11 @@ The per-trial work is :func:`carms_cli.kernels.trial.simulate_chunk`, called onc
 import numba as nb
 import numpy as np
 
+from carms_cli.kernels import cached_kernel
 from carms_cli.kernels.trial import N_SCALARS, simulate_chunk
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@cached_kernel(parallel=True)
 def run_chunks(
     first_chunk, n_chunks, chunk_size, total_trials,
     key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
@@ -44,7 +45,7 @@ def run_chunks(
         out_count[row] = stop - start
 
 
-@nb.njit(cache=True, error_model="numpy")
+@cached_kernel()
 def merge_chunks(
     probs, out_count, out_a, out_a2, out_ac, out_c, out_c2, state_count, state_mean, state_m2
 ):  # pragma: no cover - compiled
