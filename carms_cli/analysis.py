@@ -2,15 +2,40 @@
 
 from collections.abc import Callable
 
+import numpy as np
+
 from carms_cli import __version__
+from carms_cli.duplicates import exact_duplicates
 from carms_cli.engine import chunk_size, run_plan
 from carms_cli.estimators import EstimatorSpec
-from carms_cli.exact import independent_mean_unique, independent_prob_coincide
+from carms_cli.exact import NotComputable, exact_moments
 from carms_cli.plan import build_plan
 from carms_cli.problem import Problem
 from carms_cli.registry import VARIANCE_REFERENCE
-from carms_cli.samplers import INDEPENDENT
-from carms_cli.stats import Report, summarise, with_reference_ratios
+from carms_cli.stats import Report, summarise, with_exact, with_reference_ratios
+
+#: Largest D_unique · K^n · |Π| · 2^n work spent on exact duplicate statistics in a run.
+MAX_EXACT_DUPLICATE_WORK = 5e7
+
+
+def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:
+    """Exact (mean distinct, P(any coincide)) averaged over the variables, or (None, None)."""
+    from carms_cli.categorical import order_set_size
+
+    rows = {row.tobytes(): row for row in problem.probs}
+    k, n = problem.categories, problem.samples
+    work = len(rows) * k**n * order_set_size(spec.sampler.orders, k) * 2**n
+    if spec.sampler.copula.name != "INDEPENDENT" and work > MAX_EXACT_DUPLICATE_WORK:
+        return None, None
+    try:
+        stats = {key: exact_duplicates(spec.sampler, row, n) for key, row in rows.items()}
+    except NotComputable:
+        return None, None
+    per_variable = [stats[row.tobytes()] for row in problem.probs]
+    return (
+        float(np.mean([s.mean_unique for s in per_variable])),
+        float(np.mean([s.prob_any_coincide for s in per_variable])),
+    )
 
 
 def problem_config(problem: Problem, specs: list[EstimatorSpec], threads: int, significance: float) -> dict:
@@ -41,11 +66,13 @@ def analyse_variance(
     threads: int,
     significance: float = 1e-3,
     progress: Callable[[int], None] | None = None,
+    exact: bool = False,
 ) -> Report:
     """Run every estimator for ``problem.trials`` trials and summarise them in one Report.
 
     ``progress(done)`` receives the number of trials finished over all estimators.
-    Plans are built (and validated) for every estimator before any sampling starts.
+    Plans are built (and validated) for every estimator before any sampling starts. With
+    ``exact``, each estimator's exact moments are enumerated where computable (else a note).
     """
     exact_gradient = problem.exact_gradient()
     plans = [build_plan(problem, spec) for spec in specs]
@@ -58,13 +85,13 @@ def analyse_variance(
                 progress(offset + done)
 
         raw = run_plan(plan, problem.trials, threads, report_progress)
-        exact_duplicates = (None, None)
-        if spec.sampler == INDEPENDENT:
-            exact_duplicates = (
-                independent_mean_unique(problem.probs, problem.samples),
-                independent_prob_coincide(problem.probs, problem.samples),
-            )
-        results.append(summarise(spec, raw, problem, exact_gradient, significance, exact_duplicates))
+        result = summarise(spec, raw, problem, exact_gradient, significance, exact_duplicate_means(problem, spec))
+        if exact:
+            try:
+                result = with_exact(result, exact_moments(problem, spec), exact_gradient, None)
+            except NotComputable as reason:
+                result = with_exact(result, None, exact_gradient, f"n/a: {reason}")
+        results.append(result)
     return Report(
         config=problem_config(problem, specs, threads, significance),
         exact_gradient=exact_gradient,

@@ -117,3 +117,17 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
             box += sign * dirichlet_joint_cdf(x, n)
         total += np.maximum(box, 0.0)
     return (total / left.shape[0]).reshape((k,) * n)
+
+
+def order_set(kind: str, p: np.ndarray) -> np.ndarray:
+    """The order set Π of a sampler (``"identity"`` or ``"reference"``) for probabilities p."""
+    if kind == "identity":
+        return identity_orders(p.size)
+    if p.size == 2:
+        return binary_order(p)
+    return reference_orders(p.size)
+
+
+def order_set_size(kind: str, k: int) -> int:
+    """|Π| without building it."""
+    return 1 if kind == "identity" or k == 2 else k * (k - 1) // 2

@@ -57,11 +57,17 @@ def set_threads(threads: int | None) -> int:
     return threads
 
 
+def _sampler_args(plan: Plan):
+    return (
+        plan.key, plan.draws_per_var, plan.construction, plan.copula, plan.samples, plan.categories,
+        plan.dims, plan.orders, plan.thresholds, plan.inv_probs, plan.tuple_draws, plan.mc_pmf_draws,
+    )
+
+
 def _kernel_args(plan: Plan):
     grad = plan.exact_gradient
     return (
-        plan.key, plan.draws_per_var, plan.copula, plan.samples, plan.categories, plan.dims,
-        plan.orders, plan.thresholds, plan.probs, plan.weighting, plan.ratio, plan.unary,
+        *_sampler_args(plan), plan.probs, plan.weighting, plan.ratio, plan.unary,
         plan.pair, plan.has_pair, plan.full, plan.has_full, grad,
         (plan.probs**2).sum(axis=1), (plan.probs * grad).sum(axis=1), (grad**2).sum(axis=1),
     )
@@ -133,8 +139,7 @@ def trial_estimates(plan: Plan, first_trial: int, count: int):
     from carms_cli.kernels.cpu import trial_gradients
 
     return trial_gradients(
-        first_trial, count, plan.key, plan.draws_per_var, plan.copula, plan.samples,
-        plan.categories, plan.dims, plan.orders, plan.thresholds, plan.probs, plan.weighting,
+        first_trial, count, *_sampler_args(plan), plan.probs, plan.weighting,
         plan.ratio, plan.unary, plan.pair, plan.has_pair, plan.full, plan.has_full,
         plan.exact_gradient,
     )

@@ -13,11 +13,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from carms_cli import categorical
-from carms_cli.copulas import Copula
 from carms_cli.estimators import EstimatorSpec, Weighting
-from carms_cli.plan import orders_for
+from carms_cli.plan import REFERENCE_CLIP, REFERENCE_SMOOTHING
+from carms_cli.pmf import NotComputable, tuple_pmf
 from carms_cli.problem import Problem
+
+__all__ = ["ExactMoments", "NotComputable", "exact_moments", "variable_tuple_pmf"]
 
 #: Largest number of joint outcomes (K^n)^D enumerated.
 MAX_OUTCOMES = 2_000_000
@@ -34,18 +35,9 @@ class ExactMoments(NamedTuple):
     probability_total: float
 
 
-class NotComputable(Exception):
-    """The joint pmf is not available in closed form or is too large to enumerate."""
-
-
 def variable_tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
     """Joint pmf of the n samples of variable d, flattened to K^n entries (C order)."""
-    p = problem.probs[d]
-    orders = orders_for(spec.sampler, p)
-    copula = spec.sampler.copula
-    if copula == Copula.GAUSSIAN and problem.samples > 2:
-        raise NotComputable("the Gaussian copula's n-variate pmf has no closed form for n > 2")
-    return categorical.tuple_pmf(p, orders, copula, problem.samples).reshape(-1)
+    return tuple_pmf(spec.sampler, problem.probs[d], problem.samples).reshape(-1)
 
 
 def _coefficients(spec: EstimatorSpec, z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]):
@@ -74,15 +66,20 @@ def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX
     n_tuples = k**n
     if n_tuples**d_count > max_outcomes:
         raise NotComputable(f"(K^n)^D = {n_tuples}^{d_count} outcomes exceed the cap {max_outcomes}")
+    if spec.ratio == "reference-mc":
+        raise NotComputable("its ratio is a fresh Monte Carlo estimate per call, not a function of the samples")
     tuples = np.indices((k,) * n).reshape(n, -1).T  # (K^n, n)
     pmfs = [variable_tuple_pmf(problem, spec, d) for d in range(d_count)]
     ratios = []
     for d in range(d_count):
         joint = pmfs[d].reshape((k,) * n).sum(axis=tuple(range(2, n)))
         p = problem.probs[d]
-        ratio = np.zeros((k, k))
-        off = ~np.eye(k, dtype=bool)
-        ratio[off] = (np.outer(p, p)[off]) / joint[off]
+        if spec.ratio == "reference":
+            ratio = np.clip((np.outer(p, p) + REFERENCE_SMOOTHING) / (joint + REFERENCE_SMOOTHING), *REFERENCE_CLIP)
+        else:
+            ratio = np.zeros((k, k))
+            off = ~np.eye(k, dtype=bool)
+            ratio[off] = (np.outer(p, p)[off]) / joint[off]
         ratios.append(ratio)
     grids = np.indices((n_tuples,) * d_count).reshape(d_count, -1).T  # (N, D) tuple ids
     prob = np.ones(grids.shape[0])

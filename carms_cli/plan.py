@@ -1,8 +1,9 @@
 """Plan: everything a kernel needs for one estimator on one problem, as plain arrays.
 
-Built once on the host in float64: order tables, the latent thresholds of every order, the
-exact importance-ratio tables ``w_d(a, b) = p_a p_b / P_d(a, b)`` and the objective tables.
-Exact pmfs live here, never in kernels.
+Built once on the host in float64: order tables and latent thresholds of the construction, the
+importance-ratio tables ``w_d(a, b)`` (exact ``p_a p_b / P_d(a, b)``, or the reference code's
+smoothed version for the ``-ref`` estimators) and the objective tables. Exact pmfs live here,
+never in kernels.
 """
 
 from typing import NamedTuple
@@ -13,24 +14,33 @@ from carms_cli import categorical, rng
 from carms_cli.copulas import draws_per_tuple, to_latent
 from carms_cli.errors import InputError
 from carms_cli.estimators import EstimatorSpec, Weighting
+from carms_cli.pmf import pair_pmf
 from carms_cli.problem import Problem
-from carms_cli.samplers import SamplerSpec
+from carms_cli.samplers import Construction, SamplerSpec
 
 #: Largest total size of a plan's tables; bigger configurations are refused (exit 2).
 MAX_PLAN_BYTES = 2 << 30
+#: Reference code's smoothing constant and clip range (defect 1 of spec section 17).
+REFERENCE_SMOOTHING = 1e-3
+REFERENCE_CLIP = (0.01, 10.0)
 
 
 class Plan(NamedTuple):
-    """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), ratio (D, K, K)."""
+    """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), inv_probs (D, K),
+    ratio (D, K, K)."""
 
     key: np.uint64
     draws_per_var: int
+    construction: int
     copula: int
     samples: int
     categories: int
     dims: int
     orders: np.ndarray
     thresholds: np.ndarray
+    inv_probs: np.ndarray
+    tuple_draws: int
+    mc_pmf_draws: int
     probs: np.ndarray
     weighting: int
     ratio: np.ndarray
@@ -42,28 +52,26 @@ class Plan(NamedTuple):
     exact_gradient: np.ndarray
 
 
-def order_count(sampler: SamplerSpec, k: int) -> int:
-    """|Π| for a sampler at K categories."""
-    if sampler.orders == "identity" or k == 2:
+def tuples_per_set(construction: Construction, k: int) -> int:
+    """Copula n-tuples one set of n samples consumes: 1 (inverse), K (Gumbel), K − 1 (stick)."""
+    if construction == Construction.INVERSE:
         return 1
-    return k * (k - 1) // 2
+    if construction == Construction.GUMBEL:
+        return k
+    return k - 1
 
 
-def orders_for(sampler: SamplerSpec, p: np.ndarray) -> np.ndarray:
-    """The order set Π of one variable with probabilities p."""
-    k = p.size
-    if sampler.orders == "identity":
-        return categorical.identity_orders(k)
-    if k == 2:
-        return categorical.binary_order(p)
-    return categorical.reference_orders(k)
+def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
+    """Counter block of one variable in one trial: per sample set, one order draw plus tuples."""
+    per_set = 1 + tuples_per_set(spec.sampler.construction, k) * draws_per_tuple(spec.sampler.copula, n)
+    return (1 + spec.mc_pmf_draws) * per_set
 
 
 def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     """Bytes of the tables :func:`build_plan` would allocate."""
     k, d = problem.categories, problem.dims
-    n_orders = order_count(spec.sampler, k)
-    total = d * n_orders * k * 16 + d * k * k * 8
+    n_orders = categorical.order_set_size(spec.sampler.orders, k)
+    total = d * n_orders * k * 16 + d * k * k * 8 + d * k * 8
     objective = problem.objective
     if objective.pair is not None:
         total += objective.pair.nbytes
@@ -72,14 +80,16 @@ def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     return total
 
 
-def importance_ratios(p: np.ndarray, orders: np.ndarray, sampler: SamplerSpec, n: int, d: int) -> np.ndarray:
+def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d: int, kind: str = "exact"):
     """``w(a, b) = p_a p_b / P(a, b)`` for a ≠ b, 0 on the (never used) diagonal.
 
-    Raises InputError when some a ≠ b can never be drawn together (P(a, b) = 0): the
-    estimator would silently lose that pair's mass.
+    ``kind="reference"`` gives the reference code's ``clip((p_a p_b + ε)/(P + ε), 0.01, 10)``
+    (diagonal included, as there). Raises InputError when some a ≠ b can never be drawn
+    together (P(a, b) = 0): the estimator would silently lose that pair's mass.
     """
-    joint = categorical.pair_pmf(p, orders, sampler.copula, n)
     product = np.outer(p, p)
+    if kind == "reference":
+        return np.clip((product + REFERENCE_SMOOTHING) / (joint + REFERENCE_SMOOTHING), *REFERENCE_CLIP)
     off_diagonal = ~np.eye(p.size, dtype=bool)
     impossible = off_diagonal & (joint <= 0.0) & (product > 0.0)
     if np.any(impossible):
@@ -93,6 +103,21 @@ def importance_ratios(p: np.ndarray, orders: np.ndarray, sampler: SamplerSpec, n
     return ratio
 
 
+def _construction_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
+    """(orders, thresholds) of one variable: positions' categories and latent boundaries."""
+    k = p.size
+    if sampler.construction == Construction.INVERSE:
+        orders = categorical.order_set(sampler.orders, p)
+        cumulative = np.cumsum(p[orders], axis=1)[:, :-1]
+        return orders, to_latent(sampler.copula, n, np.minimum(cumulative, 1.0))
+    if sampler.construction == Construction.STICK:
+        from carms_cli.stickbreaking import stop_probabilities
+
+        order, stop = stop_probabilities(p)
+        return order[None, :], to_latent(sampler.copula, n, stop[:-1])[None, :]
+    return categorical.identity_orders(k), np.zeros((1, k - 1))
+
+
 def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     """Precompute the tables for ``spec`` on ``problem`` (raises InputError if too large)."""
     need = plan_bytes(problem, spec)
@@ -103,30 +128,35 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         )
     sampler = spec.sampler
     k, n, d_count = problem.categories, problem.samples, problem.dims
-    n_orders = order_count(sampler, k)
+    n_orders = categorical.order_set_size(sampler.orders, k) if sampler.construction == Construction.INVERSE else 1
     orders = np.empty((d_count, n_orders, k), dtype=np.int64)
     thresholds = np.empty((d_count, n_orders, k - 1), dtype=np.float64)
     ratio = np.zeros((d_count, k, k), dtype=np.float64)
+    joint_cache: dict[bytes, np.ndarray] = {}
     for d in range(d_count):
         p = problem.probs[d]
-        var_orders = orders_for(sampler, p)
-        orders[d] = var_orders
-        cumulative = np.cumsum(p[var_orders], axis=1)[:, :-1]
-        thresholds[d] = to_latent(sampler.copula, n, np.minimum(cumulative, 1.0))
-        if spec.weighting == Weighting.IMPORTANCE:
-            ratio[d] = importance_ratios(p, var_orders, sampler, n, d)
+        orders[d], thresholds[d] = _construction_tables(sampler, p, n)
+        if spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc":
+            key = p.tobytes()
+            if key not in joint_cache:  # identical rows (a broadcast --probs) share one pmf
+                joint_cache[key] = pair_pmf(sampler, p, n)
+            ratio[d] = importance_ratios(p, joint_cache[key], sampler, d, spec.ratio)
     objective = problem.objective
     pair = objective.pair if objective.pair is not None else np.zeros((1, 1, 1, 1))
     full = objective.full if objective.full is not None else np.zeros(1)
     return Plan(
         key=np.uint64(rng.stream_key(problem.seed, sampler.stream)),
-        draws_per_var=1 + draws_per_tuple(sampler.copula, n),
+        draws_per_var=draws_per_variable(spec, k, n),
+        construction=int(sampler.construction),
         copula=int(sampler.copula),
         samples=n,
         categories=k,
         dims=d_count,
         orders=orders,
         thresholds=thresholds,
+        inv_probs=1.0 / problem.probs,
+        tuple_draws=draws_per_tuple(sampler.copula, n),
+        mc_pmf_draws=spec.mc_pmf_draws,
         probs=np.ascontiguousarray(problem.probs, dtype=np.float64),
         weighting=int(spec.weighting),
         ratio=ratio,

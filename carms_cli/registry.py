@@ -7,12 +7,15 @@ import difflib
 
 from carms_cli.errors import InputError
 from carms_cli.estimators import EstimatorSpec
-from carms_cli.estimators.carms import CARMS, CARMS_GAUSS
+from carms_cli.estimators.carms import CARMS_G_REF, CARMS_REF, FAMILY
 from carms_cli.estimators.score import LOORF, REINFORCE
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
-    spec.name: spec for spec in (REINFORCE, LOORF, CARMS, CARMS_GAUSS)
+    spec.name: spec for spec in (REINFORCE, LOORF, *FAMILY, CARMS_REF, CARMS_G_REF)
 }
+
+#: What ``carms variance`` runs without ``--estimators`` (``--estimators all`` runs everything).
+DEFAULT_ESTIMATORS = ["reinforce", "loorf", "carms", "carms-gauss", "carms-g", "carms-sb"]
 
 #: The estimator every variance ratio is taken against.
 VARIANCE_REFERENCE = "loorf"
@@ -29,8 +32,11 @@ def get_estimator(name: str) -> EstimatorSpec:
 
 
 def parse_estimators(text: str | None) -> list[EstimatorSpec]:
-    """A comma-separated list of names (default: every registered estimator), in given order."""
-    if text is None or text.strip().lower() == "all":
+    """A comma-separated list of names in the given order; None means :data:`DEFAULT_ESTIMATORS`,
+    ``all`` every registered estimator."""
+    if text is None:
+        return [ESTIMATORS[name] for name in DEFAULT_ESTIMATORS]
+    if text.strip().lower() == "all":
         return list(ESTIMATORS.values())
     names = [name for name in (part.strip() for part in text.split(",")) if name]
     if not names:

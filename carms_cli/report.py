@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from carms_cli import __version__
 from carms_cli.registry import VARIANCE_REFERENCE
 from carms_cli.stats import MIN_EXPECTED_DRAWS, Report
 
@@ -40,6 +41,10 @@ CSV_FIELDS = [
     "trials",
     "wall_seconds",
     "trials_per_second",
+    "variance_exact_total",
+    "variance_exact_z_max",
+    "bias_exact_max_abs",
+    "exact_note",
 ]
 
 
@@ -95,12 +100,15 @@ def to_csv(report: Report) -> str:
 
 LEGEND = "\n".join(
     [
-        "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold)",
+        "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold); "
+        "* biased by design",
         f"untested: coordinates whose category is expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the samples",
-        f"var total: sum of per-coordinate variances of one estimate; ÷{VARIANCE_REFERENCE}: ratio of var totals",
-        "distinct: mean distinct categories among the n samples (exact: iid expectation); "
+        "var total: sum of per-coordinate variances of one estimate, ± the 95% interval half-width; "
+        f"÷{VARIANCE_REFERENCE}: ratio of var totals",
+        "distinct: mean distinct categories among the n samples (exact: from the n-tuple pmf where closed-form); "
         "P(dup): share of draws with two equal samples",
-        "evals: f evaluations per estimate",
+        "evals: f evaluations per estimate; exact var (--exact): enumerated total variance, "
+        "z(var): max over coordinates of |MC − exact variance| / SE",
     ]
 )
 
@@ -136,6 +144,18 @@ def header_lines(report: Report) -> list[str]:
     ]
 
 
+def header_lines_for(command: str, problem) -> list[str]:
+    """Header lines of a command that works on a Problem without sampling."""
+    return [
+        f"carms-cli {__version__} · {command}",
+        f"K={problem.categories} categories · n={problem.samples} samples · D={problem.dims} variables · "
+        f"seed={problem.seed}",
+        f"p ({problem.probs_source}): {_matrix(problem.probs)}",
+        f"objective {problem.objective.spec}: {problem.objective.description}",
+        f"exact gradient: {_matrix(problem.exact_gradient())}",
+    ]
+
+
 def render_table(report: Report, console: Console) -> None:
     """Print the header and one row per estimator."""
     for line in header_lines(report):
@@ -145,8 +165,7 @@ def render_table(report: Report, console: Console) -> None:
         ("estimator", "left"),
         ("bias", "left"),
         ("max|z| (thr)", "right"),
-        ("var total", "right"),
-        ("95% CI", "right"),
+        ("var total ±95%", "right"),
         (f"÷{VARIANCE_REFERENCE}", "right"),
         ("med ln var", "right"),
         ("distinct", "right"),
@@ -155,6 +174,9 @@ def render_table(report: Report, console: Console) -> None:
         ("evals", "right"),
         ("M trials/s", "right"),
     ]
+    show_exact = any(r.variance_exact_total is not None or r.exact_note for r in report.results)
+    if show_exact:
+        columns[4:4] = [("exact var", "right"), ("z(var)", "right")]
     for title, justify in columns:
         table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
     for r in report.results:
@@ -163,18 +185,17 @@ def render_table(report: Report, console: Console) -> None:
         else:
             verdict = "[green]ok[/]" if r.unbiased else "[red]BIASED[/]"
         if not r.unbiased_by_design:
-            verdict += " (by design)"
+            verdict += "*"
         untested = r.mean.size - r.bias_tested_coordinates
         if untested and r.unbiased is not None:
             verdict += f" [yellow]({untested} untested)[/]"
         low, high = r.variance_total_ci95
         dup = r.duplicates
-        table.add_row(
+        cells = [
             r.name,
             verdict,
             f"{_fmt(r.bias_max_abs_z, 3)} ({_fmt(r.bias_threshold_z, 3)})",
-            _fmt(r.variance_total),
-            f"[{_fmt(low)}, {_fmt(high)}]",
+            f"{_fmt(r.variance_total)} ±{_fmt((high - low) / 2, 2)}",
             _fmt(r.variance_ratio_to_loorf, 3),
             _fmt(r.median_log_variance, 3),
             f"{dup.mean_unique:.3f}",
@@ -182,7 +203,10 @@ def render_table(report: Report, console: Console) -> None:
             f"{dup.prob_any_coincide:.3f}",
             str(r.evaluations_per_estimate),
             f"{r.trials_per_second / 1e6:.1f}",
-        )
+        ]
+        if show_exact:
+            cells[4:4] = [_fmt(r.variance_exact_total), _fmt(r.variance_exact_z_max, 3)]
+        table.add_row(*cells)
     console.print(table)
     console.print(LEGEND, highlight=False, markup=False)
     for line in verdict_lines(report):
@@ -192,7 +216,7 @@ def render_table(report: Report, console: Console) -> None:
 def verdict_lines(report: Report) -> list[str]:
     """Plain-language conclusions: lowest variance, comparisons with LOORF, bias failures."""
     lines = []
-    unbiased = [r for r in report.results if r.unbiased]
+    unbiased = [r for r in report.results if r.unbiased and r.unbiased_by_design]
     if unbiased:
         best = min(unbiased, key=lambda r: r.variance_total)
         lines.append(f"lowest total variance among unbiased estimators: {best.name} ({best.variance_total:.4g})")
@@ -203,6 +227,11 @@ def verdict_lines(report: Report) -> list[str]:
                 f"{r.name}: total variance {r.variance_total:.4g} is {word} {VARIANCE_REFERENCE}'s "
                 f"(ratio {r.variance_ratio_to_loorf:.3f})"
             )
+    for r in report.results:
+        if r.exact_note:
+            lines.append(f"{r.name}: exact variance {r.exact_note}")
+        if r.bias_exact_max_abs is not None and r.bias_exact_max_abs > 1e-9:
+            lines.append(f"{r.name}: exact mean differs from the gradient by up to {r.bias_exact_max_abs:.4g}")
     for r in report.results:
         untested = r.mean.size - r.bias_tested_coordinates
         if untested:
@@ -260,3 +289,58 @@ class ProgressBar:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 160))
+    return console
+
+
+def print_table(
+    columns: list[str],
+    rows: list[list[str]],
+    header: list[str] | None = None,
+    footer: list[str] | None = None,
+    title: str | None = None,
+    align: str | None = None,
+) -> None:
+    """Plain lines, then a table, then lines. ``align`` has one letter per column: ``l`` for
+    left-aligned text (wraps, except the first column), ``r`` for right-aligned numbers
+    (default: the first column ``l``, the others ``r``)."""
+    console = _console()
+    for line in header or []:
+        console.print(line, highlight=False, markup=False)
+    table = Table(title=title, show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    align = align or "l" + "r" * (len(columns) - 1)
+    for index, name in enumerate(columns):
+        text = align[index] == "l"
+        table.add_column(
+            name, justify="left" if text else "right", no_wrap=not (text and index > 0), min_width=len(name)
+        )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, markup=False)
+    for line in footer or []:
+        console.print(line, highlight=False, markup=False)
+
+
+def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | None = None, digits: int = 4) -> None:
+    """K×K matrices with category labels, one table each."""
+    console = _console()
+    for line in header or []:
+        console.print(line, highlight=False, markup=False)
+    for title, matrix in matrices:
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+        table.add_column("a\\b", justify="right", style="bold")
+        for b in range(matrix.shape[1]):
+            table.add_column(str(b), justify="right", no_wrap=True)
+        for a, row in enumerate(matrix):
+            table.add_row(str(a), *[_fmt(float(x), digits) for x in row])
+        console.print(table)
+
+
+def plain_json(record: dict) -> str:
+    """JSON text of a record with numpy values (non-finite numbers become null)."""
+    return json.dumps(_plain(record), indent=2) + "\n"

@@ -6,8 +6,17 @@ same samples for the same seed (common random numbers), and different samplers a
 """
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from carms_cli.copulas import Copula
+
+
+class Construction(IntEnum):
+    """How copula tuples become categories (the integer is the kernel code)."""
+
+    INVERSE = 0  # CARMS-I: inverse CDF under a random order (spec 9.1)
+    GUMBEL = 1  # CARMS-G: Gumbel-max with one copula tuple per category (spec 9.2)
+    STICK = 2  # stick-breaking over the ascending order (spec 9.3)
 
 
 @dataclass(frozen=True)
@@ -24,20 +33,53 @@ class SamplerSpec:
     orders: str
     stream: int
     summary: str
+    construction: Construction = Construction.INVERSE
+
+
+_COPULA_WORDS = {
+    Copula.DIRICHLET: "Dirichlet copula",
+    Copula.GAUSSIAN: "Gaussian copula (rho = -1/(n-1))",
+    Copula.INDEPENDENT: "independent copula",
+}
+_COPULA_SUFFIX = {Copula.DIRICHLET: "dirichlet", Copula.GAUSSIAN: "gaussian", Copula.INDEPENDENT: "independent"}
+
+
+def _sampler(construction: Construction, copula: Copula, stream: int) -> SamplerSpec:
+    words = _COPULA_WORDS[copula]
+    if construction == Construction.INVERSE:
+        name, orders, what = "carms-i", "reference", f"inverse CDF under a random reference order, {words}"
+    elif construction == Construction.GUMBEL:
+        name, orders, what = "carms-g", "identity", f"Gumbel-max with one {words} tuple per category"
+    else:
+        name, orders, what = "carms-sb", "identity", f"stick-breaking over ascending p, {words} tuple per stage"
+    return SamplerSpec(f"{name}-{_COPULA_SUFFIX[copula]}", copula, orders, stream, what, construction)
 
 
 INDEPENDENT = SamplerSpec("independent", Copula.INDEPENDENT, "identity", 1, "n iid draws from p")
-CARMS_I_DIRICHLET = SamplerSpec(
-    "carms-i-dirichlet",
-    Copula.DIRICHLET,
-    "reference",
-    2,
-    "inverse CDF under a random reference order, Dirichlet copula across the n samples",
-)
-CARMS_I_GAUSSIAN = SamplerSpec(
-    "carms-i-gaussian",
-    Copula.GAUSSIAN,
-    "reference",
-    3,
-    "inverse CDF under a random reference order, Gaussian copula (rho = -1/(n-1))",
-)
+CARMS_I_DIRICHLET = _sampler(Construction.INVERSE, Copula.DIRICHLET, 2)
+CARMS_I_GAUSSIAN = _sampler(Construction.INVERSE, Copula.GAUSSIAN, 3)
+CARMS_I_INDEPENDENT = _sampler(Construction.INVERSE, Copula.INDEPENDENT, 4)
+CARMS_G_DIRICHLET = _sampler(Construction.GUMBEL, Copula.DIRICHLET, 5)
+CARMS_G_GAUSSIAN = _sampler(Construction.GUMBEL, Copula.GAUSSIAN, 6)
+CARMS_G_INDEPENDENT = _sampler(Construction.GUMBEL, Copula.INDEPENDENT, 7)
+CARMS_SB_DIRICHLET = _sampler(Construction.STICK, Copula.DIRICHLET, 8)
+CARMS_SB_GAUSSIAN = _sampler(Construction.STICK, Copula.GAUSSIAN, 9)
+CARMS_SB_INDEPENDENT = _sampler(Construction.STICK, Copula.INDEPENDENT, 10)
+
+SAMPLERS = [
+    INDEPENDENT,
+    CARMS_I_DIRICHLET,
+    CARMS_I_GAUSSIAN,
+    CARMS_I_INDEPENDENT,
+    CARMS_G_DIRICHLET,
+    CARMS_G_GAUSSIAN,
+    CARMS_G_INDEPENDENT,
+    CARMS_SB_DIRICHLET,
+    CARMS_SB_GAUSSIAN,
+    CARMS_SB_INDEPENDENT,
+]
+
+
+def find_sampler(construction: Construction, copula: Copula) -> SamplerSpec:
+    """The sampler of a construction and copula."""
+    return next(s for s in SAMPLERS[1:] if s.construction == construction and s.copula == copula)

@@ -71,6 +71,11 @@ class EstimatorResult:
     duplicates: Duplicates
     wall_seconds: float
     trials_per_second: float
+    variance_exact: np.ndarray | None = None
+    variance_exact_total: float | None = None
+    variance_exact_z_max: float | None = None
+    bias_exact_max_abs: float | None = None
+    exact_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,30 @@ def summarise(
         ),
         wall_seconds=raw.seconds,
         trials_per_second=t / raw.seconds if raw.seconds > 0 else float("inf"),
+    )
+
+
+def with_exact(result: EstimatorResult, exact, exact_gradient: np.ndarray, note: str | None) -> EstimatorResult:
+    """Attach exact moments (``exact``: :class:`carms_cli.exact.ExactMoments` or None).
+
+    ``variance_exact_z_max`` is the largest ``|s² − σ²| / √((μ₄ − σ⁴)/T)`` over coordinates with
+    positive exact spread: how far the Monte Carlo variances are from the exact ones.
+    """
+    from dataclasses import replace
+
+    if exact is None:
+        return replace(result, exact_note=note)
+    spread = np.sqrt(np.maximum(exact.fourth_central - exact.variance**2, 0.0) / result.trials)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.abs(result.variance - exact.variance) / spread
+    z = z[spread > 0]
+    return replace(
+        result,
+        variance_exact=exact.variance,
+        variance_exact_total=exact.variance_total,
+        variance_exact_z_max=float(z.max()) if z.size else 0.0,
+        bias_exact_max_abs=float(np.max(np.abs(exact.mean - exact_gradient))),
+        exact_note=None,
     )
 
 

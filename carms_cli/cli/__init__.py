@@ -44,7 +44,9 @@ def _root(
     """Estimator variance analyzer for Monte Carlo gradients through discrete random variables."""
 
 
-from carms_cli.cli import variance as _variance  # noqa: E402,F401  (registers the command)
+from carms_cli.cli import catalogue as _catalogue  # noqa: E402,F401  (each module registers a command)
+from carms_cli.cli import exact_cmd as _exact  # noqa: E402,F401
+from carms_cli.cli import variance as _variance  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,11 @@ class EstimatorSpec:
     weighting: Weighting
     unbiased_by_design: bool
     reference: str
+    #: IMPORTANCE only: "exact" ``p_a p_b / P(a, b)``; "reference" the reference code's
+    #: ``clip((p_a p_b + 1e-3)/(P(a, b) + 1e-3), 0.01, 10)`` on the exact P; "reference-mc" the
+    #: same on a fresh Monte Carlo estimate of P from ``mc_pmf_draws`` sample sets per call.
+    ratio: str = "exact"
+    mc_pmf_draws: int = 0
 
     def evaluations(self, samples: int) -> int:
         """Function evaluations per estimate (decision 2: n counts evaluations)."""

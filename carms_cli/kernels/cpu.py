@@ -15,7 +15,8 @@ from carms_cli.kernels.trial import N_SCALARS, simulate_chunk
 @cached_kernel(parallel=True)
 def run_chunks(
     first_chunk, n_chunks, chunk_size, total_trials,
-    key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+    key, draws_per_var, construction, copula, n, k, d_count,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2,
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
@@ -27,20 +28,21 @@ def run_chunks(
     for row in nb.prange(n_chunks):
         start = (first_chunk + row) * chunk_size
         stop = min(start + chunk_size, total_trials)
-        latent = np.empty(n)
-        z = np.empty((n, d_count), dtype=np.int64)
-        f = np.empty(n)
-        coef = np.empty(n)
-        acc = np.zeros(k)
-        no_g = np.empty((0, 0, 0))
-        no_z = np.empty((0, 0, 0), dtype=np.int64)
+        # pair-count scratch only for the reference code's per-call Monte Carlo pmf
+        mc_k = k if mc_pmf_draws > 0 else 1
+        mc_d = d_count if mc_pmf_draws > 0 else 1
+        pair_counts = np.zeros((mc_k, mc_k))
+        mc_ratio = np.zeros((mc_d, mc_k, mc_k))
         simulate_chunk(
-            start, stop, key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+            start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+            orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
             weighting, ratio, unary, pair, has_pair, full, has_full,
             exact_gradient, sum_p2, sum_pg, sum_g2,
-            latent, z, f, coef, acc,
+            np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
+            np.empty(n), np.empty(n), np.zeros(k),
+            pair_counts, mc_ratio,
             out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
-            False, no_g, no_z,
+            False, np.empty((0, 0, 0)), np.empty((0, 0, 0), dtype=np.int64),
         )
         out_count[row] = stop - start
 
@@ -80,7 +82,8 @@ def merge_chunks(
 
 @nb.njit(error_model="numpy")
 def trial_gradients(
-    first_trial, count, key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+    first_trial, count, key, draws_per_var, construction, copula, n, k, d_count,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
     weighting, ratio, unary, pair, has_pair, full, has_full, exact_gradient,
 ):  # pragma: no cover - compiled
     """Per-trial estimates ``g`` (count, D, K) and samples ``z`` (count, n, D) from the same
@@ -88,10 +91,12 @@ def trial_gradients(
     g = np.zeros((count, d_count, k))
     zs = np.zeros((count, n, d_count), dtype=np.int64)
     simulate_chunk(
-        first_trial, first_trial + count, key, draws_per_var, copula, n, k, d_count, orders,
-        thresholds, probs, weighting, ratio, unary, pair, has_pair, full, has_full,
+        first_trial, first_trial + count, key, draws_per_var, construction, copula, n, k, d_count,
+        orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+        weighting, ratio, unary, pair, has_pair, full, has_full,
         exact_gradient, np.zeros(d_count), np.zeros(d_count), np.zeros(d_count),
-        np.empty(n), np.empty((n, d_count), dtype=np.int64), np.empty(n), np.empty(n), np.zeros(k),
+        np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
+        np.empty(n), np.empty(n), np.zeros(k), np.zeros((k, k)), np.zeros((d_count, k, k)),
         np.zeros((d_count, k)), np.zeros((d_count, k)), np.zeros((d_count, k)),
         np.zeros(d_count), np.zeros(d_count), np.zeros(N_SCALARS),
         True, g, zs,

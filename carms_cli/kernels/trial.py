@@ -23,9 +23,15 @@ INDEPENDENT = 0
 DIRICHLET = 1
 GAUSSIAN = 2
 
+INVERSE = 0
+GUMBEL = 1
+STICK = 2
+
 SCORE = 0
 LEAVE_ONE_OUT = 1
 IMPORTANCE = 2
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 #: Layout of the per-chunk scalar accumulators.
 Q_SUM, Q_SQ_SUM, UNIQUE_SUM, UNIQUE_SQ_SUM, DUPLICATE_SUM = range(5)
@@ -34,24 +40,35 @@ N_SCALARS = 5
 
 @nb.njit(error_model="numpy")
 def simulate_chunk(
-    start, stop, key, draws_per_var, copula, n, k, d_count, orders, thresholds, probs,
+    start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2,
-    latent, z, f, coef, acc,
+    draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio,
     out_a, out_a2, out_ac, out_c, out_c2, scalars,
     record, g_out, z_out,
 ):  # pragma: no cover - compiled
     """Run trials ``start .. stop − 1`` and add their statistics to the output buffers.
 
-    Per trial and variable d:
+    Per trial and variable d, the n samples come from copula n-tuples on a latent scale:
+    Dirichlet ``Y_i = 1 − E_i/ΣE`` (``E_i = −log u_i``, ``U_i = Y_i^(n−1)``); Gaussian
+    ``Y = √(n/(n−1)) (X − X̄)`` with X iid N(0,1) by Box–Muller (``U_i = Φ(Y_i)``); independent
+    ``Y_i = U_i = u_i``. The construction turns tuples into categories:
 
-    1. pick an order ``o`` (uniform over the variable's order set) and draw one copula n-tuple
-       on its latent scale: Dirichlet ``Y_i = 1 − E_i/ΣE`` (``E_i = −log u_i``); Gaussian
-       ``Y = √(n/(n−1)) (X − X̄)`` with X iid N(0,1) by Box–Muller; independent ``Y_i = u_i``;
-    2. ``z_i`` = the category at position ``#{j : Y_i > t_j}`` of the order (thresholds t are
-       increasing), i.e. the c with ``L_c < U_i ≤ R_c``;
+    * INVERSE (CARMS-I): one order ``o`` drawn uniformly from the variable's order set and one
+      tuple; ``z_i`` = the category at position ``#{j : Y_i > t_j}`` of the order (thresholds
+      increasing), i.e. the c with ``L_c < U_i ≤ R_c``;
+    * GUMBEL (CARMS-G): one tuple per category c; ``z_i = argmin_c (−log U_{c,i}) / p_c``, the
+      exponential race equivalent to Gumbel-max ``argmax_c log p_c − log(−log U_{c,i})``;
+      −log U is computed stably on each copula's own scale;
+    * STICK (stick-breaking): one tuple per stage s of the ascending order; sample i stops at
+      the first s with ``U_{s,i} < π_s`` (latent thresholds) and takes ``order[s]``.
 
-    then ``f_i = f(z_i)`` and per variable the coefficients ``c_i`` (see
+    With ``mc_pmf_draws`` > 0 (the reference code's CARMS-G), each variable also draws that many
+    extra n-sample sets to estimate the pair pmf, and the trial's ratio is the reference's
+    ``clip((p_a p_b + 1e-3)/(P̂(a, b) + 1e-3), 0.01, 10)``.
+
+    Then ``f_i = f(z_i)`` and per variable the coefficients ``c_i`` (see
     :class:`~carms_cli.estimators.Weighting`), so that ``g_d = a − C p_d`` with
     ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``. Outputs: Σa_k, Σa_k², Σa_k·C (touched
     categories only), ΣC, ΣC², and ``scalars`` (Σq, Σq² with ``q = ‖g − ∇‖²``, distinct-category
@@ -60,6 +77,13 @@ def simulate_chunk(
     """
     n_orders = orders.shape[1]
     stride = np.uint64(d_count * draws_per_var)
+    if construction == INVERSE:
+        n_tuples = 1
+    elif construction == GUMBEL:
+        n_tuples = k
+    else:
+        n_tuples = k - 1
+    rep_draws = 1 + n_tuples * tuple_draws
     q_sum = 0.0
     q_sq_sum = 0.0
     unique_sum = 0
@@ -67,46 +91,105 @@ def simulate_chunk(
     duplicate_sum = 0
     for trial in range(start, stop):
         trial_base = np.uint64(trial) * stride
-        # --- samples -------------------------------------------------------------------------
         for d in range(d_count):
-            base = trial_base + np.uint64(d * draws_per_var)
-            o = 0
-            if n_orders > 1:
-                o = int(uniform(key, base) * n_orders)
-                if o >= n_orders:
-                    o = n_orders - 1
-            if copula == DIRICHLET:
-                total = 0.0
+            if mc_pmf_draws > 0:
+                for a in range(k):
+                    for b in range(k):
+                        pair_counts[a, b] = 0.0
+            for rep in range(1 + mc_pmf_draws):
+                # --- one set of n samples of variable d into `sample` ---------------------------
+                base = trial_base + np.uint64(d * draws_per_var + rep * rep_draws)
+                o = 0
+                if n_orders > 1:
+                    o = int(uniform(key, base) * n_orders)
+                    if o >= n_orders:
+                        o = n_orders - 1
+                remaining = n
                 for i in range(n):
-                    e = -math.log(uniform(key, base + np.uint64(1 + i)))
-                    latent[i] = e
-                    total += e
-                inv = 1.0 / total
-                for i in range(n):
-                    latent[i] = 1.0 - latent[i] * inv
-            elif copula == GAUSSIAN:
-                total = 0.0
-                for i in range(0, n, 2):
-                    x1, x2 = normal_pair(key, base + np.uint64(1 + i))
-                    latent[i] = x1
-                    total += x1
-                    if i + 1 < n:
-                        latent[i + 1] = x2
-                        total += x2
-                mean = total / n
-                scale = math.sqrt(n / (n - 1.0))
-                for i in range(n):
-                    latent[i] = scale * (latent[i] - mean)
-            else:
-                for i in range(n):
-                    latent[i] = uniform(key, base + np.uint64(1 + i))
-            for i in range(n):
-                y = latent[i]
-                position = 0
-                for j in range(k - 1):
-                    if y > thresholds[d, o, j]:
-                        position = j + 1
-                z[i, d] = orders[d, o, position]
+                    sample[i] = -1
+                    race[i] = np.inf  # GUMBEL: best race time so far
+                for t in range(n_tuples):
+                    if remaining == 0:
+                        break
+                    tuple_base = base + np.uint64(1 + t * tuple_draws)
+                    for i in range(0, n, 2):  # one copula tuple, on its latent scale
+                        if copula == GAUSSIAN:
+                            x1, x2 = normal_pair(key, tuple_base + np.uint64(i))
+                            draws[i] = x1
+                            if i + 1 < n:
+                                draws[i + 1] = x2
+                        else:
+                            draws[i] = uniform(key, tuple_base + np.uint64(i))
+                            if i + 1 < n:
+                                draws[i + 1] = uniform(key, tuple_base + np.uint64(i + 1))
+                    if copula == DIRICHLET:
+                        total = 0.0
+                        for i in range(n):
+                            draws[i] = -math.log(draws[i])
+                            total += draws[i]
+                        inv = 1.0 / total
+                        for i in range(n):
+                            if construction == GUMBEL:  # −log U = −(n−1) log(1 − E_i/ΣE)
+                                draws[i] = -(n - 1.0) * math.log1p(-draws[i] * inv)
+                            else:
+                                draws[i] = 1.0 - draws[i] * inv
+                    elif copula == GAUSSIAN:
+                        total = 0.0
+                        for i in range(n):
+                            total += draws[i]
+                        mean = total / n
+                        scale = math.sqrt(n / (n - 1.0))
+                        for i in range(n):
+                            y = scale * (draws[i] - mean)
+                            if construction == GUMBEL:  # −log Φ(y), accurate in both tails
+                                if y < 0.0:
+                                    draws[i] = -math.log(0.5 * math.erfc(-y * _INV_SQRT2))
+                                else:
+                                    draws[i] = -math.log1p(-0.5 * math.erfc(y * _INV_SQRT2))
+                            else:
+                                draws[i] = y
+                    elif construction == GUMBEL:
+                        for i in range(n):
+                            draws[i] = -math.log(draws[i])
+                    # consume the tuple
+                    if construction == INVERSE:
+                        for i in range(n):
+                            y = draws[i]
+                            position = 0
+                            for j in range(k - 1):
+                                if y > thresholds[d, o, j]:
+                                    position = j + 1
+                            sample[i] = orders[d, o, position]
+                    elif construction == GUMBEL:
+                        for i in range(n):
+                            race_i = draws[i] * inv_probs[d, t]
+                            if race_i < race[i]:
+                                race[i] = race_i
+                                sample[i] = t
+                    else:
+                        for i in range(n):
+                            if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
+                                sample[i] = orders[d, 0, t]
+                                remaining -= 1
+                if construction == STICK:
+                    for i in range(n):
+                        if sample[i] < 0:
+                            sample[i] = orders[d, 0, k - 1]
+                if rep == 0:
+                    for i in range(n):
+                        z[i, d] = sample[i]
+                else:
+                    for i in range(n):
+                        for j in range(n):
+                            if i != j:
+                                pair_counts[sample[i], sample[j]] += 1.0
+            if mc_pmf_draws > 0:
+                scale = 1.0 / (mc_pmf_draws * n * (n - 1.0))
+                for a in range(k):
+                    for b in range(k):
+                        estimate = pair_counts[a, b] * scale
+                        value = (probs[d, a] * probs[d, b] + 1e-3) / (estimate + 1e-3)
+                        mc_ratio[d, a, b] = min(max(value, 0.01), 10.0)
         # --- objective -----------------------------------------------------------------------
         for i in range(n):
             value = 0.0
@@ -144,7 +227,11 @@ def simulate_chunk(
                     fi = f[i]
                     acc_i = 0.0
                     for j in range(n):
-                        acc_i += ratio[d, zi, z[j, d]] * (fi - f[j])
+                        if mc_pmf_draws > 0:
+                            w = mc_ratio[d, zi, z[j, d]]
+                        else:
+                            w = ratio[d, zi, z[j, d]]
+                        acc_i += w * (fi - f[j])
                     coef[i] = acc_i * scale
             total = 0.0
             for i in range(n):

@@ -1,0 +1,89 @@
+"""Options shared by several commands (one definition, one help text)."""
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carms_cli.errors import InputError
+from carms_cli.objectives import OBJECTIVE_HELP
+from carms_cli.registry import DEFAULT_ESTIMATORS
+
+_OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items())
+
+Categories = Annotated[
+    int | None,
+    typer.Option("--categories", "-k", help="Categories K per variable (default 10, or the length of --probs rows)."),
+]
+Samples = Annotated[int, typer.Option("--samples", "-n", help="Samples n per estimate (= function evaluations).")]
+Dims = Annotated[
+    int | None,
+    typer.Option("--dims", "-d", help="Independent categorical variables D (default 1, or the rows of --probs)."),
+]
+Trials = Annotated[
+    int | None,
+    typer.Option(
+        "--trials", "-t", help="Independent n-sample estimates per estimator (default max(10^4, 4·10^6/(n·D)))."
+    ),
+]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Seed of everything random: probabilities, objective tables and samples.")
+]
+Probs = Annotated[
+    str | None,
+    typer.Option(
+        "--probs", help="Probabilities 'p1,p2,...', rows ';'-separated (one row per variable, or one row for all)."
+    ),
+]
+Logits = Annotated[
+    str | None, typer.Option("--logits", help="Logits instead of --probs (same layout); p = softmax(logits).")
+]
+Alpha = Annotated[
+    float,
+    typer.Option("--alpha", help="Without --probs/--logits, draw each row of p from a symmetric Dirichlet(alpha)."),
+]
+Objective = Annotated[str, typer.Option("--objective", "-o", help=f"Objective NAME[:PARAM]. {_OBJECTIVES}.")]
+Estimators = Annotated[
+    str | None,
+    typer.Option(
+        "--estimators",
+        "-e",
+        help=f"Comma-separated estimators, or 'all' (default: {','.join(DEFAULT_ESTIMATORS)}; see 'carms list').",
+    ),
+]
+Threads = Annotated[
+    int | None, typer.Option("--threads", help="CPU threads (default all). Results do not depend on it.")
+]
+JsonOut = Annotated[str | None, typer.Option("--json", help="Write the JSON record to PATH ('-' for stdout).")]
+CsvOut = Annotated[str | None, typer.Option("--csv", help="Write one CSV row per estimator to PATH ('-' for stdout).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")]
+
+
+class CopulaName(str, Enum):
+    """Copula across the n samples."""
+
+    dirichlet = "dirichlet"
+    gaussian = "gaussian"
+    independent = "independent"
+
+
+class ConstructionName(str, Enum):
+    """How copula tuples become categories."""
+
+    inverse = "inverse"
+    gumbel = "gumbel"
+    stick = "stick"
+
+
+def write_output(target: str, text: str, what: str) -> None:
+    """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError."""
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        Path(target).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {what} to '{target}': {exc.strerror or exc}") from None

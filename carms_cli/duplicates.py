@@ -1,0 +1,87 @@
+"""Duplicate-sample statistics: how often the n samples of one variable repeat.
+
+For n samples z_1..z_n of one variable:
+
+* ``mean_unique`` = E[#distinct categories]; a cache of f values saves ``1 − mean_unique/n`` of
+  the evaluations (``cache_saving``);
+* ``prob_all_distinct`` = P(z_i ≠ z_j for all i ≠ j), and its complement ``prob_any_coincide``;
+* ``coincident_pairs`` = E[#{i < j : z_i = z_j}] = n(n−1)/2 · Σ_a P(a, a), from the pair pmf.
+
+Exact values come from the sampler's n-tuple pmf (independent samples in closed form:
+``Σ_k 1 − (1 − p_k)^n`` and ``n!·e_n(p)``); Monte Carlo values from samples, with standard errors.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from carms_cli.copulas import Copula
+from carms_cli.pmf import NotComputable, tuple_pmf
+from carms_cli.samplers import SamplerSpec
+
+#: Largest K^n enumerated for exact duplicate statistics.
+MAX_TUPLES = 200_000
+
+
+class DuplicateStats(NamedTuple):
+    """Duplicate statistics of one variable (``*_se`` are 0 for exact values)."""
+
+    mean_unique: float
+    prob_all_distinct: float
+    coincident_pairs: float
+    mean_unique_se: float = 0.0
+    prob_all_distinct_se: float = 0.0
+    coincident_pairs_se: float = 0.0
+
+    @property
+    def prob_any_coincide(self) -> float:
+        return 1.0 - self.prob_all_distinct
+
+    def cache_saving(self, n: int) -> float:
+        return 1.0 - self.mean_unique / n
+
+
+def _distinct_counts(tuples: np.ndarray) -> np.ndarray:
+    ordered = np.sort(tuples, axis=-1)
+    return 1 + (np.diff(ordered, axis=-1) != 0).sum(axis=-1)
+
+
+def _coincident_pairs(tuples: np.ndarray) -> np.ndarray:
+    n = tuples.shape[-1]
+    return sum((tuples[..., i] == tuples[..., j]).astype(np.int64) for i in range(n) for j in range(i + 1, n))
+
+
+def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateStats:
+    """Exact statistics of one variable; raises NotComputable without a closed-form tuple pmf."""
+    p = np.asarray(p, dtype=np.float64)
+    k = p.size
+    if sampler.copula == Copula.INDEPENDENT:
+        pairs = n * (n - 1) / 2 * float(p @ p)
+        e = np.zeros(n + 1)
+        e[0] = 1.0
+        for pk in p:
+            e[1:] = e[1:] + pk * e[:-1]
+        return DuplicateStats(float((1.0 - (1.0 - p) ** n).sum()), math.factorial(n) * float(e[n]), pairs)
+    if k**n > MAX_TUPLES:
+        raise NotComputable(f"K^n = {k}^{n} tuples exceed the enumeration cap {MAX_TUPLES}")
+    joint = tuple_pmf(sampler, p, n)
+    pairs = n * (n - 1) / 2 * float(np.trace(joint.reshape(k, k, -1).sum(axis=2)))
+    joint = joint.reshape(-1)
+    tuples = np.indices((k,) * n).reshape(n, -1).T
+    distinct = _distinct_counts(tuples)
+    return DuplicateStats(float(joint @ distinct), float(joint @ (distinct == n)), pairs)
+
+
+def sampled_duplicates(z: np.ndarray) -> DuplicateStats:
+    """Monte Carlo statistics from samples ``z`` of shape (count, n), with standard errors."""
+    count = z.shape[0]
+    distinct = _distinct_counts(z).astype(np.float64)
+    all_distinct = (distinct == z.shape[1]).astype(np.float64)
+    pairs = _coincident_pairs(z).astype(np.float64)
+
+    def se(values):
+        return float(values.std(ddof=1) / math.sqrt(count)) if count > 1 else float("nan")
+
+    means = (float(distinct.mean()), float(all_distinct.mean()), float(pairs.mean()))
+    return DuplicateStats(*means, se(distinct), se(all_distinct), se(pairs))

@@ -1,0 +1,62 @@
+"""Exact pmfs of every sampler: the pair pmf P(z_i = a, z_j = b) and the n-tuple pmf.
+
+One dispatch over constructions (spec 9): CARMS-I rectangles mixed over orders
+(:mod:`carms_cli.categorical`), CARMS-G by 2-D quadrature (:mod:`carms_cli.gumbel`), stick-breaking
+in closed form (:mod:`carms_cli.stickbreaking`). Independent samples are the product of marginals
+under every construction.
+"""
+
+import numpy as np
+
+from carms_cli import categorical
+from carms_cli.copulas import Copula
+from carms_cli.samplers import Construction, SamplerSpec
+
+
+class NotComputable(Exception):
+    """The pmf has no closed form here, or is too large to enumerate."""
+
+
+def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
+    """Exact K×K pair pmf of two distinct samples of one variable (float64)."""
+    p = np.asarray(p, dtype=np.float64)
+    if sampler.copula == Copula.INDEPENDENT:
+        return np.outer(p, p)
+    if sampler.construction == Construction.INVERSE:
+        return categorical.pair_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
+    if sampler.construction == Construction.GUMBEL:
+        from carms_cli.gumbel import gumbel_pair_pmf
+
+        return gumbel_pair_pmf(p, sampler.copula, n)
+    from carms_cli.stickbreaking import stick_pair_pmf
+
+    return stick_pair_pmf(p, sampler.copula, n)
+
+
+def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
+    """Exact joint pmf of the n samples of one variable, shape (K,)*n.
+
+    Closed form for independent samples, CARMS-I and stick-breaking with the Dirichlet copula,
+    and any construction at n = 2 with the Gaussian copula where it is; raises
+    :class:`NotComputable` otherwise (CARMS-G's n-tuple pmf needs an (n·K)-dimensional integral).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if sampler.copula == Copula.INDEPENDENT:
+        out = np.ones(())
+        for _ in range(n):
+            out = np.multiply.outer(out, p)
+        return out
+    if sampler.construction == Construction.INVERSE:
+        if sampler.copula == Copula.GAUSSIAN and n > 2:
+            raise NotComputable("the Gaussian copula's n-variate box probabilities have no closed form for n > 2")
+        return categorical.tuple_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
+    if sampler.construction == Construction.STICK:
+        if sampler.copula == Copula.GAUSSIAN and n > 2:
+            raise NotComputable("stick-breaking with the Gaussian copula needs orthant probabilities for n > 2")
+        from carms_cli.stickbreaking import stick_tuple_pmf
+
+        return stick_tuple_pmf(p, sampler.copula, n)
+    if n == 2:
+        joint = pair_pmf(sampler, p, n)
+        return joint
+    raise NotComputable("CARMS-G's n-sample pmf is an (n·K)-dimensional integral; only its pair pmf is exact")
