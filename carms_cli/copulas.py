@@ -19,8 +19,10 @@ from enum import IntEnum
 import numpy as np
 from scipy import special
 
-#: Gauss–Legendre rule for the bivariate normal integral (Genz 2004, eq. 3 form).
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(40)
+#: Gauss–Legendre rules for the bivariate normal integral (Genz 2004, eq. 3 form): 12 nodes reach
+#: ~1e-16 for |ρ| ≤ 0.5 (every n ≥ 3 of the Gaussian copula), 40 nodes up to |ρ| = 0.9.
+_GL_SHORT = np.polynomial.legendre.leggauss(12)
+_GL_LONG = np.polynomial.legendre.leggauss(40)
 #: |h|, |k| beyond this are ±∞ for the bivariate normal CDF in float64.
 _NORMAL_CLAMP = 38.0
 
@@ -42,8 +44,9 @@ def bivariate_normal_cdf(h, k, rho: float):
     """Φ₂(h, k; ρ) in float64, vectorised over ``h`` and ``k``.
 
     Uses ``Φ₂ = Φ(h)Φ(k) + (1/2π) ∫₀^ρ exp(−(h² − 2rhk + k²) / (2(1 − r²))) / √(1 − r²) dr``
-    with a 40-point Gauss–Legendre rule, accurate to ~1e-15 for |ρ| ≤ 0.9 (the integrand is
-    analytic on the integration interval). ``ρ = −1`` (n = 2) is the countermonotone limit
+    with a 12-point (|ρ| ≤ 0.5) or 40-point (|ρ| ≤ 0.9) Gauss–Legendre rule, accurate to
+    ~1e-15 (the integrand is analytic on the integration interval; tests compare with
+    quadrature). ``ρ = −1`` (n = 2) is the countermonotone limit
     ``max(Φ(h) + Φ(k) − 1, 0)``, computed exactly.
     """
     h = np.clip(np.asarray(h, dtype=np.float64), -_NORMAL_CLAMP, _NORMAL_CLAMP)
@@ -52,14 +55,15 @@ def bivariate_normal_cdf(h, k, rho: float):
         return np.maximum(special.ndtr(h) + special.ndtr(k) - 1.0, 0.0)
     if not -1.0 < rho <= 0.9:
         raise ValueError(f"rho={rho} outside the supported range (-1, 0.9]")
-    r = 0.5 * rho * (1.0 + _GL_NODES)
+    nodes, weights = _GL_SHORT if abs(rho) <= 0.5 else _GL_LONG
+    r = 0.5 * rho * (1.0 + nodes)
     h_ = h[..., None]
     k_ = k[..., None]
     one_minus_r2 = 1.0 - r * r
     integrand = np.exp(-(h_ * h_ - 2.0 * r * h_ * k_ + k_ * k_) / (2.0 * one_minus_r2)) / np.sqrt(
         one_minus_r2
     )
-    integral = 0.5 * rho * (integrand @ _GL_WEIGHTS)
+    integral = 0.5 * rho * (integrand @ weights)
     phi_h, phi_k = special.ndtr(h), special.ndtr(k)
     value = phi_h * phi_k + integral / (2.0 * np.pi)
     # Fréchet bounds remove the last ulp-level excursions (e.g. −1e-316 at h = −∞)

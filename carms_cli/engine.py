@@ -143,3 +143,30 @@ def trial_estimates(plan: Plan, first_trial: int, count: int):
         plan.ratio, plan.unary, plan.pair, plan.has_pair, plan.full, plan.has_full,
         plan.exact_gradient,
     )
+
+
+def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15):
+    """Yield batches of n-sample sets (shape (b, n)) of one variable drawn by the kernel itself.
+
+    The random stream is the sampler's stream for ``seed``, as in ``carms variance``.
+    """
+    from carms_cli.estimators import EstimatorSpec, Weighting
+    from carms_cli.objectives import build_objective
+    from carms_cli.plan import build_plan
+    from carms_cli.problem import Problem
+
+    p = np.asarray(p, dtype=np.float64)
+    problem = Problem(
+        categories=p.size,
+        samples=n,
+        dims=1,
+        probs=p[None, :].copy(),
+        probs_source="given",
+        objective=build_objective("table", 1, p.size, seed),
+        trials=count,
+        seed=seed,
+    )
+    plan = build_plan(problem, EstimatorSpec("probe", "sampler probe", sampler, Weighting.SCORE, True, ""))
+    for first in range(0, count, batch):
+        _, z = trial_estimates(plan, first, min(batch, count - first))
+        yield z[:, :, 0]

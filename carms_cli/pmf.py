@@ -10,7 +10,11 @@ import numpy as np
 
 from carms_cli import categorical
 from carms_cli.copulas import Copula
+from carms_cli.errors import InputError
 from carms_cli.samplers import Construction, SamplerSpec
+
+#: Largest |Π|·(K+1)² copula-CDF evaluations spent on one exact CARMS-I pair pmf (about K ≤ 130).
+MAX_PAIR_PMF_WORK = 1.5e8
 
 
 class NotComputable(Exception):
@@ -23,6 +27,13 @@ def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     if sampler.copula == Copula.INDEPENDENT:
         return np.outer(p, p)
     if sampler.construction == Construction.INVERSE:
+        k = p.size
+        work = categorical.order_set_size(sampler.orders, k) * (k + 1) ** 2
+        if work > MAX_PAIR_PMF_WORK:
+            raise InputError(
+                f"the exact CARMS-I pair pmf at K={k} needs {work:.2g} copula evaluations "
+                f"(limit {MAX_PAIR_PMF_WORK:.2g}, about K <= 130)"
+            )
         return categorical.pair_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
     if sampler.construction == Construction.GUMBEL:
         from carms_cli.gumbel import gumbel_pair_pmf

@@ -78,5 +78,7 @@ def test_a_pair_that_can_never_be_drawn_together_is_an_error():
     # half of [0, 1], so U and 1 − U can never land in them together.
     sampler = SamplerSpec("fixed", Copula.DIRICHLET, "identity", 9, "one order")
     p = np.array([0.2, 0.2, 0.6])
+    joint = pair_pmf(p, np.array([[0, 1, 2]]), Copula.DIRICHLET, 2)
+    assert joint[0, 1] == 0.0
     with pytest.raises(InputError, match="never draw categories 0 and 1 together"):
-        importance_ratios(p, np.array([[0, 1, 2]]), sampler, 2, 0)
+        importance_ratios(p, joint, sampler, 0)

@@ -80,7 +80,7 @@ def merge_chunks(
     return count
 
 
-@nb.njit(error_model="numpy")
+@cached_kernel()
 def trial_gradients(
     first_trial, count, key, draws_per_var, construction, copula, n, k, d_count,
     orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
