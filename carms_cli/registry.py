@@ -15,7 +15,7 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
 }
 
 #: What ``carms variance`` runs without ``--estimators`` (``--estimators all`` runs everything).
-DEFAULT_ESTIMATORS = ["reinforce", "loorf", "carms", "carms-gauss", "carms-g", "carms-sb"]
+DEFAULT_ESTIMATORS = ["reinforce", "loorf", "carms", "carms-gauss"]
 
 #: The estimator every variance ratio is taken against.
 VARIANCE_REFERENCE = "loorf"
