@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 from scipy import special
 
-from carms_cli.copulas import Copula, bivariate_cdf, bivariate_normal_cdf, dirichlet_joint_cdf, gaussian_rho
+from carms_cli.copulas import Copula, bivariate_cdf, bivariate_normal_cdf, gaussian_rho
 
 
 def reference_orders(k: int) -> np.ndarray:
@@ -69,8 +69,7 @@ def _boundary_grid(copula: Copula, n: int, edges: np.ndarray) -> np.ndarray:
     """``C(x_i, x_j)`` for all pairs of boundaries of each order (edges: (B, K+1))."""
     if copula == Copula.DIRICHLET:  # max(x^(1/(n−1)) + y^(1/(n−1)) − 1, 0)^(n−1), one power per cell
         roots = np.power(edges, 1.0 / (n - 1))
-        inner = np.maximum(roots[:, :, None] + roots[:, None, :] - 1.0, 0.0)
-        return inner if n == 2 else np.power(inner, n - 1)
+        return _integer_power(np.maximum(roots[:, :, None] + roots[:, None, :] - 1.0, 0.0), n - 1)
     if copula == Copula.GAUSSIAN:
         h = special.ndtri(edges)
         return bivariate_normal_cdf(h[:, :, None], h[:, None, :], gaussian_rho(n))
@@ -89,7 +88,7 @@ def pair_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.nd
     n_orders, k = orders.shape
     total = np.zeros((k, k))
     per_cdf = 12 if copula == Copula.GAUSSIAN else 1  # Gauss–Legendre nodes per Φ₂ evaluation
-    batch = max(1, 4_000_000 // ((k + 1) ** 2 * per_cdf))
+    batch = max(1, 262_144 // ((k + 1) ** 2 * per_cdf))  # small temporaries: page faults dominate big ones
     for start in range(0, n_orders, batch):
         chunk = orders[start : start + batch]
         edges = np.concatenate([np.zeros((chunk.shape[0], 1)), np.cumsum(p[chunk], axis=1)], axis=1)
@@ -102,6 +101,20 @@ def pair_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.nd
         rows = np.arange(chunk.shape[0])[:, None, None]
         total += rect[rows, position[:, :, None], position[:, None, :]].sum(axis=0)
     return total / n_orders
+
+
+def _integer_power(x: np.ndarray, exponent: int) -> np.ndarray:
+    """``x ** exponent`` for a positive integer exponent by repeated squaring (much faster than
+    numpy's general float power, and exact to the last ulp or two)."""
+    result = None
+    base = x
+    while exponent:
+        if exponent & 1:
+            result = base if result is None else result * base
+        exponent >>= 1
+        if exponent:
+            base = base * base
+    return result
 
 
 def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.ndarray:
@@ -123,19 +136,24 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
     if copula != Copula.DIRICHLET:
         raise ValueError("the n-sample joint pmf is closed-form only for the Dirichlet copula")
     left, right = order_boundaries(p, orders)
-    grids = np.indices((k,) * n).reshape(n, -1).T  # (K^n, n) tuples
-    corners = np.array(list(itertools.product((0, 1), repeat=n)))  # 1 = take the left end
-    signs = np.where(corners.sum(axis=1) % 2 == 0, 1.0, -1.0)
-    total = np.zeros(grids.shape[0])
-    for o in range(left.shape[0]):
-        lo = left[o][grids]
-        hi = right[o][grids]
-        box = np.zeros(grids.shape[0])
-        for corner, sign in zip(corners, signs, strict=True):
-            x = np.where(corner[None, :] == 1, lo, hi)
-            box += sign * dirichlet_joint_cdf(x, n)
-        total += np.maximum(box, 0.0)
-    return (total / left.shape[0]).reshape((k,) * n)
+    # C_n(x) = max(Σ_i x_i^(1/(n−1)) − (n − 1), 0)^(n−1). The corner sums Σ_i r(ε_i, z_i) are an
+    # outer sum over the samples of (2, K) root tables (ε = 0: right end, 1: left end); the box
+    # probability is the alternating difference over every ε axis (inclusion–exclusion).
+    roots = np.power(np.stack([right, left], axis=1), 1.0 / (n - 1))  # (|Π|, 2, K)
+    total = np.zeros((k,) * n)
+    batch = max(1, 262_144 // (2**n * k**n))  # small temporaries: page faults dominate big ones
+    for start in range(0, roots.shape[0], batch):
+        chunk = roots[start : start + batch]
+        sums = np.zeros((chunk.shape[0],) + (1,) * (2 * n))
+        for i in range(n):
+            shape = [chunk.shape[0]] + [1] * (2 * n)
+            shape[1 + 2 * i], shape[2 + 2 * i] = 2, k
+            sums = sums + chunk.reshape(shape)
+        values = _integer_power(np.maximum(sums - (n - 1), 0.0), n - 1)
+        for i in reversed(range(n)):  # axis 1 + 2i holds ε_i
+            values = values.take(0, axis=1 + 2 * i) - values.take(1, axis=1 + 2 * i)
+        total += np.maximum(values, 0.0).sum(axis=0)
+    return total / left.shape[0]
 
 
 def order_set(kind: str, p: np.ndarray) -> np.ndarray:
