@@ -202,7 +202,7 @@ def render_table(report: Report, console: Console) -> None:
             _fmt(dup.mean_unique_exact, 4),
             f"{dup.prob_any_coincide:.3f}",
             str(r.evaluations_per_estimate),
-            f"{r.trials_per_second / 1e6:.1f}",
+            f"{r.trials_per_second / 1e6:.3g}",
         ]
         if show_exact:
             cells[4:4] = [_fmt(r.variance_exact_total), _fmt(r.variance_exact_z_max, 3)]

@@ -1,6 +1,7 @@
 """``carms variance``: bias, variance and duplicate statistics of estimators on one problem."""
 
 import sys
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -51,6 +52,13 @@ def variance(
         bool,
         typer.Option("--exact", help="Also compute each estimator's exact variance by enumeration (where computable)."),
     ] = False,
+    reference_mc_draws: Annotated[
+        int,
+        typer.Option(
+            "--reference-mc-draws",
+            help="Sample sets per call in carms-g-ref's Monte Carlo pair pmf (the reference code's num_mc).",
+        ),
+    ] = 100,
     fail_on_bias: Annotated[
         bool,
         typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
@@ -64,7 +72,12 @@ def variance(
         raise InputError(f"--significance must be in (0, 1), got {significance}")
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
-    specs = parse_estimators(estimators)
+    if reference_mc_draws < 1:
+        raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
+    specs = [
+        replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
+        for spec in parse_estimators(estimators)
+    ]
     problem = build_problem(
         categories=categories,
         samples=samples,
