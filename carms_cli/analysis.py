@@ -18,6 +18,12 @@ from carms_cli.stats import Report, summarise, with_exact, with_reference_ratios
 MAX_EXACT_DUPLICATE_WORK = 5e7
 
 
+def cuda_chunk() -> int:
+    from carms_cli.kernels.cuda import CUDA_CHUNK
+
+    return CUDA_CHUNK
+
+
 def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:
     """Exact (mean distinct, P(any coincide)) averaged over the variables, or (None, None)."""
     from carms_cli.categorical import order_set_size
@@ -38,7 +44,14 @@ def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float 
     )
 
 
-def problem_config(problem: Problem, specs: list[EstimatorSpec], threads: int, significance: float) -> dict:
+def problem_config(
+    problem: Problem,
+    specs: list[EstimatorSpec],
+    threads: int,
+    significance: float,
+    backend: str = "cpu",
+    backend_note: str | None = None,
+) -> dict:
     """Every resolved input of the run, as JSON-ready values."""
     return {
         "categories": problem.categories,
@@ -53,9 +66,10 @@ def problem_config(problem: Problem, specs: list[EstimatorSpec], threads: int, s
         "objective_additive": problem.objective.additive,
         "estimators": [spec.name for spec in specs],
         "significance": significance,
-        "backend": "cpu",
+        "backend": backend,
+        "backend_note": backend_note,
         "threads": threads,
-        "chunk_size": chunk_size(problem.samples, problem.dims),
+        "chunk_size": cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims),
         "version": __version__,
     }
 
@@ -67,6 +81,8 @@ def analyse_variance(
     significance: float = 1e-3,
     progress: Callable[[int], None] | None = None,
     exact: bool = False,
+    backend: str = "cpu",
+    backend_note: str | None = None,
 ) -> Report:
     """Run every estimator for ``problem.trials`` trials and summarise them in one Report.
 
@@ -84,7 +100,7 @@ def analyse_variance(
             if progress is not None:
                 progress(offset + done)
 
-        raw = run_plan(plan, problem.trials, threads, report_progress)
+        raw = run_plan(plan, problem.trials, threads, report_progress, backend)
         result = summarise(spec, raw, problem, exact_gradient, significance, exact_duplicate_means(problem, spec))
         if exact:
             try:
@@ -93,7 +109,7 @@ def analyse_variance(
                 result = with_exact(result, None, exact_gradient, f"n/a: {reason}")
         results.append(result)
     return Report(
-        config=problem_config(problem, specs, threads, significance),
+        config=problem_config(problem, specs, threads, significance, backend, backend_note),
         exact_gradient=exact_gradient,
         results=with_reference_ratios(results, VARIANCE_REFERENCE),
     )

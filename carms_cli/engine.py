@@ -78,21 +78,36 @@ def run_plan(
     trials: int,
     threads: int,
     progress: Callable[[int], None] | None = None,
+    backend: str = "cpu",
 ) -> RawResult:
     """Run ``trials`` trials of ``plan``; ``progress(done)`` is called after every batch.
 
-    The first call compiles the kernels (or loads them from numba's cache); that time is not
-    counted in ``seconds``.
+    ``backend`` is ``"cpu"`` (numba parallel, chunks of :func:`chunk_size`) or ``"cuda"`` (one
+    GPU thread per chunk of ``CUDA_CHUNK`` trials). The first call compiles the kernels (or loads
+    them from numba's cache); that time is not counted in ``seconds``.
     """
     from carms_cli.kernels.cpu import merge_chunks, run_chunks
     from carms_cli.kernels.trial import DUPLICATE_SUM, N_SCALARS, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
 
     d_count, k = plan.dims, plan.categories
-    size = chunk_size(plan.samples, d_count)
-    total_chunks = -(-trials // size)
-    per_batch = max(4 * threads, min(256, (1 << 22) // max(1, d_count * k * 3)))
-    per_batch = min(per_batch, total_chunks)
     args = _kernel_args(plan)
+    if backend == "cuda":
+        from carms_cli.kernels import cuda as gpu
+
+        size = gpu.CUDA_CHUNK
+        per_batch_cap = max(1, (1 << 25) // max(1, d_count * k * 3))
+
+        def run_batch(first, rows, out):
+            gpu.launch(first, rows, size, trials, args, out)
+    else:
+        size = chunk_size(plan.samples, d_count)
+        per_batch_cap = max(4 * threads, min(256, (1 << 22) // max(1, d_count * k * 3)))
+
+        def run_batch(first, rows, out):
+            run_chunks(first, rows, size, trials, *args, *out)
+
+    total_chunks = -(-trials // size)
+    per_batch = min(per_batch_cap, total_chunks)
 
     def buffers(rows):
         return (
@@ -106,7 +121,7 @@ def run_plan(
         )
 
     warm = buffers(0)
-    run_chunks(0, 0, size, trials, *args, *warm)
+    run_batch(0, 0, warm)
     merge_chunks(plan.probs, warm[0], *warm[1:6], 0, np.zeros((d_count, k)), np.zeros((d_count, k)))
 
     mean = np.zeros((d_count, k))
@@ -118,7 +133,7 @@ def run_plan(
     for first in range(0, total_chunks, per_batch):
         rows = min(per_batch, total_chunks - first)
         out = buffers(rows)
-        run_chunks(first, rows, size, trials, *args, *out)
+        run_batch(first, rows, out)
         count = merge_chunks(plan.probs, out[0], *out[1:6], count, mean, m2)
         # fixed-order sums: identical for any thread count
         for row in out[6]:
@@ -133,9 +148,13 @@ def run_plan(
     return RawResult(count, mean, m2, q_sum, q_sq_sum, unique_sum, unique_sq_sum, duplicate_sum, seconds)
 
 
-def trial_estimates(plan: Plan, first_trial: int, count: int):
+def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cpu"):
     """Per-trial estimates g (count, D, K) and samples z (count, n, D): the kernel's own code
     and random stream, one trial at a time (for tests, debugging and sample-level checks)."""
+    if backend == "cuda":
+        from carms_cli.kernels import cuda as gpu
+
+        return gpu.trial_estimates(first_trial, count, _kernel_args(plan))
     from carms_cli.kernels.cpu import trial_gradients
 
     return trial_gradients(
@@ -145,7 +164,7 @@ def trial_estimates(plan: Plan, first_trial: int, count: int):
     )
 
 
-def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15):
+def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15, backend: str = "cpu"):
     """Yield batches of n-sample sets (shape (b, n)) of one variable drawn by the kernel itself.
 
     The random stream is the sampler's stream for ``seed``, as in ``carms variance``.
@@ -168,5 +187,5 @@ def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: in
     )
     plan = build_plan(problem, EstimatorSpec("probe", "sampler probe", sampler, Weighting.SCORE, True, ""))
     for first in range(0, count, batch):
-        _, z = trial_estimates(plan, first, min(batch, count - first))
+        _, z = trial_estimates(plan, first, min(batch, count - first), backend)
         yield z[:, :, 0]

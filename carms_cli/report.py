@@ -134,8 +134,9 @@ def _matrix(values: np.ndarray, limit: int = 12) -> str:
 def header_lines(report: Report) -> list[str]:
     """The resolved problem, enough to repeat the run."""
     c = report.config
+    backend = f"backend {c['backend']}" + (f" ({c['backend_note']})" if c.get("backend_note") else "")
     return [
-        f"carms-cli {report.version} · variance · backend {c['backend']} · threads {c['threads']}",
+        f"carms-cli {report.version} · variance · {backend} · threads {c['threads']}",
         f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables · "
         f"trials={c['trials']:,} · seed={c['seed']}",
         f"p ({c['probs_source']}): {_matrix(np.asarray(c['probs']))}",

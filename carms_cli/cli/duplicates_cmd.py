@@ -6,14 +6,25 @@ import numpy as np
 import typer
 
 from carms_cli.cli import app
-from carms_cli.cli.options import Alpha, Categories, JsonOut, Logits, Probs, Samples, Seed, write_output
+from carms_cli.cli.options import (
+    Alpha,
+    Backend,
+    BackendName,
+    Categories,
+    JsonOut,
+    Logits,
+    Probs,
+    Samples,
+    Seed,
+    write_output,
+)
 from carms_cli.cli.pmf_cmd import Variable, resolve_row
 from carms_cli.errors import InputError
 from carms_cli.problem import build_problem
 from carms_cli.samplers import SAMPLERS
 
 
-def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int) -> list[dict]:
+def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int, backend: str = "cpu") -> list[dict]:
     """Exact and Monte Carlo duplicate statistics of every sampler for one variable."""
     from carms_cli.duplicates import exact_duplicates, sampled_duplicates
     from carms_cli.engine import sample_sets
@@ -35,7 +46,7 @@ def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int) -> list[dic
                 "coincident_pairs": exact.coincident_pairs,
                 "cache_saving": exact.cache_saving(n),
             }
-        z = np.concatenate(list(sample_sets(sampler, p, n, trials, seed)))
+        z = np.concatenate(list(sample_sets(sampler, p, n, trials, seed, backend=backend)))
         mc = sampled_duplicates(z)
         entry["monte_carlo"] = {
             "sets": trials,
@@ -63,6 +74,7 @@ def duplicates(
     trials: Annotated[
         int, typer.Option("--trials", "-t", help="Sampled sets per sampler for the Monte Carlo column.")
     ] = 100_000,
+    backend: Backend = BackendName.cpu,
     json_out: JsonOut = None,
 ) -> None:
     """Duplicate-sample statistics of every sampler: distinct categories, all-distinct probability,
@@ -76,6 +88,9 @@ def duplicates(
         categories=categories, samples=samples, probs=probs, logits=logits, alpha=alpha, trials=1, seed=seed
     )
     p = resolve_row(problem, variable)
+    from carms_cli.backends import resolve_backend
+
+    used_backend, _ = resolve_backend(backend.value)
     record = {
         "schema": "carms-cli/duplicates/1",
         "config": {
@@ -86,7 +101,8 @@ def duplicates(
             "seed": seed,
             "trials": trials,
         },
-        "samplers": duplicates_record(p, samples, trials, seed),
+        "backend": used_backend,
+        "samplers": duplicates_record(p, samples, trials, seed, used_backend),
     }
     from carms_cli.report import _fmt, plain_json, print_table
 

@@ -61,6 +61,23 @@ CsvOut = Annotated[str | None, typer.Option("--csv", help="Write one CSV row per
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")]
 
 
+class BackendName(str, Enum):
+    """Where kernels run."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+Backend = Annotated[
+    BackendName,
+    typer.Option(
+        "--backend",
+        help="cpu (numba, parallel), cuda (numba-cuda GPU; needs carms-cli[cuda] and a GPU) or auto (GPU if usable).",
+    ),
+]
+
+
 class CopulaName(str, Enum):
     """Copula across the n samples."""
 

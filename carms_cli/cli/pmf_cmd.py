@@ -8,6 +8,8 @@ import typer
 from carms_cli.cli import app
 from carms_cli.cli.options import (
     Alpha,
+    Backend,
+    BackendName,
     Categories,
     ConstructionName,
     CopulaName,
@@ -41,7 +43,7 @@ def resolve_row(problem, variable: int) -> np.ndarray:
     return problem.probs[variable]
 
 
-def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int):
+def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, backend: str = "cpu"):
     """Frequency of ordered pairs (z_i, z_j), i ≠ j, over ``count`` sampled sets, with standard errors.
 
     Per set, ``X(a, b) = #{i ≠ j : z_i = a, z_j = b} / (n(n−1))`` (mean P(a, b)); sets are
@@ -54,7 +56,7 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int):
     total_sq = np.zeros((k, k))
     batch = max(1, min(1 << 15, 4_000_000 // (k * k)))
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
-    for z in sample_sets(sampler, p, n, count, seed, batch):
+    for z in sample_sets(sampler, p, n, count, seed, batch, backend):
         counts = np.zeros((z.shape[0], k, k))
         rows = np.arange(z.shape[0])
         for i, j in pairs:
@@ -82,6 +84,7 @@ def pmf(
         int | None,
         typer.Option("--check", help="Also sample T sets and compare pair frequencies with the exact table."),
     ] = None,
+    backend: Backend = BackendName.cpu,
     json_out: JsonOut = None,
 ) -> None:
     """Exact pair pmf P(a,b) of two of the n samples, p_a·p_b, and the ratio w(a,b) = p_a p_b / P(a,b).
@@ -119,12 +122,16 @@ def pmf(
         "check": None,
     }
     if check is not None:
-        frequency, se = empirical_pair_pmf(sampler, p, samples, check, seed)
+        from carms_cli.backends import resolve_backend
+
+        used_backend, _ = resolve_backend(backend.value)
+        frequency, se = empirical_pair_pmf(sampler, p, samples, check, seed, used_backend)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, (frequency - joint) / se, np.where(np.abs(frequency - joint) > 0, np.inf, 0.0))
         worst = np.unravel_index(np.argmax(np.abs(z)), z.shape)
         record["check"] = {
             "sets": check,
+            "backend": used_backend,
             "frequency": frequency,
             "std_error": se,
             "max_abs_z": float(np.abs(z).max()),

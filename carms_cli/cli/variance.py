@@ -9,6 +9,8 @@ import typer
 from carms_cli.cli import EXIT_GATE, EXIT_OK, app
 from carms_cli.cli.options import (
     Alpha,
+    Backend,
+    BackendName,
     Categories,
     CsvOut,
     Dims,
@@ -42,6 +44,7 @@ def variance(
     objective: Objective = "linear",
     estimators: Estimators = None,
     threads: Threads = None,
+    backend: Backend = BackendName.cpu,
     significance: Annotated[
         float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
     ] = 1e-3,
@@ -90,13 +93,24 @@ def variance(
         seed=seed,
     )
     from carms_cli.analysis import analyse_variance
+    from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads
     from carms_cli.report import ProgressBar, print_report, to_csv, to_json
 
+    used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
     bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
     try:
-        report = analyse_variance(problem, specs, used_threads, significance, progress=bar, exact=exact)
+        report = analyse_variance(
+            problem,
+            specs,
+            used_threads,
+            significance,
+            progress=bar,
+            exact=exact,
+            backend=used_backend,
+            backend_note=backend_note,
+        )
     finally:
         bar.close()
     if not quiet and "-" not in (json_out, csv_out):
