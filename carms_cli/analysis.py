@@ -71,6 +71,8 @@ def problem_config(
         "threads": threads,
         "chunk_size": cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims),
         "version": __version__,
+        "binary": problem.categories == 2,
+        "gradient": "phi (p = sigmoid(phi) = P(z=1))" if problem.categories == 2 else "logits",
     }
 
 
@@ -110,6 +112,6 @@ def analyse_variance(
         results.append(result)
     return Report(
         config=problem_config(problem, specs, threads, significance, backend, backend_note),
-        exact_gradient=exact_gradient,
+        exact_gradient=exact_gradient[:, 1:] if problem.categories == 2 else exact_gradient,
         results=with_reference_ratios(results, VARIANCE_REFERENCE),
     )

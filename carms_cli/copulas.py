@@ -60,9 +60,7 @@ def bivariate_normal_cdf(h, k, rho: float):
     h_ = h[..., None]
     k_ = k[..., None]
     one_minus_r2 = 1.0 - r * r
-    integrand = np.exp(-(h_ * h_ - 2.0 * r * h_ * k_ + k_ * k_) / (2.0 * one_minus_r2)) / np.sqrt(
-        one_minus_r2
-    )
+    integrand = np.exp(-(h_ * h_ - 2.0 * r * h_ * k_ + k_ * k_) / (2.0 * one_minus_r2)) / np.sqrt(one_minus_r2)
     integral = 0.5 * rho * (integrand @ weights)
     phi_h, phi_k = special.ndtr(h), special.ndtr(k)
     value = phi_h * phi_k + integral / (2.0 * np.pi)

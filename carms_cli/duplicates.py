@@ -18,7 +18,7 @@ import numpy as np
 
 from carms_cli.copulas import Copula
 from carms_cli.pmf import NotComputable, tuple_pmf
-from carms_cli.samplers import SamplerSpec
+from carms_cli.samplers import Construction, SamplerSpec
 
 #: Largest K^n enumerated for exact duplicate statistics.
 MAX_TUPLES = 200_000
@@ -56,6 +56,12 @@ def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateSt
     """Exact statistics of one variable; raises NotComputable without a closed-form tuple pmf."""
     p = np.asarray(p, dtype=np.float64)
     k = p.size
+    if sampler.construction == Construction.PAIRS:
+        # pair j: (b, b̃) equal with probability |1 − 2p| (both the majority value); pairs independent
+        same = abs(1.0 - 2.0 * p[1])
+        pairs = n // 2 * same + (n * (n - 1) / 2 - n // 2) * float(p @ p)
+        all_distinct = 1.0 - same if n == 2 else 0.0
+        return DuplicateStats(2.0 - same ** (n // 2), all_distinct, pairs)
     if sampler.copula == Copula.INDEPENDENT:
         pairs = n * (n - 1) / 2 * float(p @ p)
         e = np.zeros(n + 1)

@@ -59,17 +59,37 @@ def set_threads(threads: int | None) -> int:
 
 def _sampler_args(plan: Plan):
     return (
-        plan.key, plan.draws_per_var, plan.construction, plan.copula, plan.samples, plan.categories,
-        plan.dims, plan.orders, plan.thresholds, plan.inv_probs, plan.tuple_draws, plan.mc_pmf_draws,
+        plan.key,
+        plan.draws_per_var,
+        plan.construction,
+        plan.copula,
+        plan.samples,
+        plan.categories,
+        plan.dims,
+        plan.orders,
+        plan.thresholds,
+        plan.inv_probs,
+        plan.tuple_draws,
+        plan.mc_pmf_draws,
     )
 
 
 def _kernel_args(plan: Plan):
     grad = plan.exact_gradient
     return (
-        *_sampler_args(plan), plan.probs, plan.weighting, plan.ratio, plan.unary,
-        plan.pair, plan.has_pair, plan.full, plan.has_full, grad,
-        (plan.probs**2).sum(axis=1), (plan.probs * grad).sum(axis=1), (grad**2).sum(axis=1),
+        *_sampler_args(plan),
+        plan.probs,
+        plan.weighting,
+        plan.ratio,
+        plan.unary,
+        plan.pair,
+        plan.has_pair,
+        plan.full,
+        plan.has_full,
+        grad,
+        (plan.probs**2).sum(axis=1),
+        (plan.probs * grad).sum(axis=1),
+        (grad**2).sum(axis=1),
     )
 
 
@@ -158,8 +178,17 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
     from carms_cli.kernels.cpu import trial_gradients
 
     return trial_gradients(
-        first_trial, count, *_sampler_args(plan), plan.probs, plan.weighting,
-        plan.ratio, plan.unary, plan.pair, plan.has_pair, plan.full, plan.has_full,
+        first_trial,
+        count,
+        *_sampler_args(plan),
+        plan.probs,
+        plan.weighting,
+        plan.ratio,
+        plan.unary,
+        plan.pair,
+        plan.has_pair,
+        plan.full,
+        plan.has_full,
         plan.exact_gradient,
     )
 

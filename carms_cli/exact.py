@@ -62,6 +62,8 @@ def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX
     Raises :class:`NotComputable` when the pmf has no closed form or there are more than
     ``max_outcomes`` outcomes.
     """
+    if spec.weighting in (Weighting.ARM, Weighting.DISARM):
+        return exact_pair_moments(problem, spec, max_outcomes)
     k, n, d_count = problem.categories, problem.samples, problem.dims
     n_tuples = k**n
     if n_tuples**d_count > max_outcomes:
@@ -123,3 +125,78 @@ def independent_prob_coincide(probs: np.ndarray, n: int) -> float:
         factorial = float(np.prod(np.arange(1, n + 1)))
         values.append(1.0 - factorial * e[n])
     return float(np.mean(values))
+
+
+def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = MAX_OUTCOMES) -> ExactMoments:
+    """Exact moments of ARM / DisARM: n/2 iid antithetic pairs, each from one uniform per variable.
+
+    Per variable, u splits into three intervals on which (b, b̃) is constant (cut at p and 1 − p);
+    the 3^D cells of one pair fix f(b) − f(b̃). ARM's φ-gradient ``Δf (u_d − 1/2)`` has closed-form
+    moments on each interval; DisARM's ``½ Δf max(p, 1 − p)(b_d − b̃_d)`` is constant there. The
+    estimate averages m = n/2 iid pairs: variance σ²/m, fourth central moment
+    ``(μ₄ + 3(m − 1)σ⁴)/m³``, and ``Var‖Ȳ‖²`` from ``E‖X‖⁴``, ``(E‖X‖²)²`` and ``tr Σ²`` of one pair.
+    Results are in the K = 2 logit coordinates (``g_0 = −g_1``) like :func:`exact_moments`.
+    """
+    d_count, n = problem.dims, problem.samples
+    if 3**d_count > max_cells:
+        raise NotComputable(f"3^D = 3^{d_count} cells exceed the cap {max_cells}")
+    p = problem.probs[:, 1]
+    cells = np.indices((3,) * d_count).reshape(d_count, -1).T  # (C, D) interval index per variable
+    lo_edge = np.minimum(p, 1.0 - p)
+    hi_edge = np.maximum(p, 1.0 - p)
+    bounds = np.stack([np.zeros(d_count), lo_edge, hi_edge, np.ones(d_count)], axis=1)  # (D, 4)
+    mids = (bounds[:, :-1] + bounds[:, 1:]) / 2  # a point inside each interval
+    b = (mids > (1.0 - p)[:, None]).astype(np.int64)  # (D, 3)
+    b_tilde = (mids < p[:, None]).astype(np.int64)
+    dims = np.arange(d_count)
+    length = (bounds[:, 1:] - bounds[:, :-1])[dims, cells]  # (C, D)
+    prob = np.prod(length, axis=1)
+    keep = prob > 0
+    cells, prob, length = cells[keep], prob[keep], length[keep]
+    bb = b[dims, cells]  # (C, D)
+    bt = b_tilde[dims, cells]
+    delta = problem.objective.evaluate(bb) - problem.objective.evaluate(bt)  # (C,)
+    # conditional raw moments of X_d (one pair) per cell: r[k][c, d] = E[X_d^k | cell]
+    if spec.weighting == Weighting.ARM:
+        lo = bounds[dims, cells]
+        hi = bounds[dims, cells + 1]
+        u_moments = [np.ones_like(lo)] + [_uniform_moments_vec(lo, hi, k) for k in (1, 2, 3, 4)]
+        raw = [delta[:, None] ** k * u_moments[k] for k in range(5)]
+    else:
+        value = 0.5 * delta[:, None] * np.maximum(p, 1.0 - p)[None, :] * (bb - bt)
+        raw = [value**k for k in range(5)]
+    mean = prob @ raw[1]  # (D,)
+    # central moments per cell around the global mean: E[(X − μ)^k | c] from raw moments
+    c2 = raw[2] - 2 * mean * raw[1] + mean**2
+    c4 = raw[4] - 4 * mean * raw[3] + 6 * mean**2 * raw[2] - 4 * mean**3 * raw[1] + mean**4
+    sigma2 = prob @ c2
+    mu4 = prob @ c4
+    # one pair, φ coordinates: E[(Σ_d S_d)²] with S_d = (X_d − μ_d)², conditionally independent
+    sum_s2 = c2.sum(axis=1)
+    e_norm4 = prob @ (sum_s2**2 - (c2**2).sum(axis=1) + c4.sum(axis=1))
+    centred1 = raw[1] - mean  # E[X_d − μ_d | c]
+    cov = (centred1 * prob[:, None]).T @ centred1  # off-diagonal E[(X_d − μ_d)(X_e − μ_e)]
+    cov[dims, dims] = sigma2
+    m = n // 2
+    # logit coordinates double every squared norm: ‖g‖² = 2 Σ_d g_d²
+    e_norm2_x = 2.0 * sigma2.sum()
+    e_norm4_x = 4.0 * e_norm4
+    trace_sq = 4.0 * float((cov**2).sum())
+    e_norm2_y = e_norm2_x / m
+    e_norm4_y = (m * e_norm4_x + m * (m - 1) * (e_norm2_x**2 + 2.0 * trace_sq)) / m**4
+    variance = sigma2 / m
+    fourth = (mu4 + 3.0 * (m - 1) * sigma2**2) / m**3
+
+    return ExactMoments(
+        mean=np.stack([-mean, mean], axis=1),
+        variance=np.stack([variance, variance], axis=1),
+        fourth_central=np.stack([fourth, fourth], axis=1),
+        variance_total=float(2.0 * variance.sum()),
+        total_spread=float(e_norm4_y - e_norm2_y**2),
+        probability_total=float(prob.sum()),
+    )
+
+
+def _uniform_moments_vec(lo: np.ndarray, hi: np.ndarray, power: int) -> np.ndarray:
+    """Vectorised :func:`_uniform_moments`."""
+    return ((hi - 0.5) ** (power + 1) - (lo - 0.5) ** (power + 1)) / ((power + 1) * (hi - lo))

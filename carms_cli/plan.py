@@ -53,17 +53,24 @@ class Plan(NamedTuple):
 
 
 def tuples_per_set(construction: Construction, k: int) -> int:
-    """Copula n-tuples one set of n samples consumes: 1 (inverse), K (Gumbel), K − 1 (stick)."""
-    if construction == Construction.INVERSE:
+    """Copula n-tuples one set of n samples consumes: 1 (inverse, pairs), K (Gumbel), K − 1 (stick)."""
+    if construction in (Construction.INVERSE, Construction.PAIRS):
         return 1
     if construction == Construction.GUMBEL:
         return k
     return k - 1
 
 
+def tuple_draws(sampler: SamplerSpec, n: int) -> int:
+    """Uniforms per tuple: the copula's n-tuple, or one uniform per antithetic pair."""
+    if sampler.construction == Construction.PAIRS:
+        return n // 2
+    return draws_per_tuple(sampler.copula, n)
+
+
 def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
     """Counter block of one variable in one trial: per sample set, one order draw plus tuples."""
-    per_set = 1 + tuples_per_set(spec.sampler.construction, k) * draws_per_tuple(spec.sampler.copula, n)
+    per_set = 1 + tuples_per_set(spec.sampler.construction, k) * tuple_draws(spec.sampler, n)
     return (1 + spec.mc_pmf_draws) * per_set
 
 
@@ -119,7 +126,13 @@ def _construction_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
 
 
 def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
-    """Precompute the tables for ``spec`` on ``problem`` (raises InputError if too large)."""
+    """Precompute the tables for ``spec`` on ``problem`` (raises InputError if too large or if
+    the estimator cannot run on this problem)."""
+    from carms_cli.registry import applicable
+
+    reason = applicable(spec, problem.categories, problem.samples)
+    if reason:
+        raise InputError(reason)
     need = plan_bytes(problem, spec)
     if need > MAX_PLAN_BYTES:
         raise InputError(
@@ -155,7 +168,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         orders=orders,
         thresholds=thresholds,
         inv_probs=1.0 / problem.probs,
-        tuple_draws=draws_per_tuple(sampler.copula, n),
+        tuple_draws=tuple_draws(sampler, n),
         mc_pmf_draws=spec.mc_pmf_draws,
         probs=np.ascontiguousarray(problem.probs, dtype=np.float64),
         weighting=int(spec.weighting),

@@ -122,9 +122,7 @@ def resolve_probs(
             bad = np.abs(sums - 1.0) > PROB_SUM_TOLERANCE
             if np.any(bad):
                 row = int(np.argmax(bad))
-                raise InputError(
-                    f"--probs row {row} sums to {sums[row]:.9g}, not 1 (tolerance {PROB_SUM_TOLERANCE:g})"
-                )
+                raise InputError(f"--probs row {row} sums to {sums[row]:.9g}, not 1 (tolerance {PROB_SUM_TOLERANCE:g})")
             matrix = matrix / sums[:, None]
             source = "--probs"
         else:

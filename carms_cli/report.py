@@ -141,7 +141,12 @@ def header_lines(report: Report) -> list[str]:
         f"trials={c['trials']:,} · seed={c['seed']}",
         f"p ({c['probs_source']}): {_matrix(np.asarray(c['probs']))}",
         f"objective {c['objective']}: {c['objective_description']}",
-        f"exact gradient: {_matrix(report.exact_gradient)}",
+        (
+            "exact gradient w.r.t. φ (binary: p = sigmoid(φ) = P(z=1)), one per variable: "
+            if c.get("binary")
+            else "exact gradient: "
+        )
+        + _matrix(report.exact_gradient.T if c.get("binary") else report.exact_gradient),
     ]
 
 

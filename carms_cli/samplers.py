@@ -17,6 +17,7 @@ class Construction(IntEnum):
     INVERSE = 0  # CARMS-I: inverse CDF under a random order (spec 9.1)
     GUMBEL = 1  # CARMS-G: Gumbel-max with one copula tuple per category (spec 9.2)
     STICK = 2  # stick-breaking over the ascending order (spec 9.3)
+    PAIRS = 3  # binary antithetic pairs b = 1[u > 1 − p], b̃ = 1[u < p] (ARM / DisARM, spec 4)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,15 @@ CARMS_G_INDEPENDENT = _sampler(Construction.GUMBEL, Copula.INDEPENDENT, 7)
 CARMS_SB_DIRICHLET = _sampler(Construction.STICK, Copula.DIRICHLET, 8)
 CARMS_SB_GAUSSIAN = _sampler(Construction.STICK, Copula.GAUSSIAN, 9)
 CARMS_SB_INDEPENDENT = _sampler(Construction.STICK, Copula.INDEPENDENT, 10)
+
+ANTITHETIC_PAIRS = SamplerSpec(
+    "antithetic-pairs",
+    Copula.INDEPENDENT,
+    "identity",
+    11,
+    "binary: n/2 pairs b = 1[u > 1-p], b~ = 1[u < p] from one uniform each",
+    Construction.PAIRS,
+)
 
 SAMPLERS = [
     INDEPENDENT,

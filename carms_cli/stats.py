@@ -117,10 +117,17 @@ def summarise(
 ) -> EstimatorResult:
     """Turn one estimator's merged accumulators into its result record."""
     t = raw.trials
-    variance = raw.m2 / max(t - 1, 1)
+    mean, m2, probs, q_sum, q_sq_sum = raw.mean, raw.m2, problem.probs, raw.q_sum, raw.q_sq_sum
+    if problem.categories == 2:
+        # binary: report the φ-gradient, the logit of category 1 (g_0 = −g_1 exactly), and test it
+        # only if both values are drawn often enough
+        mean, m2, exact_gradient = mean[:, 1:], m2[:, 1:], exact_gradient[:, 1:]
+        probs = probs.min(axis=1, keepdims=True)
+        q_sum, q_sq_sum = q_sum / 2.0, q_sq_sum / 4.0
+    variance = m2 / max(t - 1, 1)
     std_error = np.sqrt(variance / t)
-    z = bias_z_scores(raw.mean, exact_gradient, std_error)
-    tested = t * problem.samples * problem.probs >= MIN_EXPECTED_DRAWS
+    z = bias_z_scores(mean, exact_gradient, std_error)
+    tested = t * problem.samples * probs >= MIN_EXPECTED_DRAWS
     n_tested = int(tested.sum())
     if n_tested:
         max_z = float(np.max(np.abs(z[tested])))
@@ -129,8 +136,8 @@ def summarise(
     else:
         max_z = threshold = unbiased = None
     total = float(variance.sum())
-    q_mean = raw.q_sum / t
-    q_var = max(raw.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
+    q_mean = q_sum / t
+    q_var = max(q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
     half_width = Z_95 * math.sqrt(q_var / t)
     with np.errstate(divide="ignore"):
         log_var = np.log(variance)
@@ -146,7 +153,7 @@ def summarise(
         unbiased_by_design=spec.unbiased_by_design,
         evaluations_per_estimate=spec.evaluations(problem.samples),
         trials=t,
-        mean=raw.mean,
+        mean=mean,
         variance=variance,
         std_error=std_error,
         bias_z=z,
@@ -181,16 +188,19 @@ def with_exact(result: EstimatorResult, exact, exact_gradient: np.ndarray, note:
 
     if exact is None:
         return replace(result, exact_note=note)
-    spread = np.sqrt(np.maximum(exact.fourth_central - exact.variance**2, 0.0) / result.trials)
+    mean, variance, fourth = exact.mean, exact.variance, exact.fourth_central
+    if result.mean.shape != mean.shape:  # binary: the φ coordinate
+        mean, variance, fourth, exact_gradient = mean[:, 1:], variance[:, 1:], fourth[:, 1:], exact_gradient[:, 1:]
+    spread = np.sqrt(np.maximum(fourth - variance**2, 0.0) / result.trials)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.abs(result.variance - exact.variance) / spread
+        z = np.abs(result.variance - variance) / spread
     z = z[spread > 0]
     return replace(
         result,
-        variance_exact=exact.variance,
-        variance_exact_total=exact.variance_total,
+        variance_exact=variance,
+        variance_exact_total=float(variance.sum()),
         variance_exact_z_max=float(z.max()) if z.size else 0.0,
-        bias_exact_max_abs=float(np.max(np.abs(exact.mean - exact_gradient))),
+        bias_exact_max_abs=float(np.max(np.abs(mean - exact_gradient))),
         exact_note=None,
     )
 

@@ -54,6 +54,12 @@ def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
         edges = np.cumsum(p[order])
         return [int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])
                 for u in copula_tuple(key, tuple_base(0), plan.copula, n)]
+    if construction == Construction.PAIRS:
+        out = []
+        for j in range(n // 2):
+            u = uniform_py(key, base + 1 + j)
+            out += [int(u > 1 - p[1]), int(u < p[1])]
+        return out
     if construction == Construction.GUMBEL:
         # Gumbel-max: argmax_c log p_c − log(−log U_{c,i})
         scores = np.array([copula_tuple(key, tuple_base(c), plan.copula, n) for c in range(k)])  # (K, n)
@@ -106,6 +112,20 @@ def naive_estimate(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarr
     n, d_count, k = plan.samples, plan.dims, plan.categories
     f = [float(objective.evaluate(z[i])) for i in range(n)]
     g = np.zeros((d_count, k))
+    if spec.weighting in (Weighting.ARM, Weighting.DISARM):
+        key = int(plan.key)
+        for d in range(d_count):
+            p = plan.probs[d, 1]
+            phi = 0.0
+            for j in range(n // 2):
+                b, b_tilde, delta = z[2 * j, d], z[2 * j + 1, d], f[2 * j] - f[2 * j + 1]
+                if spec.weighting == Weighting.ARM:  # (f(b) − f(b̃))(u − 1/2)
+                    u = uniform_py(key, (trial * d_count + d) * plan.draws_per_var + 1 + j)
+                    phi += delta * (u - 0.5)
+                else:  # ½ (f(b) − f(b̃)) max(p, 1 − p)(b − b̃)
+                    phi += 0.5 * delta * max(p, 1 - p) * (b - b_tilde)
+            g[d] = [-phi / (n // 2), phi / (n // 2)]
+        return g
     for d in range(d_count):
         p = plan.probs[d]
         w = naive_ratio(plan, spec, trial, d) if spec.weighting == Weighting.IMPORTANCE else None

@@ -91,7 +91,6 @@ def exact(
 
     Example: carms exact --probs 0.1,0.2,0.3,0.4 --samples 3
     """
-    specs = parse_estimators(estimators)
     problem = build_problem(
         categories=categories,
         samples=samples,
@@ -103,6 +102,7 @@ def exact(
         trials=1,
         seed=seed,
     )
+    specs = parse_estimators(estimators, problem.categories, problem.samples)
     record = exact_record(problem, specs)
     from carms_cli.report import _fmt, header_lines_for, plain_json, print_table
 

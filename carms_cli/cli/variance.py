@@ -34,6 +34,12 @@ from carms_cli.registry import parse_estimators
 @app.command()
 def variance(
     categories: Categories = None,
+    binary: Annotated[
+        bool,
+        typer.Option(
+            "--binary", help="Binary variables (K = 2): report the gradient w.r.t. φ, p = sigmoid(φ) = P(z=1)."
+        ),
+    ] = False,
     samples: Samples = 4,
     dims: Dims = None,
     trials: Trials = None,
@@ -77,10 +83,10 @@ def variance(
         raise InputError("--json - and --csv - cannot both write to stdout")
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
-    specs = [
-        replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
-        for spec in parse_estimators(estimators)
-    ]
+    if binary:
+        if categories not in (None, 2):
+            raise InputError(f"--binary means --categories 2, got --categories {categories}")
+        categories = 2
     problem = build_problem(
         categories=categories,
         samples=samples,
@@ -92,6 +98,10 @@ def variance(
         trials=trials,
         seed=seed,
     )
+    specs = [
+        replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
+        for spec in parse_estimators(estimators, problem.categories, problem.samples)
+    ]
     from carms_cli.analysis import analyse_variance
     from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads

@@ -17,6 +17,8 @@ class Weighting(IntEnum):
     SCORE = 0  # c_i = f_i / n
     LEAVE_ONE_OUT = 1  # c_i = (f_i − f̄) / (n − 1)
     IMPORTANCE = 2  # c_{i,d} = Σ_{j≠i} w_d(z_i, z_j) (f_i − f_j) / (n(n − 1))
+    ARM = 3  # binary pairs: (f(b) − f(b̃))(u − 1/2) per pair
+    DISARM = 4  # binary pairs: ½ (f(b) − f(b̃)) max(p, 1 − p)(b − b̃) per pair
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class EstimatorSpec:
     #: same on a fresh Monte Carlo estimate of P from ``mc_pmf_draws`` sample sets per call.
     ratio: str = "exact"
     mc_pmf_draws: int = 0
+    #: Defined only for K = 2 (binary variables).
+    binary_only: bool = False
 
     def evaluations(self, samples: int) -> int:
         """Function evaluations per estimate (decision 2: n counts evaluations)."""

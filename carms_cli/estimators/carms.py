@@ -41,7 +41,7 @@ def _spec(construction: Construction, copula: Copula) -> EstimatorSpec:
     )
 
 
-FAMILY = [_spec(c, k) for c in Construction for k in (Copula.DIRICHLET, Copula.GAUSSIAN, Copula.INDEPENDENT)]
+FAMILY = [_spec(c, k) for c in _CONSTRUCTION for k in (Copula.DIRICHLET, Copula.GAUSSIAN, Copula.INDEPENDENT)]
 CARMS, CARMS_GAUSS = FAMILY[0], FAMILY[1]
 
 #: Reference code's number of Monte Carlo sample sets per call for CARMS-G's pair pmf.

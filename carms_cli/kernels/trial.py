@@ -26,10 +26,13 @@ GAUSSIAN = 2
 INVERSE = 0
 GUMBEL = 1
 STICK = 2
+PAIRS = 3
 
 SCORE = 0
 LEAVE_ONE_OUT = 1
 IMPORTANCE = 2
+ARM = 3
+DISARM = 4
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -40,13 +43,50 @@ N_SCALARS = 5
 
 @nb.njit(error_model="numpy")
 def simulate_chunk(
-    start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
-    weighting, ratio, unary, pair, has_pair, full, has_full,
-    exact_gradient, sum_p2, sum_pg, sum_g2,
-    draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio,
-    out_a, out_a2, out_ac, out_c, out_c2, scalars,
-    record, g_out, z_out,
+    start,
+    stop,
+    key,
+    draws_per_var,
+    construction,
+    copula,
+    n,
+    k,
+    d_count,
+    orders,
+    thresholds,
+    inv_probs,
+    tuple_draws,
+    mc_pmf_draws,
+    probs,
+    weighting,
+    ratio,
+    unary,
+    pair,
+    has_pair,
+    full,
+    has_full,
+    exact_gradient,
+    sum_p2,
+    sum_pg,
+    sum_g2,
+    draws,
+    race,
+    sample,
+    z,
+    f,
+    coef,
+    acc,
+    pair_counts,
+    mc_ratio,
+    out_a,
+    out_a2,
+    out_ac,
+    out_c,
+    out_c2,
+    scalars,
+    record,
+    g_out,
+    z_out,
 ):  # pragma: no cover - compiled
     """Run trials ``start .. stop − 1`` and add their statistics to the output buffers.
 
@@ -62,7 +102,9 @@ def simulate_chunk(
       exponential race equivalent to Gumbel-max ``argmax_c log p_c − log(−log U_{c,i})``;
       −log U is computed stably on each copula's own scale;
     * STICK (stick-breaking): one tuple per stage s of the ascending order; sample i stops at
-      the first s with ``U_{s,i} < π_s`` (latent thresholds) and takes ``order[s]``.
+      the first s with ``U_{s,i} < π_s`` (latent thresholds) and takes ``order[s]``;
+    * PAIRS (binary ARM / DisARM, K = 2): n/2 antithetic pairs, pair j from one uniform u_j:
+      ``z_{2j} = b = 1[u_j > 1 − p]`` and ``z_{2j+1} = b̃ = 1[u_j < p]`` with p = P(z = 1).
 
     With ``mc_pmf_draws`` > 0 (the reference code's CARMS-G), each variable also draws that many
     extra n-sample sets to estimate the pair pmf, and the trial's ratio is the reference's
@@ -77,7 +119,7 @@ def simulate_chunk(
     """
     n_orders = orders.shape[1]
     stride = np.uint64(d_count * draws_per_var)
-    if construction == INVERSE:
+    if construction == INVERSE or construction == PAIRS:
         n_tuples = 1
     elif construction == GUMBEL:
         n_tuples = k
@@ -108,6 +150,13 @@ def simulate_chunk(
                 for i in range(n):
                     sample[i] = -1
                     race[i] = np.inf  # GUMBEL: best race time so far
+                if construction == PAIRS:
+                    p_one = probs[d, 1]
+                    for j in range(n // 2):
+                        u = uniform(key, base + np.uint64(1 + j))
+                        sample[2 * j] = 1 if u > 1.0 - p_one else 0
+                        sample[2 * j + 1] = 1 if u < p_one else 0
+                    remaining = 0
                 for t in range(n_tuples):
                     if remaining == 0:
                         break
@@ -218,6 +267,28 @@ def simulate_chunk(
                 mean /= n
                 for i in range(n):
                     coef[i] = (f[i] - mean) / (n - 1)
+            elif weighting == ARM or weighting == DISARM:
+                # per pair the φ-gradient is a target t_j: ARM (f(b) − f(b̃))(u_j − 1/2), DisARM
+                # ½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃), averaged over the n/2 pairs. Coordinate 1 of
+                # c (e_z − p) is c (z − p), so c_b = t/(b − b̃), c_b̃ = −c_b reproduces t when
+                # b ≠ b̃, and c_b = t/(b − p) when b = b̃ (f may still differ through other variables).
+                p_one = probs[d, 1]
+                pairs = n // 2
+                for j in range(pairs):
+                    b = z[2 * j, d]
+                    b_tilde = z[2 * j + 1, d]
+                    delta = f[2 * j] - f[2 * j + 1]
+                    if weighting == ARM:
+                        u = uniform(key, trial_base + np.uint64(d * draws_per_var + 1 + j))
+                        target = delta * (u - 0.5) / pairs
+                    else:
+                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
+                    if b != b_tilde:
+                        coef[2 * j] = target / (b - b_tilde)
+                        coef[2 * j + 1] = -coef[2 * j]
+                    else:
+                        coef[2 * j] = target / (b - p_one)
+                        coef[2 * j + 1] = 0.0
             else:
                 # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
                 # summing in a register beats updating coef[j] in the inner loop
