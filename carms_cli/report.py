@@ -350,3 +350,34 @@ def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | N
 def plain_json(record: dict) -> str:
     """JSON text of a record with numpy values (non-finite numbers become null)."""
     return json.dumps(_plain(record), indent=2) + "\n"
+
+
+CHART_MARKS = "o*x+#@%&"
+
+
+def ascii_chart(series: list[tuple[str, list[float], list[float]]], width: int = 72, height: int = 12) -> list[str]:
+    """A plain-text chart of log10(y) against x, one mark per series, and a legend line."""
+    points = [(x, math.log10(y)) for _, xs, ys in series for x, y in zip(xs, ys, strict=True) if y > 0]
+    if not points:
+        return ["(nothing to draw)"]
+    x_low, x_high = min(p[0] for p in points), max(p[0] for p in points)
+    y_low, y_high = min(p[1] for p in points), max(p[1] for p in points)
+    x_span, y_span = (x_high - x_low) or 1.0, (y_high - y_low) or 1.0
+    grid = [[" "] * width for _ in range(height)]
+    for index, (_, xs, ys) in enumerate(series):
+        mark = CHART_MARKS[index % len(CHART_MARKS)]
+        for x, y in zip(xs, ys, strict=True):
+            if y > 0:
+                column = round((x - x_low) / x_span * (width - 1))
+                row = round((y_high - math.log10(y)) / y_span * (height - 1))
+                grid[row][column] = mark
+    lines = []
+    for row_index, row in enumerate(grid):
+        label = y_high - row_index / (height - 1) * y_span
+        lines.append(f"{label:7.2f} |" + "".join(row))
+    lines.append(" " * 8 + "+" + "-" * width)
+    lines.append(" " * 9 + f"{x_low:<.3f}".ljust(width - 6) + f"{x_high:.3f}")
+    lines.append(
+        " " * 9 + "  ".join(f"{CHART_MARKS[i % len(CHART_MARKS)]} {name}" for i, (name, _, _) in enumerate(series))
+    )
+    return lines

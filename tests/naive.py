@@ -52,8 +52,10 @@ def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
         o = min(int(uniform_py(key, base) * n_orders), n_orders - 1) if n_orders > 1 else 0
         order = plan.orders[d, o]
         edges = np.cumsum(p[order])
-        return [int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])
-                for u in copula_tuple(key, tuple_base(0), plan.copula, n)]
+        return [
+            int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])
+            for u in copula_tuple(key, tuple_base(0), plan.copula, n)
+        ]
     if construction == Construction.PAIRS:
         out = []
         for j in range(n // 2):

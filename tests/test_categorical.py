@@ -20,7 +20,12 @@ def test_reference_orders_match_the_spec():
     as_set = lambda orders: {tuple(o) for o in orders.tolist()}  # noqa: E731
     assert as_set(reference_orders(3)) == {(0, 1, 2), (0, 2, 1), (1, 0, 2)}
     assert as_set(reference_orders(4)) == {
-        (0, 1, 2, 3), (0, 3, 1, 2), (0, 2, 3, 1), (2, 0, 1, 3), (1, 0, 2, 3), (1, 3, 0, 2)
+        (0, 1, 2, 3),
+        (0, 3, 1, 2),
+        (0, 2, 3, 1),
+        (2, 0, 1, 3),
+        (1, 0, 2, 3),
+        (1, 3, 0, 2),
     }
     orders = reference_orders(7)
     assert orders.shape == (21, 7)

@@ -15,7 +15,24 @@ def _env():
 
 
 def test_every_example_is_exercised():
-    assert {p.name for p in EXAMPLES.iterdir() if p.suffix in {".sh", ".py"}} == {"problem_a.sh", "numpy_baseline.py"}
+    assert {p.name for p in EXAMPLES.iterdir() if p.suffix in {".sh", ".py"}} == {
+        "problem_a.sh",
+        "numpy_baseline.py",
+        "arms_toy.sh",
+    }
+
+
+def test_arms_toy_example(tmp_path):
+    target = tmp_path / "toy.png"
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "arms_toy.sh"), str(target), "40", "300"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:4] == b"\x89PNG" and "figure written" in result.stdout
 
 
 def test_problem_a_example():

@@ -1,0 +1,206 @@
+"""``carms train``: the ARMS toy's trajectory, variance against p for each estimator."""
+
+import csv
+import io
+import math
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli import app
+from carms_cli.cli.options import JsonOut, Quiet, Seed, Threads, write_output
+from carms_cli.errors import InputError
+from carms_cli.registry import parse_estimators
+
+DEFAULT_TRAIN_ESTIMATORS = "loorf,arm,disarm,arms,arms-gauss"
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``4`` or ``2,4,6`` or ``2..10`` (even steps are the caller's business)."""
+    sizes: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ".." in part:
+                low, high = (int(x) for x in part.split(".."))
+                sizes.extend(range(low, high + 1))
+            else:
+                sizes.append(int(part))
+    except ValueError:
+        raise InputError(f"--samples expects integers like '4', '2,4,6' or '2..10', got '{text}'") from None
+    if not sizes or any(n < 2 or n > 64 for n in sizes):
+        raise InputError(f"--samples values must be in 2..64, got '{text}'")
+    return list(dict.fromkeys(sizes))
+
+
+def trajectories_record(trajectories, config: dict) -> dict:
+    return {
+        "schema": "carms-cli/train/1",
+        "config": config,
+        "trajectories": [
+            {
+                "samples": t.samples,
+                "estimator": t.estimator,
+                "steps": len(t.p),
+                "p": t.p,
+                "phi": t.phi,
+                "mean_gradient": t.mean_gradient,
+                "exact_gradient": t.exact_gradient,
+                "variance": t.variance,
+                "variance_exact": t.variance_exact,
+            }
+            for t in trajectories
+        ],
+    }
+
+
+def trajectories_csv(trajectories) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["samples", "estimator", "step", "p", "phi", "mean_gradient", "exact_gradient", "variance", "variance_exact"]
+    )
+    for t in trajectories:
+        for step, row in enumerate(
+            zip(t.p, t.phi, t.mean_gradient, t.exact_gradient, t.variance, t.variance_exact, strict=True)
+        ):
+            writer.writerow([t.samples, t.estimator, step, *["" if v is None else v for v in row]])
+    return buffer.getvalue()
+
+
+def _geometric_mean(values) -> float | None:
+    values = [v for v in values if v is not None and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+@app.command()
+def train(
+    samples: Annotated[
+        str, typer.Option("--samples", "-n", help="Evaluations per estimate: '4', '2,4,6' or '2..10' (one panel each).")
+    ] = "4",
+    estimators: Annotated[
+        str, typer.Option("--estimators", "-e", help="Comma-separated binary-capable estimators.")
+    ] = DEFAULT_TRAIN_ESTIMATORS,
+    p_init: Annotated[
+        float, typer.Option("--p-init", help="Starting P(z=1); the reference run effectively starts at 0.1/1.1.")
+    ] = 0.1,
+    target: Annotated[float, typer.Option("--target", help="Stop a trajectory once p reaches this.")] = 0.9,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate of the ascent φ ← φ + lr·mean.")] = 1.0,
+    steps: Annotated[int, typer.Option("--steps", help="At most this many steps per trajectory.")] = 2000,
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="Independent estimates per step (mean and variance).")
+    ] = 1000,
+    objective: Annotated[
+        str, typer.Option("--objective", "-o", help="Objective at K = 2 (the ARMS toy: quadratic:0.49).")
+    ] = "quadratic:0.49",
+    seed: Seed = 0,
+    threads: Threads = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Also write the figure to PATH (.png or .svg; needs carms-cli[plot]).")
+    ] = None,
+    json_out: JsonOut = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per (n, estimator, step) to PATH ('-' for stdout).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Gradient ascent on φ (p = sigmoid(φ)) with each estimator; variance across replicates per step.
+
+    Example: carms train --samples 2,4 --lr 10 --steps 200
+    """
+    sizes = parse_sizes(samples)
+    for name, value, low, high in (("--p-init", p_init, 0.0, 1.0), ("--target", target, 0.0, 1.0)):
+        if not low < value < high:
+            raise InputError(f"{name} must be in (0, 1), got {value}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"--lr must be a positive number, got {lr}")
+    if steps < 1 or replicates < 2:
+        raise InputError("--steps must be at least 1 and --replicates at least 2")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    specs = parse_estimators(estimators, 2, min(sizes))
+    for n in sizes:
+        for spec in specs:
+            parse_estimators(spec.name, 2, n)  # every (n, estimator) must be valid
+    from carms_cli.engine import set_threads
+    from carms_cli.objectives import build_objective
+    from carms_cli.report import ProgressBar, ascii_chart, plain_json, print_table
+    from carms_cli.train import train as run_train
+
+    build_objective(objective, 1, 2, seed)  # validate before the long run
+    used_threads = set_threads(threads)
+    bar = ProgressBar(len(sizes) * len(specs), enabled=not quiet)
+    try:
+        trajectories = run_train(
+            specs,
+            sizes,
+            progress=lambda done, total: bar(done),
+            p_init=p_init,
+            objective=objective,
+            lr=lr,
+            steps=steps,
+            target=target,
+            replicates=replicates,
+            seed=seed,
+            threads=used_threads,
+        )
+    finally:
+        bar.close()
+    config = {
+        "samples": sizes,
+        "estimators": [s.name for s in specs],
+        "p_init": p_init,
+        "target": target,
+        "lr": lr,
+        "steps": steps,
+        "replicates": replicates,
+        "objective": objective,
+        "seed": seed,
+        "threads": used_threads,
+    }
+    if plot is not None:
+        from carms_cli.plots import write_train_figure
+
+        write_train_figure(trajectories, plot)
+    if json_out is not None:
+        write_output(json_out, plain_json(trajectories_record(trajectories, config)), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, trajectories_csv(trajectories), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    reference = {t.samples: _geometric_mean(t.variance) for t in trajectories if t.estimator == "loorf"}
+    rows = []
+    for t in trajectories:
+        geo = _geometric_mean(t.variance)
+        ratio = geo / reference[t.samples] if reference.get(t.samples) and geo else None
+        exact = _geometric_mean(t.variance_exact)
+        rows.append(
+            [
+                f"n={t.samples}",
+                t.estimator,
+                str(len(t.p)),
+                f"{t.p[-1]:.3f}" if t.p else "–",
+                f"{geo:.3g}" if geo else "–",
+                f"{exact:.3g}" if exact else "–",
+                f"{ratio:.3f}" if ratio else "–",
+            ]
+        )
+    header = [
+        f"carms-cli train · objective {objective} · p from {p_init} to {target} · lr {lr} · "
+        f"{replicates} replicates per step · seed {seed}",
+    ]
+    footer = [
+        "variance: geometric mean over the trajectory of the variance across replicates; exact: same for the"
+        " enumerated variance; ÷loorf: ratio of geometric means"
+    ]
+    for n in sizes:
+        series = [(t.estimator, t.p, t.variance) for t in trajectories if t.samples == n and t.p]
+        footer.append(f"n = {n}: log10 variance (y) against p (x)")
+        footer.extend(ascii_chart(series))
+    print_table(
+        ["n", "estimator", "steps", "final p", "variance", "exact", "÷loorf"],
+        rows,
+        header=header,
+        footer=footer,
+        align="llrrrrr",
+    )
