@@ -49,3 +49,12 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def skip_unless_applicable(spec, problem):
+    """Skip a parametrised case whose estimator cannot run on this problem (binary-only, odd n)."""
+    from carms_cli.registry import applicable
+
+    reason = applicable(spec, problem.categories, problem.samples)
+    if reason:
+        pytest.skip(reason)

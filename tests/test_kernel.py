@@ -13,6 +13,7 @@ from carms_cli.exact import exact_moments
 from carms_cli.plan import build_plan
 from carms_cli.problem import build_problem
 from carms_cli.registry import ESTIMATORS
+from tests.conftest import skip_unless_applicable
 from tests.naive import naive_estimate, naive_samples
 
 Z_MAX = 5.0
@@ -33,6 +34,7 @@ PROBLEMS = {
 def test_kernel_equals_naive_reference_trial_by_trial(name, key):
     problem = build_problem(**PROBLEMS[key], trials=1)
     spec = ESTIMATORS[name]
+    skip_unless_applicable(spec, problem)
     plan = build_plan(problem, spec)
     count = 5 if spec.mc_pmf_draws else 30
     g, z = trial_estimates(plan, 1000, count)
@@ -46,6 +48,7 @@ def test_kernel_equals_naive_reference_trial_by_trial(name, key):
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_accumulators_equal_numpy_moments_of_the_trials(name):
     problem = build_problem(**PROBLEMS["K4D2-skew"], trials=30_001)
+    skip_unless_applicable(ESTIMATORS[name], problem)
     plan = build_plan(problem, ESTIMATORS[name])
     g, _ = trial_estimates(plan, 0, problem.trials)
     raw = run_plan(plan, problem.trials, set_threads(None))
@@ -61,6 +64,7 @@ def test_accumulators_equal_numpy_moments_of_the_trials(name):
 def test_results_do_not_depend_on_threads(name):
     trials = 20_003 if ESTIMATORS[name].mc_pmf_draws else 100_003
     problem = build_problem(categories=6, dims=2, objective="pairwise", samples=4, trials=trials, seed=9)
+    skip_unless_applicable(ESTIMATORS[name], problem)
     plan = build_plan(problem, ESTIMATORS[name])
     one = run_plan(plan, problem.trials, set_threads(1))
     two = run_plan(plan, problem.trials, set_threads(2) if set_threads(None) >= 2 else 1)
@@ -83,6 +87,7 @@ UNBIASED = [name for name, spec in ESTIMATORS.items() if spec.unbiased_by_design
 @pytest.mark.parametrize("key", list(PROBLEMS))
 def test_monte_carlo_mean_is_within_5_se_of_the_exact_gradient(name, key):
     problem = build_problem(**PROBLEMS[key], trials=int(200_000 * HEAVY_SCALE))
+    skip_unless_applicable(ESTIMATORS[name], problem)
     raw = run_plan(build_plan(problem, ESTIMATORS[name]), problem.trials, set_threads(None))
     z = _mc_z(raw, problem.exact_gradient())
     assert np.max(np.abs(z)) <= Z_MAX, z
@@ -113,6 +118,7 @@ def test_sample_marginals_and_pair_frequencies_match_the_exact_pmf(name):
 
     problem = build_problem(probs="0.4,0.1,0.2,0.3", samples=4, trials=1, seed=3)
     spec = ESTIMATORS[name]
+    skip_unless_applicable(spec, problem)
     plan = build_plan(problem, spec)
     count = 60_000
     _, z = trial_estimates(plan, 0, count)
@@ -133,5 +139,6 @@ def test_heavy_unbiasedness_at_scale(name):
     """Ten million trials (times CARMS_HEAVY_SCALE; CI runs it at 0.05) at K = 10, n = 4."""
     trials = int(10_000_000 * float(os.environ.get("CARMS_HEAVY_SCALE", "0.05")))
     problem = build_problem(categories=10, samples=4, objective="table", trials=trials, seed=21)
+    skip_unless_applicable(ESTIMATORS[name], problem)
     raw = run_plan(build_plan(problem, ESTIMATORS[name]), problem.trials, set_threads(None))
     assert np.max(np.abs(_mc_z(raw, problem.exact_gradient()))) <= Z_MAX
