@@ -58,8 +58,12 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
             out = np.multiply.outer(out, p)
         return out
     if sampler.construction == Construction.INVERSE:
+        if sampler.copula == Copula.GAUSSIAN and p.size == 2 and n == 3:
+            return _binary_gaussian_three(p, sampler)
         if sampler.copula == Copula.GAUSSIAN and n > 2:
-            raise NotComputable("the Gaussian copula's n-variate box probabilities have no closed form for n > 2")
+            raise NotComputable(
+                "the Gaussian copula's n-variate box probabilities have no closed form for n > 2 (binary: n > 3)"
+            )
         return categorical.tuple_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
     if sampler.construction == Construction.STICK:
         if sampler.copula == Copula.GAUSSIAN and n > 2:
@@ -71,3 +75,28 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
         joint = pair_pmf(sampler, p, n)
         return joint
     raise NotComputable("CARMS-G's n-sample pmf is an (n·K)-dimensional integral; only its pair pmf is exact")
+
+
+def _binary_gaussian_three(p: np.ndarray, sampler: SamplerSpec) -> np.ndarray:
+    """K = 2, n = 3, Gaussian copula: the pattern pmf from orthant probabilities in closed form.
+
+    Sample i takes the rarer category r iff ``Z_i ≤ t = Φ⁻¹(p_r) ≤ 0``. With ``G(m)`` the
+    probability that m given samples all do, a pattern with j rare samples has probability
+    ``Σ_i (−1)^i C(n−j, i) G(j+i)``; ``G(0) = 1``, ``G(1) = p_r``, ``G(2) = Φ₂(t, t; ρ)`` and
+    ``G(3) = 0`` because the three Z sum to zero and cannot all be below t ≤ 0.
+    """
+    from math import comb
+
+    from scipy import special
+
+    from carms_cli.copulas import bivariate_normal_cdf, gaussian_rho
+
+    n = 3
+    rare = int(categorical.binary_order(p)[0, 0])
+    t = special.ndtri(p[rare])
+    orthant = [1.0, float(p[rare]), float(bivariate_normal_cdf(t, t, gaussian_rho(n))), 0.0]
+    out = np.zeros((2,) * n)
+    for pattern in np.ndindex(*out.shape):
+        j = sum(1 for z in pattern if z == rare)
+        out[pattern] = max(sum((-1) ** i * comb(n - j, i) * orthant[j + i] for i in range(n - j + 1)), 0.0)
+    return out
