@@ -53,6 +53,7 @@ def run_trajectory(
     replicates: int,
     seed: int,
     threads: int,
+    backend: str = "cpu",
 ) -> Trajectory:
     """Gradient ascent on φ from ``logit(p_init)`` with ``spec`` at ``samples`` evaluations."""
     reason = applicable(spec, 2, samples)
@@ -75,7 +76,7 @@ def run_trajectory(
             trials=replicates,
             seed=(seed * 1_000_003 + step) % (2**63),
         )
-        raw = run_plan(build_plan(problem, spec), replicates, threads)
+        raw = run_plan(build_plan(problem, spec), replicates, threads, backend=backend)
         mean = float(raw.mean[0, 1])
         try:
             exact = float(exact_moments(problem, spec).variance[0, 1])

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from carms_cli.cli import app
-from carms_cli.cli.options import JsonOut, Quiet, Seed, Threads, write_output
+from carms_cli.cli.options import Backend, BackendName, JsonOut, Quiet, Seed, Threads, write_output
 from carms_cli.errors import InputError
 from carms_cli.registry import parse_estimators
 
@@ -95,6 +95,7 @@ def train(
     ] = "quadratic:0.49",
     seed: Seed = 0,
     threads: Threads = None,
+    backend: Backend = BackendName.cpu,
     plot: Annotated[
         str | None, typer.Option("--plot", help="Also write the figure to PATH (.png or .svg; needs carms-cli[plot]).")
     ] = None,
@@ -122,12 +123,14 @@ def train(
     for n in sizes:
         for spec in specs:
             parse_estimators(spec.name, 2, n)  # every (n, estimator) must be valid
+    from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads
     from carms_cli.objectives import build_objective
     from carms_cli.report import ProgressBar, ascii_chart, plain_json, print_table
     from carms_cli.train import train as run_train
 
     build_objective(objective, 1, 2, seed)  # validate before the long run
+    used_backend, _ = resolve_backend(backend.value)
     used_threads = set_threads(threads)
     bar = ProgressBar(len(sizes) * len(specs), enabled=not quiet)
     try:
@@ -143,6 +146,7 @@ def train(
             replicates=replicates,
             seed=seed,
             threads=used_threads,
+            backend=used_backend,
         )
     finally:
         bar.close()
@@ -157,6 +161,7 @@ def train(
         "objective": objective,
         "seed": seed,
         "threads": used_threads,
+        "backend": used_backend,
     }
     if plot is not None:
         from carms_cli.plots import write_train_figure
