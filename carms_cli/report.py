@@ -78,7 +78,7 @@ def report_record(report: Report) -> dict:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report_record(report), indent=2) + "\n"
+    return json.dumps(report_record(report), indent=2, ensure_ascii=False) + "\n"
 
 
 def to_csv(report: Report) -> str:
@@ -349,7 +349,7 @@ def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | N
 
 def plain_json(record: dict) -> str:
     """JSON text of a record with numpy values (non-finite numbers become null)."""
-    return json.dumps(_plain(record), indent=2) + "\n"
+    return json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n"
 
 
 CHART_MARKS = "o*x+#@%&"

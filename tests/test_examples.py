@@ -19,7 +19,26 @@ def test_every_example_is_exercised():
         "problem_a.sh",
         "numpy_baseline.py",
         "arms_toy.sh",
+        "ci_gate.sh",
+        "carms_vs_n.sh",
     }
+
+
+def test_ci_gate_example():
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "ci_gate.sh"), "50000"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no regression" in result.stdout and result.stdout.strip().endswith("gate passed")
+
+
+def test_carms_vs_n_example():
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "carms_vs_n.sh"), "20000"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["n", "carms/loorf", "carms-sb/loorf"] and len(lines) == 8
 
 
 def test_arms_toy_example(tmp_path):

@@ -45,9 +45,11 @@ def _root(
 
 
 from carms_cli.cli import catalogue as _catalogue  # noqa: E402,F401  (each module registers a command)
+from carms_cli.cli import compare_cmd as _compare  # noqa: E402,F401
 from carms_cli.cli import duplicates_cmd as _duplicates  # noqa: E402,F401
 from carms_cli.cli import exact_cmd as _exact  # noqa: E402,F401
 from carms_cli.cli import pmf_cmd as _pmf  # noqa: E402,F401
+from carms_cli.cli import sweep_cmd as _sweep  # noqa: E402,F401
 from carms_cli.cli import train_cmd as _train  # noqa: E402,F401
 from carms_cli.cli import variance as _variance  # noqa: E402,F401
 

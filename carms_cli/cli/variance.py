@@ -68,6 +68,19 @@ def variance(
             help="Sample sets per call in carms-g-ref's Monte Carlo pair pmf (the reference code's num_mc).",
         ),
     ] = 100,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Compare with this earlier --json record (see 'carms compare'); exit 1 on a regression."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+    ] = "variance:10%",
+    max_variance_ratio: Annotated[
+        float | None,
+        typer.Option("--max-variance-ratio", help="Exit 1 if an estimator's total variance exceeds R times loorf's."),
+    ] = None,
     fail_on_bias: Annotated[
         bool,
         typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
@@ -81,6 +94,15 @@ def variance(
         raise InputError(f"--significance must be in (0, 1), got {significance}")
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
+    if max_variance_ratio is not None and not max_variance_ratio > 0:
+        raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+    baseline_record = None
+    if baseline is not None:
+        from carms_cli.cli.compare_cmd import load_record
+        from carms_cli.compare import parse_tolerance
+
+        baseline_record = load_record(baseline, "baseline")
+        tolerance_value = parse_tolerance(tolerance)
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
     if binary:
@@ -129,10 +151,32 @@ def variance(
         write_output(json_out, to_json(report), "JSON")
     if csv_out is not None:
         write_output(csv_out, to_csv(report), "CSV")
+    code = EXIT_OK
+    if baseline_record is not None:
+        from carms_cli.cli.compare_cmd import report_comparison
+        from carms_cli.compare import compare_records
+        from carms_cli.report import report_record
+
+        comparisons = compare_records(baseline_record, report_record(report), tolerance_value, significance)
+        if report_comparison(comparisons, tolerance_value, None, show=not quiet) != EXIT_OK:
+            print("Gate failed: regression against the baseline", file=sys.stderr)
+            code = EXIT_GATE
     if fail_on_bias:
         failed = [r for r in report.results if r.unbiased_by_design and r.unbiased is False]
         if failed:
             names = ", ".join(f"{r.name} (max|z| {r.bias_max_abs_z:.3g})" for r in failed)
             print(f"Gate failed: biased {names}", file=sys.stderr)
-            return EXIT_GATE
-    return EXIT_OK
+            code = EXIT_GATE
+    if max_variance_ratio is not None:
+        over = [
+            r
+            for r in report.results
+            if r.variance_ratio_to_loorf is not None and r.variance_ratio_to_loorf > max_variance_ratio
+        ]
+        if report.results and all(r.variance_ratio_to_loorf is None for r in report.results):
+            raise InputError("--max-variance-ratio needs loorf among the estimators")
+        if over:
+            names = ", ".join(f"{r.name} ({r.variance_ratio_to_loorf:.3g})" for r in over)
+            print(f"Gate failed: variance ratio to loorf above {max_variance_ratio:g}: {names}", file=sys.stderr)
+            code = EXIT_GATE
+    return code

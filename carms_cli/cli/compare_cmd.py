@@ -1,0 +1,93 @@
+"""``carms compare``: a CI gate between two ``carms variance --json`` records."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli import EXIT_GATE, EXIT_OK, app
+from carms_cli.cli.options import JsonOut, write_output
+from carms_cli.errors import InputError
+
+Tolerance = Annotated[
+    str,
+    typer.Option("--tolerance", help="Regression allowed before failing, e.g. 'variance:10%' (variance ratio 1.10)."),
+]
+Significance = Annotated[
+    float, typer.Option("--significance", help="Family-wise level of the one-sided variance-ratio tests.")
+]
+
+
+def load_record(path: str, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} '{path}': {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the {what} '{path}' is not JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def report_comparison(comparisons, tolerance: float, json_out: str | None, show: bool = True) -> int:
+    """Print the table and the summary line (or write JSON); exit 1 on a regression."""
+    from carms_cli.compare import summary_line
+    from carms_cli.report import _fmt, plain_json, print_table
+
+    summary = summary_line(comparisons, tolerance)
+    regressed = any(c.status == "regressed" for c in comparisons)
+    if json_out is not None:
+        record = {
+            "schema": "carms-cli/compare/1",
+            "tolerance": tolerance,
+            "regressed": regressed,
+            "summary": summary,
+            "estimators": [asdict(c) for c in comparisons],
+        }
+        write_output(json_out, plain_json(record), "JSON")
+    if json_out != "-":
+
+        def verdict(flag):
+            return {True: "ok", False: "BIASED", None: "–"}[flag]
+
+        rows = [
+            [
+                c.name,
+                c.status.upper() if c.status == "regressed" else c.status,
+                _fmt(c.variance_baseline),
+                _fmt(c.variance_current),
+                _fmt(c.ratio, 4),
+                _fmt(c.z, 3),
+                f"{verdict(c.bias_baseline)} → {verdict(c.bias_current)}",
+                c.reason,
+            ]
+            for c in comparisons
+        ]
+        print_table(
+            ["estimator", "status", "var baseline", "var current", "ratio", "z", "bias", "why"],
+            rows,
+            footer=[summary],
+            align="llrrrrll",
+        )
+    return EXIT_GATE if regressed else EXIT_OK
+
+
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="The baseline 'carms variance --json' record.")],
+    current: Annotated[str, typer.Argument(help="The current 'carms variance --json' record.")],
+    tolerance: Tolerance = "variance:10%",
+    significance: Significance = 1e-3,
+    json_out: JsonOut = None,
+) -> int:
+    """Compare two runs of the same problem; exit 1 on a significant regression, 2 if not comparable.
+
+    Example: carms compare baseline.json current.json --tolerance variance:10%
+    """
+    from carms_cli.compare import compare_records, parse_tolerance
+
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    tol = parse_tolerance(tolerance)
+    comparisons = compare_records(load_record(baseline, "baseline"), load_record(current, "current"), tol, significance)
+    return report_comparison(comparisons, tol, json_out)

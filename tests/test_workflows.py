@@ -1,0 +1,192 @@
+"""Shell and CI workflows: ``carms compare``, the variance gates and ``carms sweep``."""
+
+import csv
+import io
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from carms_cli.compare import compare_records, parse_tolerance
+from carms_cli.errors import InputError
+
+RUN = ["variance", "-k", 5, "-n", 3, "-e", "loorf,carms,carms-sb", "-q"]
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    from carms_cli.cli import main
+
+    out = tmp_path_factory.mktemp("runs")
+    main([str(a) for a in RUN] + ["-t", "200000", "--json", str(out / "base.json")])
+    main([str(a) for a in RUN] + ["-t", "100000", "--json", str(out / "same.json")])
+    # a "regression": carms replaced by its independent-sample control (variance ×1.11) under carms's name
+    main(
+        [str(a) for a in RUN[:-3]]
+        + ["-e", "loorf,carms-indep,carms-sb", "-q", "-t", "200000", "--json", str(out / "worse.json")]
+    )
+    worse = json.loads((out / "worse.json").read_text())
+    for entry in worse["estimators"]:
+        if entry["name"] == "carms-indep":
+            entry["name"] = "carms"
+    (out / "worse.json").write_text(json.dumps(worse))
+    main(["variance", "-k", 4, "-n", 3, "-t", "1000", "-q", "--json", str(out / "other.json")])
+    return out
+
+
+def test_same_problem_no_regression(cli, records):
+    result = cli("compare", records / "base.json", records / "same.json")
+    assert result.code == 0
+    assert "no regression" in result.out.splitlines()[-1]
+    record = cli("compare", records / "base.json", records / "same.json", "--json", "-").json()
+    assert record["schema"] == "carms-cli/compare/1" and record["regressed"] is False
+    assert {e["status"] for e in record["estimators"]} <= {"ok", "improved"}
+
+
+def test_significant_regression_fails_with_exit_1(cli, records):
+    strict = cli("compare", records / "base.json", records / "worse.json", "--tolerance", "variance:2%")
+    assert strict.code == 1 and "REGRESSION: carms" in strict.out
+    lenient = cli("compare", records / "base.json", records / "worse.json", "--tolerance", "variance:30%")
+    assert lenient.code == 0
+    improved = cli("compare", records / "worse.json", records / "base.json", "--tolerance", "2%", "--json", "-").json()
+    assert {e["name"]: e["status"] for e in improved["estimators"]}["carms"] == "improved"
+
+
+def test_not_comparable_or_unreadable_is_exit_2(cli, records, tmp_path):
+    other = cli("compare", records / "base.json", records / "other.json")
+    assert other.code == 2 and other.err.startswith("Error: runs are not comparable: categories differs")
+    missing = cli("compare", records / "base.json", tmp_path / "nope.json")
+    assert missing.code == 2 and "cannot read the current" in missing.err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert cli("compare", records / "base.json", tmp_path / "bad.json").code == 2
+    (tmp_path / "list.json").write_text(json.dumps({"schema": "carms-cli/list/1"}))
+    wrong = cli("compare", records / "base.json", tmp_path / "list.json")
+    assert wrong.code == 2 and "not a 'carms variance --json' record" in wrong.err
+
+
+def test_variance_baseline_and_max_ratio_gates(cli, records):
+    args = [str(a) for a in RUN] + ["-t", "100000"]
+    assert cli(*args, "--baseline", records / "base.json").code == 0
+    gated = cli(
+        *[a for a in args if a != "-q"],
+        "-e",
+        "loorf,carms-indep,carms-sb",
+        "--baseline",
+        records / "base.json",
+        "--tolerance",
+        "variance:2%",
+    )
+    assert gated.code == 0  # carms-indep is "new", carms is "missing": nothing comparable regressed
+    assert cli(*args, "--max-variance-ratio", "1.5").code == 0
+    tight = cli(*args, "--max-variance-ratio", "0.5")
+    assert tight.code == 1 and tight.err.startswith("Gate failed: variance ratio to loorf above 0.5")
+    assert cli(*args, "--baseline", records / "other.json").code == 2
+
+
+def test_tolerance_parsing():
+    assert parse_tolerance("variance:10%") == pytest.approx(0.10)
+    assert parse_tolerance("0.05") == pytest.approx(0.05)
+    with pytest.raises(InputError):
+        parse_tolerance("bias:1%")
+
+
+def test_compare_statistics_on_synthetic_records():
+    def record(total, half, unbiased=True):
+        return {
+            "schema": "carms-cli/variance/1",
+            "config": {
+                "categories": 3,
+                "samples": 2,
+                "dims": 1,
+                "objective": "linear",
+                "binary": False,
+                "probs": [[0.2, 0.3, 0.5]],
+            },
+            "estimators": [
+                {
+                    "name": "x",
+                    "unbiased_by_design": True,
+                    "unbiased": unbiased,
+                    "bias_max_abs_z": 9.0,
+                    "variance_total": total,
+                    "variance_total_ci95": [total - half, total + half],
+                }
+            ],
+        }
+
+    base = record(1.0, 0.01)
+    assert compare_records(base, record(1.05, 0.01), 0.10)[0].status == "ok"
+    assert compare_records(base, record(1.25, 0.01), 0.10)[0].status == "regressed"
+    assert compare_records(base, record(1.25, 0.5), 0.10)[0].status == "ok"  # not significant
+    assert compare_records(base, record(0.7, 0.01), 0.10)[0].status == "improved"
+    assert compare_records(base, record(1.0, 0.01, unbiased=False), 0.10)[0].status == "regressed"
+
+
+def test_sweep_rows_seeds_and_rerun_commands(cli, tmp_path):
+    result = cli(
+        "sweep",
+        "-k",
+        "3,5",
+        "-n",
+        "2..3",
+        "-e",
+        "loorf,carms",
+        "-t",
+        20000,
+        "--jsonl",
+        tmp_path / "rows.jsonl",
+        "--csv",
+        tmp_path / "rows.csv",
+        "-q",
+    )
+    assert result.code == 0
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 2
+    assert [(r["categories"], r["samples"], r["estimator"]) for r in rows[:4]] == [
+        (3, 2, "loorf"),
+        (3, 2, "carms"),
+        (3, 3, "loorf"),
+        (3, 3, "carms"),
+    ]
+    assert len(list(csv.DictReader(io.StringIO((tmp_path / "rows.csv").read_text())))) == 8
+    # any row re-runs alone to the same numbers
+    row = rows[5]
+    args = shlex.split(row["command"])[1:] + ["-q", "--json", "-"]
+    rerun = cli(*args).json()
+    entry = next(e for e in rerun["estimators"] if e["name"] == row["estimator"])
+    assert entry["variance_total"] == row["variance_total"]
+    # a point's seed depends on its own coordinates only
+    alone = cli("sweep", "-k", "5", "-n", "3", "-e", "loorf,carms", "-t", 20000, "--jsonl", "-", "-q")
+    first = json.loads(alone.out.splitlines()[0])
+    assert first["seed"] == next(r["seed"] for r in rows if (r["categories"], r["samples"]) == (5, 3))
+
+
+def test_sweep_table_and_errors(cli):
+    table = cli("sweep", "-k", "4", "-n", "2,4", "-o", "linear;quadratic:0.3", "-e", "loorf,carms", "-t", 5000)
+    assert table.code == 0 and "re-run alone" in table.out and "quadratic:0.3" in table.out
+    assert cli("sweep", "-n", "2..x").code == 2
+    assert cli("sweep", "-k", "1").code == 2
+    assert cli("sweep", "--jsonl", "-", "--csv", "-").code == 2
+    assert cli("sweep", "-k", "3", "-e", "arm").code == 2
+
+
+def test_fixed_probabilities_across_the_grid(cli):
+    out = cli(
+        "sweep",
+        "-k",
+        4,
+        "--probs",
+        "0.1,0.2,0.3,0.4",
+        "-n",
+        "2..4",
+        "-e",
+        "loorf,carms",
+        "-t",
+        20000,
+        "--json",
+        "-",
+        "-q",
+    ).json()
+    ratios = [r["variance_ratio_to_loorf"] for r in out["rows"] if r["estimator"] == "carms"]
+    assert len(ratios) == 3 and np.all(np.asarray(ratios) < 1.0)
