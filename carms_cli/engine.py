@@ -93,6 +93,46 @@ def _kernel_args(plan: Plan):
     )
 
 
+def _row_buffers(rows: int, d_count: int, k: int):
+    """Zeroed accumulator rows: count, Σa, Σa², ΣaC (rows, D, K), ΣC, ΣC² (rows, D), scalars."""
+    from carms_cli.kernels.trial import N_SCALARS
+
+    return (
+        np.zeros(rows, dtype=np.int64),
+        np.zeros((rows, d_count, k)),
+        np.zeros((rows, d_count, k)),
+        np.zeros((rows, d_count, k)),
+        np.zeros((rows, d_count)),
+        np.zeros((rows, d_count)),
+        np.zeros((rows, N_SCALARS)),
+    )
+
+
+def _run_rows(
+    plan: Plan, backend: str, first_trial: int, rows: int, size: int, last_trial: int, out, g_out=None, z_out=None
+) -> None:
+    """One call of the backend's driver: ``rows`` chunks of ``size`` trials from ``first_trial``."""
+    record = g_out is not None
+    if backend == "cuda":
+        from carms_cli.kernels import cuda as gpu
+
+        gpu.launch(first_trial, rows, size, last_trial, _kernel_args(plan), out, record, g_out, z_out)
+        return
+    from carms_cli.kernels.cpu import run_chunks
+
+    if not record:
+        g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
+    run_chunks(first_trial, rows, size, last_trial, *_kernel_args(plan), *out, record, g_out, z_out)
+
+
+def _chunk_size(plan: Plan, backend: str) -> int:
+    if backend == "cuda":
+        from carms_cli.kernels.cuda import CUDA_CHUNK
+
+        return CUDA_CHUNK
+    return chunk_size(plan.samples, plan.dims)
+
+
 def run_plan(
     plan: Plan,
     trials: int,
@@ -106,42 +146,20 @@ def run_plan(
     GPU thread per chunk of ``CUDA_CHUNK`` trials). The first call compiles the kernels (or loads
     them from numba's cache); that time is not counted in ``seconds``.
     """
-    from carms_cli.kernels.cpu import merge_chunks, run_chunks
-    from carms_cli.kernels.trial import DUPLICATE_SUM, N_SCALARS, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
+    from carms_cli.kernels.cpu import merge_chunks
+    from carms_cli.kernels.trial import DUPLICATE_SUM, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
 
     d_count, k = plan.dims, plan.categories
-    args = _kernel_args(plan)
+    size = _chunk_size(plan, backend)
     if backend == "cuda":
-        from carms_cli.kernels import cuda as gpu
-
-        size = gpu.CUDA_CHUNK
         per_batch_cap = max(1, (1 << 25) // max(1, d_count * k * 3))
-
-        def run_batch(first, rows, out):
-            gpu.launch(first, rows, size, trials, args, out)
     else:
-        size = chunk_size(plan.samples, d_count)
         per_batch_cap = max(4 * threads, min(256, (1 << 22) // max(1, d_count * k * 3)))
-
-        def run_batch(first, rows, out):
-            run_chunks(first, rows, size, trials, *args, *out)
-
     total_chunks = -(-trials // size)
     per_batch = min(per_batch_cap, total_chunks)
 
-    def buffers(rows):
-        return (
-            np.zeros(rows, dtype=np.int64),
-            np.zeros((rows, d_count, k)),
-            np.zeros((rows, d_count, k)),
-            np.zeros((rows, d_count, k)),
-            np.zeros((rows, d_count)),
-            np.zeros((rows, d_count)),
-            np.zeros((rows, N_SCALARS)),
-        )
-
-    warm = buffers(0)
-    run_batch(0, 0, warm)
+    warm = _row_buffers(0, d_count, k)  # compile or load from the cache, outside the timing
+    _run_rows(plan, backend, 0, 0, size, trials, warm)
     merge_chunks(plan.probs, warm[0], *warm[1:6], 0, np.zeros((d_count, k)), np.zeros((d_count, k)))
 
     mean = np.zeros((d_count, k))
@@ -152,8 +170,8 @@ def run_plan(
     started = time.perf_counter()
     for first in range(0, total_chunks, per_batch):
         rows = min(per_batch, total_chunks - first)
-        out = buffers(rows)
-        run_batch(first, rows, out)
+        out = _row_buffers(rows, d_count, k)
+        _run_rows(plan, backend, first * size, rows, size, trials, out)
         count = merge_chunks(plan.probs, out[0], *out[1:6], count, mean, m2)
         # fixed-order sums: identical for any thread count
         for row in out[6]:
@@ -169,28 +187,16 @@ def run_plan(
 
 
 def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cpu"):
-    """Per-trial estimates g (count, D, K) and samples z (count, n, D): the kernel's own code
-    and random stream, one trial at a time (for tests, debugging and sample-level checks)."""
-    if backend == "cuda":
-        from carms_cli.kernels import cuda as gpu
-
-        return gpu.trial_estimates(first_trial, count, _kernel_args(plan))
-    from carms_cli.kernels.cpu import trial_gradients
-
-    return trial_gradients(
-        first_trial,
-        count,
-        *_sampler_args(plan),
-        plan.probs,
-        plan.weighting,
-        plan.ratio,
-        plan.unary,
-        plan.pair,
-        plan.has_pair,
-        plan.full,
-        plan.has_full,
-        plan.exact_gradient,
-    )
+    """Per-trial estimates g (count, D, K) and samples z (count, n, D): the same driver, code and
+    random stream as :func:`run_plan`, recording every trial (for tests, debugging and
+    sample-level checks)."""
+    d_count, k = plan.dims, plan.categories
+    size = _chunk_size(plan, backend)
+    rows = max(1, -(-count // size))
+    g = np.zeros((count, d_count, k))
+    z = np.zeros((count, plan.samples, d_count), dtype=np.int64)
+    _run_rows(plan, backend, first_trial, rows, size, first_trial + count, _row_buffers(rows, d_count, k), g, z)
+    return g, z
 
 
 def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15, backend: str = "cpu"):

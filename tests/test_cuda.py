@@ -164,7 +164,7 @@ PTX_SCRIPT = """
     from numba import cuda
     from numba.core.typing.typeof import typeof
     import numba.cuda.dispatcher as dispatcher
-    from carms_cli.engine import _kernel_args
+    from carms_cli.engine import _kernel_args, _row_buffers
     from carms_cli.kernels import cuda as gpu
     from carms_cli.plan import build_plan
     from carms_cli.problem import build_problem
@@ -176,17 +176,12 @@ PTX_SCRIPT = """
     dispatcher.get_current_device = lambda: Device()
     problem = build_problem(categories=4, samples=3, dims=2, objective="pairwise")
     plan = build_plan(problem, ESTIMATORS["carms-g-ref"])
-    args = _kernel_args(plan)
     scratch = gpu._scratch(2, 3, 4, 2, 5)
-    sinks = [np.zeros((2, 2, 4)), np.zeros((2, 2, 4)), np.zeros((2, 2, 4)), np.zeros((2, 2)), np.zeros((2, 2)),
-             np.zeros((2, 5))]
     g, z = np.zeros((2, 2, 4)), np.zeros((2, 3, 2), dtype=np.int64)
-    chunks = [0, 2, 64, 100, *args, *scratch, g, z, np.zeros(2, dtype=np.int64), *sinks]
-    ptx, _ = cuda.compile_ptx(gpu.run_chunks_cuda.py_func, tuple(typeof(v) for v in chunks), cc=(8, 0))
-    estimates = [0, 100, 64, *args, *scratch, *sinks, g, z]
-    ptx2, _ = cuda.compile_ptx(gpu.trial_estimates_cuda.py_func, tuple(typeof(v) for v in estimates), cc=(8, 0))
-    assert ".entry" in ptx and ".entry" in ptx2
-    print("ptx", len(ptx), len(ptx2))
+    values = [0, 2, 64, 100, *_kernel_args(plan), *scratch, *_row_buffers(2, 2, 4), True, g, z]
+    ptx, _ = cuda.compile_ptx(gpu.run_chunks_cuda.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
+    assert ".entry" in ptx
+    print("ptx", len(ptx))
 """
 
 

@@ -9,106 +9,45 @@ import numba as nb
 import numpy as np
 
 from carms_cli.kernels import cached_kernel
-from carms_cli.kernels.trial import N_SCALARS, simulate_chunk
+from carms_cli.kernels.trial import simulate_chunk
 
 
+# fmt: off
 @cached_kernel(parallel=True)
 def run_chunks(
-    first_chunk,
-    n_chunks,
-    chunk_size,
-    total_trials,
-    key,
-    draws_per_var,
-    construction,
-    copula,
-    n,
-    k,
-    d_count,
-    orders,
-    thresholds,
-    inv_probs,
-    tuple_draws,
-    mc_pmf_draws,
-    probs,
-    weighting,
-    ratio,
-    unary,
-    pair,
-    has_pair,
-    full,
-    has_full,
-    exact_gradient,
-    sum_p2,
-    sum_pg,
-    sum_g2,
-    out_count,
-    out_a,
-    out_a2,
-    out_ac,
-    out_c,
-    out_c2,
-    out_scalars,
+    first_trial, n_chunks, chunk_size, last_trial,
+    key, draws_per_var, construction, copula, n, k, d_count,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+    weighting, ratio, unary, pair, has_pair, full, has_full,
+    exact_gradient, sum_p2, sum_pg, sum_g2,
+    out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
+    record, g_out, z_out,
 ):  # pragma: no cover - compiled
-    """Run chunks ``first_chunk .. first_chunk + n_chunks − 1`` into rows ``0 .. n_chunks − 1``.
+    """Row r runs trials ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``.
 
-    Output arrays must be zeroed by the caller.
+    Output rows must be zeroed by the caller. With ``record``, each trial's estimate and samples
+    also go to ``g_out[t − first_trial]`` and ``z_out[t − first_trial]`` (disjoint per chunk).
     """
     for row in nb.prange(n_chunks):
-        start = (first_chunk + row) * chunk_size
-        stop = min(start + chunk_size, total_trials)
+        start = first_trial + row * chunk_size
+        stop = min(start + chunk_size, last_trial)
         # pair-count scratch only for the reference code's per-call Monte Carlo pmf
         mc_k = k if mc_pmf_draws > 0 else 1
         mc_d = d_count if mc_pmf_draws > 0 else 1
-        pair_counts = np.zeros((mc_k, mc_k))
-        mc_ratio = np.zeros((mc_d, mc_k, mc_k))
+        low = start - first_trial if record else 0
+        high = stop - first_trial if record else 0
         simulate_chunk(
-            start,
-            stop,
-            key,
-            draws_per_var,
-            construction,
-            copula,
-            n,
-            k,
-            d_count,
-            orders,
-            thresholds,
-            inv_probs,
-            tuple_draws,
-            mc_pmf_draws,
-            probs,
-            weighting,
-            ratio,
-            unary,
-            pair,
-            has_pair,
-            full,
-            has_full,
-            exact_gradient,
-            sum_p2,
-            sum_pg,
-            sum_g2,
-            np.empty(n),
-            np.empty(n),
-            np.empty(n, dtype=np.int64),
-            np.empty((n, d_count), dtype=np.int64),
-            np.empty(n),
-            np.empty(n),
-            np.zeros(k),
-            pair_counts,
-            mc_ratio,
-            out_a[row],
-            out_a2[row],
-            out_ac[row],
-            out_c[row],
-            out_c2[row],
-            out_scalars[row],
-            False,
-            np.empty((0, 0, 0)),
-            np.empty((0, 0, 0), dtype=np.int64),
+            start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+            orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+            weighting, ratio, unary, pair, has_pair, full, has_full,
+            exact_gradient, sum_p2, sum_pg, sum_g2,
+            np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
+            np.empty(n), np.empty(n), np.zeros(k), np.zeros((mc_k, mc_k)), np.zeros((mc_d, mc_k, mc_k)),
+            out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+            record, g_out[low:high], z_out[low:high],
         )
         out_count[row] = stop - start
+# fmt: on
 
 
 @cached_kernel()
@@ -142,82 +81,3 @@ def merge_chunks(
                 state_m2[d, c] += m2_b + delta * delta * count * m / new_count
         count = new_count
     return count
-
-
-@cached_kernel()
-def trial_gradients(
-    first_trial,
-    count,
-    key,
-    draws_per_var,
-    construction,
-    copula,
-    n,
-    k,
-    d_count,
-    orders,
-    thresholds,
-    inv_probs,
-    tuple_draws,
-    mc_pmf_draws,
-    probs,
-    weighting,
-    ratio,
-    unary,
-    pair,
-    has_pair,
-    full,
-    has_full,
-    exact_gradient,
-):  # pragma: no cover - compiled
-    """Per-trial estimates ``g`` (count, D, K) and samples ``z`` (count, n, D) from the same
-    code and random stream as :func:`run_chunks` (for tests and debugging)."""
-    g = np.zeros((count, d_count, k))
-    zs = np.zeros((count, n, d_count), dtype=np.int64)
-    simulate_chunk(
-        first_trial,
-        first_trial + count,
-        key,
-        draws_per_var,
-        construction,
-        copula,
-        n,
-        k,
-        d_count,
-        orders,
-        thresholds,
-        inv_probs,
-        tuple_draws,
-        mc_pmf_draws,
-        probs,
-        weighting,
-        ratio,
-        unary,
-        pair,
-        has_pair,
-        full,
-        has_full,
-        exact_gradient,
-        np.zeros(d_count),
-        np.zeros(d_count),
-        np.zeros(d_count),
-        np.empty(n),
-        np.empty(n),
-        np.empty(n, dtype=np.int64),
-        np.empty((n, d_count), dtype=np.int64),
-        np.empty(n),
-        np.empty(n),
-        np.zeros(k),
-        np.zeros((k, k)),
-        np.zeros((d_count, k, k)),
-        np.zeros((d_count, k)),
-        np.zeros((d_count, k)),
-        np.zeros((d_count, k)),
-        np.zeros(d_count),
-        np.zeros(d_count),
-        np.zeros(N_SCALARS),
-        True,
-        g,
-        zs,
-    )
-    return g, zs
