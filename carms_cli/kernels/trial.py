@@ -138,6 +138,35 @@ def simulate_chunk(
                 for a in range(k):
                     for b in range(k):
                         pair_counts[a, b] = 0.0
+            if construction == INVERSE and copula != GAUSSIAN and mc_pmf_draws == 0:
+                # fast path of the common case (CARMS-I, Dirichlet or independent copula, no Monte
+                # Carlo pmf): the generic block below, specialised and written straight into z
+                base = trial_base + np.uint64(d * draws_per_var)
+                o = 0
+                if n_orders > 1:
+                    o = int(uniform(key, base) * n_orders)
+                    if o >= n_orders:
+                        o = n_orders - 1
+                if copula == DIRICHLET:
+                    total = 0.0
+                    for i in range(n):
+                        e = -math.log(uniform(key, base + np.uint64(1 + i)))
+                        draws[i] = e
+                        total += e
+                    inv = 1.0 / total
+                    for i in range(n):
+                        draws[i] = 1.0 - draws[i] * inv
+                else:
+                    for i in range(n):
+                        draws[i] = uniform(key, base + np.uint64(1 + i))
+                for i in range(n):
+                    y = draws[i]
+                    position = 0
+                    for j in range(k - 1):
+                        if y > thresholds[d, o, j]:
+                            position = j + 1
+                    z[i, d] = orders[d, o, position]
+                continue
             for rep in range(1 + mc_pmf_draws):
                 # --- one set of n samples of variable d into `sample` ---------------------------
                 base = trial_base + np.uint64(d * draws_per_var + rep * rep_draws)
@@ -147,9 +176,10 @@ def simulate_chunk(
                     if o >= n_orders:
                         o = n_orders - 1
                 remaining = n
-                for i in range(n):
-                    sample[i] = -1
-                    race[i] = np.inf  # GUMBEL: best race time so far
+                if construction == GUMBEL or construction == STICK:
+                    for i in range(n):
+                        sample[i] = -1
+                        race[i] = np.inf  # GUMBEL: best race time so far
                 if construction == PAIRS:
                     p_one = probs[d, 1]
                     for j in range(n // 2):
@@ -161,31 +191,29 @@ def simulate_chunk(
                     if remaining == 0:
                         break
                     tuple_base = base + np.uint64(1 + t * tuple_draws)
-                    for i in range(0, n, 2):  # one copula tuple, on its latent scale
-                        if copula == GAUSSIAN:
-                            x1, x2 = normal_pair(key, tuple_base + np.uint64(i))
-                            draws[i] = x1
-                            if i + 1 < n:
-                                draws[i + 1] = x2
-                        else:
-                            draws[i] = uniform(key, tuple_base + np.uint64(i))
-                            if i + 1 < n:
-                                draws[i + 1] = uniform(key, tuple_base + np.uint64(i + 1))
+                    # one copula tuple on its latent scale (GUMBEL: −log U instead)
                     if copula == DIRICHLET:
                         total = 0.0
                         for i in range(n):
-                            draws[i] = -math.log(draws[i])
-                            total += draws[i]
+                            e = -math.log(uniform(key, tuple_base + np.uint64(i)))
+                            draws[i] = e
+                            total += e
                         inv = 1.0 / total
-                        for i in range(n):
-                            if construction == GUMBEL:  # −log U = −(n−1) log(1 − E_i/ΣE)
+                        if construction == GUMBEL:  # −log U = −(n−1) log(1 − E_i/ΣE)
+                            for i in range(n):
                                 draws[i] = -(n - 1.0) * math.log1p(-draws[i] * inv)
-                            else:
+                        else:
+                            for i in range(n):
                                 draws[i] = 1.0 - draws[i] * inv
                     elif copula == GAUSSIAN:
                         total = 0.0
-                        for i in range(n):
-                            total += draws[i]
+                        for i in range(0, n, 2):
+                            x1, x2 = normal_pair(key, tuple_base + np.uint64(i))
+                            draws[i] = x1
+                            total += x1
+                            if i + 1 < n:
+                                draws[i + 1] = x2
+                                total += x2
                         mean = total / n
                         scale = math.sqrt(n / (n - 1.0))
                         for i in range(n):
@@ -199,7 +227,10 @@ def simulate_chunk(
                                 draws[i] = y
                     elif construction == GUMBEL:
                         for i in range(n):
-                            draws[i] = -math.log(draws[i])
+                            draws[i] = -math.log(uniform(key, tuple_base + np.uint64(i)))
+                    else:
+                        for i in range(n):
+                            draws[i] = uniform(key, tuple_base + np.uint64(i))
                     # consume the tuple
                     if construction == INVERSE:
                         for i in range(n):
@@ -293,17 +324,22 @@ def simulate_chunk(
                 # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
                 # summing in a register beats updating coef[j] in the inner loop
                 scale = 1.0 / (n * (n - 1.0))
-                for i in range(n):
-                    zi = z[i, d]
-                    fi = f[i]
-                    acc_i = 0.0
-                    for j in range(n):
-                        if mc_pmf_draws > 0:
-                            w = mc_ratio[d, zi, z[j, d]]
-                        else:
-                            w = ratio[d, zi, z[j, d]]
-                        acc_i += w * (fi - f[j])
-                    coef[i] = acc_i * scale
+                if mc_pmf_draws > 0:  # the two loops differ only in the table (no branch inside)
+                    for i in range(n):
+                        zi = z[i, d]
+                        fi = f[i]
+                        acc_i = 0.0
+                        for j in range(n):
+                            acc_i += mc_ratio[d, zi, z[j, d]] * (fi - f[j])
+                        coef[i] = acc_i * scale
+                else:
+                    for i in range(n):
+                        zi = z[i, d]
+                        fi = f[i]
+                        acc_i = 0.0
+                        for j in range(n):
+                            acc_i += ratio[d, zi, z[j, d]] * (fi - f[j])
+                        coef[i] = acc_i * scale
             total = 0.0
             for i in range(n):
                 total += coef[i]
