@@ -381,3 +381,25 @@ def ascii_chart(series: list[tuple[str, list[float], list[float]]], width: int =
         " " * 9 + "  ".join(f"{CHART_MARKS[i % len(CHART_MARKS)]} {name}" for i, (name, _, _) in enumerate(series))
     )
     return lines
+
+
+def bar_chart(labels: list[str], values: list[float], width: int = 50) -> list[str]:
+    """Horizontal bars of log10(value), longest for the largest value (plain text)."""
+    logs = [math.log10(v) if v and v > 0 else None for v in values]
+    finite = [x for x in logs if x is not None]
+    if not finite:
+        return ["(nothing to draw)"]
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    pad = max(len(label) for label in labels)
+    lines = []
+    for label, value, log in zip(labels, values, logs, strict=True):
+        length = 1 + round((log - low) / span * (width - 1)) if log is not None else 0
+        lines.append(f"{label:>{pad}} {'█' * length} {_fmt(value)}")
+    return lines
+
+
+def print_lines(lines: list[str]) -> None:
+    console = _console()
+    for line in lines:
+        console.print(line, highlight=False, markup=False)

@@ -99,46 +99,42 @@ def rerun_command(point: GridPoint, seed: int, trials: int, estimators: str | No
     return shlex.join(parts)
 
 
-def sweep_rows(
-    points,
+def point_rows(
+    point: GridPoint,
     seed: int,
     trials: int | None,
     estimators: str | None,
-    threads: int,
+    threads: int | None,
     significance: float,
     backend: str = "cpu",
-    progress=None,
     probs: str | None = None,
-) -> Iterator[dict]:
-    """Run every point and yield one flat row per (point, estimator), in grid order.
-
-    ``probs`` fixes the probabilities of every point (otherwise each point draws its own from
-    Dirichlet(α) with its seed)."""
+) -> list[dict]:
+    """The rows of one grid point: a pure function of its arguments (so it can run anywhere)."""
     from carms_cli.analysis import analyse_variance
+    from carms_cli.engine import set_threads
     from carms_cli.problem import build_problem, default_trials
     from carms_cli.registry import parse_estimators
-    from carms_cli.report import report_record
+    from carms_cli.report import _plain, report_record
 
-    done = 0
-    for point in points:
-        point_trials = trials if trials is not None else default_trials(point.samples, point.dims) // 4
-        derived = point_seed(seed, point)
-        problem = build_problem(
-            categories=point.categories,
-            samples=point.samples,
-            dims=point.dims,
-            probs=probs,
-            alpha=point.alpha,
-            objective=point.objective,
-            trials=point_trials,
-            seed=derived,
-        )
-        specs = parse_estimators(estimators, problem.categories, problem.samples)
-        report = analyse_variance(problem, specs, threads, significance, backend=backend)
-        record = report_record(report)
-        command = rerun_command(point, derived, point_trials, estimators, probs)
-        for entry in record["estimators"]:
-            yield {
+    used_threads = set_threads(threads)
+    point_trials = trials if trials is not None else default_trials(point.samples, point.dims) // 4
+    derived = point_seed(seed, point)
+    problem = build_problem(
+        categories=point.categories,
+        samples=point.samples,
+        dims=point.dims,
+        probs=probs,
+        alpha=point.alpha,
+        objective=point.objective,
+        trials=point_trials,
+        seed=derived,
+    )
+    specs = parse_estimators(estimators, problem.categories, problem.samples)
+    record = report_record(analyse_variance(problem, specs, used_threads, significance, backend=backend))
+    command = rerun_command(point, derived, point_trials, estimators, probs)
+    return [
+        _plain(
+            {
                 **point._asdict(),
                 "trials": point_trials,
                 "seed": derived,
@@ -155,6 +151,29 @@ def sweep_rows(
                 "trials_per_second": entry["trials_per_second"],
                 "command": command,
             }
-        done += 1
-        if progress is not None:
-            progress(done)
+        )
+        for entry in record["estimators"]
+    ]
+
+
+def sweep_rows(points, progress=None, dask: str | None = None, **options) -> Iterator[dict]:
+    """Rows of every point, in grid order. ``options`` go to :func:`point_rows`.
+
+    With ``dask`` (a scheduler address, or ``local`` / ``local:N`` for a LocalCluster of N worker
+    processes on loopback), points run on a Dask distributed cluster; results are identical to
+    the local run because every point is a pure function of its seed and coordinates.
+    """
+    if dask is None:
+        for done, point in enumerate(points, start=1):
+            yield from point_rows(point, **options)
+            if progress is not None:
+                progress(done)
+        return
+    from carms_cli.distributed import dask_client
+
+    with dask_client(dask) as client:
+        futures = client.map(point_rows, points, pure=False, **options)
+        for done, future in enumerate(futures, start=1):
+            yield from future.result()
+            if progress is not None:
+                progress(done)

@@ -38,7 +38,7 @@ def test_carms_vs_n_example():
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["n", "carms/loorf", "carms-sb/loorf"] and len(lines) == 8
+    assert lines[0].split() == ["n", "carms/loorf", "carms-gauss/loorf", "carms-sb/loorf"] and len(lines) == 8
 
 
 def test_arms_toy_example(tmp_path):

@@ -190,3 +190,45 @@ def test_fixed_probabilities_across_the_grid(cli):
     ).json()
     ratios = [r["variance_ratio_to_loorf"] for r in out["rows"] if r["estimator"] == "carms"]
     assert len(ratios) == 3 and np.all(np.asarray(ratios) < 1.0)
+
+
+def test_sweep_on_a_local_dask_cluster_equals_the_local_run(cli, tmp_path):
+    pytest.importorskip("distributed")
+    args = ["sweep", "-k", "4", "-n", "2..3", "-e", "loorf,carms", "-t", 20000, "-q"]
+    assert cli(*args, "--jsonl", tmp_path / "local.jsonl").code == 0
+    assert cli(*args, "--jsonl", tmp_path / "dask.jsonl", "--dask", "local:2").code == 0
+
+    def rows(name):
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "trials_per_second"}
+            for line in (tmp_path / name).read_text().splitlines()
+        ]
+
+    assert rows("local.jsonl") == rows("dask.jsonl") and len(rows("local.jsonl")) == 4
+
+
+def test_unreachable_dask_scheduler_is_exit_2(cli, monkeypatch):
+    pytest.importorskip("distributed")
+    import carms_cli.distributed
+
+    monkeypatch.setattr(carms_cli.distributed, "CONNECT_TIMEOUT", 2)
+    result = cli("sweep", "-k", 3, "-n", 2, "-t", 100, "-q", "--dask", "tcp://127.0.0.1:9")
+    assert result.code == 2 and result.err.startswith("Error: cannot connect to the Dask scheduler")
+    assert cli("sweep", "-k", 3, "-n", 2, "-t", 100, "-q", "--dask", "local:x").code == 2
+
+
+def test_variance_and_sweep_figures(cli, tmp_path):
+    assert cli("variance", "-k", 5, "-t", 20000, "-q", "--plot", tmp_path / "v.png").code == 0
+    png = (tmp_path / "v.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+    terminal = cli("variance", "-k", 5, "-t", 20000, "-q", "--plot", "-")
+    assert terminal.code == 0 and "carms" in terminal.out and "█" in terminal.out
+    sweep = ["sweep", "-k", 6, "-n", "2..4", "-e", "loorf,carms", "-t", 10000, "-q"]
+    assert cli(*sweep, "--plot", tmp_path / "s.svg").code == 0
+    svg = (tmp_path / "s.svg").read_text()
+    assert "<svg" in svg and len(svg) > 5_000
+    chart = cli(*sweep, "--plot", "-")
+    assert "against samples" in chart.out and "o loorf" in chart.out
+    two_axes = cli("sweep", "-k", "3,4", "-n", "2,3", "-t", 100, "--plot", "-")
+    assert two_axes.code == 2 and "exactly one swept parameter" in two_axes.err
+    assert cli("variance", "-k", 4, "-t", 1000, "--plot", tmp_path / "v.jpg").code == 2

@@ -36,6 +36,14 @@ def sweep(
     threads: Threads = None,
     backend: Backend = BackendName.cpu,
     significance: Annotated[float, typer.Option("--significance", help="Level of each point's bias test.")] = 1e-3,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Run points on Dask: a scheduler address, or 'local[:N]' for N local workers."),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Variance against the one swept parameter: PATH (.png/.svg) or '-' (terminal)."),
+    ] = None,
     jsonl_out: Annotated[
         str | None, typer.Option("--jsonl", help="Stream one JSON object per row to PATH ('-' for stdout).")
     ] = None,
@@ -66,6 +74,19 @@ def sweep(
         parse_float_list(alpha, "--alpha"),
         parse_objectives(objective),
     )
+    swept = [
+        name
+        for name, values in zip(
+            ("categories", "samples", "dims", "alpha", "objective"),
+            (categories, samples, dims, alpha, objective),
+            strict=True,
+        )
+        if len({getattr(p, name) for p in points}) > 1
+    ]
+    if plot is not None and len(swept) != 1:
+        raise InputError(f"--plot needs exactly one swept parameter, got {len(swept)} ({', '.join(swept) or 'none'})")
+    if plot is not None and swept[0] == "objective":
+        raise InputError("--plot needs a numeric swept parameter (K, n, D or alpha), not the objective")
     # validate every point before running any (bad input must fail fast, not after an hour)
     from carms_cli.problem import build_problem
     from carms_cli.registry import parse_estimators
@@ -84,7 +105,7 @@ def sweep(
         parse_estimators(estimators, problem.categories, problem.samples)
     from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads
-    from carms_cli.report import ProgressBar, _fmt, _plain, plain_json, print_table
+    from carms_cli.report import ProgressBar, _fmt, plain_json, print_table
     from carms_cli.sweep import sweep_rows
 
     used_backend, _ = resolve_backend(backend.value)
@@ -98,8 +119,19 @@ def sweep(
     bar = ProgressBar(len(points), enabled=not quiet)
     rows = []
     try:
-        for row in sweep_rows(points, seed, trials, estimators, used_threads, significance, used_backend, bar, probs):
-            row = _plain(row)
+        rows_iter = sweep_rows(
+            points,
+            progress=bar,
+            dask=dask,
+            seed=seed,
+            trials=trials,
+            estimators=estimators,
+            threads=threads if dask else used_threads,
+            significance=significance,
+            backend=used_backend,
+            probs=probs,
+        )
+        for row in rows_iter:
             rows.append(row)
             if stream is not None:
                 stream.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -108,6 +140,10 @@ def sweep(
         bar.close()
         if stream is not None and stream is not sys.stdout:
             stream.close()
+    if plot is not None and plot != "-":
+        from carms_cli.plots import write_sweep_figure
+
+        write_sweep_figure(rows, swept[0], plot)
     if csv_out is not None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -117,6 +153,18 @@ def sweep(
     if json_out is not None:
         record = {"schema": "carms-cli/sweep/1", "seed": seed, "points": len(points), "rows": rows}
         write_output(json_out, plain_json(record), "JSON")
+    if plot == "-":
+        from carms_cli.report import ascii_chart, print_lines
+
+        series = [
+            (
+                name,
+                [r[swept[0]] for r in rows if r["estimator"] == name],
+                [r["variance_total"] for r in rows if r["estimator"] == name],
+            )
+            for name in dict.fromkeys(r["estimator"] for r in rows)
+        ]
+        print_lines([f"log10 total variance (y) against {swept[0]} (x)"] + ascii_chart(series))
     if quiet or stdout_users:
         return
     table = [

@@ -68,6 +68,10 @@ def variance(
             help="Sample sets per call in carms-g-ref's Monte Carlo pair pmf (the reference code's num_mc).",
         ),
     ] = 100,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Bar chart of total variance per estimator: PATH (.png/.svg) or '-' (terminal)."),
+    ] = None,
     baseline: Annotated[
         str | None,
         typer.Option(
@@ -147,6 +151,17 @@ def variance(
         bar.close()
     if not quiet and "-" not in (json_out, csv_out):
         print_report(report)
+    if plot == "-":
+        from carms_cli.report import bar_chart, print_lines
+
+        print_lines(
+            ["total variance (log scale):"]
+            + bar_chart([r.name for r in report.results], [r.variance_total for r in report.results])
+        )
+    elif plot is not None:
+        from carms_cli.plots import write_variance_figure
+
+        write_variance_figure(report.results, plot)
     if json_out is not None:
         write_output(json_out, to_json(report), "JSON")
     if csv_out is not None:

@@ -93,9 +93,15 @@ def _scratch(rows, n, k, d_count, mc_pmf_draws):
     mc_k = k if mc_pmf_draws > 0 else 1
     mc_d = d_count if mc_pmf_draws > 0 else 1
     return [
-        np.zeros((rows, n)), np.zeros((rows, n)), np.zeros((rows, n), dtype=np.int64),
-        np.zeros((rows, n, d_count), dtype=np.int64), np.zeros((rows, n)), np.zeros((rows, n)),
-        np.zeros((rows, k)), np.zeros((rows, mc_k, mc_k)), np.zeros((rows, mc_d, mc_k, mc_k)),
+        np.zeros((rows, n)),
+        np.zeros((rows, n)),
+        np.zeros((rows, n), dtype=np.int64),
+        np.zeros((rows, n, d_count), dtype=np.int64),
+        np.zeros((rows, n)),
+        np.zeros((rows, n)),
+        np.zeros((rows, k)),
+        np.zeros((rows, mc_k, mc_k)),
+        np.zeros((rows, mc_d, mc_k, mc_k)),
     ]
 
 
@@ -114,8 +120,16 @@ def launch(first_trial, n_chunks, chunk_size, last_trial, args, outputs, record=
     device_g, device_z = to_device(g_out), to_device(z_out)
     blocks = max(1, min(LAUNCH.max_blocks, -(-rows // LAUNCH.threads_per_block)))
     run_chunks_cuda[blocks, LAUNCH.threads_per_block](
-        first_trial, n_chunks, chunk_size, last_trial, *device_inputs, *device_scratch, *device_outputs,
-        record, device_g, device_z,
+        first_trial,
+        n_chunks,
+        chunk_size,
+        last_trial,
+        *device_inputs,
+        *device_scratch,
+        *device_outputs,
+        record,
+        device_g,
+        device_z,
     )
     cuda.synchronize()
     for host, device in zip(outputs, device_outputs, strict=True):
