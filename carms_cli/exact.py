@@ -105,28 +105,6 @@ def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX
     return ExactMoments(mean, variance, fourth, total, total_spread, float(prob.sum()))
 
 
-def independent_mean_unique(probs: np.ndarray, n: int) -> float:
-    """E[#distinct categories among n iid samples], averaged over variables: Σ_k 1 − (1 − p_k)^n."""
-    return float(np.mean((1.0 - (1.0 - probs) ** n).sum(axis=1)))
-
-
-def independent_prob_coincide(probs: np.ndarray, n: int) -> float:
-    """P(some two of n iid samples coincide), averaged over variables: 1 − n!·e_n(p).
-
-    ``e_n`` is the n-th elementary symmetric polynomial of p (the all-distinct probability
-    sums ``n! Π p`` over n-subsets), computed by the usual O(nK) recursion.
-    """
-    values = []
-    for p in probs:
-        e = np.zeros(n + 1)
-        e[0] = 1.0
-        for pk in p:
-            e[1:] = e[1:] + pk * e[:-1]
-        factorial = float(np.prod(np.arange(1, n + 1)))
-        values.append(1.0 - factorial * e[n])
-    return float(np.mean(values))
-
-
 def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = MAX_OUTCOMES) -> ExactMoments:
     """Exact moments of ARM / DisARM: n/2 iid antithetic pairs, each from one uniform per variable.
 

@@ -113,7 +113,7 @@ LEGEND = "\n".join(
 )
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
+def fmt_number(value: float | None, digits: int = 4) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:.{digits}g}"
@@ -200,18 +200,18 @@ def render_table(report: Report, console: Console) -> None:
         cells = [
             r.name,
             verdict,
-            f"{_fmt(r.bias_max_abs_z, 3)} ({_fmt(r.bias_threshold_z, 3)})",
-            f"{_fmt(r.variance_total)} ±{_fmt((high - low) / 2, 2)}",
-            _fmt(r.variance_ratio_to_loorf, 3),
-            _fmt(r.median_log_variance, 3),
+            f"{fmt_number(r.bias_max_abs_z, 3)} ({fmt_number(r.bias_threshold_z, 3)})",
+            f"{fmt_number(r.variance_total)} ±{fmt_number((high - low) / 2, 2)}",
+            fmt_number(r.variance_ratio_to_loorf, 3),
+            fmt_number(r.median_log_variance, 3),
             f"{dup.mean_unique:.3f}",
-            _fmt(dup.mean_unique_exact, 4),
+            fmt_number(dup.mean_unique_exact, 4),
             f"{dup.prob_any_coincide:.3f}",
             str(r.evaluations_per_estimate),
             f"{r.trials_per_second / 1e6:.3g}",
         ]
         if show_exact:
-            cells[4:4] = [_fmt(r.variance_exact_total), _fmt(r.variance_exact_z_max, 3)]
+            cells[4:4] = [fmt_number(r.variance_exact_total), fmt_number(r.variance_exact_z_max, 3)]
         table.add_row(*cells)
     console.print(table)
     console.print(LEGEND, highlight=False, markup=False)
@@ -343,7 +343,7 @@ def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | N
         for b in range(matrix.shape[1]):
             table.add_column(str(b), justify="right", no_wrap=True)
         for a, row in enumerate(matrix):
-            table.add_row(str(a), *[_fmt(float(x), digits) for x in row])
+            table.add_row(str(a), *[fmt_number(float(x), digits) for x in row])
         console.print(table)
 
 
@@ -395,7 +395,7 @@ def bar_chart(labels: list[str], values: list[float], width: int = 50) -> list[s
     lines = []
     for label, value, log in zip(labels, values, logs, strict=True):
         length = 1 + round((log - low) / span * (width - 1)) if log is not None else 0
-        lines.append(f"{label:>{pad}} {'█' * length} {_fmt(value)}")
+        lines.append(f"{label:>{pad}} {'█' * length} {fmt_number(value)}")
     return lines
 
 

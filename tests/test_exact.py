@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 
+from carms_cli.duplicates import exact_duplicates
 from carms_cli.estimators import EstimatorSpec, Weighting
 from carms_cli.exact import (
     NotComputable,
     exact_moments,
-    independent_mean_unique,
-    independent_prob_coincide,
 )
 from carms_cli.problem import build_problem
 from carms_cli.registry import ESTIMATORS
-from carms_cli.samplers import CARMS_I_DIRICHLET
+from carms_cli.samplers import CARMS_I_DIRICHLET, INDEPENDENT
 from tests.conftest import PROBLEM_A_GRADIENT
 
 
@@ -106,5 +105,6 @@ def test_independent_duplicate_formulas_match_enumeration():
     tuples = np.indices((4,) * n).reshape(n, -1).T
     prob = np.prod(p[0][tuples], axis=1)
     distinct = np.array([len(set(t)) for t in tuples])
-    assert independent_mean_unique(p, n) == pytest.approx(prob @ distinct, abs=1e-14)
-    assert independent_prob_coincide(p, n) == pytest.approx(prob @ (distinct < n), abs=1e-14)
+    exact = exact_duplicates(INDEPENDENT, p[0], n)
+    assert exact.mean_unique == pytest.approx(prob @ distinct, abs=1e-14)
+    assert exact.prob_any_coincide == pytest.approx(prob @ (distinct < n), abs=1e-14)

@@ -32,7 +32,7 @@ def load_record(path: str, what: str) -> dict:
 def report_comparison(comparisons, tolerance: float, json_out: str | None, show: bool = True) -> int:
     """Print the table and the summary line (or write JSON); exit 1 on a regression."""
     from carms_cli.compare import summary_line
-    from carms_cli.report import _fmt, plain_json, print_table
+    from carms_cli.report import fmt_number, plain_json, print_table
 
     summary = summary_line(comparisons, tolerance)
     regressed = any(c.status == "regressed" for c in comparisons)
@@ -54,10 +54,10 @@ def report_comparison(comparisons, tolerance: float, json_out: str | None, show:
             [
                 c.name,
                 c.status.upper() if c.status == "regressed" else c.status,
-                _fmt(c.variance_baseline),
-                _fmt(c.variance_current),
-                _fmt(c.ratio, 4),
-                _fmt(c.z, 3),
+                fmt_number(c.variance_baseline),
+                fmt_number(c.variance_current),
+                fmt_number(c.ratio, 4),
+                fmt_number(c.z, 3),
                 f"{verdict(c.bias_baseline)} → {verdict(c.bias_current)}",
                 c.reason,
             ]

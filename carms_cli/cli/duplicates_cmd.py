@@ -104,7 +104,7 @@ def duplicates(
         "backend": used_backend,
         "samplers": duplicates_record(p, samples, trials, seed, used_backend),
     }
-    from carms_cli.report import _fmt, plain_json, print_table
+    from carms_cli.report import fmt_number, plain_json, print_table
 
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")
@@ -113,7 +113,7 @@ def duplicates(
 
     def pair(exact, mc, key, digits=4):
         e = exact.get(key) if exact else None
-        return _fmt(e, digits), f"{mc[key]:.{digits}f} ±{mc[key + '_se']:.1g}"
+        return fmt_number(e, digits), f"{mc[key]:.{digits}f} ±{mc[key + '_se']:.1g}"
 
     rows = []
     for entry in record["samplers"]:
@@ -124,7 +124,7 @@ def duplicates(
                 *pair(exact, mc, "mean_unique"),
                 *pair(exact, mc, "prob_all_distinct"),
                 *pair(exact, mc, "coincident_pairs"),
-                _fmt(exact.get("cache_saving"), 3),
+                fmt_number(exact.get("cache_saving"), 3),
                 f"{mc['cache_saving']:.3f}",
             ]
         )

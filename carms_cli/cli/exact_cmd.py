@@ -104,7 +104,7 @@ def exact(
     )
     specs = parse_estimators(estimators, problem.categories, problem.samples)
     record = exact_record(problem, specs)
-    from carms_cli.report import _fmt, header_lines_for, plain_json, print_table
+    from carms_cli.report import fmt_number, header_lines_for, plain_json, print_table
 
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")
@@ -113,10 +113,10 @@ def exact(
     rows = [
         [
             e["name"] + ("" if e["unbiased_by_design"] else "*"),
-            _fmt(e["bias_max_abs"], 3),
-            _fmt(e["variance_total"]),
-            _fmt(e["variance_ratio_to_loorf"], 4),
-            _fmt(e["median_log_variance"], 3),
+            fmt_number(e["bias_max_abs"], 3),
+            fmt_number(e["variance_total"]),
+            fmt_number(e["variance_ratio_to_loorf"], 4),
+            fmt_number(e["median_log_variance"], 3),
             e["note"] or "",
         ]
         for e in record["estimators"]

@@ -105,7 +105,7 @@ def sweep(
         parse_estimators(estimators, problem.categories, problem.samples)
     from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads
-    from carms_cli.report import ProgressBar, _fmt, plain_json, print_table
+    from carms_cli.report import ProgressBar, fmt_number, plain_json, print_table
     from carms_cli.sweep import sweep_rows
 
     used_backend, _ = resolve_backend(backend.value)
@@ -176,8 +176,8 @@ def sweep(
             r["objective"],
             r["estimator"],
             {True: "ok", False: "BIASED", None: "untested"}[r["unbiased"]],
-            _fmt(r["variance_total"]),
-            _fmt(r["variance_ratio_to_loorf"], 3),
+            fmt_number(r["variance_total"]),
+            fmt_number(r["variance_ratio_to_loorf"], 3),
             r["command"],
         ]
         for r in rows
