@@ -201,3 +201,8 @@ def test_rarely_drawn_categories_are_reported_untested_not_passed(cli):
     assert "untested" in table.out and "4 of 4 coordinates not bias-tested" in table.out
     gate = cli("variance", "--probs", "0.25,0.25,0.25,0.25", "-t", 10, "-e", "carms", "--fail-on-bias", "-q")
     assert gate.code == 0
+
+
+def test_warmup(cli):
+    result = cli("warmup")
+    assert result.code == 0 and result.out.startswith("kernels ready for backend cpu")

@@ -52,6 +52,7 @@ from carms_cli.cli import pmf_cmd as _pmf  # noqa: E402,F401
 from carms_cli.cli import sweep_cmd as _sweep  # noqa: E402,F401
 from carms_cli.cli import train_cmd as _train  # noqa: E402,F401
 from carms_cli.cli import variance as _variance  # noqa: E402,F401
+from carms_cli.cli import warmup_cmd as _warmup  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
