@@ -26,11 +26,12 @@ PROBLEMS = {
     "K5D2-pairwise": dict(categories=5, dims=2, objective="pairwise", samples=3, seed=3),
     "K4D2-skew": dict(probs="0.7,0.2,0.07,0.03;0.25,0.25,0.25,0.25", objective="table", samples=4, seed=5),
     "K3n6": dict(categories=3, objective="linear", samples=6, seed=2, alpha=0.5),
+    "K40": dict(categories=40, objective="table", samples=3, seed=4),  # binary-search inverse CDF
 }
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
-@pytest.mark.parametrize("key", ["A3", "K2", "K5D2-pairwise", "K3n6"])
+@pytest.mark.parametrize("key", ["A3", "K2", "K5D2-pairwise", "K3n6", "K40"])
 def test_kernel_equals_naive_reference_trial_by_trial(name, key):
     problem = build_problem(**PROBLEMS[key], trials=1)
     spec = ESTIMATORS[name]
@@ -84,7 +85,7 @@ UNBIASED = [name for name, spec in ESTIMATORS.items() if spec.unbiased_by_design
 
 
 @pytest.mark.parametrize("name", UNBIASED)
-@pytest.mark.parametrize("key", list(PROBLEMS))
+@pytest.mark.parametrize("key", [key for key in PROBLEMS if key != "K40"])
 def test_monte_carlo_mean_is_within_5_se_of_the_exact_gradient(name, key):
     problem = build_problem(**PROBLEMS[key], trials=int(200_000 * HEAVY_SCALE))
     skip_unless_applicable(ESTIMATORS[name], problem)

@@ -35,6 +35,9 @@ ARM = 3
 DISARM = 4
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
+#: Up to this K the inverse CDF scans its K − 1 thresholds (branch-free, fastest for small K);
+#: above it, a binary search keeps the cost per sample O(log K).
+LINEAR_SCAN_MAX = 16
 
 #: Layout of the per-chunk scalar accumulators.
 Q_SUM, Q_SQ_SUM, UNIQUE_SUM, UNIQUE_SQ_SUM, DUPLICATE_SUM = range(5)
@@ -161,10 +164,20 @@ def simulate_chunk(
                         draws[i] = uniform(key, base + np.uint64(1 + i))
                 for i in range(n):
                     y = draws[i]
-                    position = 0
-                    for j in range(k - 1):
-                        if y > thresholds[d, o, j]:
-                            position = j + 1
+                    if k <= LINEAR_SCAN_MAX:
+                        position = 0
+                        for j in range(k - 1):
+                            if y > thresholds[d, o, j]:
+                                position = j + 1
+                    else:  # binary search: the number of thresholds below y, O(log K)
+                        position = 0
+                        high = k - 1
+                        while position < high:
+                            middle = (position + high) >> 1
+                            if y > thresholds[d, o, middle]:
+                                position = middle + 1
+                            else:
+                                high = middle
                     z[i, d] = orders[d, o, position]
                 continue
             for rep in range(1 + mc_pmf_draws):
@@ -235,10 +248,20 @@ def simulate_chunk(
                     if construction == INVERSE:
                         for i in range(n):
                             y = draws[i]
-                            position = 0
-                            for j in range(k - 1):
-                                if y > thresholds[d, o, j]:
-                                    position = j + 1
+                            if k <= LINEAR_SCAN_MAX:
+                                position = 0
+                                for j in range(k - 1):
+                                    if y > thresholds[d, o, j]:
+                                        position = j + 1
+                            else:  # binary search, as in the fast path above
+                                position = 0
+                                high = k - 1
+                                while position < high:
+                                    middle = (position + high) >> 1
+                                    if y > thresholds[d, o, middle]:
+                                        position = middle + 1
+                                    else:
+                                        high = middle
                             sample[i] = orders[d, o, position]
                     elif construction == GUMBEL:
                         for i in range(n):
