@@ -13,6 +13,7 @@ from carms_cli.exact import exact_moments
 from carms_cli.plan import build_plan
 from carms_cli.problem import build_problem
 from carms_cli.registry import ESTIMATORS
+from carms_cli.samplers import Construction
 from tests.conftest import skip_unless_applicable
 from tests.naive import naive_estimate, naive_samples
 
@@ -36,6 +37,8 @@ def test_kernel_equals_naive_reference_trial_by_trial(name, key):
     problem = build_problem(**PROBLEMS[key], trials=1)
     spec = ESTIMATORS[name]
     skip_unless_applicable(spec, problem)
+    if key == "K40" and spec.sampler.construction != Construction.INVERSE:
+        pytest.skip("K40 checks the binary-search inverse CDF")
     plan = build_plan(problem, spec)
     count = 5 if spec.mc_pmf_draws else 30
     g, z = trial_estimates(plan, 1000, count)
