@@ -41,6 +41,8 @@ CSV_FIELDS = [
     "trials",
     "wall_seconds",
     "trials_per_second",
+    "variance_times_evaluations",
+    "seconds_per_estimate",
     "variance_exact_total",
     "variance_exact_z_max",
     "bias_exact_max_abs",

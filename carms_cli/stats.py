@@ -71,6 +71,11 @@ class EstimatorResult:
     duplicates: Duplicates
     wall_seconds: float
     trials_per_second: float
+    #: variance_total × evaluations_per_estimate: the variance of an estimate that costs one
+    #: evaluation's worth of budget (compare estimators at equal evaluations)
+    variance_times_evaluations: float = 0.0
+    #: wall seconds per n-sample estimate (variance_total × this compares at equal time)
+    seconds_per_estimate: float = 0.0
     variance_exact: np.ndarray | None = None
     variance_exact_total: float | None = None
     variance_exact_z_max: float | None = None
@@ -175,6 +180,8 @@ def summarise(
         ),
         wall_seconds=raw.seconds,
         trials_per_second=t / raw.seconds if raw.seconds > 0 else float("inf"),
+        variance_times_evaluations=total * spec.evaluations(problem.samples),
+        seconds_per_estimate=raw.seconds / t,
     )
 
 

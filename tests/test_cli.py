@@ -13,7 +13,7 @@ import pytest
 from carms_cli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING_KEYS = {"wall_seconds", "trials_per_second"}
+TIMING_KEYS = {"wall_seconds", "trials_per_second", "seconds_per_estimate"}
 
 
 def _numbers(record):
