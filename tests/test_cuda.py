@@ -19,7 +19,15 @@ from carms_cli.registry import ESTIMATORS
 ROOT = Path(__file__).resolve().parents[1]
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 needs_numba_cuda = pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
-IGNORED = {"wall_seconds", "trials_per_second", "seconds_per_estimate", "backend", "backend_note", "threads", "chunk_size"}
+IGNORED = {
+    "wall_seconds",
+    "trials_per_second",
+    "seconds_per_estimate",
+    "backend",
+    "backend_note",
+    "threads",
+    "chunk_size",
+}
 
 
 def _python(script: str, simulate: bool, timeout: int = 600) -> subprocess.CompletedProcess:
