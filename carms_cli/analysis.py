@@ -95,6 +95,7 @@ def analyse_variance(
     exact_gradient = problem.exact_gradient()
     plans = [build_plan(problem, spec) for spec in specs]
     results = []
+    duplicates_by_sampler: dict[str, tuple[float | None, float | None]] = {}  # shared samplers: once
     for index, (spec, plan) in enumerate(zip(specs, plans, strict=True)):
         offset = index * problem.trials
 
@@ -103,7 +104,9 @@ def analyse_variance(
                 progress(offset + done)
 
         raw = run_plan(plan, problem.trials, threads, report_progress, backend)
-        result = summarise(spec, raw, problem, exact_gradient, significance, exact_duplicate_means(problem, spec))
+        if spec.sampler.name not in duplicates_by_sampler:
+            duplicates_by_sampler[spec.sampler.name] = exact_duplicate_means(problem, spec)
+        result = summarise(spec, raw, problem, exact_gradient, significance, duplicates_by_sampler[spec.sampler.name])
         if exact:
             try:
                 result = with_exact(result, exact_moments(problem, spec), exact_gradient, None)

@@ -104,18 +104,6 @@ def to_latent(copula: Copula, n: int, u):
     raise ValueError(f"unknown copula {copula!r}")
 
 
-def from_latent(copula: Copula, n: int, y):
-    """Inverse of :func:`to_latent`: latent draws back to copula uniforms."""
-    y = np.asarray(y, dtype=np.float64)
-    if copula == Copula.INDEPENDENT:
-        return y.copy()
-    if copula == Copula.DIRICHLET:
-        return np.power(y, n - 1)
-    if copula == Copula.GAUSSIAN:
-        return special.ndtr(y)
-    raise ValueError(f"unknown copula {copula!r}")
-
-
 def draws_per_tuple(copula: Copula, n: int) -> int:
     """Uniforms one n-tuple consumes (Box–Muller uses them in pairs)."""
     if copula == Copula.GAUSSIAN:

@@ -109,20 +109,21 @@ def _row_buffers(rows: int, d_count: int, k: int):
 
 
 def _run_rows(
-    plan: Plan, backend: str, first_trial: int, rows: int, size: int, last_trial: int, out, g_out=None, z_out=None
+    args: tuple, backend: str, first_trial: int, rows: int, size: int, last_trial: int, out, g_out=None, z_out=None
 ) -> None:
-    """One call of the backend's driver: ``rows`` chunks of ``size`` trials from ``first_trial``."""
+    """One call of the backend's driver: ``rows`` chunks of ``size`` trials from ``first_trial``;
+    ``args`` is :func:`_kernel_args` of the plan (computed once per run)."""
     record = g_out is not None
     if backend == "cuda":
         from carms_cli.kernels import cuda as gpu
 
-        gpu.launch(first_trial, rows, size, last_trial, _kernel_args(plan), out, record, g_out, z_out)
+        gpu.launch(first_trial, rows, size, last_trial, args, out, record, g_out, z_out)
         return
     from carms_cli.kernels.cpu import run_chunks
 
     if not record:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
-    run_chunks(first_trial, rows, size, last_trial, *_kernel_args(plan), *out, record, g_out, z_out)
+    run_chunks(first_trial, rows, size, last_trial, *args, *out, record, g_out, z_out)
 
 
 def _chunk_size(plan: Plan, backend: str) -> int:
@@ -159,7 +160,8 @@ def run_plan(
     per_batch = min(per_batch_cap, total_chunks)
 
     warm = _row_buffers(0, d_count, k)  # compile or load from the cache, outside the timing
-    _run_rows(plan, backend, 0, 0, size, trials, warm)
+    args = _kernel_args(plan)
+    _run_rows(args, backend, 0, 0, size, trials, warm)
     merge_chunks(plan.probs, warm[0], *warm[1:6], 0, np.zeros((d_count, k)), np.zeros((d_count, k)))
 
     mean = np.zeros((d_count, k))
@@ -171,7 +173,7 @@ def run_plan(
     for first in range(0, total_chunks, per_batch):
         rows = min(per_batch, total_chunks - first)
         out = _row_buffers(rows, d_count, k)
-        _run_rows(plan, backend, first * size, rows, size, trials, out)
+        _run_rows(args, backend, first * size, rows, size, trials, out)
         count = merge_chunks(plan.probs, out[0], *out[1:6], count, mean, m2)
         # fixed-order sums: identical for any thread count
         for row in out[6]:
@@ -195,7 +197,8 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
     rows = max(1, -(-count // size))
     g = np.zeros((count, d_count, k))
     z = np.zeros((count, plan.samples, d_count), dtype=np.int64)
-    _run_rows(plan, backend, first_trial, rows, size, first_trial + count, _row_buffers(rows, d_count, k), g, z)
+    out = _row_buffers(rows, d_count, k)
+    _run_rows(_kernel_args(plan), backend, first_trial, rows, size, first_trial + count, out, g, z)
     return g, z
 
 

@@ -14,7 +14,7 @@ from carms_cli import categorical, rng
 from carms_cli.copulas import draws_per_tuple, to_latent
 from carms_cli.errors import InputError
 from carms_cli.estimators import EstimatorSpec, Weighting
-from carms_cli.pmf import pair_pmf
+from carms_cli.pmf import pair_pmf, ratio_table
 from carms_cli.problem import Problem
 from carms_cli.samplers import Construction, SamplerSpec
 
@@ -94,19 +94,16 @@ def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d:
     (diagonal included, as there). Raises InputError when some a ≠ b can never be drawn
     together (P(a, b) = 0): the estimator would silently lose that pair's mass.
     """
-    product = np.outer(p, p)
     if kind == "reference":
+        product = np.outer(p, p)
         return np.clip((product + REFERENCE_SMOOTHING) / (joint + REFERENCE_SMOOTHING), *REFERENCE_CLIP)
-    off_diagonal = ~np.eye(p.size, dtype=bool)
-    impossible = off_diagonal & (joint <= 0.0) & (product > 0.0)
-    if np.any(impossible):
-        a, b = np.argwhere(impossible)[0]
+    ratio, impossible = ratio_table(p, joint)
+    if impossible is not None:
+        a, b = impossible
         raise InputError(
             f"sampler '{sampler.name}' can never draw categories {a} and {b} together "
             f"(variable {d}): the importance ratio is undefined"
         )
-    ratio = np.zeros_like(joint)
-    np.divide(product, joint, out=ratio, where=off_diagonal)
     return ratio
 
 

@@ -17,6 +17,19 @@ from carms_cli.samplers import Construction, SamplerSpec
 MAX_PAIR_PMF_WORK = 1.5e8
 
 
+def ratio_table(p: np.ndarray, joint: np.ndarray):
+    """``w(a, b) = p_a p_b / P(a, b)`` for a ≠ b in float64 (no ε, no clip), 0 on the never-used
+    diagonal; and the first pair a ≠ b with ``P(a, b) = 0 < p_a p_b`` (None if there is none),
+    for which the ratio is undefined and the caller must refuse."""
+    product = np.outer(p, p)
+    off_diagonal = ~np.eye(p.size, dtype=bool)
+    impossible = off_diagonal & (joint <= 0.0) & (product > 0.0)
+    ratio = np.zeros_like(joint)
+    np.divide(product, joint, out=ratio, where=off_diagonal & ~impossible)
+    first = tuple(int(x) for x in np.argwhere(impossible)[0]) if np.any(impossible) else None
+    return ratio, first
+
+
 class NotComputable(Exception):
     """The pmf has no closed form here, or is too large to enumerate."""
 

@@ -168,19 +168,16 @@ def stick_ratio(p, copula: Copula, n: int) -> np.ndarray:
     ValueError
         If some a ≠ b has ``P(a, b) = 0`` while ``p_a p_b > 0`` (the ratio would be infinite).
     """
+    from carms_cli.pmf import ratio_table
+
     p = _check_p(p)
-    joint = stick_pair_pmf(p, copula, n)
-    outer = np.outer(p, p)
-    off = ~np.eye(p.size, dtype=bool)
-    bad = off & (joint <= 0.0) & (outer > 0.0)
-    if np.any(bad):
-        a, b = np.argwhere(bad)[0]
+    ratio, impossible = ratio_table(p, stick_pair_pmf(p, copula, n))
+    if impossible is not None:
+        a, b = impossible
         raise ValueError(
             f"stick-breaking pair probability P({a},{b}) = 0 while p_a p_b > 0: the importance ratio "
             f"is undefined for copula {Copula(copula).name}, n={n}"
         )
-    ratio = np.zeros_like(joint)
-    np.divide(outer, joint, out=ratio, where=off)
     return ratio
 
 
