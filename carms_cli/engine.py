@@ -29,6 +29,7 @@ class RawResult(NamedTuple):
     unique_sum: int  # Σ over trials and variables of distinct categories among n samples
     unique_sq_sum: int  # Σ of its square
     duplicate_sum: int  # Σ over trials and variables of 1[some two samples coincide]
+    evaluation_sum: int  # Σ over trials of the function evaluations of the estimate
     seconds: float
 
 
@@ -79,6 +80,8 @@ def _kernel_args(plan: Plan):
     return (
         *_sampler_args(plan),
         plan.probs,
+        plan.log_probs,
+        plan.temperature,
         plan.weighting,
         plan.ratio,
         plan.unary,
@@ -120,10 +123,12 @@ def _run_rows(
         gpu.launch(first_trial, rows, size, last_trial, args, out, record, g_out, z_out)
         return
     from carms_cli.kernels.cpu import run_chunks
+    from carms_cli.kernels.trial import scratch_sizes
 
+    sizes = scratch_sizes(args[2], args[4], args[5], args[6])  # construction, n, K, D
     if not record:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
-    run_chunks(first_trial, rows, size, last_trial, *args, *out, record, g_out, z_out)
+    run_chunks(first_trial, rows, size, last_trial, *args, *sizes, *out, record, g_out, z_out)
 
 
 def _chunk_size(plan: Plan, backend: str) -> int:
@@ -148,7 +153,7 @@ def run_plan(
     them from numba's cache); that time is not counted in ``seconds``.
     """
     from carms_cli.kernels.cpu import merge_chunks
-    from carms_cli.kernels.trial import DUPLICATE_SUM, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
+    from carms_cli.kernels.trial import DUPLICATE_SUM, EVALUATION_SUM, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
 
     d_count, k = plan.dims, plan.categories
     size = _chunk_size(plan, backend)
@@ -168,7 +173,7 @@ def run_plan(
     m2 = np.zeros((d_count, k))
     count = 0
     q_sum = q_sq_sum = 0.0
-    unique_sum = unique_sq_sum = duplicate_sum = 0
+    unique_sum = unique_sq_sum = duplicate_sum = evaluation_sum = 0
     started = time.perf_counter()
     for first in range(0, total_chunks, per_batch):
         rows = min(per_batch, total_chunks - first)
@@ -182,10 +187,13 @@ def run_plan(
             unique_sum += int(row[UNIQUE_SUM])
             unique_sq_sum += int(row[UNIQUE_SQ_SUM])
             duplicate_sum += int(row[DUPLICATE_SUM])
+            evaluation_sum += int(row[EVALUATION_SUM])
         if progress is not None:
             progress(count)
     seconds = time.perf_counter() - started
-    return RawResult(count, mean, m2, q_sum, q_sq_sum, unique_sum, unique_sq_sum, duplicate_sum, seconds)
+    return RawResult(
+        count, mean, m2, q_sum, q_sq_sum, unique_sum, unique_sq_sum, duplicate_sum, evaluation_sum, seconds
+    )
 
 
 def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cpu"):

@@ -42,6 +42,8 @@ class Plan(NamedTuple):
     tuple_draws: int
     mc_pmf_draws: int
     probs: np.ndarray
+    log_probs: np.ndarray
+    temperature: float
     weighting: int
     ratio: np.ndarray
     unary: np.ndarray
@@ -52,25 +54,34 @@ class Plan(NamedTuple):
     exact_gradient: np.ndarray
 
 
-def tuples_per_set(construction: Construction, k: int) -> int:
-    """Copula n-tuples one set of n samples consumes: 1 (inverse, pairs), K (Gumbel), K − 1 (stick)."""
-    if construction in (Construction.INVERSE, Construction.PAIRS):
-        return 1
+def tuples_per_set(construction: Construction, k: int, n: int = 1) -> int:
+    """Copula n-tuples one set of n samples consumes: K (Gumbel), K − 1 (stick), n (relaxed:
+    one K-vector of Gumbels per sample), 1 otherwise."""
     if construction == Construction.GUMBEL:
         return k
-    return k - 1
+    if construction == Construction.STICK:
+        return k - 1
+    if construction == Construction.RELAXED:
+        return n
+    return 1
 
 
-def tuple_draws(sampler: SamplerSpec, n: int) -> int:
-    """Uniforms per tuple: the copula's n-tuple, or one uniform per antithetic pair."""
-    if sampler.construction == Construction.PAIRS:
+def tuple_draws(sampler: SamplerSpec, n: int, k: int = 2) -> int:
+    """Uniforms per tuple: the copula's n-tuple, one uniform per antithetic pair (PAIRS), K
+    (ARSM's Dirichlet(1) draw; one relaxed sample's Gumbels) or n (UNORD: one per configuration)."""
+    construction = sampler.construction
+    if construction == Construction.PAIRS:
         return n // 2
+    if construction in (Construction.SWAPS, Construction.RELAXED):
+        return k
+    if construction == Construction.SUBSETS:
+        return n
     return draws_per_tuple(sampler.copula, n)
 
 
 def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
     """Counter block of one variable in one trial: per sample set, one order draw plus tuples."""
-    per_set = 1 + tuples_per_set(spec.sampler.construction, k) * tuple_draws(spec.sampler, n)
+    per_set = 1 + tuples_per_set(spec.sampler.construction, k, n) * tuple_draws(spec.sampler, n, k)
     return (1 + spec.mc_pmf_draws) * per_set
 
 
@@ -127,7 +138,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     the estimator cannot run on this problem)."""
     from carms_cli.registry import applicable
 
-    reason = applicable(spec, problem.categories, problem.samples)
+    reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
     if reason:
         raise InputError(reason)
     need = plan_bytes(problem, spec)
@@ -165,9 +176,11 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         orders=orders,
         thresholds=thresholds,
         inv_probs=1.0 / problem.probs,
-        tuple_draws=tuple_draws(sampler, n),
+        tuple_draws=tuple_draws(sampler, n, k),
         mc_pmf_draws=spec.mc_pmf_draws,
         probs=np.ascontiguousarray(problem.probs, dtype=np.float64),
+        log_probs=np.log(problem.probs),
+        temperature=float(spec.temperature),
         weighting=int(spec.weighting),
         ratio=ratio,
         unary=np.ascontiguousarray(objective.unary, dtype=np.float64),

@@ -34,8 +34,16 @@ class NotComputable(Exception):
     """The pmf has no closed form here, or is too large to enumerate."""
 
 
+def _require_per_variable_samples(sampler: SamplerSpec) -> None:
+    """ARSM's swaps are not n samples, and UNORD's configurations are drawn jointly over the
+    variables (their per-variable samples are not exchangeable draws with marginal p)."""
+    if sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
+        raise NotComputable(f"sampler '{sampler.name}' has no per-variable n-sample pmf")
+
+
 def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     """Exact K×K pair pmf of two distinct samples of one variable (float64)."""
+    _require_per_variable_samples(sampler)
     p = np.asarray(p, dtype=np.float64)
     if sampler.copula == Copula.INDEPENDENT:
         return np.outer(p, p)
@@ -64,6 +72,7 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     and any construction at n = 2 with the Gaussian copula where it is; raises
     :class:`NotComputable` otherwise (CARMS-G's n-tuple pmf needs an (n·K)-dimensional integral).
     """
+    _require_per_variable_samples(sampler)
     p = np.asarray(p, dtype=np.float64)
     if sampler.copula == Copula.INDEPENDENT:
         out = np.ones(())

@@ -109,10 +109,18 @@ LEGEND = "\n".join(
         f"÷{VARIANCE_REFERENCE}: ratio of var totals",
         "distinct: mean distinct categories among the n samples (exact: from the n-tuple pmf where closed-form); "
         "P(dup): share of draws with two equal samples",
-        "evals: f evaluations per estimate; exact var (--exact): enumerated total variance, "
-        "z(var): max over coordinates of |MC − exact variance| / SE",
+        "evals: mean f evaluations per estimate (ARSM: its distinct swap configurations); "
+        "var×evals: var total × evals, the variance at a budget of one evaluation; "
+        "exact var (--exact): enumerated total variance, z(var): max over coordinates of |MC − exact variance| / SE",
     ]
 )
+
+
+def fmt_fixed(value: float | None, decimals: int = 3) -> str:
+    """``value`` with a fixed number of decimals, or "–" when absent (None or NaN)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.{decimals}f}"
 
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
@@ -180,6 +188,7 @@ def render_table(report: Report, console: Console) -> None:
         ("exact", "right"),
         ("P(dup)", "right"),
         ("evals", "right"),
+        ("var×evals", "right"),
         ("M trials/s", "right"),
     ]
     show_exact = any(r.variance_exact_total is not None or r.exact_note for r in report.results)
@@ -206,10 +215,11 @@ def render_table(report: Report, console: Console) -> None:
             f"{fmt_number(r.variance_total)} ±{fmt_number((high - low) / 2, 2)}",
             fmt_number(r.variance_ratio_to_loorf, 3),
             fmt_number(r.median_log_variance, 3),
-            f"{dup.mean_unique:.3f}",
+            fmt_fixed(dup.mean_unique),
             fmt_number(dup.mean_unique_exact, 4),
-            f"{dup.prob_any_coincide:.3f}",
-            str(r.evaluations_per_estimate),
+            fmt_fixed(dup.prob_any_coincide),
+            fmt_number(r.evaluations_per_estimate, 4),
+            fmt_number(r.variance_times_evaluations),
             f"{r.trials_per_second / 1e6:.3g}",
         ]
         if show_exact:

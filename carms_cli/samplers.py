@@ -18,6 +18,9 @@ class Construction(IntEnum):
     GUMBEL = 1  # CARMS-G: Gumbel-max with one copula tuple per category (spec 9.2)
     STICK = 2  # stick-breaking over the ascending order (spec 9.3)
     PAIRS = 3  # binary antithetic pairs b = 1[u > 1 − p], b̃ = 1[u < p] (ARM / DisARM, spec 4)
+    SWAPS = 4  # ARSM: one Dirichlet(1) draw π per variable, configurations from swapping π (spec 5)
+    SUBSETS = 5  # UNORD: n distinct joint configurations without replacement (spec 10)
+    RELAXED = 6  # Gumbel-softmax: K Gumbels per sample, relaxed y and hard argmax (spec 11)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,31 @@ ANTITHETIC_PAIRS = SamplerSpec(
     11,
     "binary: n/2 pairs b = 1[u > 1-p], b~ = 1[u < p] from one uniform each",
     Construction.PAIRS,
+)
+
+ARSM_SWAPS = SamplerSpec(
+    "arsm-swaps",
+    Copula.INDEPENDENT,
+    "identity",
+    12,
+    "one Dirichlet(1) draw per variable; every swap of two of its entries gives a configuration",
+    Construction.SWAPS,
+)
+WITHOUT_REPLACEMENT = SamplerSpec(
+    "without-replacement",
+    Copula.INDEPENDENT,
+    "identity",
+    13,
+    "n distinct joint configurations drawn sequentially without replacement (exact, no rejection)",
+    Construction.SUBSETS,
+)
+GUMBEL_NOISE = SamplerSpec(
+    "gumbel-noise",
+    Copula.INDEPENDENT,
+    "identity",
+    14,
+    "n iid draws: K Gumbels per sample, relaxed softmax((log p + G)/tau) and hard argmax",
+    Construction.RELAXED,
 )
 
 SAMPLERS = [

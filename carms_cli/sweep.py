@@ -129,7 +129,7 @@ def point_rows(
         trials=point_trials,
         seed=derived,
     )
-    specs = parse_estimators(estimators, problem.categories, problem.samples)
+    specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     record = report_record(analyse_variance(problem, specs, used_threads, significance, backend=backend))
     command = rerun_command(point, derived, point_trials, estimators, probs)
     return [

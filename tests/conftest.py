@@ -55,6 +55,6 @@ def skip_unless_applicable(spec, problem):
     """Skip a parametrised case whose estimator cannot run on this problem (binary-only, odd n)."""
     from carms_cli.registry import applicable
 
-    reason = applicable(spec, problem.categories, problem.samples)
+    reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
     if reason:
         pytest.skip(reason)

@@ -102,7 +102,7 @@ def exact(
         trials=1,
         seed=seed,
     )
-    specs = parse_estimators(estimators, problem.categories, problem.samples)
+    specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     record = exact_record(problem, specs)
     from carms_cli.report import fmt_number, header_lines_for, plain_json, print_table
 

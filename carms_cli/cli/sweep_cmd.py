@@ -102,7 +102,7 @@ def sweep(
             trials=1,
             seed=point_seed(seed, point),
         )
-        parse_estimators(estimators, problem.categories, problem.samples)
+        parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     from carms_cli.backends import resolve_backend
     from carms_cli.engine import set_threads
     from carms_cli.report import ProgressBar, fmt_number, plain_json, print_table

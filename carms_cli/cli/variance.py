@@ -126,7 +126,7 @@ def variance(
     )
     specs = [
         replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
-        for spec in parse_estimators(estimators, problem.categories, problem.samples)
+        for spec in parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     ]
     from carms_cli.analysis import analyse_variance
     from carms_cli.backends import resolve_backend

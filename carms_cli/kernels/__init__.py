@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-_KERNEL_SOURCES = ("rng.py", "kernels/trial.py", "kernels/cpu.py")
+_KERNEL_SOURCES = ("rng.py", "kernels/trial.py", "kernels/dense.py", "kernels/unordered.py", "kernels/cpu.py")
 
 
 def kernel_cache_dir() -> Path:

@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 
 from carms_cli.kernels import cached_kernel
-from carms_cli.kernels.trial import simulate_chunk
+from carms_cli.kernels.trial import scratch_sizes, simulate_chunk
 
 
 # fmt: off
@@ -17,15 +17,17 @@ from carms_cli.kernels.trial import simulate_chunk
 def run_chunks(
     first_trial, n_chunks, chunk_size, last_trial,
     key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
-    exact_gradient, sum_p2, sum_pg, sum_g2,
+    exact_gradient, sum_p2, sum_pg, sum_g2, dense_shape, work_size, iwork_size,
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
     record, g_out, z_out,
 ):  # pragma: no cover - compiled
     """Row r runs trials ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``.
 
-    Output rows must be zeroed by the caller. With ``record``, each trial's estimate and samples
+    ``dense_shape``, ``work_size`` and ``iwork_size`` size the per-chunk scratch of the dense and
+    UNORD estimators (:func:`~carms_cli.kernels.trial.scratch_sizes`). Output rows must be zeroed
+    by the caller. With ``record``, each trial's estimate and samples
     also go to ``g_out[t − first_trial]`` and ``z_out[t − first_trial]`` (disjoint per chunk).
     """
     for row in nb.prange(n_chunks):
@@ -38,11 +40,12 @@ def run_chunks(
         high = stop - first_trial if record else 0
         simulate_chunk(
             start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-            orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+            orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
             weighting, ratio, unary, pair, has_pair, full, has_full,
             exact_gradient, sum_p2, sum_pg, sum_g2,
             np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
             np.empty(n), np.empty(n), np.zeros(k), np.zeros((mc_k, mc_k)), np.zeros((mc_d, mc_k, mc_k)),
+            np.zeros(dense_shape), np.zeros(work_size), np.zeros(iwork_size, dtype=np.int64),
             out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
             record, g_out[low:high], z_out[low:high],
         )

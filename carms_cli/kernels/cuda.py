@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import config, cuda
 
-from carms_cli.kernels.trial import simulate_chunk
+from carms_cli.kernels.trial import scratch_sizes, simulate_chunk
 
 #: Trials per GPU thread-chunk (fixed: results never depend on the launch shape).
 CUDA_CHUNK = 64
@@ -56,10 +56,10 @@ else:
 def run_chunks_cuda(
     first_trial, n_chunks, chunk_size, last_trial,
     key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs,
+    orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2,
-    draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio,
+    draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, dense, work, iwork,
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
     record, g_out, z_out,
 ):  # pragma: no cover - compiled
@@ -75,10 +75,11 @@ def run_chunks_cuda(
         simulate_chunk(
             start, stop, key, draws_per_var, construction, copula, n, k, d_count,
             unwrap(orders), unwrap(thresholds), unwrap(inv_probs), tuple_draws, mc_pmf_draws, unwrap(probs),
-            weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
+            unwrap(log_probs), temperature, weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
             unwrap(exact_gradient), unwrap(sum_p2), unwrap(sum_pg), unwrap(sum_g2),
             unwrap(draws)[row], unwrap(race)[row], unwrap(sample)[row], unwrap(z)[row], unwrap(f)[row],
             unwrap(coef)[row], unwrap(acc)[row], unwrap(pair_counts)[row], unwrap(mc_ratio)[row],
+            unwrap(dense)[row], unwrap(work)[row], unwrap(iwork)[row],
             unwrap(out_a)[row], unwrap(out_a2)[row], unwrap(out_ac)[row], unwrap(out_c)[row],
             unwrap(out_c2)[row], unwrap(out_scalars)[row],
             record, unwrap(g_out)[low:high], unwrap(z_out)[low:high],
@@ -88,10 +89,11 @@ def run_chunks_cuda(
 # fmt: on
 
 
-def _scratch(rows, n, k, d_count, mc_pmf_draws):
+def _scratch(rows, construction, n, k, d_count, mc_pmf_draws):
     """Per-row scratch buffers (dynamic n, K and D rule out fixed-size local arrays)."""
     mc_k = k if mc_pmf_draws > 0 else 1
     mc_d = d_count if mc_pmf_draws > 0 else 1
+    dense_shape, work_size, iwork_size = scratch_sizes(construction, n, k, d_count)
     return [
         np.zeros((rows, n)),
         np.zeros((rows, n)),
@@ -102,20 +104,24 @@ def _scratch(rows, n, k, d_count, mc_pmf_draws):
         np.zeros((rows, k)),
         np.zeros((rows, mc_k, mc_k)),
         np.zeros((rows, mc_d, mc_k, mc_k)),
+        np.zeros((rows, *dense_shape)),
+        np.zeros((rows, work_size)),
+        np.zeros((rows, iwork_size), dtype=np.int64),
     ]
 
 
 def launch(first_trial, n_chunks, chunk_size, last_trial, args, outputs, record=False, g_out=None, z_out=None):
     """Run ``n_chunks`` chunk rows on the GPU and copy ``outputs`` (and, with ``record``, the
     per-trial ``g_out``/``z_out``) back into the host arrays. ``args`` are the kernel inputs in
-    :func:`run_chunks_cuda` order, from ``key`` to ``sum_g2``."""
-    n, k, d_count, mc_pmf_draws = args[4], args[5], args[6], args[11]
+    :func:`run_chunks_cuda` order, from ``key`` to ``sum_g2`` (the engine's kernel arguments
+    without the CPU driver's three scratch sizes)."""
+    construction, n, k, d_count, mc_pmf_draws = args[2], args[4], args[5], args[6], args[11]
     rows = max(n_chunks, 1)
     if g_out is None:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
     to_device = cuda.to_device
     device_inputs = [to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    device_scratch = [to_device(a) for a in _scratch(rows, n, k, d_count, mc_pmf_draws)]
+    device_scratch = [to_device(a) for a in _scratch(rows, construction, n, k, d_count, mc_pmf_draws)]
     device_outputs = [to_device(a) for a in outputs]
     device_g, device_z = to_device(g_out), to_device(z_out)
     blocks = max(1, min(LAUNCH.max_blocks, -(-rows // LAUNCH.threads_per_block)))

@@ -17,6 +17,8 @@ import math
 import numba as nb
 import numpy as np
 
+from carms_cli.kernels.dense import arsm_estimate, relaxed_estimate
+from carms_cli.kernels.unordered import sample_without_replacement, unord_coefficients
 from carms_cli.rng import normal_pair, uniform
 
 INDEPENDENT = 0
@@ -27,12 +29,19 @@ INVERSE = 0
 GUMBEL = 1
 STICK = 2
 PAIRS = 3
+SWAPS = 4
+SUBSETS = 5
+RELAXED = 6
 
 SCORE = 0
 LEAVE_ONE_OUT = 1
 IMPORTANCE = 2
 ARM = 3
 DISARM = 4
+ARSM = 5
+UNORD = 6
+GUMBEL_SOFTMAX = 7
+STRAIGHT_THROUGH = 8
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: Up to this K the inverse CDF scans its K − 1 thresholds (branch-free, fastest for small K);
@@ -40,8 +49,25 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 LINEAR_SCAN_MAX = 16
 
 #: Layout of the per-chunk scalar accumulators.
-Q_SUM, Q_SQ_SUM, UNIQUE_SUM, UNIQUE_SQ_SUM, DUPLICATE_SUM = range(5)
-N_SCALARS = 5
+Q_SUM, Q_SQ_SUM, UNIQUE_SUM, UNIQUE_SQ_SUM, DUPLICATE_SUM, EVALUATION_SUM = range(6)
+N_SCALARS = 6
+
+
+def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tuple[int, int], int, int]:
+    """Shapes of the scratch a driver allocates per chunk for a construction:
+    ``(dense shape, floats of work, ints of iwork)`` (at least 1 each)."""
+    from carms_cli.kernels.dense import arsm_scratch, relaxed_scratch
+    from carms_cli.kernels.unordered import unord_scratch
+
+    if construction == SWAPS:
+        floats, ints = arsm_scratch(k, d_count)
+        return (d_count, k), floats, ints
+    if construction == RELAXED:
+        return (d_count, k), relaxed_scratch(n, k, d_count), 1
+    if construction == SUBSETS:
+        floats, ints = unord_scratch(n, k)
+        return (1, 1), floats, ints
+    return (1, 1), 1, 1
 
 
 @nb.njit(error_model="numpy")
@@ -61,6 +87,8 @@ def simulate_chunk(
     tuple_draws,
     mc_pmf_draws,
     probs,
+    log_probs,
+    temperature,
     weighting,
     ratio,
     unary,
@@ -81,6 +109,9 @@ def simulate_chunk(
     acc,
     pair_counts,
     mc_ratio,
+    dense,
+    work,
+    iwork,
     out_a,
     out_a2,
     out_ac,
@@ -109,6 +140,12 @@ def simulate_chunk(
     * PAIRS (binary ARM / DisARM, K = 2): n/2 antithetic pairs, pair j from one uniform u_j:
       ``z_{2j} = b = 1[u_j > 1 − p]`` and ``z_{2j+1} = b̃ = 1[u_j < p]`` with p = P(z = 1).
 
+    * SUBSETS (UNORD): n distinct joint configurations without replacement, drawn jointly over
+      the variables (:func:`~carms_cli.kernels.unordered.sample_without_replacement`);
+    * SWAPS (ARSM) and RELAXED (Gumbel-softmax, straight-through) are *dense*: their helpers in
+      :mod:`carms_cli.kernels.dense` draw and write the whole estimate g into ``dense``, which
+      is accumulated over every coordinate (ARSM leaves no samples: its duplicate counters stay 0).
+
     With ``mc_pmf_draws`` > 0 (the reference code's CARMS-G), each variable also draws that many
     extra n-sample sets to estimate the pair pmf, and the trial's ratio is the reference's
     ``clip((p_a p_b + 1e-3)/(P̂(a, b) + 1e-3), 0.01, 10)``.
@@ -117,26 +154,78 @@ def simulate_chunk(
     :class:`~carms_cli.estimators.Weighting`), so that ``g_d = a − C p_d`` with
     ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``. Outputs: Σa_k, Σa_k², Σa_k·C (touched
     categories only), ΣC, ΣC², and ``scalars`` (Σq, Σq² with ``q = ‖g − ∇‖²``, distinct-category
-    counts and coincidence counts). With ``record`` the trial's g and z also go to
+    counts, coincidence counts and function evaluations). With ``record`` the trial's g and z also go to
     ``g_out[t − start]`` and ``z_out[t − start]``.
     """
     n_orders = orders.shape[1]
     stride = np.uint64(d_count * draws_per_var)
-    if construction == INVERSE or construction == PAIRS:
-        n_tuples = 1
-    elif construction == GUMBEL:
+    if construction == GUMBEL:
         n_tuples = k
-    else:
+    elif construction == STICK:
         n_tuples = k - 1
+    else:
+        n_tuples = 1
+    is_dense = construction == SWAPS or construction == RELAXED
     rep_draws = 1 + n_tuples * tuple_draws
     q_sum = 0.0
     q_sq_sum = 0.0
     unique_sum = 0
     unique_sq_sum = 0
     duplicate_sum = 0
+    evaluation_sum = 0
     for trial in range(start, stop):
         trial_base = np.uint64(trial) * stride
+        if is_dense:
+            if construction == SWAPS:
+                evaluation_sum += arsm_estimate(
+                    key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
+                    work, iwork, dense,
+                )
+                for d in range(d_count):  # record the swap-free configuration, a draw from p
+                    for i in range(n):
+                        z[i, d] = iwork[3 * d]
+            else:
+                relaxed_estimate(
+                    key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
+                    weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
+                )
+                evaluation_sum += n
+            q = 0.0
+            for d in range(d_count):
+                for c in range(k):
+                    g = dense[d, c]
+                    out_a[d, c] += g
+                    out_a2[d, c] += g * g
+                    diff = g - exact_gradient[d, c]
+                    q += diff * diff
+                    if record:
+                        g_out[trial - start, d, c] = g
+                if construction == RELAXED:
+                    unique = 0
+                    for i in range(n):
+                        first = True
+                        for j in range(i):
+                            if z[j, d] == z[i, d]:
+                                first = False
+                                break
+                        if first:
+                            unique += 1
+                    unique_sum += unique
+                    unique_sq_sum += unique * unique
+                    if unique < n:
+                        duplicate_sum += 1
+            q_sum += q
+            q_sq_sum += q * q
+            if record:
+                for i in range(n):
+                    for d in range(d_count):
+                        z_out[trial - start, i, d] = z[i, d]
+            continue
+        if construction == SUBSETS:
+            sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork)
         for d in range(d_count):
+            if construction == SUBSETS:
+                break
             if mc_pmf_draws > 0:
                 for a in range(k):
                     for b in range(k):
@@ -308,6 +397,9 @@ def simulate_chunk(
                     flat = flat * k + z[i, d]
                 value += full[flat]
             f[i] = value
+        evaluation_sum += n
+        if weighting == UNORD:  # one coefficient per configuration, shared by every variable
+            unord_coefficients(n, f, work, coef)
         # --- estimator coefficients and accumulation, per variable ----------------------------
         q = 0.0
         for d in range(d_count):
@@ -321,6 +413,8 @@ def simulate_chunk(
                 mean /= n
                 for i in range(n):
                     coef[i] = (f[i] - mean) / (n - 1)
+            elif weighting == UNORD:
+                pass  # computed above, once per trial
             elif weighting == ARM or weighting == DISARM:
                 # per pair the φ-gradient is a target t_j: ARM (f(b) − f(b̃))(u_j − 1/2), DisARM
                 # ½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃), averaged over the n/2 pairs. Coordinate 1 of
@@ -411,3 +505,4 @@ def simulate_chunk(
     scalars[UNIQUE_SUM] += unique_sum
     scalars[UNIQUE_SQ_SUM] += unique_sq_sum
     scalars[DUPLICATE_SUM] += duplicate_sum
+    scalars[EVALUATION_SUM] += evaluation_sum
