@@ -9,6 +9,8 @@ implementation of every estimator, independent of the kernels; its importance ra
 from the pair marginal of the enumerated tuple pmf, not from the plan.
 """
 
+import itertools
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +24,9 @@ __all__ = ["ExactMoments", "NotComputable", "exact_moments", "variable_tuple_pmf
 
 #: Largest number of joint outcomes (K^n)^D enumerated.
 MAX_OUTCOMES = 2_000_000
+#: Largest number of n-subsets of the K^D configurations enumerated for UNORD (each costs n!·n²
+#: Python-level Plackett–Luce terms).
+MAX_UNORD_SUBSETS = 100_000
 
 
 class ExactMoments(NamedTuple):
@@ -64,6 +69,12 @@ def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX
     """
     if spec.weighting in (Weighting.ARM, Weighting.DISARM):
         return exact_pair_moments(problem, spec, max_outcomes)
+    if spec.weighting == Weighting.UNORD:
+        return exact_unord_moments(problem, min(max_outcomes, MAX_UNORD_SUBSETS))
+    if spec.weighting == Weighting.ARSM:
+        raise NotComputable("ARSM draws a continuous Dirichlet(1) vector per variable; Monte Carlo only")
+    if spec.weighting.dense:
+        raise NotComputable("the Gumbel relaxation is a continuous function of K Gumbels per sample; Monte Carlo only")
     k, n, d_count = problem.categories, problem.samples, problem.dims
     n_tuples = k**n
     if n_tuples**d_count > max_outcomes:
@@ -178,3 +189,59 @@ def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = M
 def _uniform_moments_vec(lo: np.ndarray, hi: np.ndarray, power: int) -> np.ndarray:
     """Vectorised :func:`_uniform_moments`."""
     return ((hi - 0.5) ** (power + 1) - (lo - 0.5) ** (power + 1)) / ((power + 1) * (hi - lo))
+
+
+def plackett_luce(q: list[float], removed: float = 0.0) -> float:
+    """Probability that the first |B| draws without replacement are the set B (any order), the
+    mass ``removed`` being already excluded: ``Σ_orderings Π_t q_t / (1 − removed − Σ_{u<t} q_u)``
+    (spec 10), by brute force over the orderings."""
+    total = 0.0
+    for ordering in itertools.permutations(q):
+        term, used = 1.0, removed
+        for value in ordering:
+            term *= value / (1.0 - used)
+            used += value
+        total += term
+    return total
+
+
+def exact_unord_moments(problem: Problem, max_subsets: int = MAX_UNORD_SUBSETS) -> ExactMoments:
+    """Exact moments of UNORD by enumerating every n-subset S of the K^D joint configurations
+    (spec 15), with ``P(S)`` and every R and B term by brute-force Plackett–Luce sums over
+    orderings — an implementation independent of the kernel's subset dynamic programme."""
+    k, n, d_count = problem.categories, problem.samples, problem.dims
+    configs = np.indices((k,) * d_count).reshape(d_count, -1).T  # (K^D, D)
+    count = math.comb(len(configs), n)
+    if count > max_subsets:
+        raise NotComputable(f"C(K^D, n) = C({len(configs)}, {n}) = {count} subsets exceed the cap {max_subsets}")
+    dims = np.arange(d_count)
+    q_all = np.prod(problem.probs[dims, configs], axis=1)
+    f_all = problem.objective.evaluate(configs)
+    probs, estimates = [], []
+    for subset in itertools.combinations(range(len(configs)), n):
+        q = [float(q_all[i]) for i in subset]
+        f = [float(f_all[i]) for i in subset]
+        p0 = plackett_luce(q)
+        g = np.zeros((d_count, k))
+        for s in range(n):
+            others = [t for t in range(n) if t != s]
+            p1 = plackett_luce([q[t] for t in others], q[s])
+            baseline = q[s] * f[s]
+            for t in others:
+                rest = [q[u] for u in others if u != t]
+                baseline += q[t] * plackett_luce(rest, q[s] + q[t]) / p1 * f[t]
+            weight = q[s] * (p1 / p0) * (f[s] - baseline)
+            score = -problem.probs.copy()
+            score[dims, configs[subset[s]]] += 1.0
+            g += weight * score
+        probs.append(p0)
+        estimates.append(g)
+    prob = np.asarray(probs)
+    g = np.asarray(estimates)
+    mean = np.einsum("t,tdk->dk", prob, g)
+    centred = g - mean
+    variance = np.einsum("t,tdk->dk", prob, centred**2)
+    fourth = np.einsum("t,tdk->dk", prob, centred**4)
+    spread = (centred**2).sum(axis=(1, 2))
+    total = float(variance.sum())
+    return ExactMoments(mean, variance, fourth, total, float(prob @ (spread - total) ** 2), float(prob.sum()))

@@ -78,12 +78,132 @@ def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
     return [int(order[-1]) if c is None else c for c in out]
 
 
+def _draw(plan, trial: int, d: int, j: int) -> float:
+    """Uniform j of variable d in a trial (j ≥ 1: after the order draw)."""
+    return uniform_py(int(plan.key), (trial * plan.dims + d) * plan.draws_per_var + j)
+
+
+def arsm_dirichlet(plan, trial: int) -> np.ndarray:
+    """π (D × K): E = −log u normalised."""
+    e = np.array([[-math.log(_draw(plan, trial, d, 1 + c)) for c in range(plan.categories)] for d in range(plan.dims)])
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def relaxed_scores(plan, trial: int) -> np.ndarray:
+    """log p + G (n × D × K) of one trial."""
+    n, k, d_count = plan.samples, plan.categories, plan.dims
+    s = np.empty((n, d_count, k))
+    for i in range(n):
+        for d in range(d_count):
+            g = [-math.log(-math.log(_draw(plan, trial, d, 1 + i * k + c))) for c in range(k)]
+            s[i, d] = np.log(plan.probs[d]) + np.array(g)
+    return s
+
+
+def without_replacement(plan, trial: int) -> np.ndarray:
+    """n distinct configurations (n × D): each from q restricted to the unseen ones, variable by
+    variable, by the masses of the restricted distribution (spelled out with explicit lists)."""
+    n, k, d_count = plan.samples, plan.categories, plan.dims
+    chosen, q = [], []
+    for i in range(n):
+        prefix, config = 1.0, []
+        for d in range(d_count):
+            mass = []
+            for c in range(k):
+                matching = [j for j in range(i) if list(chosen[j][: d + 1]) == config + [c]]
+                if len(matching) == k ** (d_count - 1 - d):  # every completion already drawn
+                    mass.append(0.0)
+                    continue
+                excluded = 0.0
+                for j in matching:
+                    excluded += q[j]
+                mass.append(max(prefix * plan.probs[d, c] - excluded, 0.0))
+            target = _draw(plan, trial, d, 1 + i) * sum(mass)
+            running, choice = 0.0, None
+            for c in range(k):
+                if mass[c] > 0:
+                    running += mass[c]
+                    if choice is None and running >= target:
+                        choice = c
+            if choice is None:
+                choice = max(c for c in range(k) if mass[c] > 0)
+            config.append(choice)
+            prefix *= plan.probs[d, choice]
+        chosen.append(config)
+        q.append(prefix)
+    return np.array(chosen, dtype=np.int64)
+
+
 def naive_samples(plan, spec, trial: int) -> np.ndarray:
-    """z (n × D) of one trial."""
+    """z (n × D) of one trial (ARSM: its swap-free configuration in every row)."""
+    construction = spec.sampler.construction
+    if construction == Construction.SUBSETS:
+        return without_replacement(plan, trial)
+    if construction == Construction.RELAXED:
+        return relaxed_scores(plan, trial).argmax(axis=2)
     z = np.empty((plan.samples, plan.dims), dtype=np.int64)
+    if construction == Construction.SWAPS:
+        z[:] = (np.log(arsm_dirichlet(plan, trial)) - np.log(plan.probs)).argmin(axis=1)
+        return z
     for d in range(plan.dims):
         z[:, d] = sample_set(plan, spec, trial, d, 0)
     return z
+
+
+def naive_arsm(plan, objective, trial: int) -> np.ndarray:
+    """ARSM by its definition: all K² swaps of π, argmin per variable, spec 5's formula."""
+    k = plan.categories
+    pi = arsm_dirichlet(plan, trial)
+    values = np.empty((k, k))
+    for c in range(k):
+        for j in range(k):
+            swapped = pi.copy()
+            swapped[:, [c, j]] = swapped[:, [j, c]]
+            config = (np.log(swapped) - np.log(plan.probs)).argmin(axis=1)
+            values[c, j] = objective.evaluate(config)
+    mean = values.mean(axis=0)
+    return np.einsum("cj,dj->dc", values - mean, 1.0 / k - pi)
+
+
+def naive_relaxed(plan, spec, objective, trial: int) -> np.ndarray:
+    """(1/(nτ)) Σ_i (diag(y) − yyᵀ) ∇_y f for the multilinear extension of the tables."""
+    n, d_count, k, tau = plan.samples, plan.dims, plan.categories, spec.temperature
+    scores = relaxed_scores(plan, trial)
+    g = np.zeros((d_count, k))
+    for i in range(n):
+        y = special.softmax(scores[i] / tau, axis=1)
+        v = np.eye(k)[scores[i].argmax(axis=1)] if spec.weighting == Weighting.STRAIGHT_THROUGH else y
+        for d in range(d_count):
+            grad = objective.unary[d].copy()
+            if objective.pair is not None:
+                for e in range(d_count):
+                    if e > d:
+                        grad += objective.pair[d, e] @ v[e]
+                    elif e < d:
+                        grad += objective.pair[e, d].T @ v[e]
+            g[d] += (np.diag(y[d]) - np.outer(y[d], y[d])) @ grad / (n * tau)
+    return g
+
+
+def naive_unord(plan, objective, z: np.ndarray) -> np.ndarray:
+    """Spec 10's formula with brute-force Plackett–Luce sums."""
+    from carms_cli.exact import plackett_luce
+
+    n, d_count = plan.samples, plan.dims
+    q = [float(np.prod(plan.probs[np.arange(d_count), z[i]])) for i in range(n)]
+    f = [float(objective.evaluate(z[i])) for i in range(n)]
+    p0 = plackett_luce(q)
+    g = np.zeros((d_count, plan.categories))
+    for s in range(n):
+        others = [t for t in range(n) if t != s]
+        p1 = plackett_luce([q[t] for t in others], q[s])
+        baseline = q[s] * f[s] + sum(
+            q[t] * plackett_luce([q[u] for u in others if u != t], q[s] + q[t]) / p1 * f[t] for t in others
+        )
+        score = -plan.probs.copy()
+        score[np.arange(d_count), z[s]] += 1.0
+        g += q[s] * p1 / p0 * (f[s] - baseline) * score
+    return g
 
 
 def naive_ratio(plan, spec, trial: int, d: int) -> np.ndarray:
@@ -112,6 +232,12 @@ def naive_ratio(plan, spec, trial: int, d: int) -> np.ndarray:
 def naive_estimate(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarray:
     """g (D × K) from samples z by the textbook formula of each weighting."""
     n, d_count, k = plan.samples, plan.dims, plan.categories
+    if spec.weighting == Weighting.ARSM:
+        return naive_arsm(plan, objective, trial)
+    if spec.weighting in (Weighting.GUMBEL_SOFTMAX, Weighting.STRAIGHT_THROUGH):
+        return naive_relaxed(plan, spec, objective, trial)
+    if spec.weighting == Weighting.UNORD:
+        return naive_unord(plan, objective, z)
     f = [float(objective.evaluate(z[i])) for i in range(n)]
     g = np.zeros((d_count, k))
     if spec.weighting in (Weighting.ARM, Weighting.DISARM):

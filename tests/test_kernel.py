@@ -123,6 +123,8 @@ def test_sample_marginals_and_pair_frequencies_match_the_exact_pmf(name):
     problem = build_problem(probs="0.4,0.1,0.2,0.3", samples=4, trials=1, seed=3)
     spec = ESTIMATORS[name]
     skip_unless_applicable(spec, problem)
+    if spec.sampler.construction == Construction.SUBSETS:
+        pytest.skip("UNORD's configurations are drawn without replacement: their marginals are not p")
     plan = build_plan(problem, spec)
     count = 60_000
     _, z = trial_estimates(plan, 0, count)
@@ -130,6 +132,8 @@ def test_sample_marginals_and_pair_frequencies_match_the_exact_pmf(name):
     for i in range(problem.samples):
         freq = np.bincount(z[:, i, 0], minlength=4) / count
         assert np.all(np.abs(freq - p) <= Z_MAX * np.sqrt(p * (1 - p) / count))
+    if not spec.has_samples:
+        return  # ARSM: its swap-free configuration (checked above) is its only draw from p
     joint = pair_pmf(spec.sampler, p, problem.samples)
     pairs = np.zeros((4, 4))
     np.add.at(pairs, (z[:, 0, 0], z[:, 2, 0]), 1)
