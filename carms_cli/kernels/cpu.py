@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 
 from carms_cli.kernels import cached_kernel
-from carms_cli.kernels.trial import scratch_sizes, simulate_chunk
+from carms_cli.kernels.trial import simulate_chunk
 
 
 # fmt: off

@@ -74,8 +74,9 @@ def run_chunks_cuda(
         high = stop - first_trial if record else 0
         simulate_chunk(
             start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-            unwrap(orders), unwrap(thresholds), unwrap(inv_probs), tuple_draws, mc_pmf_draws, unwrap(probs),
-            unwrap(log_probs), temperature, weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
+            unwrap(orders), unwrap(thresholds), unwrap(inv_probs), tuple_draws, mc_pmf_draws,
+            unwrap(probs), unwrap(log_probs), temperature,
+            weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
             unwrap(exact_gradient), unwrap(sum_p2), unwrap(sum_pg), unwrap(sum_g2),
             unwrap(draws)[row], unwrap(race)[row], unwrap(sample)[row], unwrap(z)[row], unwrap(f)[row],
             unwrap(coef)[row], unwrap(acc)[row], unwrap(pair_counts)[row], unwrap(mc_ratio)[row],
