@@ -27,6 +27,10 @@ def cuda_chunk() -> int:
 def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:
     """Exact (mean distinct, P(any coincide)) averaged over the variables, or (None, None)."""
     from carms_cli.categorical import order_set_size
+    from carms_cli.samplers import Construction
+
+    if spec.sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
+        return None, None  # no per-variable n-sample pmf (ARSM: no samples; UNORD: drawn jointly)
 
     rows = {row.tobytes(): row for row in problem.probs}
     k, n = problem.categories, problem.samples

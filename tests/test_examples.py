@@ -21,7 +21,27 @@ def test_every_example_is_exercised():
         "arms_toy.sh",
         "ci_gate.sh",
         "carms_vs_n.sh",
+        "carms_toy.py",
     }
+
+
+def test_carms_toy_example():
+    """The paper's toy at small size: every cell is a median ± std, and carms (exact) sits below
+    loorf (exact) at every alpha, as spec 14.2 reports."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "carms_toy.py"), "20000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[2:6]]
+    assert [row[0] for row in rows] == ["1", "10", "100", "1000"]
+    for row in rows:
+        loorf, carms = (float(cell.split("±")[0]) for cell in row[1:3])
+        assert carms < loorf
+        assert "mc" in row  # carms-g has no enumeration
 
 
 def test_ci_gate_example():
