@@ -79,10 +79,12 @@ def bound_seconds(key: np.uint64, trials: int, draws: int) -> float:
 
 
 def numpy_trials_for(plan: Plan, target_seconds: float = NUMPY_TARGET_SECONDS) -> int:
-    """NumPy trial count lasting about ``target_seconds``, from one batch's measured rate."""
+    """NumPy trial count lasting about ``target_seconds``, from the rate of a short probe run
+    (the second of two: the first pays one-off costs such as SciPy's import)."""
     from carms_cli.kernels.numpy_backend import batch_size, run_plan
 
-    probe = max(MIN_NUMPY_TRIALS, batch_size(plan))
+    probe = max(MIN_NUMPY_TRIALS, 2 * batch_size(plan))
+    run_plan(plan, probe)
     rate = probe / run_plan(plan, probe).seconds
     return max(MIN_NUMPY_TRIALS, int(rate * target_seconds))
 
