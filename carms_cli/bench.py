@@ -28,8 +28,8 @@ from carms_cli.samplers import Construction
 
 SCHEMA = "carms-cli/bench/1"
 BACKENDS = ("numba", "numpy")
-#: Seconds one NumPy timing should last when its trial count is chosen automatically.
-NUMPY_TARGET_SECONDS = 0.5
+#: Seconds a NumPy or bound timing should last at least (their trial counts are chosen from a probe).
+TARGET_SECONDS = 0.5
 MIN_NUMPY_TRIALS = 1_000
 STARTUP_ARGS = ("variance", "--categories", "10", "--samples", "4", "--quiet")
 BOUND_CHUNK = 4096
@@ -78,7 +78,7 @@ def bound_seconds(key: np.uint64, trials: int, draws: int) -> float:
     return seconds
 
 
-def numpy_trials_for(plan: Plan, target_seconds: float = NUMPY_TARGET_SECONDS) -> int:
+def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
     """NumPy trial count lasting about ``target_seconds``, from the rate of a short probe run
     (the second of two: the first pays one-off costs such as SciPy's import)."""
     from carms_cli.kernels.numpy_backend import batch_size, run_plan
@@ -93,21 +93,24 @@ def bench_case(
     problem: Problem, spec: EstimatorSpec, trials: int, numpy_trials: int | None, repeats: int, threads: int
 ) -> BenchCase:
     """Time ``spec`` on ``problem``: numba (``trials``), NumPy (``numpy_trials``, None: about
-    :data:`NUMPY_TARGET_SECONDS`) and the bound (``trials``), alternating, ``repeats`` times."""
+    :data:`TARGET_SECONDS`) and the bound (``trials``, or more so that it lasts about
+    :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
+    ``repeats`` times."""
     from carms_cli.engine import run_plan
 
     plan = build_plan(problem, spec)
     draws = uniforms_per_trial(plan, spec)
     run_plan(plan, min(trials, 10_000), threads)  # compile or load the kernel
     bound_seconds(plan.key, min(trials, 10_000), draws)
+    bound_trials = max(trials, int(trials * TARGET_SECONDS / bound_seconds(plan.key, trials, draws)))
     if numpy_trials is None:
         numpy_trials = numpy_trials_for(plan)
-    counts = {"numba": trials, "numpy": numpy_trials, "bound": trials}
+    counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
     seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
     for _ in range(repeats):
         seconds["numba"].append(run_plan(plan, trials, threads).seconds)
         seconds["numpy"].append(run_plan(plan, numpy_trials, threads, backend="numpy").seconds)
-        seconds["bound"].append(bound_seconds(plan.key, trials, draws))
+        seconds["bound"].append(bound_seconds(plan.key, bound_trials, draws))
     rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
     return BenchCase(
         estimator=spec.name,

@@ -25,14 +25,16 @@ def test_json_record_has_rates_ratio_and_bound_per_case(cli):
     assert record["startup"] is None
     assert [case["estimator"] for case in record["cases"]] == ["carms", "loorf"]
     for case in record["cases"]:
-        assert case["trials"] == {"numba": 20_000, "numpy": 3_000, "bound": 20_000}
+        assert case["trials"]["numba"] == 20_000 and case["trials"]["numpy"] == 3_000
+        assert case["trials"]["bound"] >= 20_000
         assert all(len(case["seconds"][name]) == 2 for name in ("numba", "numpy", "bound"))
         rates = case["trials_per_second"]
         assert set(rates) == {"numba", "numpy"} and all(rate > 0 for rate in rates.values())
-        assert rates["numpy"] == pytest.approx(3_000 / statistics.median(case["seconds"]["numpy"]))
+        for name in ("numba", "numpy"):
+            assert rates[name] == pytest.approx(case["trials"][name] / statistics.median(case["seconds"][name]))
         assert case["ratio"] == pytest.approx(rates["numba"] / rates["numpy"])
         bound = case["bound_trials_per_second"]
-        assert bound > 0
+        assert bound == pytest.approx(case["trials"]["bound"] / statistics.median(case["seconds"]["bound"]))
         for name in ("numba", "numpy"):
             assert case["fraction_of_bound"][name] == pytest.approx(rates[name] / bound)
     assert record["cases"][0]["uniforms_per_trial"] == 4  # order draw + n Dirichlet uniforms

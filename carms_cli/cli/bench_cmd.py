@@ -20,7 +20,7 @@ def bench(
     samples: Samples = 4,
     dims: Dims = 1,
     trials: Annotated[
-        int, typer.Option("--trials", "-t", help="Trials per numba timing (and per bound timing).")
+        int, typer.Option("--trials", "-t", help="Trials per numba timing (the bound runs at least as many).")
     ] = 2_000_000,
     numpy_trials: Annotated[
         int | None,
