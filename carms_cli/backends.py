@@ -1,11 +1,11 @@
-"""Backend selection: ``cpu``, ``cuda`` or ``auto``. Detection never raises and never hangs on
+"""Backend selection: ``cpu``, ``cuda``, ``numpy`` or ``auto``. Detection never raises and never hangs on
 a machine without a GPU (it only asks numba-cuda whether a driver is usable)."""
 
 import importlib.util
 
 from carms_cli.errors import InputError
 
-BACKENDS = ("cpu", "cuda", "auto")
+BACKENDS = ("cpu", "cuda", "numpy", "auto")
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -31,8 +31,8 @@ def _simulated() -> bool:
 def resolve_backend(name: str) -> tuple[str, str | None]:
     """The backend to run and a note for the report (why ``auto`` chose what it chose)."""
     name = name.lower()
-    if name == "cpu":
-        return "cpu", None
+    if name in ("cpu", "numpy"):
+        return name, None
     usable, reason = cuda_status()
     if name == "cuda":
         if not usable:

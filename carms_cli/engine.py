@@ -150,8 +150,13 @@ def run_plan(
 
     ``backend`` is ``"cpu"`` (numba parallel, chunks of :func:`chunk_size`) or ``"cuda"`` (one
     GPU thread per chunk of ``CUDA_CHUNK`` trials). The first call compiles the kernels (or loads
-    them from numba's cache); that time is not counted in ``seconds``.
+    them from numba's cache); that time is not counted in ``seconds``. ``"numpy"`` runs the
+    vectorised NumPy backend (:mod:`carms_cli.kernels.numpy_backend`) on the same stream.
     """
+    if backend == "numpy":
+        from carms_cli.kernels import numpy_backend
+
+        return numpy_backend.run_plan(plan, trials, progress)
     from carms_cli.kernels.cpu import merge_chunks
     from carms_cli.kernels.trial import DUPLICATE_SUM, EVALUATION_SUM, Q_SQ_SUM, Q_SUM, UNIQUE_SQ_SUM, UNIQUE_SUM
 
@@ -200,6 +205,10 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
     """Per-trial estimates g (count, D, K) and samples z (count, n, D): the same driver, code and
     random stream as :func:`run_plan`, recording every trial (for tests, debugging and
     sample-level checks)."""
+    if backend == "numpy":
+        from carms_cli.kernels import numpy_backend
+
+        return numpy_backend.trial_estimates(plan, first_trial, count)
     d_count, k = plan.dims, plan.categories
     size = _chunk_size(plan, backend)
     rows = max(1, -(-count // size))

@@ -44,7 +44,8 @@ def _root(
     """Estimator variance analyzer for Monte Carlo gradients through discrete random variables."""
 
 
-from carms_cli.cli import catalogue as _catalogue  # noqa: E402,F401  (each module registers a command)
+from carms_cli.cli import bench_cmd as _bench  # noqa: E402,F401  (each module registers a command)
+from carms_cli.cli import catalogue as _catalogue  # noqa: E402,F401
 from carms_cli.cli import compare_cmd as _compare  # noqa: E402,F401
 from carms_cli.cli import duplicates_cmd as _duplicates  # noqa: E402,F401
 from carms_cli.cli import exact_cmd as _exact  # noqa: E402,F401

@@ -66,6 +66,7 @@ class BackendName(str, Enum):
 
     cpu = "cpu"
     cuda = "cuda"
+    numpy = "numpy"
     auto = "auto"
 
 
@@ -73,7 +74,8 @@ Backend = Annotated[
     BackendName,
     typer.Option(
         "--backend",
-        help="cpu (numba, parallel), cuda (numba-cuda GPU; needs carms-cli[cuda] and a GPU) or auto (GPU if usable).",
+        help="cpu (numba, parallel), cuda (numba-cuda GPU; needs carms-cli[cuda] and a GPU), numpy (vectorised "
+        "NumPy, one thread, same random stream) or auto (GPU if usable).",
     ),
 ]
 

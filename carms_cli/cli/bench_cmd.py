@@ -1,0 +1,112 @@
+"""``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up."""
+
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli import app
+from carms_cli.cli.options import Categories, Dims, JsonOut, Objective, Quiet, Samples, Seed, Threads, write_output
+from carms_cli.errors import InputError
+
+DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
+
+
+@app.command()
+def bench(
+    estimators: Annotated[
+        str, typer.Option("--estimators", "-e", help="Comma-separated estimators to time (see 'carms list').")
+    ] = DEFAULT_BENCH_ESTIMATORS,
+    categories: Categories = 10,
+    samples: Samples = 4,
+    dims: Dims = 1,
+    trials: Annotated[
+        int, typer.Option("--trials", "-t", help="Trials per numba timing (the bound runs at least as many).")
+    ] = 2_000_000,
+    numpy_trials: Annotated[
+        int | None,
+        typer.Option("--numpy-trials", help="Trials per NumPy timing (default: as many as take about 0.5 s)."),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-r", help="Alternating repetitions per estimator; rates use medians.")
+    ] = 3,
+    objective: Objective = "linear",
+    seed: Seed = 0,
+    threads: Threads = None,
+    no_startup: Annotated[
+        bool, typer.Option("--no-startup", help="Skip the cold- and warm-start timings (fresh processes).")
+    ] = False,
+    json_out: JsonOut = None,
+    quiet: Quiet = False,
+) -> None:
+    """Time the numba CPU backend against the NumPy backend, as a fraction of the RNG-plus-log bound.
+
+    Example: carms bench --trials 1000000 --repeats 3
+    """
+    if repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {repeats}")
+    if trials < 1:
+        raise InputError(f"--trials must be positive, got {trials}")
+    if numpy_trials is not None and numpy_trials < 1:
+        raise InputError(f"--numpy-trials must be positive, got {numpy_trials}")
+    from carms_cli.bench import bench_case, bench_record, startup_seconds
+    from carms_cli.engine import set_threads
+    from carms_cli.problem import build_problem
+    from carms_cli.registry import parse_estimators
+
+    problem = build_problem(
+        categories=categories, samples=samples, dims=dims, objective=objective, trials=trials, seed=seed
+    )
+    specs = parse_estimators(estimators, problem.categories, problem.samples)
+    used_threads = set_threads(threads)
+    cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
+    startup = None if no_startup else startup_seconds()
+    config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials}
+    record = bench_record(problem, cases, config, startup)
+    if not quiet and json_out != "-":
+        _print_bench(record)
+    if json_out is not None:
+        from carms_cli.report import plain_json
+
+        write_output(json_out, plain_json(record), "JSON")
+
+
+def _print_bench(record: dict) -> None:
+    from carms_cli.report import print_table
+
+    c = record["config"]
+    header = [
+        f"carms-cli {record['version']} · bench · numba (cpu, {c['threads']} threads) vs numpy (1 thread)",
+        f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables · "
+        f"objective {c['objective']} · medians of {c['repeats']} alternating repetitions",
+    ]
+    columns = ["estimator", "uniforms", "trials numba/numpy", "numba M/s", "numpy M/s", "ratio", "bound M/s"]
+    columns += ["numba/bound", "numpy/bound"]
+    rows = []
+    for case in record["cases"]:
+        rate, fraction, count = case["trials_per_second"], case["fraction_of_bound"], case["trials"]
+        rows.append(
+            [
+                case["estimator"],
+                str(case["uniforms_per_trial"]),
+                f"{count['numba']:,}/{count['numpy']:,}",
+                f"{rate['numba'] / 1e6:.3g}",
+                f"{rate['numpy'] / 1e6:.3g}",
+                f"{case['ratio']:.3g}x",
+                f"{case['bound_trials_per_second'] / 1e6:.3g}",
+                f"{100 * fraction['numba']:.0f}%",
+                f"{100 * fraction['numpy']:.1f}%",
+            ]
+        )
+    footer = [
+        "uniforms: uniforms drawn per trial; M/s: million trials per second (trials / median seconds); "
+        "ratio: numba ÷ numpy",
+        "bound: a numba kernel that only draws the same uniforms per trial and sums one log of each "
+        "(same RNG, same threads)",
+    ]
+    startup = record["startup"]
+    if startup is not None:
+        footer.append(
+            f"start-up of '{startup['command']}' in a fresh process: cold (empty numba cache) "
+            f"{startup['cold_seconds']:.2f} s, warm (cache populated) {startup['warm_seconds']:.2f} s"
+        )
+    print_table(columns, rows, header=header, footer=footer)

@@ -1,0 +1,314 @@
+"""NumPy backend: every estimator of :func:`carms_cli.kernels.trial.simulate_chunk`, vectorised
+over batches of trials, on the same counter-based random stream.
+
+The uniform for ``(key, counter)`` is SplitMix64 evaluated at an index,
+``u = ((mix64(key + (counter + 1)·γ) >> 11) + ½) / 2^53``, computed here on ``uint64`` arrays
+(multiplication and addition wrap modulo 2^64, as in the kernel). Trial t, variable d uses the
+counters ``t·D·draws_per_var + d·draws_per_var + j`` with the kernel's layout, so this backend
+draws the very numbers the numba kernel draws and its per-trial estimates agree with
+:func:`carms_cli.engine.trial_estimates` up to rounding (libm and NumPy's ``log``/``cos``/``erfc``
+may differ in the last ulp). Sums over the n samples run in sample order, as in the kernel.
+
+Memory: trials run in batches of :func:`batch_size` trials, sized from the plan alone, and each
+batch is folded into running (count, mean, M2) accumulators by Chan et al.'s parallel update, so
+memory does not depend on the number of trials. No numba code runs here.
+"""
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+from scipy import special
+
+from carms_cli.copulas import Copula
+from carms_cli.estimators import Weighting
+from carms_cli.plan import Plan
+from carms_cli.samplers import Construction
+
+# SplitMix64 constants (carms_cli/rng.py; repeated so that this module never imports numba)
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_ONE = np.uint64(1)
+_INV_2_53 = 1.0 / 9007199254740992.0
+_TWO_PI = 2.0 * math.pi
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+#: Array elements a batch may use per trial and in all (≈ 8 bytes each, a few temporaries).
+BATCH_ELEMENTS = 1 << 21
+MAX_BATCH = 1 << 16
+
+
+def uniforms(key: np.uint64, counters: np.ndarray) -> np.ndarray:
+    """Uniform doubles in (0, 1): ``((h >> 11) + ½) · 2^−53`` with ``h = mix64(key + (c + 1)·γ)``.
+
+    ``mix64(z)``: ``z ← (z ⊕ z≫30)·M1``, ``z ← (z ⊕ z≫27)·M2``, ``z ⊕ z≫31`` modulo 2^64 — the
+    vectorised twin of :func:`carms_cli.rng.uniform`, bit for bit.
+    """
+    z = np.asarray(counters, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + (z + _ONE) * _GAMMA
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z ^= z >> np.uint64(31)
+    return ((z >> np.uint64(11)).astype(np.int64).astype(np.float64) + 0.5) * _INV_2_53
+
+
+def _sum_in_order(x: np.ndarray) -> np.ndarray:
+    """``x[..., 0] + x[..., 1] + …`` left to right (the kernel's summation order)."""
+    total = x[..., 0].copy()
+    for i in range(1, x.shape[-1]):
+        total += x[..., i]
+    return total
+
+
+def _offsets(base: np.ndarray, count: int) -> np.ndarray:
+    """Counters ``base + j`` for j < count, shape ``base.shape + (count,)``."""
+    return base[..., None] + np.arange(count, dtype=np.uint64)
+
+
+def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
+    """One copula n-tuple per entry of ``tuple_base`` on its latent scale, shape ``(..., n)``.
+
+    Dirichlet: ``E_i = −log u_i``, ``Y_i = 1 − E_i/ΣE`` (GUMBEL: ``−log U_i = −(n−1) log(1 − E_i/ΣE)``);
+    Gaussian: X iid N(0, 1) by Box–Muller from draw pairs, ``Y = √(n/(n−1)) (X − X̄)`` (GUMBEL:
+    ``−log Φ(Y)``, through ``erfc`` in the lower tail and ``log1p`` in the upper one);
+    independent: ``Y = u`` (GUMBEL: ``−log u``).
+    """
+    n, key = plan.samples, plan.key
+    if plan.copula == Copula.DIRICHLET:
+        e = -np.log(uniforms(key, _offsets(tuple_base, n)))
+        x = e * (1.0 / _sum_in_order(e))[..., None]
+        return -(n - 1.0) * np.log1p(-x) if gumbel else 1.0 - x
+    if plan.copula == Copula.GAUSSIAN:
+        half = (n + 1) // 2
+        u = uniforms(key, _offsets(tuple_base, 2 * half))
+        r = np.sqrt(-2.0 * np.log(u[..., 0::2]))
+        angle = _TWO_PI * u[..., 1::2]
+        x = np.empty(u.shape)
+        x[..., 0::2] = r * np.cos(angle)
+        x[..., 1::2] = r * np.sin(angle)
+        x = x[..., :n]
+        y = math.sqrt(n / (n - 1.0)) * (x - (_sum_in_order(x) / n)[..., None])
+        if not gumbel:
+            return y
+        out = np.empty_like(y)
+        lower = y < 0.0
+        out[lower] = -np.log(0.5 * special.erfc(-y[lower] * _INV_SQRT2))
+        out[~lower] = -np.log1p(-0.5 * special.erfc(y[~lower] * _INV_SQRT2))
+        return out
+    u = uniforms(key, _offsets(tuple_base, n))
+    return -np.log(u) if gumbel else u
+
+
+def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """The n categories of variable d for each counter block start in ``base``, shape ``(..., n)``.
+
+    Draw ``base`` picks the order (when the order set has more than one), copula tuple t starts
+    at ``base + 1 + t·tuple_draws``. INVERSE: ``z_i = order[#{j : Y_i > t_j}]``; GUMBEL:
+    ``z_i = argmin_c (−log U_{c,i}) / p_c`` (first minimum); STICK: the first stage s with
+    ``Y_{s,i} < π_s``, else the last category of the order; PAIRS: ``z_{2j} = 1[u_j > 1 − p]``,
+    ``z_{2j+1} = 1[u_j < p]``.
+    """
+    n, k, key = plan.samples, plan.categories, plan.key
+    construction = plan.construction
+    if construction == Construction.PAIRS:
+        u = uniforms(key, _offsets(base + _ONE, n // 2))
+        p_one = plan.probs[d, 1]
+        z = np.empty(base.shape + (n,), dtype=np.int64)
+        z[..., 0::2] = u > 1.0 - p_one
+        z[..., 1::2] = u < p_one
+        return z
+    step = np.uint64(plan.tuple_draws)
+    if construction == Construction.INVERSE:
+        orders, n_orders = plan.orders[d], plan.orders.shape[1]
+        if n_orders > 1:
+            o = np.minimum((uniforms(key, base) * n_orders).astype(np.int64), n_orders - 1)
+        else:
+            o = np.zeros(base.shape, dtype=np.int64)
+        y = tuple_draws(plan, base + _ONE, gumbel=False)
+        position = (y[..., :, None] > plan.thresholds[d][o][..., None, :]).sum(axis=-1)
+        return orders[o[..., None], position]
+    stages = k if construction == Construction.GUMBEL else k - 1
+    tuple_base = base[..., None] + _ONE + np.arange(stages, dtype=np.uint64) * step
+    if construction == Construction.GUMBEL:
+        race = tuple_draws(plan, tuple_base, gumbel=True) * plan.inv_probs[d][:, None]
+        return race.argmin(axis=-2)
+    order = plan.orders[d, 0]
+    stops = tuple_draws(plan, tuple_base, gumbel=False) < plan.thresholds[d, 0][:, None]
+    return np.where(stops.any(axis=-2), order[stops.argmax(axis=-2)], order[k - 1])
+
+
+def _mc_ratio(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """Per-trial ratio tables (B, K, K) of the reference code's Monte Carlo pair pmf.
+
+    ``P̂(a, b) = #{(r, i, j) : i ≠ j, s_{r,i} = a, s_{r,j} = b} / (R n (n − 1))`` over the R extra
+    sample sets of the trial, and ``w = clip((p_a p_b + 10⁻³)/(P̂ + 10⁻³), 0.01, 10)``.
+    """
+    n, k, reps = plan.samples, plan.categories, plan.mc_pmf_draws
+    rep_draws = plan.draws_per_var // (1 + reps)
+    rep_base = base[:, None] + np.arange(1, reps + 1, dtype=np.uint64) * np.uint64(rep_draws)
+    s = sample_set(plan, d, rep_base)  # (B, R, n)
+    trial = np.arange(base.size)[:, None, None, None]
+    flat = (trial * k + s[:, :, :, None]) * k + s[:, :, None, :]  # (B, R, n, n)
+    distinct = ~np.eye(n, dtype=bool)
+    counts = np.bincount(flat[:, :, distinct].ravel(), minlength=base.size * k * k).reshape(base.size, k, k)
+    estimate = counts * (1.0 / (reps * n * (n - 1.0)))
+    p = plan.probs[d]
+    return np.clip((p[:, None] * p[None, :] + 1e-3) / (estimate + 1e-3), 0.01, 10.0)
+
+
+def objective_values(plan: Plan, z: np.ndarray) -> np.ndarray:
+    """``f(z_i) = Σ_d unary_d(z_{i,d}) + Σ_{d<e} pair_{d,e}(z_{i,d}, z_{i,e}) + full(z_i)``, shape (B, n)."""
+    d_count, k = plan.dims, plan.categories
+    f = plan.unary[0][z[:, :, 0]]
+    for d in range(1, d_count):
+        f = f + plan.unary[d][z[:, :, d]]
+    if plan.has_pair:
+        for d in range(d_count):
+            for e in range(d + 1, d_count):
+                f = f + plan.pair[d, e][z[:, :, d], z[:, :, e]]
+    if plan.has_full:
+        flat = np.zeros(z.shape[:2], dtype=np.int64)
+        for d in range(d_count):
+            flat = flat * k + z[:, :, d]
+        f = f + plan.full[flat]
+    return f
+
+
+def coefficients(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """Per-sample coefficients c (B, n) of variable d, so that ``g_d = Σ_i c_i (e_{z_i} − p_d)``.
+
+    SCORE ``c_i = f_i/n``; LEAVE_ONE_OUT ``c_i = (f_i − f̄)/(n − 1)``; IMPORTANCE
+    ``c_i = Σ_j w_d(z_i, z_j)(f_i − f_j) / (n(n − 1))``; ARM / DisARM: per pair j the target
+    ``t_j = (f(b) − f(b̃))(u_j − ½)/(n/2)`` or ``½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃)/(n/2)``, with
+    ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise.
+    """
+    n = plan.samples
+    weighting = plan.weighting
+    if weighting == Weighting.SCORE:
+        return f / n
+    if weighting == Weighting.LEAVE_ONE_OUT:
+        return (f - (_sum_in_order(f) / n)[:, None]) / (n - 1)
+    zd = z[:, :, d]
+    if weighting in (Weighting.ARM, Weighting.DISARM):
+        p_one, pairs = plan.probs[d, 1], n // 2
+        b, b_tilde = zd[:, 0::2], zd[:, 1::2]
+        delta = f[:, 0::2] - f[:, 1::2]
+        if weighting == Weighting.ARM:
+            u = uniforms(plan.key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), pairs))
+            target = delta * (u - 0.5) / pairs
+        else:
+            target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
+        differ = b != b_tilde
+        coef = np.empty(f.shape)
+        coef[:, 0::2] = target / np.where(differ, b - b_tilde, b - p_one)
+        coef[:, 1::2] = np.where(differ, -coef[:, 0::2], 0.0)
+        return coef
+    acc = np.zeros(f.shape)
+    rows = np.arange(f.shape[0])[:, None]
+    for j in range(n):
+        zj = zd[:, j : j + 1]
+        w = plan.ratio[d][zd, zj] if mc_ratio is None else mc_ratio[rows, zd, zj]
+        acc += w * (f - f[:, j : j + 1])
+    return acc * (1.0 / (n * (n - 1.0)))
+
+
+def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates g (count, D, K) and samples z (count, n, D) of trials ``first_trial …``.
+
+    ``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (both summed in
+    sample order).
+    """
+    n, k, d_count = plan.samples, plan.categories, plan.dims
+    trial_base = np.arange(first_trial, first_trial + count, dtype=np.uint64) * np.uint64(d_count * plan.draws_per_var)
+    z = np.empty((count, n, d_count), dtype=np.int64)
+    mc_ratios = []
+    for d in range(d_count):
+        base = trial_base + np.uint64(d * plan.draws_per_var)
+        z[:, :, d] = sample_set(plan, d, base)
+        mc_ratios.append(_mc_ratio(plan, d, base) if plan.mc_pmf_draws > 0 else None)
+    f = objective_values(plan, z)
+    g = np.empty((count, d_count, k))
+    rows = np.arange(count)
+    for d in range(d_count):
+        coef = coefficients(plan, d, z, f, trial_base, mc_ratios[d])
+        a = np.zeros((count, k))
+        for i in range(n):
+            a[rows, z[:, i, d]] += coef[:, i]
+        g[:, d, :] = a - _sum_in_order(coef)[:, None] * plan.probs[d]
+    return g, z
+
+
+def distinct_counts(z: np.ndarray) -> np.ndarray:
+    """Distinct categories among the n samples of each trial and variable, shape (B, D)."""
+    ordered = np.sort(z, axis=1)
+    return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1)
+
+
+def batch_size(plan: Plan) -> int:
+    """Trials per batch: about :data:`BATCH_ELEMENTS` array elements, from the plan alone."""
+    n, k = plan.samples, plan.categories
+    per_trial = plan.dims * (4 * plan.draws_per_var + n * k + 2 * k + plan.mc_pmf_draws * n * n)
+    return max(1, min(MAX_BATCH, BATCH_ELEMENTS // per_trial))
+
+
+def trial_estimates(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial g (count, D, K) and z (count, n, D), like :func:`carms_cli.engine.trial_estimates`."""
+    g = np.empty((count, plan.dims, plan.categories))
+    z = np.empty((count, plan.samples, plan.dims), dtype=np.int64)
+    size = batch_size(plan)
+    for start in range(0, count, size):
+        stop = min(start + size, count)
+        g[start:stop], z[start:stop] = simulate(plan, first_trial + start, stop - start)
+    return g, z
+
+
+def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = None):
+    """Run ``trials`` trials of ``plan`` and return the engine's
+    :class:`~carms_cli.engine.RawResult`; ``progress(done)`` after every batch.
+
+    Per batch of m trials with mean ``ḡ_b`` and ``M2_b = Σ (g − ḡ_b)²``, the running state is
+    updated by ``δ = ḡ_b − ḡ``, ``ḡ += δ m/N'``, ``M2 += M2_b + δ² N m/N'`` (``N' = N + m``);
+    ``q = ‖g − ∇‖²`` per trial gives Σq and Σq².
+    """
+    from carms_cli.engine import RawResult
+
+    d_count, k, n = plan.dims, plan.categories, plan.samples
+    size = batch_size(plan)
+    mean = np.zeros((d_count, k))
+    m2 = np.zeros((d_count, k))
+    count = 0
+    q_sum = q_sq_sum = 0.0
+    unique_sum = unique_sq_sum = duplicate_sum = 0
+    started = time.perf_counter()
+    for first in range(0, trials, size):
+        m = min(size, trials - first)
+        g, z = simulate(plan, first, m)
+        batch_mean = g.mean(axis=0)
+        delta = batch_mean - mean
+        new_count = count + m
+        mean += delta * (m / new_count)
+        m2 += ((g - batch_mean) ** 2).sum(axis=0) + delta * delta * (count * m / new_count)
+        count = new_count
+        q = ((g - plan.exact_gradient) ** 2).sum(axis=(1, 2))
+        q_sum += float(q.sum())
+        q_sq_sum += float((q * q).sum())
+        unique = distinct_counts(z)
+        unique_sum += int(unique.sum())
+        unique_sq_sum += int((unique * unique).sum())
+        duplicate_sum += int((unique < n).sum())
+        if progress is not None:
+            progress(count)
+    return RawResult(
+        trials=count,
+        mean=mean,
+        m2=m2,
+        q_sum=q_sum,
+        q_sq_sum=q_sq_sum,
+        unique_sum=unique_sum,
+        unique_sq_sum=unique_sq_sum,
+        duplicate_sum=duplicate_sum,
+        seconds=time.perf_counter() - started,
+    )
