@@ -22,6 +22,7 @@ import numpy as np
 from scipy import special
 
 from carms_cli.copulas import Copula
+from carms_cli.errors import InputError
 from carms_cli.estimators import Weighting
 from carms_cli.plan import Plan
 from carms_cli.samplers import Construction
@@ -222,6 +223,8 @@ def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.n
     sample order).
     """
     n, k, d_count = plan.samples, plan.categories, plan.dims
+    if plan.construction in (Construction.SWAPS, Construction.SUBSETS, Construction.RELAXED):
+        raise InputError("--backend numpy does not run ARSM, UNORD or the Gumbel relaxations yet; use --backend cpu")
     trial_base = np.arange(first_trial, first_trial + count, dtype=np.uint64) * np.uint64(d_count * plan.draws_per_var)
     z = np.empty((count, n, d_count), dtype=np.int64)
     mc_ratios = []
@@ -310,5 +313,6 @@ def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = N
         unique_sum=unique_sum,
         unique_sq_sum=unique_sq_sum,
         duplicate_sum=duplicate_sum,
+        evaluation_sum=count * n,
         seconds=time.perf_counter() - started,
     )
