@@ -184,7 +184,7 @@ PTX_SCRIPT = """
     dispatcher.get_current_device = lambda: Device()
     problem = build_problem(categories=4, samples=3, dims=2, objective="pairwise")
     plan = build_plan(problem, ESTIMATORS["carms-g-ref"])
-    scratch = gpu._scratch(2, 3, 4, 2, 5)
+    scratch = gpu._scratch(2, plan.construction, 3, 4, 2, 5)
     g, z = np.zeros((2, 2, 4)), np.zeros((2, 3, 2), dtype=np.int64)
     values = [0, 2, 64, 100, *_kernel_args(plan), *scratch, *_row_buffers(2, 2, 4), True, g, z]
     ptx, _ = cuda.compile_ptx(gpu.run_chunks_cuda.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
