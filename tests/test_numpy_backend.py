@@ -77,7 +77,21 @@ def test_run_plan_accumulators_equal_the_numba_kernel(name, monkeypatch):
         expected.unique_sq_sum,
         expected.duplicate_sum,
     )
+    assert got.evaluation_sum == expected.evaluation_sum
     assert got.seconds > 0
+
+
+@pytest.mark.parametrize(("categories", "dims"), [(4, 3), (3, 40)])
+def test_arsm_counts_the_kernels_distinct_swap_configurations(categories, dims):
+    # (3, 40): K^D overflows int64, so the rows are compared lexicographically
+    trials = 300
+    problem = build_problem(categories=categories, dims=dims, objective="pairwise", samples=2, trials=trials, seed=7)
+    plan = build_plan(problem, ESTIMATORS["arsm"])
+    expected = run_plan(plan, trials, set_threads(None))
+    got = run_plan(plan, trials, set_threads(None), backend="numpy")
+    assert got.evaluation_sum == expected.evaluation_sum
+    assert trials < got.evaluation_sum <= trials * (categories * (categories - 1) // 2 + 1)
+    assert (got.unique_sum, got.unique_sq_sum, got.duplicate_sum) == (0, 0, 0)
 
 
 def test_batch_size_depends_on_the_plan_not_on_the_trials():

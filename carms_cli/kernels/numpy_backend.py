@@ -22,7 +22,6 @@ import numpy as np
 from scipy import special
 
 from carms_cli.copulas import Copula
-from carms_cli.errors import InputError
 from carms_cli.estimators import Weighting
 from carms_cli.plan import Plan
 from carms_cli.samplers import Construction
@@ -216,32 +215,261 @@ def coefficients(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: n
     return acc * (1.0 / (n * (n - 1.0)))
 
 
-def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Estimates g (count, D, K) and samples z (count, n, D) of trials ``first_trial …``.
+def _distinct_rows(configs: np.ndarray, k: int) -> np.ndarray:
+    """Distinct rows among the S configurations (B, S, D) of each trial, exactly, shape (B,).
+
+    A mixed-radix code ``Σ_d z_d K^(D−1−d)`` when K^D fits in int64, otherwise a lexicographic
+    sort of the rows (trial first) and a comparison of neighbours.
+    """
+    b, s, d_count = configs.shape
+    if k**d_count < 2**62:
+        code = np.zeros((b, s), dtype=np.int64)
+        for d in range(d_count):
+            code = code * k + configs[:, :, d]
+        code.sort(axis=1)
+        return 1 + (np.diff(code, axis=1) != 0).sum(axis=1)
+    rows = configs.reshape(b * s, d_count)
+    trial = np.repeat(np.arange(b), s)
+    order = np.lexsort(tuple(rows[:, d] for d in range(d_count - 1, -1, -1)) + (trial,))
+    ordered = rows[order].reshape(b, s, d_count)
+    return 1 + (ordered[:, 1:] != ordered[:, :-1]).any(axis=2).sum(axis=1)
+
+
+def _arsm(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ARSM (:func:`carms_cli.kernels.dense.arsm_estimate`) for a batch: g (B, D, K), the swap-free
+    configuration (B, D) and the number of distinct swap configurations per trial (B,).
+
+    ``π_d = E_d/ΣE_d``, keys ``v_c = log E_c − l_c``; swap (c, j) moves only entries c and j, so
+    variable d takes the better of the swapped keys and the best unswapped key other than c, j
+    (one of the three smallest, first index on ties). f is evaluated for every swap
+    configuration (equal configurations give equal values), the distinct ones are counted.
+    """
+    k, d_count, key = plan.categories, plan.dims, plan.key
+    count = trial_base.size
+    lp = plan.log_probs
+    pi = np.empty((count, d_count, k))
+    keys = np.empty((count, d_count, k))
+    top = np.full((count, d_count, 3), -1, dtype=np.int64)
+    for d in range(d_count):
+        e = -np.log(uniforms(key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), k)))
+        keys[:, d] = np.log(e) - lp[d]
+        pi[:, d] = e * (1.0 / _sum_in_order(e))[:, None]
+        ranked = np.argsort(keys[:, d], axis=1, kind="stable")[:, :3]
+        top[:, d, : ranked.shape[1]] = ranked
+    rows = np.arange(count)
+    swaps = [(0, 0)] + [(c, j) for c in range(k) for j in range(c + 1, k)]
+    configs = np.empty((count, len(swaps), d_count), dtype=np.int64)
+    configs[:, 0] = top[:, :, 0]
+    for s, (c, j) in enumerate(swaps[1:], start=1):
+        for d in range(d_count):
+            best = top[:, d, 0]
+            for rank in (1, 2):
+                taken = (best == c) | (best == j)
+                best = np.where(taken, top[:, d, rank], best)
+            v_best = np.where(best < 0, np.inf, keys[rows, d, np.maximum(best, 0)])
+            v_c = keys[:, d, j] + lp[d, j] - lp[d, c]
+            v_j = keys[:, d, c] + lp[d, c] - lp[d, j]
+            better = v_c < v_best
+            best = np.where(better, c, best)
+            v_best = np.where(better, v_c, v_best)
+            best = np.where(v_j < v_best, j, best)
+            configs[:, s, d] = best
+    f = objective_values(plan, configs)  # (B, S)
+    values = np.empty((count, k, k))
+    for s, (c, j) in enumerate(swaps):
+        values[:, c, j] = f[:, s]
+        values[:, j, c] = f[:, s]
+    for m in range(1, k):
+        values[:, m, m] = f[:, 0]
+    means = _sum_in_order(np.swapaxes(values, 1, 2)) / k  # means[j] = Σ_m values[m, j] / K
+    g = np.zeros((count, d_count, k))
+    inv_k = 1.0 / k
+    for d in range(d_count):
+        for j in range(k):
+            g[:, d, :] += (values[:, :, j] - means[:, j : j + 1]) * (inv_k - pi[:, d, j : j + 1])
+    return g, top[:, :, 0], _distinct_rows(configs, k)
+
+
+def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gumbel-softmax / straight-through (:func:`carms_cli.kernels.dense.relaxed_estimate`) for a
+    batch: g (B, D, K) and the hard samples ``z = argmax s`` (B, n, D).
+
+    ``s = log p + G`` with ``G = −log(−log u)`` (draw ``1 + i·K + c``), ``y = softmax(s/τ)``,
+    ``∇ = u_d + Σ_{e≠d} B_{de} v_e`` and ``g_d = (1/(nτ)) Σ_i y ⊙ (∇ − y·∇)``, sums in the kernel's order.
+    """
+    n, k, d_count, key = plan.samples, plan.categories, plan.dims, plan.key
+    count = trial_base.size
+    straight = plan.weighting == Weighting.STRAIGHT_THROUGH
+    y = np.empty((count, n, d_count, k))
+    z = np.empty((count, n, d_count), dtype=np.int64)
+    for d in range(d_count):
+        base = trial_base + np.uint64(d * plan.draws_per_var + 1)
+        u = uniforms(key, _offsets(base, n * k)).reshape(count, n, k)
+        s = plan.log_probs[d] - np.log(-np.log(u))
+        arg = s.argmax(axis=2)
+        z[:, :, d] = arg
+        best = np.take_along_axis(s, arg[:, :, None], axis=2)
+        e = np.exp((s - best) / plan.temperature)
+        y[:, :, d] = e * (1.0 / _sum_in_order(e))[:, :, None]
+    scale = 1.0 / (n * plan.temperature)
+    g = np.zeros((count, d_count, k))
+    for i in range(n):
+        for d in range(d_count):
+            grad = np.broadcast_to(plan.unary[d], (count, k)).copy()
+            if plan.has_pair:
+                for e in range(d_count):
+                    if e == d:
+                        continue
+                    table = plan.pair[d, e] if d < e else plan.pair[e, d].T  # table[c, c2]
+                    if straight:
+                        grad += table.T[z[:, i, e]]
+                    else:
+                        total = np.zeros((count, k))
+                        for c2 in range(k):
+                            total += table[:, c2] * y[:, i, e, c2 : c2 + 1]
+                        grad += total
+            yd = y[:, i, d]
+            dot = _sum_in_order(yd * grad)
+            g[:, d] += scale * yd * (grad - dot[:, None])
+    return g, z
+
+
+def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UNORD's n distinct configurations (B, n, D) and their probabilities q (B, n), as
+    :func:`carms_cli.kernels.unordered.sample_without_replacement` draws them, across trials.
+
+    Category masses ``m(c) = π p_{d,c} − Σ_{j alive, z_{j,d} = c} q_j`` (summed in j order),
+    exactly 0 when all ``K^{D−d−1}`` completions of the prefix are drawn, negatives clipped;
+    the choice is the first c with ``m(c) > 0`` and running sum ≥ ``u · Σm``, else the last
+    positive one.
+    """
+    n, k, d_count, key = plan.samples, plan.categories, plan.dims, plan.key
+    count = trial_base.size
+    rows = np.arange(count)
+    z = np.zeros((count, n, d_count), dtype=np.int64)
+    q = np.zeros((count, n))
+    for i in range(n):
+        prefix = np.ones(count)
+        alive = np.ones((count, i), dtype=bool)
+        for d in range(d_count):
+            mass = np.zeros((count, k))
+            hits = np.zeros((count, k), dtype=np.int64)
+            for j in range(i):
+                c = z[:, j, d]
+                mass[rows, c] += np.where(alive[:, j], q[:, j], 0.0)
+                hits[rows, c] += alive[:, j]
+            completions = 1
+            for _ in range(d_count - 1 - d):
+                completions *= k
+                if completions > n:
+                    break
+            m = np.where(hits >= completions, 0.0, np.maximum(prefix[:, None] * plan.probs[d] - mass, 0.0))
+            target = uniforms(key, trial_base + np.uint64(d * plan.draws_per_var + 1 + i)) * _sum_in_order(m)
+            running = np.zeros(count)
+            choice = np.full(count, -1, dtype=np.int64)
+            last = np.zeros(count, dtype=np.int64)
+            for c in range(k):
+                positive = m[:, c] > 0.0
+                last = np.where(positive, c, last)
+                running = running + m[:, c]  # + 0.0 where m(c) = 0: exact
+                choice = np.where((choice < 0) & positive & (running >= target), c, choice)
+            choice = np.where(choice < 0, last, choice)
+            z[:, i, d] = choice
+            prefix = prefix * plan.probs[d, choice]
+            if i:
+                alive &= z[:, :i, d] == choice[:, None]
+        q[:, i] = prefix
+    return z, q
+
+
+def _plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np.ndarray) -> np.ndarray:
+    """``P^{D∖A}(T)`` per trial (:func:`carms_cli.kernels.unordered._plackett_luce`): the subset
+    dynamic programme ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))`` over the subsets of T."""
+    n = q.shape[1]
+    table = np.empty((q.shape[0], 1 << n))
+    table[:, 0] = 1.0
+    for mask in range(1, 1 << n):
+        if mask & ~target:
+            continue
+        total = np.zeros(q.shape[0])
+        for b in range(n):
+            if mask & (1 << b):
+                previous = mask ^ (1 << b)
+                total += table[:, previous] * q[:, b] / (1.0 - base - subset_mass[:, previous])
+        table[:, mask] = total
+    return table[:, target]
+
+
+def _unord_coefficients(q: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``c_s = (q_s/P0)(P1_s (1 − q_s) f_s − Σ_{t≠s} q_t P2_{st} f_t)`` per trial, shape (B, n)
+    (:func:`carms_cli.kernels.unordered.unord_coefficients`)."""
+    count, n = q.shape
+    subset_mass = np.empty((count, 1 << n))
+    subset_mass[:, 0] = 0.0
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        subset_mass[:, mask] = subset_mass[:, mask ^ low] + q[:, low.bit_length() - 1]
+    every = (1 << n) - 1
+    zero = np.zeros(count)
+    p0 = _plackett_luce(q, subset_mass, every, zero)
+    p1 = np.empty((count, n))
+    p2 = np.empty((count, n, n))
+    for s in range(n):
+        p1[:, s] = _plackett_luce(q, subset_mass, every ^ (1 << s), q[:, s])
+        for t in range(s + 1, n):
+            value = _plackett_luce(q, subset_mass, every ^ (1 << s) ^ (1 << t), q[:, s] + q[:, t])
+            p2[:, s, t] = value
+            p2[:, t, s] = value
+    coef = np.empty((count, n))
+    for s in range(n):
+        inner = p1[:, s] * (1.0 - q[:, s]) * f[:, s]
+        for t in range(n):
+            if t != s:
+                inner = inner - q[:, t] * p2[:, s, t] * f[:, t]
+        coef[:, s] = q[:, s] / p0 * inner
+    return coef
+
+
+def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimates g (count, D, K), samples z (count, n, D) and function evaluations (count,) of
+    trials ``first_trial …``.
 
     ``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (both summed in
-    sample order).
+    sample order); UNORD's coefficients are shared by every variable. ARSM and the Gumbel
+    relaxations write g directly; ARSM records its swap-free configuration in every row of z and
+    costs its number of distinct swap configurations, every other estimator n evaluations.
     """
     n, k, d_count = plan.samples, plan.categories, plan.dims
-    if plan.construction in (Construction.SWAPS, Construction.SUBSETS, Construction.RELAXED):
-        raise InputError("--backend numpy does not run ARSM, UNORD or the Gumbel relaxations yet; use --backend cpu")
     trial_base = np.arange(first_trial, first_trial + count, dtype=np.uint64) * np.uint64(d_count * plan.draws_per_var)
-    z = np.empty((count, n, d_count), dtype=np.int64)
-    mc_ratios = []
-    for d in range(d_count):
-        base = trial_base + np.uint64(d * plan.draws_per_var)
-        z[:, :, d] = sample_set(plan, d, base)
-        mc_ratios.append(_mc_ratio(plan, d, base) if plan.mc_pmf_draws > 0 else None)
+    evaluations = np.full(count, n, dtype=np.int64)
+    if plan.construction == Construction.SWAPS:
+        g, swap_free, evaluations = _arsm(plan, trial_base)
+        return g, np.repeat(swap_free[:, None, :], n, axis=1), evaluations
+    if plan.construction == Construction.RELAXED:
+        g, z = _relaxed(plan, trial_base)
+        return g, z, evaluations
+    q = None
+    if plan.construction == Construction.SUBSETS:
+        z, q = _without_replacement(plan, trial_base)
+        mc_ratios = [None] * d_count
+    else:
+        z = np.empty((count, n, d_count), dtype=np.int64)
+        mc_ratios = []
+        for d in range(d_count):
+            base = trial_base + np.uint64(d * plan.draws_per_var)
+            z[:, :, d] = sample_set(plan, d, base)
+            mc_ratios.append(_mc_ratio(plan, d, base) if plan.mc_pmf_draws > 0 else None)
     f = objective_values(plan, z)
+    shared = _unord_coefficients(q, f) if plan.weighting == Weighting.UNORD else None
     g = np.empty((count, d_count, k))
     rows = np.arange(count)
     for d in range(d_count):
-        coef = coefficients(plan, d, z, f, trial_base, mc_ratios[d])
+        coef = shared if shared is not None else coefficients(plan, d, z, f, trial_base, mc_ratios[d])
         a = np.zeros((count, k))
         for i in range(n):
             a[rows, z[:, i, d]] += coef[:, i]
         g[:, d, :] = a - _sum_in_order(coef)[:, None] * plan.probs[d]
-    return g, z
+    return g, z, evaluations
 
 
 def distinct_counts(z: np.ndarray) -> np.ndarray:
@@ -254,6 +482,12 @@ def batch_size(plan: Plan) -> int:
     """Trials per batch: about :data:`BATCH_ELEMENTS` array elements, from the plan alone."""
     n, k = plan.samples, plan.categories
     per_trial = plan.dims * (4 * plan.draws_per_var + n * k + 2 * k + plan.mc_pmf_draws * n * n)
+    if plan.construction == Construction.SWAPS:  # swap configurations, their values, keys and π
+        per_trial += (k * (k - 1) // 2 + 1) * (plan.dims + 2) + k * k + 4 * plan.dims * k
+    elif plan.construction == Construction.RELAXED:  # scores, y and the per-sample gradients
+        per_trial += 4 * n * plan.dims * k
+    elif plan.construction == Construction.SUBSETS:  # subset masses and the Plackett–Luce table
+        per_trial += 3 * (1 << n) + n * n + 4 * k
     return max(1, min(MAX_BATCH, BATCH_ELEMENTS // per_trial))
 
 
@@ -264,7 +498,7 @@ def trial_estimates(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarra
     size = batch_size(plan)
     for start in range(0, count, size):
         stop = min(start + size, count)
-        g[start:stop], z[start:stop] = simulate(plan, first_trial + start, stop - start)
+        g[start:stop], z[start:stop], _ = simulate(plan, first_trial + start, stop - start)
     return g, z
 
 
@@ -284,11 +518,12 @@ def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = N
     m2 = np.zeros((d_count, k))
     count = 0
     q_sum = q_sq_sum = 0.0
-    unique_sum = unique_sq_sum = duplicate_sum = 0
+    unique_sum = unique_sq_sum = duplicate_sum = evaluation_sum = 0
     started = time.perf_counter()
     for first in range(0, trials, size):
         m = min(size, trials - first)
-        g, z = simulate(plan, first, m)
+        g, z, evaluations = simulate(plan, first, m)
+        evaluation_sum += int(evaluations.sum())
         batch_mean = g.mean(axis=0)
         delta = batch_mean - mean
         new_count = count + m
@@ -298,10 +533,11 @@ def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = N
         q = ((g - plan.exact_gradient) ** 2).sum(axis=(1, 2))
         q_sum += float(q.sum())
         q_sq_sum += float((q * q).sum())
-        unique = distinct_counts(z)
-        unique_sum += int(unique.sum())
-        unique_sq_sum += int((unique * unique).sum())
-        duplicate_sum += int((unique < n).sum())
+        if plan.construction != Construction.SWAPS:  # ARSM has no samples: its counters stay 0
+            unique = distinct_counts(z)
+            unique_sum += int(unique.sum())
+            unique_sq_sum += int((unique * unique).sum())
+            duplicate_sum += int((unique < n).sum())
         if progress is not None:
             progress(count)
     return RawResult(
@@ -313,6 +549,6 @@ def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = N
         unique_sum=unique_sum,
         unique_sq_sum=unique_sq_sum,
         duplicate_sum=duplicate_sum,
-        evaluation_sum=count * n,
+        evaluation_sum=evaluation_sum,
         seconds=time.perf_counter() - started,
     )
