@@ -106,14 +106,18 @@ def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX
     g = -coef.sum(axis=1)[:, :, None] * problem.probs[None, :, :]  # (N, D, K)
     onehot = z[..., None] == np.arange(k)  # (N, n, D, K)
     g += (coef[..., None] * onehot).sum(axis=1)
+    return _moments(prob, g)
+
+
+def _moments(prob: np.ndarray, g: np.ndarray) -> ExactMoments:
+    """Moments of estimates ``g`` (N, D, K) taking each outcome with probability ``prob`` (N,)."""
     mean = np.einsum("t,tdk->dk", prob, g)
     centred = g - mean
     variance = np.einsum("t,tdk->dk", prob, centred**2)
     fourth = np.einsum("t,tdk->dk", prob, centred**4)
     spread = (centred**2).sum(axis=(1, 2))
     total = float(variance.sum())
-    total_spread = float(prob @ (spread - total) ** 2)
-    return ExactMoments(mean, variance, fourth, total, total_spread, float(prob.sum()))
+    return ExactMoments(mean, variance, fourth, total, float(prob @ (spread - total) ** 2), float(prob.sum()))
 
 
 def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = MAX_OUTCOMES) -> ExactMoments:
@@ -236,12 +240,4 @@ def exact_unord_moments(problem: Problem, max_subsets: int = MAX_UNORD_SUBSETS) 
             g += weight * score
         probs.append(p0)
         estimates.append(g)
-    prob = np.asarray(probs)
-    g = np.asarray(estimates)
-    mean = np.einsum("t,tdk->dk", prob, g)
-    centred = g - mean
-    variance = np.einsum("t,tdk->dk", prob, centred**2)
-    fourth = np.einsum("t,tdk->dk", prob, centred**4)
-    spread = (centred**2).sum(axis=(1, 2))
-    total = float(variance.sum())
-    return ExactMoments(mean, variance, fourth, total, float(prob @ (spread - total) ** 2), float(prob.sum()))
+    return _moments(np.asarray(probs), np.asarray(estimates))
