@@ -52,12 +52,14 @@ def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
     """Uniforms one trial draws: ``D (1 + R) (o + T·m)`` plus ARM's ``D n/2`` re-read pair uniforms.
 
     ``o`` = 1 when the order set has more than one order (its draw), ``T`` tuples per sample set
-    (1, K or K − 1), ``m`` uniforms per tuple, ``R`` the Monte Carlo pmf sets of ``carms-g-ref``.
+    (1, K, K − 1, or n for the Gumbel relaxations), ``m`` uniforms per tuple, ``R`` the Monte Carlo
+    pmf sets of ``carms-g-ref``.
     For stick-breaking this counts every stage, an upper bound (the kernel stops at the first
     stage where all n samples have stopped).
     """
     order_draw = 1 if plan.orders.shape[1] > 1 else 0
-    per_set = order_draw + tuples_per_set(Construction(plan.construction), plan.categories) * plan.tuple_draws
+    tuples = tuples_per_set(Construction(plan.construction), plan.categories, plan.samples)
+    per_set = order_draw + tuples * plan.tuple_draws
     per_variable = (1 + plan.mc_pmf_draws) * per_set
     if spec.weighting == Weighting.ARM:
         per_variable += plan.samples // 2

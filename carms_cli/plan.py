@@ -54,7 +54,7 @@ class Plan(NamedTuple):
     exact_gradient: np.ndarray
 
 
-def tuples_per_set(construction: Construction, k: int, n: int = 1) -> int:
+def tuples_per_set(construction: Construction, k: int, n: int) -> int:
     """Copula n-tuples one set of n samples consumes: K (Gumbel), K − 1 (stick), n (relaxed:
     one K-vector of Gumbels per sample), 1 otherwise."""
     if construction == Construction.GUMBEL:

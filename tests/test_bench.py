@@ -65,6 +65,9 @@ def test_numpy_trials_are_chosen_automatically(cli):
         ("carms-g-ref", 5, 3, 101 * 15),  # 1 + R sample sets
         ("arm", 2, 4, 4),  # n/2 pair uniforms, read again by the weighting
         ("disarm", 2, 4, 2),
+        ("arsm", 10, 4, 10),  # one Dirichlet(1) draw of K uniforms
+        ("unord", 10, 4, 4),  # one uniform per configuration (D = 1)
+        ("gumbel-st:1", 10, 4, 40),  # K Gumbels per sample
     ],
 )
 def test_uniforms_per_trial(name, k, n, expected):

@@ -16,7 +16,9 @@ def unord_scratch(n: int, k: int) -> tuple[int, int]:
 
 
 @nb.njit(error_model="numpy")
-def sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork):
+def sample_without_replacement(
+    key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork
+):  # pragma: no cover - compiled
     """n distinct joint configurations into ``z`` (n×D) and their probabilities into ``work[:n]``.
 
     Configuration i is drawn from q restricted to the configurations not drawn yet, variable by
@@ -26,7 +28,7 @@ def sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, pr
     0 when every completion of the prefix is excluded (the count of such j equals ``K^{D−d−1}``),
     so rounding can never pick an excluded configuration. This is exact sampling without
     replacement with D uniforms per configuration and no rejection loop.
-    """  # pragma: no cover - compiled
+    """
     q = 0
     mass = 2 * n + 2 * (1 << n) + n * n  # per-category mass m(c), after the coefficient scratch
     alive = 0
