@@ -126,9 +126,10 @@ def _run_rows(
     from carms_cli.kernels.trial import scratch_sizes
 
     sizes = scratch_sizes(args[2], args[4], args[5], args[6])  # construction, n, K, D
+    peer_scratch = None if sizes is None else np.array([*sizes[0], sizes[1], sizes[2]], dtype=np.int64)
     if not record:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
-    run_chunks(first_trial, rows, size, last_trial, *args, *sizes, *out, record, g_out, z_out)
+    run_chunks(first_trial, rows, size, last_trial, *args, peer_scratch, *out, record, g_out, z_out)
 
 
 def _chunk_size(plan: Plan, backend: str) -> int:

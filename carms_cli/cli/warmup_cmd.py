@@ -22,10 +22,12 @@ def warmup(backend: Backend = BackendName.cpu) -> None:
 
     used_backend, _ = resolve_backend(backend.value)
     started = time.perf_counter()
-    # all estimators share one driver per target: one small run per code path loads everything
+    # one driver per target, specialised twice on the CPU (copula constructions, and the peers
+    # ARSM/UNORD/Gumbel): one small run per specialisation and code path loads everything
     problem = build_problem(categories=3, samples=2, trials=10, seed=0)
-    plan = build_plan(problem, ESTIMATORS["carms"])
-    run_plan(plan, problem.trials, set_threads(None), backend=used_backend)
-    trial_estimates(plan, 0, 2, backend=used_backend)
+    for name in ("carms", "unord"):
+        plan = build_plan(problem, ESTIMATORS[name])
+        run_plan(plan, problem.trials, set_threads(None), backend=used_backend)
+        trial_estimates(plan, 0, 2, backend=used_backend)
     seconds = time.perf_counter() - started
     print_lines([f"kernels ready for backend {used_backend} in {seconds:.1f} s (cache: {kernel_cache_dir()})"])

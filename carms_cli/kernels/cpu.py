@@ -19,16 +19,18 @@ def run_chunks(
     key, draws_per_var, construction, copula, n, k, d_count,
     orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
-    exact_gradient, sum_p2, sum_pg, sum_g2, dense_shape, work_size, iwork_size,
+    exact_gradient, sum_p2, sum_pg, sum_g2, peer_scratch,
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
     record, g_out, z_out,
 ):  # pragma: no cover - compiled
     """Row r runs trials ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``.
 
-    ``dense_shape``, ``work_size`` and ``iwork_size`` size the per-chunk scratch of the dense and
-    UNORD estimators (:func:`~carms_cli.kernels.trial.scratch_sizes`). Output rows must be zeroed
-    by the caller. With ``record``, each trial's estimate and samples
-    also go to ``g_out[t − first_trial]`` and ``z_out[t − first_trial]`` (disjoint per chunk).
+    ``peer_scratch`` is the int64 array ``[dense rows, dense columns, work size, iwork size]`` of
+    the per-chunk scratch of the dense and UNORD estimators, or None for the copula
+    constructions: then the kernel compiles without those branches
+    (:func:`~carms_cli.kernels.trial.scratch_sizes`). Output rows must be zeroed by the caller.
+    With ``record``, each trial's estimate and samples also go to ``g_out[t − first_trial]`` and
+    ``z_out[t − first_trial]`` (disjoint per chunk).
     """
     for row in nb.prange(n_chunks):
         start = first_trial + row * chunk_size
@@ -38,17 +40,33 @@ def run_chunks(
         mc_d = d_count if mc_pmf_draws > 0 else 1
         low = start - first_trial if record else 0
         high = stop - first_trial if record else 0
-        simulate_chunk(
-            start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-            orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
-            weighting, ratio, unary, pair, has_pair, full, has_full,
-            exact_gradient, sum_p2, sum_pg, sum_g2,
-            np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
-            np.empty(n), np.empty(n), np.zeros(k), np.zeros((mc_k, mc_k)), np.zeros((mc_d, mc_k, mc_k)),
-            np.zeros(dense_shape), np.zeros(work_size), np.zeros(iwork_size, dtype=np.int64),
-            out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
-            record, g_out[low:high], z_out[low:high],
-        )
+        # two calls rather than one variable that is None or an array: numba types each alone,
+        # and prunes the peer call (and every peer branch of the kernel) when peer_scratch is None
+        if peer_scratch is None:
+            simulate_chunk(
+                start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+                orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+                weighting, ratio, unary, pair, has_pair, full, has_full,
+                exact_gradient, sum_p2, sum_pg, sum_g2,
+                np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
+                np.empty(n), np.empty(n), np.zeros(k), np.zeros((mc_k, mc_k)), np.zeros((mc_d, mc_k, mc_k)),
+                None, None, None,
+                out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+                record, g_out[low:high], z_out[low:high],
+            )
+        else:
+            simulate_chunk(
+                start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+                orders, thresholds, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+                weighting, ratio, unary, pair, has_pair, full, has_full,
+                exact_gradient, sum_p2, sum_pg, sum_g2,
+                np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
+                np.empty(n), np.empty(n), np.zeros(k), np.zeros((1, 1)), np.zeros((1, 1, 1)),
+                np.zeros((peer_scratch[0], peer_scratch[1])), np.zeros(peer_scratch[2]),
+                np.zeros(peer_scratch[3], dtype=np.int64),
+                out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+                record, g_out[low:high], z_out[low:high],
+            )
         out_count[row] = stop - start
 # fmt: on
 

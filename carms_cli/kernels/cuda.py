@@ -94,7 +94,8 @@ def _scratch(rows, construction, n, k, d_count, mc_pmf_draws):
     """Per-row scratch buffers (dynamic n, K and D rule out fixed-size local arrays)."""
     mc_k = k if mc_pmf_draws > 0 else 1
     mc_d = d_count if mc_pmf_draws > 0 else 1
-    dense_shape, work_size, iwork_size = scratch_sizes(construction, n, k, d_count)
+    # the GPU kernel is compiled once with every branch: it always gets the peer scratch
+    dense_shape, work_size, iwork_size = scratch_sizes(construction, n, k, d_count) or ((1, 1), 1, 1)
     return [
         np.zeros((rows, n)),
         np.zeros((rows, n)),

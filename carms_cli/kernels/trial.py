@@ -53,9 +53,10 @@ Q_SUM, Q_SQ_SUM, UNIQUE_SUM, UNIQUE_SQ_SUM, DUPLICATE_SUM, EVALUATION_SUM = rang
 N_SCALARS = 6
 
 
-def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tuple[int, int], int, int]:
+def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tuple[int, int], int, int] | None:
     """Shapes of the scratch a driver allocates per chunk for a construction:
-    ``(dense shape, floats of work, ints of iwork)`` (at least 1 each)."""
+    ``(dense shape, floats of work, ints of iwork)``; None for the copula constructions, which
+    need none (their kernels are then compiled without the ARSM, UNORD and Gumbel branches)."""
     from carms_cli.kernels.dense import arsm_scratch, relaxed_scratch
     from carms_cli.kernels.unordered import unord_scratch
 
@@ -67,7 +68,7 @@ def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tupl
     if construction == SUBSETS:
         floats, ints = unord_scratch(n, k)
         return (1, 1), floats, ints
-    return (1, 1), 1, 1
+    return None
 
 
 @nb.njit(error_model="numpy")
@@ -175,54 +176,59 @@ def simulate_chunk(
     evaluation_sum = 0
     for trial in range(start, stop):
         trial_base = np.uint64(trial) * stride
-        if is_dense:
-            if construction == SWAPS:
-                evaluation_sum += arsm_estimate(
-                    key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
-                    work, iwork, dense,
-                )
-                for d in range(d_count):  # record the swap-free configuration, a draw from p
+        # `work is None` (the drivers pass None for the copula constructions) lets numba prune
+        # every peer branch at compile time: the common kernels never compile ARSM, UNORD or
+        # the Gumbel helpers, which would double their cold start
+        if work is not None:
+            if is_dense:
+                if construction == SWAPS:
+                    evaluation_sum += arsm_estimate(
+                        key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
+                        work, iwork, dense,
+                    )
+                    for d in range(d_count):  # record the swap-free configuration, a draw from p
+                        for i in range(n):
+                            z[i, d] = iwork[3 * d]
+                else:
+                    relaxed_estimate(
+                        key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
+                        weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
+                    )
+                    evaluation_sum += n
+                q = 0.0
+                for d in range(d_count):
+                    for c in range(k):
+                        g = dense[d, c]
+                        out_a[d, c] += g
+                        out_a2[d, c] += g * g
+                        diff = g - exact_gradient[d, c]
+                        q += diff * diff
+                        if record:
+                            g_out[trial - start, d, c] = g
+                    if construction == RELAXED:
+                        unique = 0
+                        for i in range(n):
+                            first = True
+                            for j in range(i):
+                                if z[j, d] == z[i, d]:
+                                    first = False
+                                    break
+                            if first:
+                                unique += 1
+                        unique_sum += unique
+                        unique_sq_sum += unique * unique
+                        if unique < n:
+                            duplicate_sum += 1
+                q_sum += q
+                q_sq_sum += q * q
+                if record:
                     for i in range(n):
-                        z[i, d] = iwork[3 * d]
-            else:
-                relaxed_estimate(
-                    key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
-                    weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
-                )
-                evaluation_sum += n
-            q = 0.0
-            for d in range(d_count):
-                for c in range(k):
-                    g = dense[d, c]
-                    out_a[d, c] += g
-                    out_a2[d, c] += g * g
-                    diff = g - exact_gradient[d, c]
-                    q += diff * diff
-                    if record:
-                        g_out[trial - start, d, c] = g
-                if construction == RELAXED:
-                    unique = 0
-                    for i in range(n):
-                        first = True
-                        for j in range(i):
-                            if z[j, d] == z[i, d]:
-                                first = False
-                                break
-                        if first:
-                            unique += 1
-                    unique_sum += unique
-                    unique_sq_sum += unique * unique
-                    if unique < n:
-                        duplicate_sum += 1
-            q_sum += q
-            q_sq_sum += q * q
-            if record:
-                for i in range(n):
-                    for d in range(d_count):
-                        z_out[trial - start, i, d] = z[i, d]
-            continue
-        if construction == SUBSETS:
-            sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork)
+                        for d in range(d_count):
+                            z_out[trial - start, i, d] = z[i, d]
+                continue
+        if work is not None:
+            if construction == SUBSETS:
+                sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork)
         for d in range(d_count):
             if construction == SUBSETS:
                 break
@@ -398,8 +404,9 @@ def simulate_chunk(
                 value += full[flat]
             f[i] = value
         evaluation_sum += n
-        if weighting == UNORD:  # one coefficient per configuration, shared by every variable
-            unord_coefficients(n, f, work, coef)
+        if work is not None:
+            if weighting == UNORD:  # one coefficient per configuration, shared by every variable
+                unord_coefficients(n, f, work, coef)
         # --- estimator coefficients and accumulation, per variable ----------------------------
         q = 0.0
         for d in range(d_count):
