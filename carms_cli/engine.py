@@ -69,6 +69,7 @@ def _sampler_args(plan: Plan):
         plan.dims,
         plan.orders,
         plan.thresholds,
+        plan.guide,
         plan.inv_probs,
         plan.tuple_draws,
         plan.mc_pmf_draws,

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from carms_cli import categorical, rng
-from carms_cli.copulas import draws_per_tuple, to_latent
+from carms_cli.copulas import Copula, draws_per_tuple, to_latent
 from carms_cli.errors import InputError
 from carms_cli.estimators import EstimatorSpec, Weighting
 from carms_cli.pmf import pair_pmf, ratio_table
@@ -26,8 +26,8 @@ REFERENCE_CLIP = (0.01, 10.0)
 
 
 class Plan(NamedTuple):
-    """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), inv_probs (D, K),
-    ratio (D, K, K)."""
+    """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
+    where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K)."""
 
     key: np.uint64
     draws_per_var: int
@@ -38,6 +38,7 @@ class Plan(NamedTuple):
     dims: int
     orders: np.ndarray
     thresholds: np.ndarray
+    guide: np.ndarray
     inv_probs: np.ndarray
     tuple_draws: int
     mc_pmf_draws: int
@@ -89,7 +90,7 @@ def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     """Bytes of the tables :func:`build_plan` would allocate."""
     k, d = problem.categories, problem.dims
     n_orders = categorical.order_set_size(spec.sampler.orders, k)
-    total = d * n_orders * k * 16 + d * k * k * 8 + d * k * 8
+    total = d * n_orders * k * (16 + (4 if uses_guide(spec.sampler, k) else 0)) + d * k * k * 8 + d * k * 8
     objective = problem.objective
     if objective.pair is not None:
         total += objective.pair.nbytes
@@ -116,6 +117,43 @@ def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d:
             f"(variable {d}): the importance ratio is undefined"
         )
     return ratio
+
+
+def uses_guide(sampler: SamplerSpec, k: int) -> bool:
+    """Whether the kernel finds categories through a guide table: the inverse CDF on the [0, 1]
+    latent scale (Dirichlet or independent copula) above the linear-scan size."""
+    from carms_cli.kernels.trial import LINEAR_SCAN_MAX
+
+    return (
+        sampler.construction == Construction.INVERSE
+        and sampler.copula != Copula.GAUSSIAN
+        and k > LINEAR_SCAN_MAX
+    )
+
+
+def bucket_edges(buckets: int) -> np.ndarray:
+    """``e_g`` = the smallest double y with ``int(y·G) ≥ g`` (g = 0..G−1), and ``e_G = 1``.
+
+    The kernel's bucket of y is ``int(y·G)`` in floating point; these exact edges make
+    ``#{j : t_j < y}`` lie in ``[guide[g], guide[g + 1]]`` for every y in bucket g, with no
+    rounding exception at a bucket boundary.
+    """
+    edges = np.arange(buckets + 1, dtype=np.float64) / buckets
+    for _ in range(4):  # step down while still in bucket g, then up while below it
+        below = np.floor(np.nextafter(edges, 0.0) * buckets) >= np.arange(buckets + 1)
+        edges = np.where(below, np.nextafter(edges, 0.0), edges)
+        above = np.floor(edges * buckets) < np.arange(buckets + 1)
+        edges = np.where(above, np.nextafter(edges, 1.0), edges)
+    edges[0], edges[-1] = 0.0, 1.0
+    return edges
+
+
+def guide_table(thresholds: np.ndarray) -> np.ndarray:
+    """Guide table (Chen & Asau 1974) of increasing latent thresholds in [0, 1], one row per
+    order: ``guide[o, g] = #{j : t_{o,j} < e_g}`` for the K buckets of :func:`bucket_edges`."""
+    buckets = thresholds.shape[1] + 1
+    edges = bucket_edges(buckets)
+    return np.stack([np.searchsorted(row, edges, side="left") for row in thresholds]).astype(np.int32)
 
 
 def _construction_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
@@ -152,11 +190,15 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     n_orders = categorical.order_set_size(sampler.orders, k) if sampler.construction == Construction.INVERSE else 1
     orders = np.empty((d_count, n_orders, k), dtype=np.int64)
     thresholds = np.empty((d_count, n_orders, k - 1), dtype=np.float64)
+    with_guide = uses_guide(sampler, k)
+    guide = np.zeros((d_count, n_orders, k + 1) if with_guide else (d_count, 1, 2), dtype=np.int32)
     ratio = np.zeros((d_count, k, k), dtype=np.float64)
     joint_cache: dict[bytes, np.ndarray] = {}
     for d in range(d_count):
         p = problem.probs[d]
         orders[d], thresholds[d] = _construction_tables(sampler, p, n)
+        if with_guide:
+            guide[d] = guide_table(thresholds[d])
         if spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc":
             key = p.tobytes()
             if key not in joint_cache:  # identical rows (a broadcast --probs) share one pmf
@@ -175,6 +217,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         dims=d_count,
         orders=orders,
         thresholds=thresholds,
+        guide=guide,
         inv_probs=1.0 / problem.probs,
         tuple_draws=tuple_draws(sampler, n, k),
         mc_pmf_draws=spec.mc_pmf_draws,

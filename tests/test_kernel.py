@@ -150,3 +150,31 @@ def test_heavy_unbiasedness_at_scale(name):
     skip_unless_applicable(ESTIMATORS[name], problem)
     raw = run_plan(build_plan(problem, ESTIMATORS[name]), problem.trials, set_threads(None))
     assert np.max(np.abs(_mc_z(raw, problem.exact_gradient()))) <= Z_MAX
+
+
+@pytest.mark.parametrize("name", ["loorf", "carms", "carms-indep"])
+def test_guide_table_path_equals_naive_on_crowded_buckets(name):
+    """K = 64 with Dirichlet(0.2) probabilities: many thresholds crowd into a few buckets."""
+    problem = build_problem(categories=64, alpha=0.2, objective="table", samples=4, trials=1, seed=8)
+    spec = ESTIMATORS[name]
+    plan = build_plan(problem, spec)
+    assert plan.guide.shape[2] == 65
+    assert np.max(np.diff(plan.guide[0], axis=1)) >= 5  # some bucket holds many thresholds
+    g, z = trial_estimates(plan, 0, 400)
+    for t in range(0, 400, 7):
+        assert np.array_equal(z[t], naive_samples(plan, spec, t))
+
+
+def test_guide_table_brackets_every_latent_value():
+    from carms_cli.plan import bucket_edges, guide_table
+
+    rng = np.random.default_rng(3)
+    thresholds = np.sort(rng.random((5, 99)) ** 3, axis=1)
+    guide = guide_table(thresholds)
+    edges = bucket_edges(100)
+    y = np.concatenate([rng.random(20_000), edges, np.nextafter(edges, 0.0)[1:]])
+    y = y[(y >= 0) & (y < 1)]
+    bucket = np.minimum((y * 100).astype(np.int64), 99)
+    for row in range(5):
+        position = np.searchsorted(thresholds[row], y, side="left")  # #{j : t_j < y}
+        assert np.all(guide[row, bucket] <= position) and np.all(position <= guide[row, bucket + 1])

@@ -45,7 +45,8 @@ STRAIGHT_THROUGH = 8
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: Up to this K the inverse CDF scans its K − 1 thresholds (branch-free, fastest for small K);
-#: above it, a binary search keeps the cost per sample O(log K).
+#: above it, a guide table (Dirichlet or independent copula) or a binary search (Gaussian latent
+#: scale) keeps the cost per sample O(1) expected, O(log K) at worst.
 LINEAR_SCAN_MAX = 16
 
 #: Layout of the per-chunk scalar accumulators.
@@ -84,6 +85,7 @@ def simulate_chunk(
     d_count,
     orders,
     thresholds,
+    guide,
     inv_probs,
     tuple_draws,
     mc_pmf_draws,
@@ -159,6 +161,7 @@ def simulate_chunk(
     ``g_out[t − start]`` and ``z_out[t − start]``.
     """
     n_orders = orders.shape[1]
+    n_buckets = guide.shape[2] - 1
     stride = np.uint64(d_count * draws_per_var)
     if construction == GUMBEL:
         n_tuples = k
@@ -264,9 +267,16 @@ def simulate_chunk(
                         for j in range(k - 1):
                             if y > thresholds[d, o, j]:
                                 position = j + 1
-                    else:  # binary search: the number of thresholds below y, O(log K)
-                        position = 0
-                        high = k - 1
+                    else:
+                        # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
+                        # guide[g] .. guide[g + 1] − 1, so a binary search inside one bucket
+                        # (typically 0–2 thresholds) finds #{j : y > t_j}: O(1) expected in K, and
+                        # O(log K) when skewed p crowds many thresholds into one bucket
+                        bucket = int(y * n_buckets)
+                        if bucket >= n_buckets:
+                            bucket = n_buckets - 1
+                        position = guide[d, o, bucket]
+                        high = guide[d, o, bucket + 1]
                         while position < high:
                             middle = (position + high) >> 1
                             if y > thresholds[d, o, middle]:
