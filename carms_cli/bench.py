@@ -57,7 +57,7 @@ def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
     For stick-breaking this counts every stage, an upper bound (the kernel stops at the first
     stage where all n samples have stopped).
     """
-    order_draw = 1 if plan.orders.shape[1] > 1 else 0
+    order_draw = 1 if max(plan.orders.shape[1], plan.pairs.shape[0]) > 1 else 0
     tuples = tuples_per_set(Construction(plan.construction), plan.categories, plan.samples)
     per_set = order_draw + tuples * plan.tuple_draws
     per_variable = (1 + plan.mc_pmf_draws) * per_set

@@ -16,6 +16,12 @@ from scipy import special
 from carms_cli.copulas import Copula, bivariate_cdf, bivariate_normal_cdf, gaussian_rho
 
 
+def reference_pairs(k: int) -> np.ndarray:
+    """The (first, last) pair {a < b} of each reference order, in the order of
+    :func:`reference_orders` (shape (K(K−1)/2, 2))."""
+    return np.asarray(list(itertools.combinations(range(k), 2)), dtype=np.int64).reshape(-1, 2)
+
+
 def reference_orders(k: int) -> np.ndarray:
     """The reference code's order set Π for K ≥ 3: one order per unordered pair {a < b}.
 

@@ -70,6 +70,8 @@ def _sampler_args(plan: Plan):
         plan.orders,
         plan.thresholds,
         plan.guide,
+        plan.prefix,
+        plan.pairs,
         plan.inv_probs,
         plan.tuple_draws,
         plan.mc_pmf_draws,

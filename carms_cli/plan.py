@@ -27,7 +27,13 @@ REFERENCE_CLIP = (0.01, 10.0)
 
 class Plan(NamedTuple):
     """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
-    where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K)."""
+    where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K).
+
+    *Rotated* plans (CARMS-I's reference orders at K > 16) keep no per-order tables: ``pairs``
+    (|Π|, 2) holds each order's (first, last) pair and ``prefix`` (D, 2K + 1) the doubled prefix
+    sums of p, from which the kernel walks any order (O(D·K + K²) memory instead of O(D·K³));
+    orders, thresholds and guide are then (D, 1, 1) placeholders. Otherwise ``pairs`` is empty
+    (0, 2) and ``prefix`` a (D, 1) placeholder."""
 
     key: np.uint64
     draws_per_var: int
@@ -39,6 +45,8 @@ class Plan(NamedTuple):
     orders: np.ndarray
     thresholds: np.ndarray
     guide: np.ndarray
+    prefix: np.ndarray
+    pairs: np.ndarray
     inv_probs: np.ndarray
     tuple_draws: int
     mc_pmf_draws: int
@@ -89,8 +97,12 @@ def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
 def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     """Bytes of the tables :func:`build_plan` would allocate."""
     k, d = problem.categories, problem.dims
-    n_orders = categorical.order_set_size(spec.sampler.orders, k)
-    total = d * n_orders * k * (16 + (4 if uses_guide(spec.sampler, k) else 0)) + d * k * k * 8 + d * k * 8
+    if rotated(spec.sampler, k):
+        total = d * (2 * k + 1) * 8 + categorical.order_set_size("reference", k) * 8
+    else:
+        n_orders = categorical.order_set_size(spec.sampler.orders, k)
+        total = d * n_orders * k * (16 + (4 if uses_guide(spec.sampler, k) else 0))
+    total += d * k * k * 8 + d * k * 8
     objective = problem.objective
     if objective.pair is not None:
         total += objective.pair.nbytes
@@ -128,7 +140,20 @@ def uses_guide(sampler: SamplerSpec, k: int) -> bool:
         sampler.construction == Construction.INVERSE
         and sampler.copula != Copula.GAUSSIAN
         and k > LINEAR_SCAN_MAX
+        and not rotated(sampler, k)
     )
+
+
+def rotated(sampler: SamplerSpec, k: int) -> bool:
+    """Whether the plan walks CARMS-I's reference orders from prefix sums (see :class:`Plan`)."""
+    from carms_cli.kernels.trial import LINEAR_SCAN_MAX
+
+    return sampler.construction == Construction.INVERSE and sampler.orders == "reference" and k > LINEAR_SCAN_MAX
+
+
+def doubled_prefix(p: np.ndarray) -> np.ndarray:
+    """``S_j = Σ_{t<j} p_{t mod K}`` for j = 0..2K."""
+    return np.concatenate([[0.0], np.cumsum(np.tile(p, 2))])
 
 
 def bucket_edges(buckets: int) -> np.ndarray:
@@ -188,15 +213,25 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     sampler = spec.sampler
     k, n, d_count = problem.categories, problem.samples, problem.dims
     n_orders = categorical.order_set_size(sampler.orders, k) if sampler.construction == Construction.INVERSE else 1
-    orders = np.empty((d_count, n_orders, k), dtype=np.int64)
-    thresholds = np.empty((d_count, n_orders, k - 1), dtype=np.float64)
+    walk = rotated(sampler, k)
     with_guide = uses_guide(sampler, k)
+    if walk:
+        orders = np.zeros((d_count, 1, 1), dtype=np.int64)
+        thresholds = np.zeros((d_count, 1, 1))
+        prefix = np.stack([doubled_prefix(p) for p in problem.probs])
+        pairs = categorical.reference_pairs(k).astype(np.int32)
+    else:
+        orders = np.empty((d_count, n_orders, k), dtype=np.int64)
+        thresholds = np.empty((d_count, n_orders, k - 1), dtype=np.float64)
+        prefix = np.zeros((d_count, 1))
+        pairs = np.zeros((0, 2), dtype=np.int32)
     guide = np.zeros((d_count, n_orders, k + 1) if with_guide else (d_count, 1, 2), dtype=np.int32)
     ratio = np.zeros((d_count, k, k), dtype=np.float64)
     joint_cache: dict[bytes, np.ndarray] = {}
     for d in range(d_count):
         p = problem.probs[d]
-        orders[d], thresholds[d] = _construction_tables(sampler, p, n)
+        if not walk:
+            orders[d], thresholds[d] = _construction_tables(sampler, p, n)
         if with_guide:
             guide[d] = guide_table(thresholds[d])
         if spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc":
@@ -218,6 +253,8 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         orders=orders,
         thresholds=thresholds,
         guide=guide,
+        prefix=prefix,
+        pairs=pairs,
         inv_probs=1.0 / problem.probs,
         tuple_draws=tuple_draws(sampler, n, k),
         mc_pmf_draws=spec.mc_pmf_draws,

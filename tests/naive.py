@@ -13,6 +13,7 @@ import math
 import numpy as np
 from scipy import special
 
+from carms_cli.categorical import order_set
 from carms_cli.copulas import Copula
 from carms_cli.estimators import Weighting
 from carms_cli.pmf import pair_pmf
@@ -48,9 +49,10 @@ def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
     construction = spec.sampler.construction
     tuple_base = lambda j: base + 1 + j * plan.tuple_draws  # noqa: E731
     if construction == Construction.INVERSE:
-        n_orders = plan.orders.shape[1]
+        orders = order_set(spec.sampler.orders, p)  # built here, not read from the plan
+        n_orders = orders.shape[0]
         o = min(int(uniform_py(key, base) * n_orders), n_orders - 1) if n_orders > 1 else 0
-        order = plan.orders[d, o]
+        order = orders[o]
         edges = np.cumsum(p[order])
         return [
             int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])

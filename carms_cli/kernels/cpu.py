@@ -17,7 +17,7 @@ from carms_cli.kernels.trial import simulate_chunk
 def run_chunks(
     first_trial, n_chunks, chunk_size, last_trial,
     key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, guide, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+    orders, thresholds, guide, prefix, order_pairs, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2, peer_scratch,
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
@@ -45,7 +45,8 @@ def run_chunks(
         if peer_scratch is None:
             simulate_chunk(
                 start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-                orders, thresholds, guide, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+                orders, thresholds, guide, prefix, order_pairs, inv_probs, tuple_draws, mc_pmf_draws,
+                probs, log_probs, temperature,
                 weighting, ratio, unary, pair, has_pair, full, has_full,
                 exact_gradient, sum_p2, sum_pg, sum_g2,
                 np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),
@@ -57,7 +58,8 @@ def run_chunks(
         else:
             simulate_chunk(
                 start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-                orders, thresholds, guide, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+                orders, thresholds, guide, prefix, order_pairs, inv_probs, tuple_draws, mc_pmf_draws,
+                probs, log_probs, temperature,
                 weighting, ratio, unary, pair, has_pair, full, has_full,
                 exact_gradient, sum_p2, sum_pg, sum_g2,
                 np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty((n, d_count), dtype=np.int64),

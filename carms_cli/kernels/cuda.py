@@ -56,7 +56,7 @@ else:
 def run_chunks_cuda(
     first_trial, n_chunks, chunk_size, last_trial,
     key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, guide, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+    orders, thresholds, guide, prefix, order_pairs, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2,
     draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, dense, work, iwork,
@@ -74,7 +74,8 @@ def run_chunks_cuda(
         high = stop - first_trial if record else 0
         simulate_chunk(
             start, stop, key, draws_per_var, construction, copula, n, k, d_count,
-            unwrap(orders), unwrap(thresholds), unwrap(guide), unwrap(inv_probs), tuple_draws, mc_pmf_draws,
+            unwrap(orders), unwrap(thresholds), unwrap(guide),
+            unwrap(prefix), unwrap(order_pairs), unwrap(inv_probs), tuple_draws, mc_pmf_draws,
             unwrap(probs), unwrap(log_probs), temperature,
             weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
             unwrap(exact_gradient), unwrap(sum_p2), unwrap(sum_pg), unwrap(sum_g2),

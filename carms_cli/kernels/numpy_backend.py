@@ -102,6 +102,33 @@ def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
     return -np.log(u) if gumbel else u
 
 
+def rotated_categories(plan: Plan, d: int, o: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Inverse CDF of the reference orders ``o`` (shape ``(...)``) at latent values ``y`` (shape
+    ``(..., n)``) from the doubled prefix sums, as the kernel's ``rotated_category``: after the
+    order's first category a, the first doubled index j with ``u ≤ p_a + S_{j+1} − S_{b+1}``
+    before a's copy ``a + K``, else with ``u ≤ S_{j+1} − S_{b+1}`` after it, taken mod K."""
+    n, k = plan.samples, plan.categories
+    if plan.copula == Copula.DIRICHLET:
+        u = y ** (n - 1)
+    elif plan.copula == Copula.GAUSSIAN:
+        u = special.ndtr(y)
+    else:
+        u = y
+    prefix = plan.prefix[d]
+    a = plan.pairs[o, 0].astype(np.int64)[..., None]
+    b = plan.pairs[o, 1].astype(np.int64)[..., None]
+    p_a = plan.probs[d][a]
+    base = prefix[b + 1]
+    split = a + k
+    first = u - p_a + base <= prefix[split]
+    target = np.where(first, u - p_a + base, u + base)
+    low = np.where(first, b + 1, split + 1)
+    high = np.where(first, split - 1, b + k)
+    j = np.clip(np.searchsorted(prefix, target, side="left") - 1, low, high)
+    category = np.where(j >= k, j - k, j)
+    return np.where(u <= p_a, a, category)
+
+
 def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
     """The n categories of variable d for each counter block start in ``base``, shape ``(..., n)``.
 
@@ -122,12 +149,15 @@ def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
         return z
     step = np.uint64(plan.tuple_draws)
     if construction == Construction.INVERSE:
-        orders, n_orders = plan.orders[d], plan.orders.shape[1]
+        orders = plan.orders[d]
+        n_orders = max(plan.orders.shape[1], plan.pairs.shape[0])
         if n_orders > 1:
             o = np.minimum((uniforms(key, base) * n_orders).astype(np.int64), n_orders - 1)
         else:
             o = np.zeros(base.shape, dtype=np.int64)
         y = tuple_draws(plan, base + _ONE, gumbel=False)
+        if plan.pairs.shape[0]:
+            return rotated_categories(plan, d, o, y)
         position = (y[..., :, None] > plan.thresholds[d][o][..., None, :]).sum(axis=-1)
         return orders[o[..., None], position]
     stages = k if construction == Construction.GUMBEL else k - 1

@@ -72,6 +72,47 @@ def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tupl
     return None
 
 
+@nb.njit(inline="always")
+def latent_to_uniform(y, copula, n):  # pragma: no cover - compiled
+    """A copula coordinate on its latent scale back to U (Dirichlet ``Y^(n−1)``, Gaussian ``Φ(Y)``)."""
+    if copula == DIRICHLET:
+        return y ** (n - 1)
+    if copula == GAUSSIAN:
+        return 0.5 * math.erfc(-y * _INV_SQRT2)
+    return y
+
+
+@nb.njit(error_model="numpy")
+def rotated_category(u, a, b, p_a, prefix, d, k):  # pragma: no cover - compiled
+    """Inverse CDF of the reference order ``(a, b)`` = ``[a, b+1, …, K−1, 0, …, b]`` without a,
+    from the doubled prefix sums ``S_j = Σ_{t<j} p_{t mod K}`` (j = 0..2K) of variable d.
+
+    After a, the order is the cyclic run of doubled indices ``b+1 … b+K`` with a's copy ``a+K``
+    removed; the cumulative mass through index j is ``p_a + S_{j+1} − S_{b+1}`` before ``a+K``
+    and ``S_{j+1} − S_{b+1}`` after it. The category is the first j with ``u ≤`` that mass
+    (binary search), taken mod K: O(K) memory per variable instead of a K(K−1)/2 × K table.
+    """
+    if u <= p_a:
+        return a
+    base = prefix[d, b + 1]
+    split = a + k
+    if u - p_a + base <= prefix[d, split]:
+        target = u - p_a + base
+        low = b + 1
+        high = split - 1
+    else:
+        target = u + base
+        low = split + 1
+        high = b + k
+    while low < high:  # the first j in [low, high] with S_{j+1} ≥ target (high if none)
+        middle = (low + high) >> 1
+        if prefix[d, middle + 1] >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low - k if low >= k else low
+
+
 @nb.njit(error_model="numpy")
 def simulate_chunk(
     start,
@@ -86,6 +127,8 @@ def simulate_chunk(
     orders,
     thresholds,
     guide,
+    prefix,
+    order_pairs,
     inv_probs,
     tuple_draws,
     mc_pmf_draws,
@@ -160,7 +203,8 @@ def simulate_chunk(
     counts, coincidence counts and function evaluations). With ``record`` the trial's g and z also go to
     ``g_out[t − start]`` and ``z_out[t − start]``.
     """
-    n_orders = orders.shape[1]
+    rotated = order_pairs.shape[0] > 0  # CARMS-I at K > 16: reference orders from prefix sums
+    n_orders = order_pairs.shape[0] if rotated else orders.shape[1]
     n_buckets = guide.shape[2] - 1
     stride = np.uint64(d_count * draws_per_var)
     if construction == GUMBEL:
@@ -260,6 +304,13 @@ def simulate_chunk(
                 else:
                     for i in range(n):
                         draws[i] = uniform(key, base + np.uint64(1 + i))
+                if rotated:
+                    a = order_pairs[o, 0]
+                    b = order_pairs[o, 1]
+                    p_a = probs[d, a]
+                    for i in range(n):
+                        z[i, d] = rotated_category(latent_to_uniform(draws[i], copula, n), a, b, p_a, prefix, d, k)
+                    continue
                 for i in range(n):
                     y = draws[i]
                     if k <= LINEAR_SCAN_MAX:
@@ -350,7 +401,13 @@ def simulate_chunk(
                         for i in range(n):
                             draws[i] = uniform(key, tuple_base + np.uint64(i))
                     # consume the tuple
-                    if construction == INVERSE:
+                    if construction == INVERSE and rotated:
+                        a = order_pairs[o, 0]
+                        b = order_pairs[o, 1]
+                        for i in range(n):
+                            u = latent_to_uniform(draws[i], copula, n)
+                            sample[i] = rotated_category(u, a, b, probs[d, a], prefix, d, k)
+                    elif construction == INVERSE:
                         for i in range(n):
                             y = draws[i]
                             if k <= LINEAR_SCAN_MAX:
