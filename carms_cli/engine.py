@@ -58,44 +58,49 @@ def set_threads(threads: int | None) -> int:
     return threads
 
 
-def _sampler_args(plan: Plan):
-    return (
-        plan.key,
-        plan.draws_per_var,
-        plan.construction,
-        plan.copula,
-        plan.samples,
-        plan.categories,
-        plan.dims,
-        plan.orders,
-        plan.thresholds,
-        plan.guide,
-        plan.prefix,
-        plan.pairs,
-        plan.inv_probs,
-        plan.tuple_draws,
-        plan.mc_pmf_draws,
-    )
+class KernelArgs(NamedTuple):
+    """The kernels' inputs in signature order (``*args`` unpacks them; drivers read by name)."""
+
+    key: np.uint64
+    draws_per_var: int
+    construction: int
+    copula: int
+    samples: int
+    categories: int
+    dims: int
+    orders: np.ndarray
+    thresholds: np.ndarray
+    guide: np.ndarray
+    prefix: np.ndarray
+    pairs: np.ndarray
+    inv_probs: np.ndarray
+    tuple_draws: int
+    mc_pmf_draws: int
+    probs: np.ndarray
+    log_probs: np.ndarray
+    temperature: float
+    weighting: int
+    ratio: np.ndarray
+    unary: np.ndarray
+    pair: np.ndarray
+    has_pair: bool
+    full: np.ndarray
+    has_full: bool
+    exact_gradient: np.ndarray
+    sum_p2: np.ndarray
+    sum_pg: np.ndarray
+    sum_g2: np.ndarray
 
 
-def _kernel_args(plan: Plan):
+def _kernel_args(plan: Plan) -> KernelArgs:
+    """The plan's tables plus ``Σ_k p²``, ``Σ_k p∇`` and ``Σ_k ∇²`` per variable."""
+    shared = {name: getattr(plan, name) for name in KernelArgs._fields if hasattr(plan, name)}
     grad = plan.exact_gradient
-    return (
-        *_sampler_args(plan),
-        plan.probs,
-        plan.log_probs,
-        plan.temperature,
-        plan.weighting,
-        plan.ratio,
-        plan.unary,
-        plan.pair,
-        plan.has_pair,
-        plan.full,
-        plan.has_full,
-        grad,
-        (plan.probs**2).sum(axis=1),
-        (plan.probs * grad).sum(axis=1),
-        (grad**2).sum(axis=1),
+    return KernelArgs(
+        **shared,
+        sum_p2=(plan.probs**2).sum(axis=1),
+        sum_pg=(plan.probs * grad).sum(axis=1),
+        sum_g2=(grad**2).sum(axis=1),
     )
 
 
@@ -128,7 +133,7 @@ def _run_rows(
     from carms_cli.kernels.cpu import run_chunks
     from carms_cli.kernels.trial import scratch_sizes
 
-    sizes = scratch_sizes(args[2], args[4], args[5], args[6])  # construction, n, K, D
+    sizes = scratch_sizes(args.construction, args.samples, args.categories, args.dims)
     peer_scratch = None if sizes is None else np.array([*sizes[0], sizes[1], sizes[2]], dtype=np.int64)
     if not record:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)

@@ -32,8 +32,8 @@ class Plan(NamedTuple):
     *Rotated* plans (CARMS-I's reference orders at K > 16) keep no per-order tables: ``pairs``
     (|Π|, 2) holds each order's (first, last) pair and ``prefix`` (D, 2K + 1) the doubled prefix
     sums of p, from which the kernel walks any order (O(D·K + K²) memory instead of O(D·K³));
-    orders, thresholds and guide are then (D, 1, 1) placeholders. Otherwise ``pairs`` is empty
-    (0, 2) and ``prefix`` a (D, 1) placeholder."""
+    orders, thresholds and guide are then (D, 1, 1) placeholders. Otherwise ``pairs`` is a (1, 2)
+    placeholder and ``prefix`` a (D, 1) one: a plan is rotated when it has more than one pair."""
 
     key: np.uint64
     draws_per_var: int
@@ -224,7 +224,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         orders = np.empty((d_count, n_orders, k), dtype=np.int64)
         thresholds = np.empty((d_count, n_orders, k - 1), dtype=np.float64)
         prefix = np.zeros((d_count, 1))
-        pairs = np.zeros((0, 2), dtype=np.int32)
+        pairs = np.zeros((1, 2), dtype=np.int32)  # one row: no zero-size arrays on a GPU
     guide = np.zeros((d_count, n_orders, k + 1) if with_guide else (d_count, 1, 2), dtype=np.int32)
     ratio = np.zeros((d_count, k, k), dtype=np.float64)
     joint_cache: dict[bytes, np.ndarray] = {}

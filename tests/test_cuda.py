@@ -115,6 +115,12 @@ def test_simulated_cuda_samples_equal_cpu_samples():
             g_cpu, z_cpu = trial_estimates(plan, 0, 300)
             g_gpu, z_gpu = trial_estimates(plan, 0, 300, backend="cuda")
             assert np.array_equal(z_cpu, z_gpu) and np.array_equal(g_cpu, g_gpu), name
+        wide = build_problem(categories=24, samples=3, objective="table", trials=1, seed=5)  # K > 16
+        for name in ("loorf", "carms", "carms-gauss"):  # guide table; orders from prefix sums
+            plan = build_plan(wide, ESTIMATORS[name])
+            g_cpu, z_cpu = trial_estimates(plan, 0, 300)
+            g_gpu, z_gpu = trial_estimates(plan, 0, 300, backend="cuda")
+            assert np.array_equal(z_cpu, z_gpu) and np.array_equal(g_cpu, g_gpu), name
         print("ok")
     """
     result = _python(script, simulate=True)

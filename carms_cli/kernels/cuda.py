@@ -115,10 +115,10 @@ def _scratch(rows, construction, n, k, d_count, mc_pmf_draws):
 
 def launch(first_trial, n_chunks, chunk_size, last_trial, args, outputs, record=False, g_out=None, z_out=None):
     """Run ``n_chunks`` chunk rows on the GPU and copy ``outputs`` (and, with ``record``, the
-    per-trial ``g_out``/``z_out``) back into the host arrays. ``args`` are the kernel inputs in
-    :func:`run_chunks_cuda` order, from ``key`` to ``sum_g2`` (the engine's kernel arguments
-    without the CPU driver's three scratch sizes)."""
-    construction, n, k, d_count, mc_pmf_draws = args[2], args[4], args[5], args[6], args[11]
+    per-trial ``g_out``/``z_out``) back into the host arrays. ``args`` is the engine's
+    ``KernelArgs`` (the kernel inputs in :func:`run_chunks_cuda` order, ``key`` to ``sum_g2``)."""
+    construction, n, k, d_count = args.construction, args.samples, args.categories, args.dims
+    mc_pmf_draws = args.mc_pmf_draws
     rows = max(n_chunks, 1)
     if g_out is None:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)

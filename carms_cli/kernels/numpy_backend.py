@@ -156,7 +156,7 @@ def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
         else:
             o = np.zeros(base.shape, dtype=np.int64)
         y = tuple_draws(plan, base + _ONE, gumbel=False)
-        if plan.pairs.shape[0]:
+        if plan.pairs.shape[0] > 1:
             return rotated_categories(plan, d, o, y)
         position = (y[..., :, None] > plan.thresholds[d][o][..., None, :]).sum(axis=-1)
         return orders[o[..., None], position]

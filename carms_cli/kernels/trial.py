@@ -203,7 +203,7 @@ def simulate_chunk(
     counts, coincidence counts and function evaluations). With ``record`` the trial's g and z also go to
     ``g_out[t − start]`` and ``z_out[t − start]``.
     """
-    rotated = order_pairs.shape[0] > 0  # CARMS-I at K > 16: reference orders from prefix sums
+    rotated = order_pairs.shape[0] > 1  # CARMS-I at K > 16: reference orders from prefix sums
     n_orders = order_pairs.shape[0] if rotated else orders.shape[1]
     n_buckets = guide.shape[2] - 1
     stride = np.uint64(d_count * draws_per_var)
