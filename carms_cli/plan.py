@@ -207,7 +207,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     need = plan_bytes(problem, spec)
     if need > MAX_PLAN_BYTES:
         raise InputError(
-            f"estimator '{spec.name}' needs {need / 2**30:.1f} GiB of tables at K={problem.categories}, "
+            f"estimator '{spec.name}' needs {need / 2**30:.2f} GiB of tables at K={problem.categories}, "
             f"D={problem.dims} (limit {MAX_PLAN_BYTES / 2**30:.0f} GiB)"
         )
     sampler = spec.sampler
