@@ -177,15 +177,15 @@ def simulate_chunk(
 
     * INVERSE (CARMS-I): one order ``o`` drawn uniformly from the variable's order set and one
       tuple; ``z_i`` = the category at position ``#{j : Y_i > t_j}`` of the order (thresholds
-      increasing), i.e. the c with ``L_c < U_i ≤ R_c``;
+      increasing), i.e. the c with ``L_c < U_i ≤ R_c`` (rotated plans, CARMS-I at K > 16,
+      find it from prefix sums instead: :func:`rotated_category`);
     * GUMBEL (CARMS-G): one tuple per category c; ``z_i = argmin_c (−log U_{c,i}) / p_c``, the
       exponential race equivalent to Gumbel-max ``argmax_c log p_c − log(−log U_{c,i})``;
       −log U is computed stably on each copula's own scale;
     * STICK (stick-breaking): one tuple per stage s of the ascending order; sample i stops at
       the first s with ``U_{s,i} < π_s`` (latent thresholds) and takes ``order[s]``;
     * PAIRS (binary ARM / DisARM, K = 2): n/2 antithetic pairs, pair j from one uniform u_j:
-      ``z_{2j} = b = 1[u_j > 1 − p]`` and ``z_{2j+1} = b̃ = 1[u_j < p]`` with p = P(z = 1).
-
+      ``z_{2j} = b = 1[u_j > 1 − p]`` and ``z_{2j+1} = b̃ = 1[u_j < p]`` with p = P(z = 1);
     * SUBSETS (UNORD): n distinct joint configurations without replacement, drawn jointly over
       the variables (:func:`~carms_cli.kernels.unordered.sample_without_replacement`);
     * SWAPS (ARSM) and RELAXED (Gumbel-softmax, straight-through) are *dense*: their helpers in
