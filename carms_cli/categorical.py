@@ -76,9 +76,15 @@ def _boundary_grid(copula: Copula, n: int, edges: np.ndarray) -> np.ndarray:
     if copula == Copula.DIRICHLET:  # max(x^(1/(n−1)) + y^(1/(n−1)) − 1, 0)^(n−1), one power per cell
         roots = np.power(edges, 1.0 / (n - 1))
         return _integer_power(np.maximum(roots[:, :, None] + roots[:, None, :] - 1.0, 0.0), n - 1)
-    if copula == Copula.GAUSSIAN:
+    if copula == Copula.GAUSSIAN:  # Φ₂ is the costly case: evaluate the upper triangle, mirror it
         h = special.ndtri(edges)
-        return bivariate_normal_cdf(h[:, :, None], h[:, None, :], gaussian_rho(n))
+        size = edges.shape[1]
+        rows, cols = np.triu_indices(size)
+        grid = np.empty((edges.shape[0], size, size))
+        upper = bivariate_normal_cdf(h[:, rows], h[:, cols], gaussian_rho(n))
+        grid[:, rows, cols] = upper
+        grid[:, cols, rows] = upper
+        return grid
     return bivariate_cdf(copula, n, edges[:, :, None], edges[:, None, :])
 
 
