@@ -58,46 +58,19 @@ def set_threads(threads: int | None) -> int:
     return threads
 
 
-class KernelArgs(NamedTuple):
-    """The kernels' inputs in signature order (``*args`` unpacks them; drivers read by name)."""
-
-    key: np.uint64
-    draws_per_var: int
-    construction: int
-    copula: int
-    samples: int
-    categories: int
-    dims: int
-    orders: np.ndarray
-    thresholds: np.ndarray
-    guide: np.ndarray
-    prefix: np.ndarray
-    pairs: np.ndarray
-    inv_probs: np.ndarray
-    tuple_draws: int
-    mc_pmf_draws: int
-    probs: np.ndarray
-    log_probs: np.ndarray
-    temperature: float
-    weighting: int
-    ratio: np.ndarray
-    unary: np.ndarray
-    pair: np.ndarray
-    has_pair: bool
-    full: np.ndarray
-    has_full: bool
-    exact_gradient: np.ndarray
-    sum_p2: np.ndarray
-    sum_pg: np.ndarray
-    sum_g2: np.ndarray
+#: The kernels' inputs in signature order: the plan's fields (declared in that order) and
+#: ``Σ_k p²``, ``Σ_k p∇``, ``Σ_k ∇²`` per variable. ``*args`` unpacks them; drivers read by name.
+KernelArgs = NamedTuple(
+    "KernelArgs",
+    [*Plan.__annotations__.items(), ("sum_p2", np.ndarray), ("sum_pg", np.ndarray), ("sum_g2", np.ndarray)],
+)
 
 
 def _kernel_args(plan: Plan) -> KernelArgs:
     """The plan's tables plus ``Σ_k p²``, ``Σ_k p∇`` and ``Σ_k ∇²`` per variable."""
-    shared = {name: getattr(plan, name) for name in KernelArgs._fields if hasattr(plan, name)}
     grad = plan.exact_gradient
     return KernelArgs(
-        **shared,
+        *plan,
         sum_p2=(plan.probs**2).sum(axis=1),
         sum_pg=(plan.probs * grad).sum(axis=1),
         sum_g2=(grad**2).sum(axis=1),

@@ -26,7 +26,8 @@ REFERENCE_CLIP = (0.01, 10.0)
 
 
 class Plan(NamedTuple):
-    """Kernel inputs. Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
+    """Kernel inputs, declared in the kernels' argument order (``engine.KernelArgs`` extends
+    them). Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
     where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K).
 
     *Rotated* plans (CARMS-I's reference orders at K > 16) keep no per-order tables: ``pairs``
