@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 from scipy import special
 
-from carms_cli.copulas import Copula, bivariate_cdf, bivariate_normal_cdf, gaussian_rho
+from carms_cli.copulas import NORMAL_CLAMP, Copula, bivariate_cdf, bivariate_normal_cdf, gaussian_rho, genz_rule
 
 
 def reference_pairs(k: int) -> np.ndarray:
@@ -71,8 +71,24 @@ def order_boundaries(p: np.ndarray, orders: np.ndarray):
     return left, right
 
 
+#: Fixed number of blocks the compiled Gaussian rectangle kernel splits the orders into (its
+#: partial sums are added in block order, so the result does not depend on the thread count).
+_GAUSSIAN_BLOCKS = 64
+#: Gaussian grids of at least this many cells (|Π|·(K+1)², K ≳ 20) run compiled; smaller ones in
+#: NumPy, which costs milliseconds there and spares a short run the kernel's compile.
+COMPILED_GAUSSIAN_CELLS = 200_000
+
+
+def _boundary_edges(p: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """Cumulative boundaries ``0, x_1, …, x_K = 1`` of each order, shape (|Π|, K + 1); the last is
+    forced to exactly 1 (reference defect 5)."""
+    edges = np.concatenate([np.zeros((orders.shape[0], 1)), np.cumsum(p[orders], axis=1)], axis=1)
+    edges[:, -1] = 1.0
+    return edges
+
+
 def _boundary_grid(copula: Copula, n: int, edges: np.ndarray) -> np.ndarray:
-    """``C(x_i, x_j)`` for all pairs of boundaries of each order (edges: (B, K+1))."""
+    """``C(x_i, x_j)`` for all pairs of boundaries of each order (edges: (B, K+1)), in NumPy."""
     if copula == Copula.DIRICHLET:  # max(x^(1/(n−1)) + y^(1/(n−1)) − 1, 0)^(n−1), one power per cell
         roots = np.power(edges, 1.0 / (n - 1))
         return _integer_power(np.maximum(roots[:, :, None] + roots[:, None, :] - 1.0, 0.0), n - 1)
@@ -88,24 +104,39 @@ def _boundary_grid(copula: Copula, n: int, edges: np.ndarray) -> np.ndarray:
     return bivariate_cdf(copula, n, edges[:, :, None], edges[:, None, :])
 
 
+def compiled_gaussian_pair_pmf(p: np.ndarray, orders: np.ndarray, n: int) -> np.ndarray:
+    """:func:`pair_pmf` for the Gaussian copula and n ≥ 3 by the compiled, parallel kernel of
+    :mod:`carms_cli.kernels.rectangles` (the same grid and rectangles as the NumPy path)."""
+    from carms_cli.kernels.rectangles import gaussian_rectangle_sums
+
+    latent = np.clip(special.ndtri(_boundary_edges(p, orders)), -NORMAL_CLAMP, NORMAL_CLAMP)
+    node_a, node_b, node_w, scale = genz_rule(gaussian_rho(n))
+    partial = np.zeros((min(_GAUSSIAN_BLOCKS, orders.shape[0]), p.size, p.size))
+    gaussian_rectangle_sums(latent, np.ascontiguousarray(orders), node_a, node_b, node_w, scale, partial)
+    return partial.sum(axis=0) / orders.shape[0]
+
+
 def pair_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.ndarray:
     """Exact ``P(z_i = a, z_j = b)`` (i ≠ j) as a K×K float64 matrix, mixture over orders.
 
     Per order, the copula CDF is evaluated once on the grid of its K + 1 boundaries
     ``G[i, j] = C(x_i, x_j)``; the rectangle of the categories at positions (i, j) is the second
     difference ``G[i+1, j+1] − G[i, j+1] − G[i+1, j] + G[i, j]`` (clamped at 0), then moved to
-    the categories' labels. Cost O(|Π| K²) CDF evaluations.
+    the categories' labels. Cost O(|Π| K²) CDF evaluations; large Gaussian grids (Φ₂ costs a
+    short quadrature per cell) run compiled: :func:`compiled_gaussian_pair_pmf`.
     """
     p = np.asarray(p, dtype=np.float64)
     n_orders, k = orders.shape
+    if copula == Copula.GAUSSIAN and n == 2:
+        copula = Copula.DIRICHLET  # both are the countermonotone copula max(u + v − 1, 0)
+    if copula == Copula.GAUSSIAN and n_orders * (k + 1) ** 2 >= COMPILED_GAUSSIAN_CELLS:
+        return compiled_gaussian_pair_pmf(p, orders, n)
     total = np.zeros((k, k))
-    per_cdf = 12 if copula == Copula.GAUSSIAN else 1  # Gauss–Legendre nodes per Φ₂ evaluation
+    per_cdf = 7 if copula == Copula.GAUSSIAN else 1  # quadrature nodes per Φ₂ evaluation
     batch = max(1, 262_144 // ((k + 1) ** 2 * per_cdf))  # small temporaries: page faults dominate big ones
     for start in range(0, n_orders, batch):
         chunk = orders[start : start + batch]
-        edges = np.concatenate([np.zeros((chunk.shape[0], 1)), np.cumsum(p[chunk], axis=1)], axis=1)
-        edges[:, -1] = 1.0
-        grid = _boundary_grid(copula, n, edges)
+        grid = _boundary_grid(copula, n, _boundary_edges(p, chunk))
         rect = grid[:, 1:, 1:] - grid[:, :-1, 1:] - grid[:, 1:, :-1] + grid[:, :-1, :-1]
         rect = np.maximum(rect, 0.0)
         # rect[o, i, j] belongs to categories (chunk[o, i], chunk[o, j]): gather by position

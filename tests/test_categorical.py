@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 
 from carms_cli.categorical import (
+    COMPILED_GAUSSIAN_CELLS,
+    compiled_gaussian_pair_pmf,
     binary_order,
     order_boundaries,
     pair_pmf,
     reference_orders,
     tuple_pmf,
 )
-from carms_cli.copulas import Copula
+from carms_cli.copulas import Copula, bivariate_cdf
 from carms_cli.errors import InputError
 from carms_cli.plan import importance_ratios
 from carms_cli.samplers import SamplerSpec
@@ -87,3 +89,52 @@ def test_a_pair_that_can_never_be_drawn_together_is_an_error():
     assert joint[0, 1] == 0.0
     with pytest.raises(InputError, match="never draw categories 0 and 1 together"):
         importance_ratios(p, joint, sampler, 0)
+
+
+def _rectangle_pair_pmf(p, orders, copula, n):
+    """Independent check: four copula CDFs per rectangle, one order and one pair at a time."""
+    left, right = order_boundaries(p, orders)
+    joint = np.zeros((p.size, p.size))
+    for lo, hi in zip(left, right):
+        for a in range(p.size):
+            for b in range(p.size):
+                cdf = lambda u, v: float(bivariate_cdf(copula, n, u, v))  # noqa: E731
+                box = cdf(hi[a], hi[b]) - cdf(lo[a], hi[b]) - cdf(hi[a], lo[b]) + cdf(lo[a], lo[b])
+                joint[a, b] += max(box, 0.0)
+    return joint / orders.shape[0]
+
+
+@pytest.mark.parametrize("copula", list(Copula))
+@pytest.mark.parametrize("k,n", [(3, 3), (5, 4), (9, 7), (6, 2)])
+def test_pair_pmf_matches_rectangles_one_at_a_time(copula, k, n):
+    """The batched grids (and the compiled Gaussian kernel) against per-rectangle CDF calls."""
+    p = np.random.default_rng(k + n).dirichlet(np.ones(k))
+    orders = reference_orders(k)
+    np.testing.assert_allclose(
+        pair_pmf(p, orders, copula, n), _rectangle_pair_pmf(p, orders, copula, n), rtol=0, atol=1e-15
+    )
+
+
+@pytest.mark.parametrize("k,n", [(3, 3), (9, 4), (16, 5)])
+def test_compiled_gaussian_pair_pmf_matches_numpy_grids(k, n):
+    p = np.random.default_rng(k).dirichlet(np.ones(k))
+    orders = reference_orders(k)
+    assert orders.shape[0] * (k + 1) ** 2 < COMPILED_GAUSSIAN_CELLS  # pair_pmf takes the NumPy path here
+    np.testing.assert_allclose(
+        compiled_gaussian_pair_pmf(p, orders, n), pair_pmf(p, orders, Copula.GAUSSIAN, n), rtol=0, atol=1e-16
+    )
+
+
+def test_gaussian_pair_pmf_is_the_same_on_any_thread_count():
+    import numba
+
+    p = np.random.default_rng(3).dirichlet(np.ones(24))
+    orders = reference_orders(24)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = pair_pmf(p, orders, Copula.GAUSSIAN, 4)
+        numba.set_num_threads(before)
+        assert np.array_equal(one, pair_pmf(p, orders, Copula.GAUSSIAN, 4))
+    finally:
+        numba.set_num_threads(before)

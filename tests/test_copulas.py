@@ -24,7 +24,7 @@ def _quad_bvn(h, k, rho):
     return integrate.quad(integrand, -np.inf, h, epsabs=1e-14, epsrel=1e-13)[0]
 
 
-@pytest.mark.parametrize("rho", [-0.5, -1 / 3, -0.2, -1 / 63])
+@pytest.mark.parametrize("rho", [-0.9, -0.5, -1 / 3, -0.2, -1 / 63, 0.3, 0.75, 0.9])
 @pytest.mark.parametrize("h,k", [(0.3, -0.7), (-3.0, -2.5), (5.0, -6.0), (1.2, 1.3), (0.0, 0.0), (-8.0, 2.0)])
 def test_bivariate_normal_cdf_matches_quadrature(h, k, rho):
     assert bivariate_normal_cdf(h, k, rho) == pytest.approx(_quad_bvn(h, k, rho), abs=1e-13)
