@@ -5,8 +5,8 @@ import pytest
 
 from carms_cli.categorical import (
     COMPILED_GAUSSIAN_CELLS,
-    compiled_gaussian_pair_pmf,
     binary_order,
+    compiled_gaussian_pair_pmf,
     order_boundaries,
     pair_pmf,
     reference_orders,
@@ -95,7 +95,7 @@ def _rectangle_pair_pmf(p, orders, copula, n):
     """Independent check: four copula CDFs per rectangle, one order and one pair at a time."""
     left, right = order_boundaries(p, orders)
     joint = np.zeros((p.size, p.size))
-    for lo, hi in zip(left, right):
+    for lo, hi in zip(left, right, strict=True):
         for a in range(p.size):
             for b in range(p.size):
                 cdf = lambda u, v: float(bivariate_cdf(copula, n, u, v))  # noqa: E731
