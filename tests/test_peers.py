@@ -162,4 +162,6 @@ def test_exact_command_says_why_arsm_and_gumbel_have_no_enumeration(cli):
     assert result.code == 0, result.err
     text = result.out
     assert "Dirichlet(1)" in text and "Gumbel" in text
-    assert math.isfinite(next(e for e in result.json()["estimators"] if e["name"] == "unord")["variance_total"])
+    assert math.isfinite(
+        next(e for e in result.json()["estimators"] if e["name"] == "unord")["variance_total"]
+    )

@@ -230,41 +230,16 @@ def simulate_chunk(
             if is_dense:
                 if construction == SWAPS:
                     evaluation_sum += arsm_estimate(
-                        key,
-                        trial_base,
-                        draws_per_var,
-                        k,
-                        d_count,
-                        log_probs,
-                        unary,
-                        pair,
-                        has_pair,
-                        full,
-                        has_full,
-                        work,
-                        iwork,
-                        dense,
+                        key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
+                        work, iwork, dense,
                     )
                     for d in range(d_count):  # record the swap-free configuration, a draw from p
                         for i in range(n):
                             z[i, d] = iwork[3 * d]
                 else:
                     relaxed_estimate(
-                        key,
-                        trial_base,
-                        draws_per_var,
-                        n,
-                        k,
-                        d_count,
-                        log_probs,
-                        temperature,
-                        weighting == STRAIGHT_THROUGH,
-                        unary,
-                        pair,
-                        has_pair,
-                        z,
-                        work,
-                        dense,
+                        key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
+                        weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
                     )
                     evaluation_sum += n
                 q = 0.0
