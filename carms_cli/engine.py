@@ -93,7 +93,16 @@ def _row_buffers(rows: int, d_count: int, k: int):
 
 
 def _run_rows(
-    args: tuple, backend: str, first_trial: int, rows: int, size: int, last_trial: int, out, g_out=None, z_out=None
+    args: KernelArgs,
+    backend: str,
+    first_trial: int,
+    rows: int,
+    size: int,
+    last_trial: int,
+    out,
+    threads: int,
+    g_out=None,
+    z_out=None,
 ) -> None:
     """One call of the backend's driver: ``rows`` chunks of ``size`` trials from ``first_trial``;
     ``args`` is :func:`_kernel_args` of the plan (computed once per run)."""
@@ -104,13 +113,10 @@ def _run_rows(
         gpu.launch(first_trial, rows, size, last_trial, args, out, record, g_out, z_out)
         return
     from carms_cli.kernels.cpu import run_chunks
-    from carms_cli.kernels.trial import scratch_sizes
 
-    sizes = scratch_sizes(args.construction, args.samples, args.categories, args.dims)
-    peer_scratch = None if sizes is None else np.array([*sizes[0], sizes[1], sizes[2]], dtype=np.int64)
     if not record:
         g_out, z_out = np.zeros((0, 0, 0)), np.zeros((0, 0, 0), dtype=np.int64)
-    run_chunks(first_trial, rows, size, last_trial, *args, peer_scratch, *out, record, g_out, z_out)
+    run_chunks(first_trial, rows, size, last_trial, args, out, record, g_out, z_out, threads)
 
 
 def _chunk_size(plan: Plan, backend: str) -> int:
@@ -153,7 +159,7 @@ def run_plan(
 
     warm = _row_buffers(0, d_count, k)  # compile or load from the cache, outside the timing
     args = _kernel_args(plan)
-    _run_rows(args, backend, 0, 0, size, trials, warm)
+    _run_rows(args, backend, 0, 0, size, trials, warm, threads)
     merge_chunks(plan.probs, warm[0], *warm[1:6], 0, np.zeros((d_count, k)), np.zeros((d_count, k)))
 
     mean = np.zeros((d_count, k))
@@ -165,7 +171,7 @@ def run_plan(
     for first in range(0, total_chunks, per_batch):
         rows = min(per_batch, total_chunks - first)
         out = _row_buffers(rows, d_count, k)
-        _run_rows(args, backend, first * size, rows, size, trials, out)
+        _run_rows(args, backend, first * size, rows, size, trials, out, threads)
         count = merge_chunks(plan.probs, out[0], *out[1:6], count, mean, m2)
         # fixed-order sums: identical for any thread count
         for row in out[6]:
@@ -191,13 +197,16 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
         from carms_cli.kernels import numpy_backend
 
         return numpy_backend.trial_estimates(plan, first_trial, count)
+    import numba
+
     d_count, k = plan.dims, plan.categories
     size = _chunk_size(plan, backend)
     rows = max(1, -(-count // size))
     g = np.zeros((count, d_count, k))
     z = np.zeros((count, plan.samples, d_count), dtype=np.int64)
     out = _row_buffers(rows, d_count, k)
-    _run_rows(_kernel_args(plan), backend, first_trial, rows, size, first_trial + count, out, g, z)
+    threads = numba.get_num_threads() if backend == "cpu" else 1
+    _run_rows(_kernel_args(plan), backend, first_trial, rows, size, first_trial + count, out, threads, g, z)
     return g, z
 
 

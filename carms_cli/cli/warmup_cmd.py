@@ -2,6 +2,8 @@
 
 import time
 
+import numpy as np
+
 from carms_cli.cli import app
 from carms_cli.cli.options import Backend, BackendName
 
@@ -22,12 +24,16 @@ def warmup(backend: Backend = BackendName.cpu) -> None:
 
     used_backend, _ = resolve_backend(backend.value)
     started = time.perf_counter()
-    # one driver per target, specialised twice on the CPU (copula constructions, and the peers
-    # ARSM/UNORD/Gumbel): one small run per specialisation and code path loads everything
+    # one chunk kernel, specialised three times on the CPU (CARMS-I, the other copula
+    # constructions, the peers ARSM/UNORD/Gumbel): one small run per specialisation loads them all
     problem = build_problem(categories=3, samples=2, trials=10, seed=0)
-    for name in ("carms", "unord"):
+    for name in ("carms", "carms-g", "unord"):
         plan = build_plan(problem, ESTIMATORS[name])
         run_plan(plan, problem.trials, set_threads(None), backend=used_backend)
         trial_estimates(plan, 0, 2, backend=used_backend)
+    if used_backend == "cpu":  # the Gaussian CARMS-I pair pmf's kernel (large K only)
+        from carms_cli.categorical import compiled_gaussian_pair_pmf, reference_orders
+
+        compiled_gaussian_pair_pmf(np.full(3, 1.0 / 3.0), reference_orders(3), 4)
     seconds = time.perf_counter() - started
     print_lines([f"kernels ready for backend {used_backend} in {seconds:.1f} s (cache: {kernel_cache_dir()})"])

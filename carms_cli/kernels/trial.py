@@ -17,6 +17,7 @@ import math
 import numba as nb
 import numpy as np
 
+from carms_cli.kernels import cached_kernel
 from carms_cli.kernels.dense import arsm_estimate, relaxed_estimate
 from carms_cli.kernels.unordered import sample_without_replacement, unord_coefficients
 from carms_cli.rng import normal_pair, uniform
@@ -82,6 +83,53 @@ def latent_to_uniform(y, copula, n):  # pragma: no cover - compiled
     return y
 
 
+@nb.njit(inline="always")
+def copula_tuple(key, base, copula, n, gumbel, draws):  # pragma: no cover - compiled
+    """One copula n-tuple from draws ``base …`` into ``draws[:n]``, on the copula's latent scale:
+    Dirichlet ``Y_i = 1 − E_i/ΣE`` (``E_i = −log u_i``), Gaussian ``Y = √(n/(n−1)) (X − X̄)`` with
+    X iid N(0, 1) by Box–Muller, independent ``Y_i = u_i``. With ``gumbel``, ``−log U_i`` instead,
+    computed stably on each copula's own scale (the exponential race of CARMS-G)."""
+    if copula == DIRICHLET:
+        total = 0.0
+        for i in range(n):
+            e = -math.log(uniform(key, base + np.uint64(i)))
+            draws[i] = e
+            total += e
+        inv = 1.0 / total
+        if gumbel:  # −log U = −(n−1) log(1 − E_i/ΣE)
+            for i in range(n):
+                draws[i] = -(n - 1.0) * math.log1p(-draws[i] * inv)
+        else:
+            for i in range(n):
+                draws[i] = 1.0 - draws[i] * inv
+    elif copula == GAUSSIAN:
+        total = 0.0
+        for i in range(0, n, 2):
+            x1, x2 = normal_pair(key, base + np.uint64(i))
+            draws[i] = x1
+            total += x1
+            if i + 1 < n:
+                draws[i + 1] = x2
+                total += x2
+        mean = total / n
+        scale = math.sqrt(n / (n - 1.0))
+        for i in range(n):
+            y = scale * (draws[i] - mean)
+            if gumbel:  # −log Φ(y), accurate in both tails
+                if y < 0.0:
+                    draws[i] = -math.log(0.5 * math.erfc(-y * _INV_SQRT2))
+                else:
+                    draws[i] = -math.log1p(-0.5 * math.erfc(y * _INV_SQRT2))
+            else:
+                draws[i] = y
+    elif gumbel:
+        for i in range(n):
+            draws[i] = -math.log(uniform(key, base + np.uint64(i)))
+    else:
+        for i in range(n):
+            draws[i] = uniform(key, base + np.uint64(i))
+
+
 @nb.njit(error_model="numpy")
 def rotated_category(u, a, b, p_a, prefix, d, k):  # pragma: no cover - compiled
     """Inverse CDF of the reference order ``(a, b)`` = ``[a, b+1, …, K−1, 0, …, b]`` without a,
@@ -113,7 +161,7 @@ def rotated_category(u, a, b, p_a, prefix, d, k):  # pragma: no cover - compiled
     return low - k if low >= k else low
 
 
-@nb.njit(error_model="numpy")
+@cached_kernel(nogil=True)
 def simulate_chunk(
     start,
     stop,
@@ -283,27 +331,16 @@ def simulate_chunk(
                 for a in range(k):
                     for b in range(k):
                         pair_counts[a, b] = 0.0
-            if construction == INVERSE and copula != GAUSSIAN and mc_pmf_draws == 0:
-                # fast path of the common case (CARMS-I, Dirichlet or independent copula, no Monte
-                # Carlo pmf): the generic block below, specialised and written straight into z
+            if construction == INVERSE and mc_pmf_draws == 0:
+                # CARMS-I without a Monte Carlo pmf (every CARMS-I estimator): one order, one
+                # tuple, categories written straight into z
                 base = trial_base + np.uint64(d * draws_per_var)
                 o = 0
                 if n_orders > 1:
                     o = int(uniform(key, base) * n_orders)
                     if o >= n_orders:
                         o = n_orders - 1
-                if copula == DIRICHLET:
-                    total = 0.0
-                    for i in range(n):
-                        e = -math.log(uniform(key, base + np.uint64(1 + i)))
-                        draws[i] = e
-                        total += e
-                    inv = 1.0 / total
-                    for i in range(n):
-                        draws[i] = 1.0 - draws[i] * inv
-                else:
-                    for i in range(n):
-                        draws[i] = uniform(key, base + np.uint64(1 + i))
+                copula_tuple(key, base + np.uint64(1), copula, n, False, draws)
                 if rotated:
                     a = order_pairs[o, 0]
                     b = order_pairs[o, 1]
@@ -322,12 +359,16 @@ def simulate_chunk(
                         # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
                         # guide[g] .. guide[g + 1] − 1, so a binary search inside one bucket
                         # (typically 0–2 thresholds) finds #{j : y > t_j}: O(1) expected in K, and
-                        # O(log K) when skewed p crowds many thresholds into one bucket
-                        bucket = int(y * n_buckets)
-                        if bucket >= n_buckets:
-                            bucket = n_buckets - 1
-                        position = guide[d, o, bucket]
-                        high = guide[d, o, bucket + 1]
+                        # O(log K) when skewed p crowds many thresholds into one bucket. Without a
+                        # guide (Gaussian latent scale) the search spans all K − 1 thresholds.
+                        position = 0
+                        high = k - 1
+                        if n_buckets > 1:
+                            bucket = int(y * n_buckets)
+                            if bucket >= n_buckets:
+                                bucket = n_buckets - 1
+                            position = guide[d, o, bucket]
+                            high = guide[d, o, bucket + 1]
                         while position < high:
                             middle = (position + high) >> 1
                             if y > thresholds[d, o, middle]:
@@ -336,118 +377,82 @@ def simulate_chunk(
                                 high = middle
                     z[i, d] = orders[d, o, position]
                 continue
-            for rep in range(1 + mc_pmf_draws):
-                # --- one set of n samples of variable d into `sample` ---------------------------
-                base = trial_base + np.uint64(d * draws_per_var + rep * rep_draws)
-                o = 0
-                if n_orders > 1:
-                    o = int(uniform(key, base) * n_orders)
-                    if o >= n_orders:
-                        o = n_orders - 1
-                remaining = n
-                if construction == GUMBEL or construction == STICK:
-                    for i in range(n):
-                        sample[i] = -1
-                        race[i] = np.inf  # GUMBEL: best race time so far
-                if construction == PAIRS:
-                    p_one = probs[d, 1]
-                    for j in range(n // 2):
-                        u = uniform(key, base + np.uint64(1 + j))
-                        sample[2 * j] = 1 if u > 1.0 - p_one else 0
-                        sample[2 * j + 1] = 1 if u < p_one else 0
-                    remaining = 0
-                for t in range(n_tuples):
-                    if remaining == 0:
-                        break
-                    tuple_base = base + np.uint64(1 + t * tuple_draws)
-                    # one copula tuple on its latent scale (GUMBEL: −log U instead)
-                    if copula == DIRICHLET:
-                        total = 0.0
+            # `sample is None` (the CPU driver's CARMS-I and peer specialisations) prunes the
+            # other constructions' sampling at compile time, as `work is None` prunes the peers
+            if sample is not None:
+                for rep in range(1 + mc_pmf_draws):
+                    # --- one set of n samples of variable d into `sample` ---------------------------
+                    base = trial_base + np.uint64(d * draws_per_var + rep * rep_draws)
+                    o = 0
+                    if n_orders > 1:
+                        o = int(uniform(key, base) * n_orders)
+                        if o >= n_orders:
+                            o = n_orders - 1
+                    remaining = n
+                    if construction == GUMBEL or construction == STICK:
                         for i in range(n):
-                            e = -math.log(uniform(key, tuple_base + np.uint64(i)))
-                            draws[i] = e
-                            total += e
-                        inv = 1.0 / total
-                        if construction == GUMBEL:  # −log U = −(n−1) log(1 − E_i/ΣE)
+                            sample[i] = -1
+                            race[i] = np.inf  # GUMBEL: best race time so far
+                    if construction == PAIRS:
+                        p_one = probs[d, 1]
+                        for j in range(n // 2):
+                            u = uniform(key, base + np.uint64(1 + j))
+                            sample[2 * j] = 1 if u > 1.0 - p_one else 0
+                            sample[2 * j + 1] = 1 if u < p_one else 0
+                        remaining = 0
+                    for t in range(n_tuples):
+                        if remaining == 0:
+                            break
+                        tuple_base = base + np.uint64(1 + t * tuple_draws)
+                        copula_tuple(key, tuple_base, copula, n, construction == GUMBEL, draws)
+                        # consume the tuple
+                        if construction == INVERSE and rotated:
+                            a = order_pairs[o, 0]
+                            b = order_pairs[o, 1]
                             for i in range(n):
-                                draws[i] = -(n - 1.0) * math.log1p(-draws[i] * inv)
+                                u = latent_to_uniform(draws[i], copula, n)
+                                sample[i] = rotated_category(u, a, b, probs[d, a], prefix, d, k)
+                        elif construction == INVERSE:
+                            for i in range(n):
+                                y = draws[i]
+                                if k <= LINEAR_SCAN_MAX:
+                                    position = 0
+                                    for j in range(k - 1):
+                                        if y > thresholds[d, o, j]:
+                                            position = j + 1
+                                else:  # binary search, as in the fast path above
+                                    position = 0
+                                    high = k - 1
+                                    while position < high:
+                                        middle = (position + high) >> 1
+                                        if y > thresholds[d, o, middle]:
+                                            position = middle + 1
+                                        else:
+                                            high = middle
+                                sample[i] = orders[d, o, position]
+                        elif construction == GUMBEL:
+                            for i in range(n):
+                                race_i = draws[i] * inv_probs[d, t]
+                                if race_i < race[i]:
+                                    race[i] = race_i
+                                    sample[i] = t
                         else:
                             for i in range(n):
-                                draws[i] = 1.0 - draws[i] * inv
-                    elif copula == GAUSSIAN:
-                        total = 0.0
-                        for i in range(0, n, 2):
-                            x1, x2 = normal_pair(key, tuple_base + np.uint64(i))
-                            draws[i] = x1
-                            total += x1
-                            if i + 1 < n:
-                                draws[i + 1] = x2
-                                total += x2
-                        mean = total / n
-                        scale = math.sqrt(n / (n - 1.0))
+                                if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
+                                    sample[i] = orders[d, 0, t]
+                                    remaining -= 1
+                    if construction == STICK:
                         for i in range(n):
-                            y = scale * (draws[i] - mean)
-                            if construction == GUMBEL:  # −log Φ(y), accurate in both tails
-                                if y < 0.0:
-                                    draws[i] = -math.log(0.5 * math.erfc(-y * _INV_SQRT2))
-                                else:
-                                    draws[i] = -math.log1p(-0.5 * math.erfc(y * _INV_SQRT2))
-                            else:
-                                draws[i] = y
-                    elif construction == GUMBEL:
+                            if sample[i] < 0:
+                                sample[i] = orders[d, 0, k - 1]
+                    if rep == 0:
                         for i in range(n):
-                            draws[i] = -math.log(uniform(key, tuple_base + np.uint64(i)))
+                            z[i, d] = sample[i]
                     else:
                         for i in range(n):
-                            draws[i] = uniform(key, tuple_base + np.uint64(i))
-                    # consume the tuple
-                    if construction == INVERSE and rotated:
-                        a = order_pairs[o, 0]
-                        b = order_pairs[o, 1]
-                        for i in range(n):
-                            u = latent_to_uniform(draws[i], copula, n)
-                            sample[i] = rotated_category(u, a, b, probs[d, a], prefix, d, k)
-                    elif construction == INVERSE:
-                        for i in range(n):
-                            y = draws[i]
-                            if k <= LINEAR_SCAN_MAX:
-                                position = 0
-                                for j in range(k - 1):
-                                    if y > thresholds[d, o, j]:
-                                        position = j + 1
-                            else:  # binary search, as in the fast path above
-                                position = 0
-                                high = k - 1
-                                while position < high:
-                                    middle = (position + high) >> 1
-                                    if y > thresholds[d, o, middle]:
-                                        position = middle + 1
-                                    else:
-                                        high = middle
-                            sample[i] = orders[d, o, position]
-                    elif construction == GUMBEL:
-                        for i in range(n):
-                            race_i = draws[i] * inv_probs[d, t]
-                            if race_i < race[i]:
-                                race[i] = race_i
-                                sample[i] = t
-                    else:
-                        for i in range(n):
-                            if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
-                                sample[i] = orders[d, 0, t]
-                                remaining -= 1
-                if construction == STICK:
-                    for i in range(n):
-                        if sample[i] < 0:
-                            sample[i] = orders[d, 0, k - 1]
-                if rep == 0:
-                    for i in range(n):
-                        z[i, d] = sample[i]
-                else:
-                    for i in range(n):
-                        for j in range(n):
-                            if i != j:
-                                pair_counts[sample[i], sample[j]] += 1.0
+                            for j in range(n):
+                                if i != j:
+                                    pair_counts[sample[i], sample[j]] += 1.0
             if mc_pmf_draws > 0:
                 scale = 1.0 / (mc_pmf_draws * n * (n - 1.0))
                 for a in range(k):
