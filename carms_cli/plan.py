@@ -134,12 +134,13 @@ def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d:
 
 def uses_guide(sampler: SamplerSpec, k: int) -> bool:
     """Whether the kernel finds categories through a guide table: the inverse CDF on the [0, 1]
-    latent scale (Dirichlet or independent copula) with K ≥ 3 thresholds' worth of categories,
-    for tables that are not walked by rotation."""
+    latent scale (Dirichlet or independent copula) above the linear-scan size."""
+    from carms_cli.kernels.trial import LINEAR_SCAN_MAX
+
     return (
         sampler.construction == Construction.INVERSE
         and sampler.copula != Copula.GAUSSIAN
-        and k >= 3
+        and k > LINEAR_SCAN_MAX
         and not rotated(sampler, k)
     )
 

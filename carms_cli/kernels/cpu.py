@@ -43,6 +43,18 @@ def _pool(workers: int) -> ThreadPoolExecutor | None:
         return _POOL
 
 
+#: Bytes of padding around each scratch buffer: scratch is written on every trial, and two
+#: threads' small buffers side by side in one cache line would slow each other down several-fold.
+_PAD_BYTES = 128
+
+
+def _private(shape, dtype=np.float64) -> np.ndarray:
+    """A zeroed C-contiguous array of ``shape`` that shares no cache line with any other buffer."""
+    pad = _PAD_BYTES // np.dtype(dtype).itemsize
+    size = int(np.prod(shape))
+    return np.zeros(size + 2 * pad, dtype=dtype)[pad : pad + size].reshape(shape)
+
+
 def _scratch(args, n_tuple_constructions: bool):
     """Per-chunk scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``), with ``None``
     for what the specialisation leaves out (see the module docstring)."""
@@ -50,15 +62,15 @@ def _scratch(args, n_tuple_constructions: bool):
     sizes = scratch_sizes(args.construction, n, k, d_count)
     mc_k = k if args.mc_pmf_draws > 0 else 1
     mc_d = d_count if args.mc_pmf_draws > 0 else 1
-    common = (np.empty(n), np.empty(n))
+    draws, race, f, coef, acc = _private(n), _private(n), _private(n), _private(n), _private(k)
+    z = _private((n, d_count), np.int64)
     if sizes is not None:  # peers: dense, work and iwork; no sample buffer
         (rows, cols), floats, ints = sizes
-        return (*common, None, np.empty((n, d_count), dtype=np.int64), np.empty(n), np.empty(n), np.zeros(k),
-                np.zeros((1, 1)), np.zeros((1, 1, 1)),
-                np.zeros((rows, cols)), np.zeros(floats), np.zeros(ints, dtype=np.int64))
-    sample = np.empty(n, dtype=np.int64) if n_tuple_constructions else None
-    return (*common, sample, np.empty((n, d_count), dtype=np.int64), np.empty(n), np.empty(n), np.zeros(k),
-            np.zeros((mc_k, mc_k)), np.zeros((mc_d, mc_k, mc_k)), None, None, None)
+        return (draws, race, None, z, f, coef, acc, _private((1, 1)), _private((1, 1, 1)),
+                _private((rows, cols)), _private(floats), _private(ints, np.int64))
+    sample = _private(n, np.int64) if n_tuple_constructions else None
+    pair_counts, mc_ratio = _private((mc_k, mc_k)), _private((mc_d, mc_k, mc_k))
+    return (draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, None, None, None)
 
 
 def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record, g_out, z_out, threads):

@@ -45,10 +45,10 @@ GUMBEL_SOFTMAX = 7
 STRAIGHT_THROUGH = 8
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-#: On the [0, 1] latent scale (Dirichlet or independent copula) the inverse CDF goes through a
-#: guide table for every K ≥ 3. On the Gaussian latent scale it counts its K − 1 thresholds up to
-#: this K (branch-free), and above it CARMS-I's reference orders are rotated (see
-#: :func:`rotated_category`) or, for one fixed order, found by binary search.
+#: Up to this K the inverse CDF counts the thresholds below each draw (branch-free and
+#: vectorised: in time this beats a guide table's data-dependent branches at small K); above it,
+#: a guide table (Dirichlet or independent copula) or a binary search (Gaussian latent scale)
+#: keeps the cost per sample O(1) expected, O(log K) at worst.
 LINEAR_SCAN_MAX = 16
 
 #: Layout of the per-chunk scalar accumulators.
@@ -351,31 +351,26 @@ def simulate_chunk(
                     continue
                 for i in range(n):
                     y = draws[i]
-                    if n_buckets > 1:
-                        # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
-                        # guide[g] .. guide[g + 1] − 1, so a search inside one bucket (typically
-                        # 0–2 thresholds) finds #{j : y > t_j}: O(1) expected in K, and O(log K)
-                        # when skewed p crowds many thresholds into one bucket
-                        bucket = int(y * n_buckets)
-                        if bucket >= n_buckets:
-                            bucket = n_buckets - 1
-                        position = guide[d, o, bucket]
-                        high = guide[d, o, bucket + 1]
-                        while position < high:
-                            middle = (position + high) >> 1
-                            if y > thresholds[d, o, middle]:
-                                position = middle + 1
-                            else:
-                                high = middle
-                    elif k <= LINEAR_SCAN_MAX:
-                        # Gaussian latent scale (no guide): count the thresholds below y, which
-                        # for increasing thresholds is the position (a branch-free sum)
+                    if k <= LINEAR_SCAN_MAX:
+                        # count the thresholds below y, which for increasing thresholds is the
+                        # position: a branch-free sum the compiler vectorises
                         position = 0
                         for j in range(k - 1):
                             position += np.int64(y > thresholds[d, o, j])
-                    else:  # Gaussian, identity order, K > 16: binary search over every threshold
+                    else:
+                        # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
+                        # guide[g] .. guide[g + 1] − 1, so a binary search inside one bucket
+                        # (typically 0–2 thresholds) finds #{j : y > t_j}: O(1) expected in K, and
+                        # O(log K) when skewed p crowds many thresholds into one bucket. Without a
+                        # guide (Gaussian latent scale) the search spans all K − 1 thresholds.
                         position = 0
                         high = k - 1
+                        if n_buckets > 1:
+                            bucket = int(y * n_buckets)
+                            if bucket >= n_buckets:
+                                bucket = n_buckets - 1
+                            position = guide[d, o, bucket]
+                            high = guide[d, o, bucket + 1]
                         while position < high:
                             middle = (position + high) >> 1
                             if y > thresholds[d, o, middle]:
@@ -425,8 +420,7 @@ def simulate_chunk(
                                 if k <= LINEAR_SCAN_MAX:
                                     position = 0
                                     for j in range(k - 1):
-                                        if y > thresholds[d, o, j]:
-                                            position = j + 1
+                                        position += np.int64(y > thresholds[d, o, j])
                                 else:  # binary search, as in the fast path above
                                     position = 0
                                     high = k - 1
