@@ -56,7 +56,7 @@ def _private(shape, dtype=np.float64) -> np.ndarray:
 
 
 def _scratch(args, n_tuple_constructions: bool):
-    """Per-chunk scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``), with ``None``
+    """Per-thread scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``), with ``None``
     for what the specialisation leaves out (see the module docstring)."""
     n, k, d_count = args.samples, args.categories, args.dims
     sizes = scratch_sizes(args.construction, n, k, d_count)
@@ -85,12 +85,15 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
     generic = args.construction != INVERSE or args.mc_pmf_draws > 0
 
     def work(first_row, last_row):
+        # one set of scratch per thread: the kernel leaves no state in it between chunks (as on
+        # the GPU, where a thread reuses its row of scratch for every chunk it runs)
+        scratch = _scratch(args, generic)
         for row in range(first_row, last_row):
             start = first_trial + row * chunk_size
             stop = min(start + chunk_size, last_trial)
             low, high = (start - first_trial, stop - first_trial) if record else (0, 0)
             simulate_chunk(
-                start, stop, *args, *_scratch(args, generic),
+                start, stop, *args, *scratch,
                 out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
                 record, g_out[low:high], z_out[low:high],
             )
