@@ -1,11 +1,13 @@
 """Per-trial logic, written once: :func:`simulate_chunk` runs a range of trials.
 
 It takes every input and every scratch or output buffer from its caller and allocates
-nothing, so the same function serves the parallel CPU driver (one call per chunk, scratch from
-``np.empty``), the per-trial debug path (``record=True``) and a later CUDA driver (scratch from
-local arrays). Inside the trial loop only scalar helpers are called: in numba's CPU target an
-array passed to a helper per trial costs an atomic reference-count update, which halves
-throughput and stops two threads from scaling.
+nothing, so the same function serves the CPU driver (called without the GIL from a pool of
+threads, one call per chunk, one set of scratch per thread), the per-trial debug path
+(``record=True``) and the CUDA driver (one row of device scratch per GPU thread). It keeps no
+state in its scratch between chunks. Inside the trial loop only scalar helpers (or helpers
+inlined at compile time) are called: in numba's CPU target an array passed to a compiled helper
+per trial costs an atomic reference-count update, which halves throughput and stops two threads
+from scaling.
 
 Integer codes for copulas and weightings are those of :class:`carms_cli.copulas.Copula` and
 :class:`carms_cli.estimators.Weighting`. Random draws: trial t, variable d uses counters
