@@ -27,24 +27,26 @@ from carms_cli.kernels import cached_kernel
 from carms_cli.kernels.trial import INVERSE, scratch_sizes, simulate_chunk
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor | None:
     """The persistent worker pool, grown to at least ``workers`` threads (None if none needed)."""
-    global _POOL
+    global _POOL, _POOL_SIZE
     if workers < 1:
         return None
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
+        if _POOL_SIZE < workers:
             if _POOL is not None:
                 _POOL.shutdown(wait=True)
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carms-chunk")
+            _POOL_SIZE = workers
         return _POOL
 
 
 #: Bytes of padding around each scratch buffer: scratch is written on every trial, and two
-#: threads' small buffers side by side in one cache line would slow each other down several-fold.
+#: threads' small buffers side by side in one cache line would contend for it (false sharing).
 _PAD_BYTES = 128
 
 
