@@ -28,7 +28,8 @@ REFERENCE_CLIP = (0.01, 10.0)
 class Plan(NamedTuple):
     """Kernel inputs, declared in the kernels' argument order (``engine.KernelArgs`` extends
     them). Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
-    where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K).
+    where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K) for the importance
+    weighting (else a (1, 1, 1) placeholder).
 
     *Rotated* plans (CARMS-I's reference orders at K > 16) keep no per-order tables: ``pairs``
     (|Π|, 2) holds each order's (first, last) pair and ``prefix`` (D, 2K + 1) the doubled prefix
@@ -95,6 +96,12 @@ def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
     return (1 + spec.mc_pmf_draws) * per_set
 
 
+def uses_ratio_table(spec: EstimatorSpec) -> bool:
+    """Whether the kernel reads the plan's (D, K, K) importance-ratio table (the importance
+    weighting with a host-side ratio; ``carms-g-ref`` estimates its own per trial)."""
+    return spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc"
+
+
 def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     """Bytes of the tables :func:`build_plan` would allocate."""
     k, d = problem.categories, problem.dims
@@ -103,7 +110,7 @@ def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     else:
         n_orders = categorical.order_set_size(spec.sampler.orders, k)
         total = d * n_orders * k * (16 + (4 if uses_guide(spec.sampler, k) else 0))
-    total += d * k * k * 8 + d * k * 8
+    total += (d * k * k * 8 if uses_ratio_table(spec) else 0) + d * k * 8
     objective = problem.objective
     if objective.pair is not None:
         total += objective.pair.nbytes
@@ -227,7 +234,8 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         prefix = np.zeros((d_count, 1))
         pairs = np.zeros((1, 2), dtype=np.int32)  # one row: no zero-size arrays on a GPU
     guide = np.zeros((d_count, n_orders, k + 1) if with_guide else (d_count, 1, 2), dtype=np.int32)
-    ratio = np.zeros((d_count, k, k), dtype=np.float64)
+    with_ratio = uses_ratio_table(spec)
+    ratio = np.zeros((d_count, k, k) if with_ratio else (1, 1, 1), dtype=np.float64)
     joint_cache: dict[bytes, np.ndarray] = {}
     for d in range(d_count):
         p = problem.probs[d]
@@ -235,7 +243,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
             orders[d], thresholds[d] = _construction_tables(sampler, p, n)
         if with_guide:
             guide[d] = guide_table(thresholds[d])
-        if spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc":
+        if with_ratio:
             key = p.tobytes()
             if key not in joint_cache:  # identical rows (a broadcast --probs) share one pmf
                 joint_cache[key] = pair_pmf(sampler, p, n)

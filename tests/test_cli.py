@@ -119,7 +119,7 @@ def test_fail_on_bias_gate(cli):
         (["--threads", "0"], "--threads must be in"),
         (["--significance", "2"], "--significance must be in"),
         (["-k", "2000"], "copula evaluations"),
-        (["-k", "300", "-d", "3000", "-e", "loorf"], "GiB of tables"),
+        (["-k", "300", "-d", "3000", "-e", "carms-g"], "GiB of tables"),
         (["-d", "2000", "-k", "100", "-o", "pairwise"], "pairwise objective table"),
         (["-n", "three"], "--samples"),
         (["--bogus"], "No such option"),

@@ -182,3 +182,15 @@ def test_guide_table_brackets_every_latent_value():
     for row in range(5):
         position = np.searchsorted(thresholds[row], y, side="left")  # #{j : t_j < y}
         assert np.all(guide[row, bucket] <= position) and np.all(position <= guide[row, bucket + 1])
+
+
+def test_only_the_importance_weighting_allocates_a_ratio_table():
+    """loorf at K = 300, D = 3000 would need 2 GiB for a (D, K, K) ratio table it never reads."""
+    from carms_cli.plan import MAX_PLAN_BYTES, plan_bytes
+
+    big = build_problem(categories=300, dims=3000, objective="table", samples=4, trials=1, seed=0)
+    assert plan_bytes(big, ESTIMATORS["loorf"]) < MAX_PLAN_BYTES < plan_bytes(big, ESTIMATORS["carms-g"])
+    small = build_problem(categories=5, dims=3, objective="table", samples=4, trials=1, seed=0)
+    assert build_plan(small, ESTIMATORS["loorf"]).ratio.shape == (1, 1, 1)
+    assert build_plan(small, ESTIMATORS["carms-g-ref"]).ratio.shape == (1, 1, 1)
+    assert build_plan(small, ESTIMATORS["carms"]).ratio.shape == (3, 5, 5)
