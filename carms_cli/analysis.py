@@ -24,6 +24,13 @@ def cuda_chunk() -> int:
     return CUDA_CHUNK
 
 
+def _chunk_size(backend: str, problem: Problem) -> int | None:
+    """Trials per chunk of the backend; None for NumPy, whose batches are sized per plan."""
+    if backend == "numpy":
+        return None
+    return cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims)
+
+
 def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:
     """Exact (mean distinct, P(any coincide)) averaged over the variables, or (None, None)."""
     from carms_cli.categorical import order_set_size
@@ -73,7 +80,7 @@ def problem_config(
         "backend": backend,
         "backend_note": backend_note,
         "threads": threads,
-        "chunk_size": cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims),
+        "chunk_size": _chunk_size(backend, problem),
         "version": __version__,
         "binary": problem.categories == 2,
         "gradient": "phi (p = sigmoid(phi) = P(z=1))" if problem.categories == 2 else "logits",
