@@ -19,3 +19,23 @@ def test_default_cache_dir_is_per_user(monkeypatch, tmp_path):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert kernels.kernel_cache_dir().parent == tmp_path / "carms-cli"
+
+
+def test_the_default_run_needs_one_specialisation_of_the_chunk_kernel():
+    """`carms variance`'s default estimators (CARMS-I and independent samplers, every copula)
+    share the pruned CARMS-I specialisation: a cold start compiles one chunk kernel, not three."""
+    import subprocess
+    import sys
+
+    script = (
+        "from carms_cli.cli import app\n"
+        "from carms_cli.kernels.trial import simulate_chunk\n"
+        "try:\n"
+        "    app(['variance', '-k', '5', '-n', '3', '-t', '2000', '-q'])\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code in (0, None), stop.code\n"
+        "print(len(simulate_chunk.signatures))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "1"
