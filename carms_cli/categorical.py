@@ -132,7 +132,7 @@ def pair_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.nd
     if copula == Copula.GAUSSIAN and n_orders * (k + 1) ** 2 >= COMPILED_GAUSSIAN_CELLS:
         return compiled_gaussian_pair_pmf(p, orders, n)
     total = np.zeros((k, k))
-    per_cdf = 7 if copula == Copula.GAUSSIAN else 1  # quadrature nodes per Φ₂ evaluation
+    per_cdf = genz_rule(gaussian_rho(n))[2].size if copula == Copula.GAUSSIAN else 1  # nodes per Φ₂
     batch = max(1, 262_144 // ((k + 1) ** 2 * per_cdf))  # small temporaries: page faults dominate big ones
     for start in range(0, n_orders, batch):
         chunk = orders[start : start + batch]

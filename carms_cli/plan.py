@@ -212,6 +212,8 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
     if reason:
         raise InputError(reason)
+    if spec.mc_pmf_draws and spec.sampler.construction == Construction.INVERSE:
+        raise ValueError(f"estimator '{spec.name}': a Monte Carlo pair pmf is defined for CARMS-G only")
     need = plan_bytes(problem, spec)
     if need > MAX_PLAN_BYTES:
         raise InputError(

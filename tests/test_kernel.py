@@ -194,3 +194,12 @@ def test_only_the_importance_weighting_allocates_a_ratio_table():
     assert build_plan(small, ESTIMATORS["loorf"]).ratio.shape == (1, 1, 1)
     assert build_plan(small, ESTIMATORS["carms-g-ref"]).ratio.shape == (1, 1, 1)
     assert build_plan(small, ESTIMATORS["carms"]).ratio.shape == (3, 5, 5)
+
+
+def test_a_monte_carlo_pair_pmf_is_refused_for_carms_i():
+    """The kernel's CARMS-I path has no Monte Carlo pmf (only the reference CARMS-G has one)."""
+    from dataclasses import replace
+
+    problem = build_problem(categories=4, samples=3, trials=1, seed=0)
+    with pytest.raises(ValueError, match="CARMS-G only"):
+        build_plan(problem, replace(ESTIMATORS["carms"], mc_pmf_draws=5))

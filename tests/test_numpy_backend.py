@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carms_cli.engine import run_plan, set_threads, trial_estimates
+from carms_cli.engine import chunk_size, run_plan, set_threads, trial_estimates
 from carms_cli.kernels import numpy_backend
 from carms_cli.plan import build_plan
 from carms_cli.problem import build_problem
@@ -130,7 +130,8 @@ def test_variance_backend_numpy_gives_the_cpu_numbers(cli):
     assert cpu.code == 0 and numpy.code == 0, numpy.err
     cpu_record, numpy_record = json.loads(cpu.out), json.loads(numpy.out)
     assert numpy_record["config"]["backend"] == "numpy"
-    assert numpy_record["config"]["chunk_size"] is None and cpu_record["config"]["chunk_size"] == 4096
+    assert numpy_record["config"]["chunk_size"] is None
+    assert cpu_record["config"]["chunk_size"] == chunk_size(samples=4, dims=2)
     for a, b in zip(cpu_record["estimators"], numpy_record["estimators"], strict=True):
         assert a["name"] == b["name"]
         assert np.allclose(a["mean"], b["mean"], rtol=1e-9, atol=1e-12)

@@ -84,7 +84,7 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
     estimate and samples also go to ``g_out[t − first_trial]`` and ``z_out[t − first_trial]``.
     """
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars = out
-    generic = args.construction != INVERSE or args.mc_pmf_draws > 0
+    generic = args.construction != INVERSE
 
     def work(first_row, last_row):
         # one set of scratch per thread: the kernel leaves no state in it between chunks (as on

@@ -334,9 +334,9 @@ def simulate_chunk(
                 for a in range(k):
                     for b in range(k):
                         pair_counts[a, b] = 0.0
-            if construction == INVERSE and mc_pmf_draws == 0:
-                # CARMS-I without a Monte Carlo pmf (every CARMS-I estimator): one order, one
-                # tuple, categories written straight into z
+            if construction == INVERSE:
+                # CARMS-I (no Monte Carlo pmf: the plan refuses one): one order, one tuple,
+                # categories written straight into z
                 base = trial_base + np.uint64(d * draws_per_var)
                 o = 0
                 if n_orders > 1:
@@ -410,30 +410,7 @@ def simulate_chunk(
                         tuple_base = base + np.uint64(1 + t * tuple_draws)
                         copula_tuple(key, tuple_base, copula, n, construction == GUMBEL, draws)
                         # consume the tuple
-                        if construction == INVERSE and rotated:
-                            a = order_pairs[o, 0]
-                            b = order_pairs[o, 1]
-                            for i in range(n):
-                                u = latent_to_uniform(draws[i], copula, n)
-                                sample[i] = rotated_category(u, a, b, probs[d, a], prefix, d, k)
-                        elif construction == INVERSE:
-                            for i in range(n):
-                                y = draws[i]
-                                if k <= LINEAR_SCAN_MAX:
-                                    position = 0
-                                    for j in range(k - 1):
-                                        position += np.int64(y > thresholds[d, o, j])
-                                else:  # binary search, as in the fast path above
-                                    position = 0
-                                    high = k - 1
-                                    while position < high:
-                                        middle = (position + high) >> 1
-                                        if y > thresholds[d, o, middle]:
-                                            position = middle + 1
-                                        else:
-                                            high = middle
-                                sample[i] = orders[d, o, position]
-                        elif construction == GUMBEL:
+                        if construction == GUMBEL:
                             for i in range(n):
                                 race_i = draws[i] * inv_probs[d, t]
                                 if race_i < race[i]:
