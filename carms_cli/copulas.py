@@ -8,8 +8,9 @@ every draw back to a uniform.
 Latent variables (all increasing functions of the uniform ``U``):
 
 * independent: ``Y = U``;
-* Dirichlet (spec 7.1): ``E_i ~ Exp(1)``, ``D = E / ΣE ~ Dirichlet(1_n)``, ``U_i = (1 − D_i)^(n−1)``,
-  latent ``Y_i = 1 − D_i = U_i^(1/(n−1))``;
+* Dirichlet (spec 7.1): ``D ~ Dirichlet(1_n)`` (uniform on the simplex; the kernels draw it as the
+  spacings of n − 1 sorted uniforms, equal in law to the spec's normalised exponentials),
+  ``U_i = (1 − D_i)^(n−1)``, latent ``Y_i = 1 − D_i = U_i^(1/(n−1))``;
 * Gaussian (spec 7.2): ``Z ~ N(0, Σ)``, ``Σ = n/(n−1) I − 1/(n−1) 11ᵀ`` (correlation −1/(n−1)),
   ``U_i = Φ(Z_i)``, latent ``Y_i = Z_i = Φ⁻¹(U_i)``.
 """
@@ -119,7 +120,10 @@ def to_latent(copula: Copula, n: int, u):
 
 
 def draws_per_tuple(copula: Copula, n: int) -> int:
-    """Uniforms one n-tuple consumes (Box–Muller uses them in pairs)."""
+    """Uniforms one n-tuple consumes (Box–Muller uses them in pairs; the Dirichlet copula's
+    n spacings come from n − 1 uniforms)."""
     if copula == Copula.GAUSSIAN:
         return 2 * ((n + 1) // 2)
+    if copula == Copula.DIRICHLET:
+        return n - 1
     return n

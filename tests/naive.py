@@ -24,9 +24,9 @@ from carms_cli.samplers import Construction
 def copula_tuple(key: int, base: int, copula: int, n: int) -> list[float]:
     """One copula n-tuple as uniforms U_1..U_n, from draws base, base + 1, …"""
     if copula == Copula.DIRICHLET:
-        e = [-math.log(uniform_py(key, base + i)) for i in range(n)]
-        s = sum(e)
-        return [(1.0 - x / s) ** (n - 1) for x in e]
+        # Dirichlet(1, …, 1) as the spacings of n − 1 sorted uniforms
+        cuts = [0.0, *sorted(uniform_py(key, base + i) for i in range(n - 1)), 1.0]
+        return [(1.0 - (cuts[i + 1] - cuts[i])) ** (n - 1) for i in range(n)]
     if copula == Copula.GAUSSIAN:
         x = []
         for i in range(0, n, 2):

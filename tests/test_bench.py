@@ -37,7 +37,7 @@ def test_json_record_has_rates_ratio_and_bound_per_case(cli):
         assert bound == pytest.approx(case["trials"]["bound"] / statistics.median(case["seconds"]["bound"]))
         for name in ("numba", "numpy"):
             assert case["fraction_of_bound"][name] == pytest.approx(rates[name] / bound)
-    assert record["cases"][0]["uniforms_per_trial"] == 4  # order draw + n Dirichlet uniforms
+    assert record["cases"][0]["uniforms_per_trial"] == 3  # order draw + n − 1 Dirichlet spacings
 
 
 def test_table_and_json_file(cli, tmp_path):
@@ -58,11 +58,11 @@ def test_numpy_trials_are_chosen_automatically(cli):
     ("name", "k", "n", "expected"),
     [
         ("reinforce", 10, 4, 4),  # one order: no order draw
-        ("carms", 10, 4, 5),
+        ("carms", 10, 4, 4),  # order draw + n − 1 uniforms cut into n Dirichlet spacings
         ("carms-gauss", 10, 3, 5),  # Box–Muller draws uniforms in pairs
-        ("carms-g", 10, 4, 40),  # one tuple per category
-        ("carms-sb", 10, 4, 36),  # one tuple per stage (upper bound)
-        ("carms-g-ref", 5, 3, 101 * 15),  # 1 + R sample sets
+        ("carms-g", 10, 4, 30),  # one tuple per category
+        ("carms-sb", 10, 4, 27),  # one tuple per stage (upper bound)
+        ("carms-g-ref", 5, 3, 101 * 10),  # 1 + R sample sets
         ("arm", 2, 4, 4),  # n/2 pair uniforms, read again by the weighting
         ("disarm", 2, 4, 2),
         ("arsm", 10, 4, 10),  # one Dirichlet(1) draw of K uniforms
@@ -78,7 +78,7 @@ def test_uniforms_per_trial(name, k, n, expected):
 
 def test_uniforms_per_trial_scale_with_dims():
     problem = build_problem(categories=6, samples=4, dims=3, trials=1, seed=0)
-    assert uniforms_per_trial(build_plan(problem, ESTIMATORS["carms"]), ESTIMATORS["carms"]) == 3 * 5
+    assert uniforms_per_trial(build_plan(problem, ESTIMATORS["carms"]), ESTIMATORS["carms"]) == 3 * 4
 
 
 def test_startup_runs_fresh_processes_and_reports_wall_seconds():

@@ -71,15 +71,16 @@ def _offsets(base: np.ndarray, count: int) -> np.ndarray:
 def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
     """One copula n-tuple per entry of ``tuple_base`` on its latent scale, shape ``(..., n)``.
 
-    Dirichlet: ``E_i = −log u_i``, ``Y_i = 1 − E_i/ΣE`` (GUMBEL: ``−log U_i = −(n−1) log(1 − E_i/ΣE)``);
+    Dirichlet: ``Y_i = 1 − D_i`` with D the spacings of n − 1 sorted uniforms (GUMBEL:
+    ``−log U_i = −(n−1) log(1 − D_i)``);
     Gaussian: X iid N(0, 1) by Box–Muller from draw pairs, ``Y = √(n/(n−1)) (X − X̄)`` (GUMBEL:
     ``−log Φ(Y)``, through ``erfc`` in the lower tail and ``log1p`` in the upper one);
     independent: ``Y = u`` (GUMBEL: ``−log u``).
     """
     n, key = plan.samples, plan.key
     if plan.copula == Copula.DIRICHLET:
-        e = -np.log(uniforms(key, _offsets(tuple_base, n)))
-        x = e * (1.0 / _sum_in_order(e))[..., None]
+        cuts = np.sort(uniforms(key, _offsets(tuple_base, n - 1)), axis=-1)
+        x = np.diff(cuts, axis=-1, prepend=0.0, append=1.0)
         return -(n - 1.0) * np.log1p(-x) if gumbel else 1.0 - x
     if plan.copula == Copula.GAUSSIAN:
         half = (n + 1) // 2

@@ -89,22 +89,34 @@ def latent_to_uniform(y, copula, n):  # pragma: no cover - compiled
 @nb.njit(inline="always")
 def copula_tuple(key, base, copula, n, gumbel, draws):  # pragma: no cover - compiled
     """One copula n-tuple from draws ``base …`` into ``draws[:n]``, on the copula's latent scale:
-    Dirichlet ``Y_i = 1 − E_i/ΣE`` (``E_i = −log u_i``), Gaussian ``Y = √(n/(n−1)) (X − X̄)`` with
-    X iid N(0, 1) by Box–Muller, independent ``Y_i = u_i``. With ``gumbel``, ``−log U_i`` instead,
-    computed stably on each copula's own scale (the exponential race of CARMS-G)."""
+    Dirichlet ``Y_i = 1 − D_i`` with D ~ Dirichlet(1, …, 1) the spacings of n − 1 sorted uniforms,
+    Gaussian ``Y = √(n/(n−1)) (X − X̄)`` with X iid N(0, 1) by Box–Muller, independent
+    ``Y_i = u_i``. With ``gumbel``, ``−log U_i`` instead, computed stably on each copula's own
+    scale (the exponential race of CARMS-G)."""
     if copula == DIRICHLET:
-        total = 0.0
-        for i in range(n):
-            e = -math.log(uniform(key, base + np.uint64(i)))
-            draws[i] = e
-            total += e
-        inv = 1.0 / total
-        if gumbel:  # −log U = −(n−1) log(1 − E_i/ΣE)
+        # the spacings D_i = u_(i) − u_(i−1) (u_(0) = 0, u_(n) = 1) of n − 1 sorted uniforms are
+        # uniform on the simplex, like normalised exponentials, without a logarithm per draw.
+        # Insertion sort by compare-exchange: branch-free (random data defeats branch
+        # prediction), and straight-line code when the kernel is compiled for a fixed n
+        for i in range(n - 1):
+            draws[i] = uniform(key, base + np.uint64(i))
+            for j in range(i, 0, -1):
+                low = draws[j - 1]
+                high = draws[j]
+                draws[j - 1] = min(low, high)
+                draws[j] = max(low, high)
+        upper = 1.0
+        for i in range(n - 2, -1, -1):  # top down, so each sorted value is read before replaced
+            lower = draws[i]
+            draws[i + 1] = upper - lower
+            upper = lower
+        draws[0] = upper
+        if gumbel:  # −log U = −(n−1) log(1 − D_i)
             for i in range(n):
-                draws[i] = -(n - 1.0) * math.log1p(-draws[i] * inv)
+                draws[i] = -(n - 1.0) * math.log1p(-draws[i])
         else:
             for i in range(n):
-                draws[i] = 1.0 - draws[i] * inv
+                draws[i] = 1.0 - draws[i]
     elif copula == GAUSSIAN:
         total = 0.0
         for i in range(0, n, 2):
@@ -222,7 +234,7 @@ def simulate_chunk(
     """Run trials ``start .. stop − 1`` and add their statistics to the output buffers.
 
     Per trial and variable d, the n samples come from copula n-tuples on a latent scale:
-    Dirichlet ``Y_i = 1 − E_i/ΣE`` (``E_i = −log u_i``, ``U_i = Y_i^(n−1)``); Gaussian
+    Dirichlet ``Y_i = 1 − D_i`` (D the spacings of n − 1 sorted uniforms, ``U_i = Y_i^(n−1)``); Gaussian
     ``Y = √(n/(n−1)) (X − X̄)`` with X iid N(0,1) by Box–Muller (``U_i = Φ(Y_i)``); independent
     ``Y_i = U_i = u_i``. The construction turns tuples into categories:
 
