@@ -15,7 +15,9 @@ The kernel is compiled in three specialisations, chosen by which scratch is ``No
 (numba removes the branches that would use a ``None`` at compile time): CARMS-I and the
 independent samplers (the common case, and the only one ``carms variance``'s default run
 needs), the other copula constructions (CARMS-G, stick-breaking, antithetic pairs, Monte Carlo
-pmf), and the peers (ARSM, UNORD, Gumbel-softmax).
+pmf), and the peers (ARSM, UNORD, Gumbel-softmax). The first is further compiled per sample
+count n up to :data:`~carms_cli.kernels.trial.FIXED_SAMPLES_MAX` (``fixed_samples``), so a
+run at a new small n compiles once more.
 """
 
 import threading
@@ -24,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from carms_cli.kernels import cached_kernel
-from carms_cli.kernels.trial import INVERSE, scratch_sizes, simulate_chunk
+from carms_cli.kernels.trial import FIXED_SAMPLES_MAX, INVERSE, scratch_sizes, simulate_chunk
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
@@ -85,6 +87,8 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
     """
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars = out
     generic = args.construction != INVERSE
+    # CARMS-I and independent samples at small n: a kernel compiled for this exact n
+    fixed = (0,) * args.samples if not generic and args.samples <= FIXED_SAMPLES_MAX else None
 
     def work(first_row, last_row):
         # one set of scratch per thread: the kernel leaves no state in it between chunks (as on
@@ -97,7 +101,7 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
             simulate_chunk(
                 start, stop, *args, *scratch,
                 out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
-                record, g_out[low:high], z_out[low:high],
+                record, g_out[low:high], z_out[low:high], fixed,
             )
             out_count[row] = stop - start
 
