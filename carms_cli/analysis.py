@@ -5,7 +5,7 @@ from collections.abc import Callable
 import numpy as np
 
 from carms_cli import __version__
-from carms_cli.duplicates import exact_duplicates
+from carms_cli.duplicates import exact_duplicates, multiset_count
 from carms_cli.engine import chunk_size, run_plan
 from carms_cli.estimators import EstimatorSpec
 from carms_cli.exact import NotComputable, exact_moments
@@ -41,7 +41,9 @@ def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float 
 
     rows = {row.tobytes(): row for row in problem.probs}
     k, n = problem.categories, problem.samples
-    work = len(rows) * k**n * order_set_size(spec.sampler.orders, k) * 2**n
+    # CARMS-I evaluates one box per multiset of categories; other samplers build the whole pmf
+    tuples = multiset_count(k, n) if spec.sampler.construction == Construction.INVERSE else k**n
+    work = len(rows) * tuples * order_set_size(spec.sampler.orders, k) * 2**n
     if spec.sampler.copula.name != "INDEPENDENT" and work > MAX_EXACT_DUPLICATE_WORK:
         return None, None
     try:

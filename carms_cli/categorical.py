@@ -160,6 +160,19 @@ def _integer_power(x: np.ndarray, exponent: int) -> np.ndarray:
     return result
 
 
+def _corner_roots(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.ndarray:
+    """Root tables ``r(ε, c) = R_c^(1/(n−1))`` (ε = 0) and ``L_c^(1/(n−1))`` (ε = 1) per order,
+    shape (|Π|, 2, K), for the n-dimensional Dirichlet copula ``C_n(x) = max(Σ_i x_i^(1/(n−1)) −
+    (n − 1), 0)^(n−1)``: the box probability of a tuple is the alternating sum over its 2^n
+    corners ε of ``C_n`` at corner sums ``Σ_i r(ε_i, z_i)`` (inclusion–exclusion)."""
+    if copula == Copula.GAUSSIAN and n == 2:
+        copula = Copula.DIRICHLET  # both are the countermonotone copula max(u + v − 1, 0)
+    if copula != Copula.DIRICHLET:
+        raise ValueError("the n-sample joint pmf is closed-form only for the Dirichlet copula")
+    left, right = order_boundaries(p, orders)
+    return np.power(np.stack([right, left], axis=1), 1.0 / (n - 1))
+
+
 def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.ndarray:
     """Exact joint pmf of all n samples, an array of shape (K,)*n (section 15).
 
@@ -174,15 +187,9 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
         for _ in range(n):
             out = np.multiply.outer(out, p)
         return out
-    if copula == Copula.GAUSSIAN and n == 2:
-        copula = Copula.DIRICHLET  # both are the countermonotone copula max(u + v − 1, 0)
-    if copula != Copula.DIRICHLET:
-        raise ValueError("the n-sample joint pmf is closed-form only for the Dirichlet copula")
-    left, right = order_boundaries(p, orders)
-    # C_n(x) = max(Σ_i x_i^(1/(n−1)) − (n − 1), 0)^(n−1). The corner sums Σ_i r(ε_i, z_i) are an
-    # outer sum over the samples of (2, K) root tables (ε = 0: right end, 1: left end); the box
-    # probability is the alternating difference over every ε axis (inclusion–exclusion).
-    roots = np.power(np.stack([right, left], axis=1), 1.0 / (n - 1))  # (|Π|, 2, K)
+    # the corner sums are an outer sum over the samples of the (2, K) root tables; the box
+    # probability is the alternating difference over every ε axis
+    roots = _corner_roots(p, orders, copula, n)
     total = np.zeros((k,) * n)
     batch = max(1, 262_144 // (2**n * k**n))  # small temporaries: page faults dominate big ones
     for start in range(0, roots.shape[0], batch):
@@ -196,7 +203,33 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
         for i in reversed(range(n)):  # axis 1 + 2i holds ε_i
             values = values.take(0, axis=1 + 2 * i) - values.take(1, axis=1 + 2 * i)
         total += np.maximum(values, 0.0).sum(axis=0)
-    return total / left.shape[0]
+    return total / roots.shape[0]
+
+
+def tuple_probabilities(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int, tuples: np.ndarray) -> np.ndarray:
+    """``P(z_1..z_n = t)`` for each row t of ``tuples`` (shape (M, n)): the entries of
+    :func:`tuple_pmf` at those tuples, each from its own 2^n corners, without the other K^n.
+
+    Duplicate statistics need one tuple per multiset of categories (the samples are
+    exchangeable), about n! times fewer than K^n.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    tuples = np.asarray(tuples, dtype=np.int64)
+    if copula == Copula.INDEPENDENT:
+        return np.prod(p[tuples], axis=1)
+    roots = _corner_roots(p, orders, copula, n)
+    corners = (np.arange(2**n)[:, None] >> np.arange(n)) & 1  # (2^n, n): ε_i of each corner
+    signs = 1.0 - 2.0 * (corners.sum(axis=1) % 2)  # (−1)^|ε|
+    total = np.zeros(tuples.shape[0])
+    batch = max(1, 262_144 // (2**n * tuples.shape[0]))  # orders per batch, as in tuple_pmf
+    for start in range(0, roots.shape[0], batch):
+        chunk = roots[start : start + batch]
+        sums = np.zeros((chunk.shape[0], tuples.shape[0], 2**n))
+        for i in range(n):
+            sums += chunk[:, corners[None, :, i], tuples[:, i, None]]
+        values = _integer_power(np.maximum(sums - (n - 1), 0.0), n - 1)
+        total += np.maximum(values @ signs, 0.0).sum(axis=0)
+    return total / roots.shape[0]
 
 
 def order_set(kind: str, p: np.ndarray) -> np.ndarray:

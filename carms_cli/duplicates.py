@@ -8,19 +8,23 @@ For n samples z_1..z_n of one variable:
 * ``coincident_pairs`` = E[#{i < j : z_i = z_j}] = n(n−1)/2 · Σ_a P(a, a), from the pair pmf.
 
 Exact values come from the sampler's n-tuple pmf (independent samples in closed form:
-``Σ_k 1 − (1 − p_k)^n`` and ``n!·e_n(p)``); Monte Carlo values from samples, with standard errors.
+``Σ_k 1 − (1 − p_k)^n`` and ``n!·e_n(p)``). The samples are exchangeable, so every ordering of a
+multiset of categories has the same probability: one sorted tuple per multiset, weighted by its
+``n!/Π_c m_c!`` orderings, covers all K^n tuples (C(K+n−1, n) of them, about n! times fewer).
+Monte Carlo values come from samples, with standard errors.
 """
 
+import itertools
 import math
 from typing import NamedTuple
 
 import numpy as np
 
 from carms_cli.copulas import Copula
-from carms_cli.pmf import NotComputable, tuple_pmf
+from carms_cli.pmf import NotComputable, tuple_probabilities
 from carms_cli.samplers import Construction, SamplerSpec
 
-#: Largest K^n enumerated for exact duplicate statistics.
+#: Largest number of multisets (sorted n-tuples) enumerated for exact duplicate statistics.
 MAX_TUPLES = 200_000
 
 
@@ -52,6 +56,20 @@ def _coincident_pairs(tuples: np.ndarray) -> np.ndarray:
     return sum((tuples[..., i] == tuples[..., j]).astype(np.int64) for i in range(n) for j in range(i + 1, n))
 
 
+def multiset_count(k: int, n: int) -> int:
+    """Multisets of n categories out of K: C(K + n − 1, n)."""
+    return math.comb(k + n - 1, n)
+
+
+def _multisets(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted n-tuples of categories, one per multiset (M, n), and the category counts of each
+    (M, K)."""
+    tuples = np.array(list(itertools.combinations_with_replacement(range(k), n)), dtype=np.int64)
+    counts = np.zeros((tuples.shape[0], k), dtype=np.int64)
+    np.add.at(counts, (np.arange(tuples.shape[0])[:, None], tuples), 1)
+    return tuples, counts
+
+
 def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateStats:
     """Exact statistics of one variable; raises NotComputable without a closed-form tuple pmf."""
     p = np.asarray(p, dtype=np.float64)
@@ -69,14 +87,15 @@ def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateSt
         for pk in p:
             e[1:] = e[1:] + pk * e[:-1]
         return DuplicateStats(float((1.0 - (1.0 - p) ** n).sum()), math.factorial(n) * float(e[n]), pairs)
-    if k**n > MAX_TUPLES:
-        raise NotComputable(f"K^n = {k}^{n} tuples exceed the enumeration cap {MAX_TUPLES}")
-    joint = tuple_pmf(sampler, p, n)
-    pairs = n * (n - 1) / 2 * float(np.trace(joint.reshape(k, k, -1).sum(axis=2)))
-    joint = joint.reshape(-1)
-    tuples = np.indices((k,) * n).reshape(n, -1).T
-    distinct = _distinct_counts(tuples)
-    return DuplicateStats(float(joint @ distinct), float(joint @ (distinct == n)), pairs)
+    if multiset_count(k, n) > MAX_TUPLES:
+        raise NotComputable(f"C(K+n-1, n) = {multiset_count(k, n)} multisets exceed the enumeration cap {MAX_TUPLES}")
+    tuples, counts = _multisets(k, n)
+    factorials = np.cumprod(np.concatenate([[1.0], np.arange(1.0, n + 1.0)]))  # 0! .. n!
+    orderings = factorials[n] / np.prod(factorials[counts], axis=1)
+    weight = orderings * tuple_probabilities(sampler, p, n, tuples)  # P(the samples form multiset m)
+    distinct = (counts > 0).sum(axis=1)
+    coincident = (counts * (counts - 1) // 2).sum(axis=1)
+    return DuplicateStats(float(weight @ distinct), float(weight @ (distinct == n)), float(weight @ coincident))
 
 
 def sampled_duplicates(z: np.ndarray) -> DuplicateStats:

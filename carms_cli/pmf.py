@@ -13,6 +13,8 @@ from carms_cli.copulas import Copula
 from carms_cli.errors import InputError
 from carms_cli.samplers import Construction, SamplerSpec
 
+#: Largest K^n of a whole n-tuple pmf built to read some of its entries.
+MAX_FULL_TUPLES = 200_000
 #: Largest |Π|·(K+1)² copula-CDF evaluations spent on one exact CARMS-I pair pmf (about K ≤ 130).
 MAX_PAIR_PMF_WORK = 1.5e8
 
@@ -97,6 +99,22 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
         joint = pair_pmf(sampler, p, n)
         return joint
     raise NotComputable("CARMS-G's n-sample pmf is an (n·K)-dimensional integral; only its pair pmf is exact")
+
+
+def tuple_probabilities(sampler: SamplerSpec, p: np.ndarray, n: int, tuples: np.ndarray) -> np.ndarray:
+    """``P(z_1..z_n = t)`` for each row t of ``tuples`` (M, n): :func:`tuple_pmf` at those tuples.
+
+    CARMS-I with a closed-form copula evaluates just those boxes; every other sampler gathers
+    them from its whole pmf (raises :class:`NotComputable` as :func:`tuple_pmf` does).
+    """
+    _require_per_variable_samples(sampler)
+    p = np.asarray(p, dtype=np.float64)
+    closed_form = sampler.copula != Copula.GAUSSIAN or n == 2
+    if sampler.construction == Construction.INVERSE and closed_form:
+        return categorical.tuple_probabilities(p, categorical.order_set(sampler.orders, p), sampler.copula, n, tuples)
+    if p.size**n > MAX_FULL_TUPLES:
+        raise NotComputable(f"K^n = {p.size}^{n} tuples exceed the enumeration cap {MAX_FULL_TUPLES}")
+    return tuple_pmf(sampler, p, n)[tuple(np.asarray(tuples).T)]
 
 
 def _binary_gaussian_three(p: np.ndarray, sampler: SamplerSpec) -> np.ndarray:

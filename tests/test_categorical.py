@@ -11,6 +11,7 @@ from carms_cli.categorical import (
     pair_pmf,
     reference_orders,
     tuple_pmf,
+    tuple_probabilities,
 )
 from carms_cli.copulas import Copula, bivariate_cdf
 from carms_cli.errors import InputError
@@ -72,6 +73,17 @@ def test_tuple_pmf_sums_to_one_and_its_pair_marginal_is_the_pair_pmf(n):
     for axis in range(n):  # exchangeable: every sample has marginal p
         others = tuple(a for a in range(n) if a != axis)
         assert np.allclose(joint.sum(axis=others), p, atol=1e-13)
+
+
+@pytest.mark.parametrize("copula", [Copula.DIRICHLET, Copula.INDEPENDENT])
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_tuple_probabilities_are_the_tuple_pmf_at_those_tuples(copula, n):
+    p = np.array([0.05, 0.25, 0.3, 0.4])
+    orders = reference_orders(4)
+    joint = tuple_pmf(p, orders, copula, n)
+    tuples = np.random.default_rng(n).integers(0, 4, size=(50, n))
+    got = tuple_probabilities(p, orders, copula, n, tuples)
+    assert np.allclose(got, joint[tuple(tuples.T)], rtol=1e-12, atol=1e-16)
 
 
 def test_gaussian_and_dirichlet_coincide_at_two_samples():

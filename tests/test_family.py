@@ -121,6 +121,26 @@ def test_exact_duplicates_match_sampled_ones(sampler):
         assert abs(mc.prob_all_distinct - exact.prob_all_distinct) <= Z_MAX * mc.prob_all_distinct_se
 
 
+@pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: s.name)
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_exact_duplicates_over_multisets_equal_the_whole_tuple_enumeration(sampler, n):
+    """One sorted tuple per multiset, weighted by its orderings, gives the statistics that the
+    definition gives over all K^n tuples of the sampler's pmf."""
+    p = np.array([0.4, 0.1, 0.2, 0.3])
+    try:
+        joint = tuple_pmf(sampler, p, n)
+    except NotComputable:
+        return
+    tuples = np.indices(joint.shape).reshape(n, -1).T
+    flat = joint.reshape(-1)
+    distinct = np.array([len(set(t)) for t in tuples])
+    coincident = np.array([sum(t[i] == t[j] for i in range(n) for j in range(i + 1, n)) for t in tuples])
+    exact = exact_duplicates(sampler, p, n)
+    assert exact.mean_unique == pytest.approx(flat @ distinct, abs=1e-13)
+    assert exact.prob_all_distinct == pytest.approx(flat @ (distinct == n), abs=1e-13)
+    assert exact.coincident_pairs == pytest.approx(flat @ coincident, abs=1e-13)
+
+
 def test_tuple_pmf_dispatch():
     p = np.array([0.4, 0.1, 0.2, 0.3])
     for sampler in SAMPLERS:

@@ -4,6 +4,7 @@ Exit codes: 0 success; 1 a requested gate failed (``--fail-on-bias``); 2 usage o
 reported as one ``Error: …`` line on stderr. Anything else is a bug.
 """
 
+import os
 import sys
 
 import typer
@@ -78,5 +79,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: ``main()``, then the process ends at once.
+
+    Output is flushed and ``os._exit`` skips the interpreter's teardown, which frees numba's
+    compiler state (LLVM modules, type registries) object by object: about 0.3 s of a
+    one-second run, for memory the operating system reclaims anyway. Every file the CLI writes
+    is closed, and every worker pool or cluster shut down, before ``main`` returns.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # reader gone, or stream already closed
+            pass
+    os._exit(code)
