@@ -53,6 +53,9 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: keeps the cost per sample O(1) expected, O(log K) at worst.
 LINEAR_SCAN_MAX = 16
 
+#: Thresholds of a guide-table bucket counted branch-free before any binary search.
+GUIDE_WINDOW = 4
+
 #: Largest n for which the CPU driver compiles the kernel for that exact sample count (argument
 #: ``fixed_samples``): each n costs one more compile (≈ 4 s, cached), worth it where the per-sample
 #: loops are short; above it they run with a run-time trip count.
@@ -386,18 +389,28 @@ def simulate_chunk(
                             position += np.int64(y > thresholds[d, o, j])
                     else:
                         # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
-                        # guide[g] .. guide[g + 1] − 1, so a binary search inside one bucket
-                        # (typically 0–2 thresholds) finds #{j : y > t_j}: O(1) expected in K, and
-                        # O(log K) when skewed p crowds many thresholds into one bucket. Without a
-                        # guide (Gaussian latent scale) the search spans all K − 1 thresholds.
+                        # guide[g] .. guide[g + 1] − 1, and #{j : y > t_j} counts those below y
+                        # on top of guide[g]: O(1) expected in K. A bucket typically holds 0–2
+                        # thresholds, so its first GUIDE_WINDOW are counted without branches (one
+                        # at or past guide[g + 1] is ≥ the bucket's upper edge > y and never
+                        # counts; the mask keeps the clamped read of a short row from counting
+                        # twice); a binary search covers the rest, O(log K) when skewed p crowds
+                        # a bucket. Without a guide (Gaussian latent scale) it spans all K − 1.
                         position = 0
                         high = k - 1
                         if n_buckets > 1:
                             bucket = int(y * n_buckets)
                             if bucket >= n_buckets:
                                 bucket = n_buckets - 1
-                            position = guide[d, o, bucket]
+                            low = guide[d, o, bucket]
                             high = guide[d, o, bucket + 1]
+                            position = low
+                            for w in range(GUIDE_WINDOW):
+                                index = low + w
+                                below = y > thresholds[d, o, min(index, k - 2)]
+                                position += np.int64(below & (index < high))
+                            if position < low + GUIDE_WINDOW:
+                                high = position  # found inside the window
                         while position < high:
                             middle = (position + high) >> 1
                             if y > thresholds[d, o, middle]:
