@@ -16,8 +16,9 @@ The kernel is compiled in three specialisations, chosen by which scratch is ``No
 independent samplers (the common case, and the only one ``carms variance``'s default run
 needs), the other copula constructions (CARMS-G, stick-breaking, antithetic pairs, Monte Carlo
 pmf), and the peers (ARSM, UNORD, Gumbel-softmax). The first is further compiled per sample
-count n up to :data:`~carms_cli.kernels.trial.FIXED_SAMPLES_MAX` (``fixed_samples``), so a
-run at a new small n compiles once more.
+count n up to :data:`~carms_cli.kernels.trial.FIXED_SAMPLES_MAX` and for D = 1 (``fixed_samples``,
+``fixed_dims``), so a run at a new small n, or a first run with several variables, compiles
+once more (≈ 3–4 s, then cached).
 """
 
 import threading
@@ -87,8 +88,9 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
     """
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars = out
     generic = args.construction != INVERSE
-    # CARMS-I and independent samples at small n: a kernel compiled for this exact n
-    fixed = (0,) * args.samples if not generic and args.samples <= FIXED_SAMPLES_MAX else None
+    # CARMS-I and independent samples: a kernel compiled for this exact small n, and for D = 1
+    fixed_samples = (0,) * args.samples if not generic and args.samples <= FIXED_SAMPLES_MAX else None
+    fixed_dims = (0,) if not generic and args.dims == 1 else None
 
     def work(first_row, last_row):
         # one set of scratch per thread: the kernel leaves no state in it between chunks (as on
@@ -101,7 +103,7 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
             simulate_chunk(
                 start, stop, *args, *scratch,
                 out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
-                record, g_out[low:high], z_out[low:high], fixed,
+                record, g_out[low:high], z_out[low:high], fixed_samples, fixed_dims,
             )
             out_count[row] = stop - start
 

@@ -84,7 +84,7 @@ def run_chunks_cuda(
             unwrap(dense)[row], unwrap(work)[row], unwrap(iwork)[row],
             unwrap(out_a)[row], unwrap(out_a2)[row], unwrap(out_ac)[row], unwrap(out_c)[row],
             unwrap(out_c2)[row], unwrap(out_scalars)[row],
-            record, unwrap(g_out)[low:high], unwrap(z_out)[low:high], None,
+            record, unwrap(g_out)[low:high], unwrap(z_out)[low:high], None, None,
         )
         unwrap(out_count)[row] = stop - start
         row += stride
