@@ -31,7 +31,9 @@ BACKENDS = ("numba", "numpy")
 #: Seconds a NumPy or bound timing should last at least (their trial counts are chosen from a probe).
 TARGET_SECONDS = 0.5
 MIN_NUMPY_TRIALS = 1_000
-STARTUP_ARGS = ("variance", "--categories", "10", "--samples", "4", "--quiet")
+STARTUP_ARGS = ("variance", "--categories", "10", "--samples", "4")
+#: Warm starts timed per bench run (their median is reported): one fresh process is noisy.
+WARM_RUNS = 5
 BOUND_CHUNK = 4096
 
 
@@ -136,15 +138,21 @@ def _wall_seconds(command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS) -> dict:
-    """Wall seconds of ``python -m carms_cli ARGS`` in a fresh process: cold (empty
-    ``NUMBA_CACHE_DIR``), then warm (the cache the cold run filled)."""
+def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS, warm_runs: int = WARM_RUNS) -> dict:
+    """Wall seconds of ``python -m carms_cli ARGS`` in fresh processes, output captured: cold
+    (empty ``NUMBA_CACHE_DIR``), then ``warm_runs`` warm ones (the cache the cold run filled),
+    reported by their median."""
     command = [sys.executable, "-m", "carms_cli", *args]
     with tempfile.TemporaryDirectory(prefix="carms-bench-cache-") as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         cold = _wall_seconds(command, env)
-        warm = _wall_seconds(command, env)
-    return {"command": " ".join(["carms", *args]), "cold_seconds": cold, "warm_seconds": warm}
+        warm = [_wall_seconds(command, env) for _ in range(warm_runs)]
+    return {
+        "command": " ".join(["carms", *args]),
+        "cold_seconds": cold,
+        "warm_seconds": statistics.median(warm),
+        "warm_runs_seconds": warm,
+    }
 
 
 def bench_record(problem: Problem, cases: list[BenchCase], config: dict, startup: dict | None) -> dict:

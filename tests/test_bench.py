@@ -82,9 +82,10 @@ def test_uniforms_per_trial_scale_with_dims():
 
 
 def test_startup_runs_fresh_processes_and_reports_wall_seconds():
-    startup = startup_seconds(("--version",))
+    startup = startup_seconds(("--version",), warm_runs=3)
     assert startup["command"] == "carms --version"
-    assert startup["cold_seconds"] > 0 and startup["warm_seconds"] > 0
+    assert startup["cold_seconds"] > 0 and len(startup["warm_runs_seconds"]) == 3
+    assert startup["warm_seconds"] == sorted(startup["warm_runs_seconds"])[1]  # the median
 
 
 def test_a_failing_startup_command_is_an_error():

@@ -106,7 +106,8 @@ def _print_bench(record: dict) -> None:
     startup = record["startup"]
     if startup is not None:
         footer.append(
-            f"start-up of '{startup['command']}' in a fresh process: cold (empty numba cache) "
-            f"{startup['cold_seconds']:.2f} s, warm (cache populated) {startup['warm_seconds']:.2f} s"
+            f"start-up of '{startup['command']}' in fresh processes, output captured: cold (empty numba "
+            f"cache) {startup['cold_seconds']:.2f} s, warm (cache populated) {startup['warm_seconds']:.2f} s "
+            f"(median of {len(startup['warm_runs_seconds'])})"
         )
     print_table(columns, rows, header=header, footer=footer)
