@@ -58,8 +58,10 @@ def bench(
     )
     specs = parse_estimators(estimators, problem.categories, problem.samples)
     used_threads = set_threads(threads)
-    cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
+    # start-up first: after the timings below, this process's idle BLAS and numba worker threads
+    # still spin for a while and would slow the fresh processes down
     startup = None if no_startup else startup_seconds()
+    cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
     config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials}
     record = bench_record(problem, cases, config, startup)
     if not quiet and json_out != "-":
