@@ -28,7 +28,7 @@ def _chunk_size(backend: str, problem: Problem) -> int | None:
     """Trials per chunk of the backend; None for NumPy, whose batches are sized per plan."""
     if backend == "numpy":
         return None
-    return cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims)
+    return cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims, problem.categories)
 
 
 def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:

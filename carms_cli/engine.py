@@ -16,6 +16,11 @@ from carms_cli.plan import Plan
 #: Trials per chunk at the largest; smaller for heavy trials so work still spreads over threads.
 MAX_CHUNK = 4096
 MIN_CHUNK = 64
+#: Above ``MAX_CHUNK / CHUNK_TRIALS_PER_CATEGORY`` categories, chunks grow (up to
+#: ``MAX_CHUNK_LARGE_K``) to keep that many trials per category: every chunk fills a fresh
+#: accumulator row of D·K sums, whose first touches cost more than the trials at K ≳ 1000.
+CHUNK_TRIALS_PER_CATEGORY = 16
+MAX_CHUNK_LARGE_K = 32768
 
 
 class RawResult(NamedTuple):
@@ -33,12 +38,15 @@ class RawResult(NamedTuple):
     seconds: float
 
 
-def chunk_size(samples: int, dims: int) -> int:
-    """Trials per chunk: a power of two in [64, 4096], ~2^20 sample draws per chunk at most.
+def chunk_size(samples: int, dims: int, categories: int = 2) -> int:
+    """Trials per chunk: a power of two, 4096 (up to 32768 for K > 256: at least 16 trials per
+    category), then halved down to 64 while a chunk would draw more than 2^20 samples.
 
     Depends on the problem only, never on threads, so results do not depend on threads.
     """
     size = MAX_CHUNK
+    while size < MAX_CHUNK_LARGE_K and size < CHUNK_TRIALS_PER_CATEGORY * categories:
+        size *= 2
     while size > MIN_CHUNK and size * samples * dims > (1 << 20):
         size //= 2
     return size
@@ -124,7 +132,7 @@ def _chunk_size(plan: Plan, backend: str) -> int:
         from carms_cli.kernels.cuda import CUDA_CHUNK
 
         return CUDA_CHUNK
-    return chunk_size(plan.samples, plan.dims)
+    return chunk_size(plan.samples, plan.dims, plan.categories)
 
 
 def run_plan(

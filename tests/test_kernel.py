@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from carms_cli.engine import run_plan, set_threads, trial_estimates
+from carms_cli.engine import chunk_size, run_plan, set_threads, trial_estimates
 from carms_cli.exact import exact_moments
 from carms_cli.plan import build_plan
 from carms_cli.problem import build_problem
@@ -203,3 +203,22 @@ def test_a_monte_carlo_pair_pmf_is_refused_for_carms_i():
     problem = build_problem(categories=4, samples=3, trials=1, seed=0)
     with pytest.raises(ValueError, match="CARMS-G only"):
         build_plan(problem, replace(ESTIMATORS["carms"], mc_pmf_draws=5))
+
+
+@pytest.mark.parametrize(
+    ("samples", "dims", "categories", "expected"),
+    [
+        (4, 1, 10, 4096),
+        (4, 1, 256, 4096),
+        (4, 1, 1000, 16384),  # ≥ 16 trials per category: a chunk's D·K row is amortised
+        (4, 1, 10_000, 32768),
+        (64, 1, 10, 4096),  # 2^18 draws
+        (64, 10, 10, 1024),  # the 2^20 draws cap
+        (64, 1000, 10, 64),
+        (4, 100, 10_000, 2048),  # both: grown, then capped by draws
+    ],
+)
+def test_chunk_size_grows_with_k_and_is_capped_by_draws(samples, dims, categories, expected):
+    size = chunk_size(samples, dims, categories)
+    assert size == expected
+    assert size & (size - 1) == 0  # a power of two
