@@ -206,4 +206,7 @@ def test_rarely_drawn_categories_are_reported_untested_not_passed(cli):
 
 def test_warmup(cli):
     result = cli("warmup")
-    assert result.code == 0 and result.out.startswith("kernels ready for backend cpu")
+    assert result.code == 0 and result.out.startswith("kernels ready for backend cpu at n = 4")
+    assert cli("warmup", "--samples", "2,3").code == 0
+    bad = cli("warmup", "--samples", "1")
+    assert bad.code == 2 and bad.err.startswith("Error: --samples must be at least 2")

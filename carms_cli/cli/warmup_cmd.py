@@ -1,18 +1,30 @@
-"""``carms warmup``: compile (or load) every kernel once, for installers and CI images."""
+"""``carms warmup``: compile (or load) the kernels once, for installers and CI images."""
 
 import time
+from typing import Annotated
 
 import numpy as np
+import typer
 
 from carms_cli.cli import app
 from carms_cli.cli.options import Backend, BackendName
 
 
 @app.command()
-def warmup(backend: Backend = BackendName.cpu) -> None:
+def warmup(
+    samples: Annotated[
+        str,
+        typer.Option(
+            "--samples",
+            "-n",
+            help="Sample counts n to compile the CARMS-I/independent kernel for (as for sweep: 4, 2,4 or 2..8).",
+        ),
+    ] = "4",
+    backend: Backend = BackendName.cpu,
+) -> None:
     """Compile the kernels into the on-disk cache so that the first real run starts warm.
 
-    Example: carms warmup
+    Example: carms warmup --samples 2..8
     """
     from carms_cli.backends import resolve_backend
     from carms_cli.engine import run_plan, set_threads, trial_estimates
@@ -21,19 +33,36 @@ def warmup(backend: Backend = BackendName.cpu) -> None:
     from carms_cli.problem import build_problem
     from carms_cli.registry import ESTIMATORS
     from carms_cli.report import print_lines
+    from carms_cli.sweep import parse_int_list
 
+    counts = parse_int_list(samples, "--samples")
+    for n in counts:  # the same check as a run's, before anything compiles
+        build_problem(categories=3, samples=n, trials=1)
     used_backend, _ = resolve_backend(backend.value)
+    threads = set_threads(None)
     started = time.perf_counter()
-    # one chunk kernel, specialised three times on the CPU (CARMS-I, the other copula
-    # constructions, the peers ARSM/UNORD/Gumbel): one small run per specialisation loads them all
-    problem = build_problem(categories=3, samples=2, trials=10, seed=0)
-    for name in ("carms", "carms-g", "unord"):
-        plan = build_plan(problem, ESTIMATORS[name])
-        run_plan(plan, problem.trials, set_threads(None), backend=used_backend)
+
+    def run(name: str, n: int, dims: int) -> None:
+        plan = build_plan(build_problem(categories=3, samples=n, dims=dims, trials=10, seed=0), ESTIMATORS[name])
+        run_plan(plan, 10, threads, backend=used_backend)
         trial_estimates(plan, 0, 2, backend=used_backend)
+
+    # the CPU kernel's CARMS-I/independent specialisation is compiled per small n and for D = 1
+    # (see kernels/cpu.py): one run with one variable and one with two per requested n; the
+    # other copula constructions (carms-g) and the peers (unord) are one specialisation each
+    for n in counts:
+        run("carms", n, 1)
+        run("carms", n, 2)
+    run("carms-g", 2, 1)
+    run("unord", 2, 1)
     if used_backend == "cpu":  # the Gaussian CARMS-I pair pmf's kernel (large K only)
         from carms_cli.categorical import compiled_gaussian_pair_pmf, reference_orders
 
         compiled_gaussian_pair_pmf(np.full(3, 1.0 / 3.0), reference_orders(3), 4)
     seconds = time.perf_counter() - started
-    print_lines([f"kernels ready for backend {used_backend} in {seconds:.1f} s (cache: {kernel_cache_dir()})"])
+    print_lines(
+        [
+            f"kernels ready for backend {used_backend} at n = {samples} in {seconds:.1f} s "
+            f"(cache: {kernel_cache_dir()})"
+        ]
+    )
