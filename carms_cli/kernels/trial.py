@@ -279,7 +279,7 @@ def simulate_chunk(
     ``fixed_samples`` and ``fixed_dims`` are None or tuples of n (D) zeros: their lengths are n
     (D) as compile-time constants, so the kernel is specialised for them and the per-sample
     (per-variable) loops become straight-line code: at K = 10, n = 4, D = 1 the two make CARMS-I
-    about 1.8× faster. The CPU driver passes them on the CARMS-I/independent path for
+    about 1.5× faster. The CPU driver passes them on the CARMS-I/independent path for
     n ≤ :data:`FIXED_SAMPLES_MAX` and for D = 1.
     """
     if fixed_samples is not None:
