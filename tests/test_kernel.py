@@ -28,17 +28,20 @@ PROBLEMS = {
     "K4D2-skew": dict(probs="0.7,0.2,0.07,0.03;0.25,0.25,0.25,0.25", objective="table", samples=4, seed=5),
     "K3n6": dict(categories=3, objective="linear", samples=6, seed=2, alpha=0.5),
     "K40": dict(categories=40, objective="table", samples=3, seed=4),  # binary-search inverse CDF
+    # n above FIXED_SAMPLES_MAX and D > 1: the CARMS-I/independent kernel with run-time n and D
+    # (the other keys run it compiled for their fixed n, and for D = 1)
+    "K4D2n9": dict(categories=4, dims=2, objective="table", samples=9, seed=6),
 }
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
-@pytest.mark.parametrize("key", ["A3", "K2", "K5D2-pairwise", "K3n6", "K40"])
+@pytest.mark.parametrize("key", ["A3", "K2", "K5D2-pairwise", "K3n6", "K40", "K4D2n9"])
 def test_kernel_equals_naive_reference_trial_by_trial(name, key):
     problem = build_problem(**PROBLEMS[key], trials=1)
     spec = ESTIMATORS[name]
     skip_unless_applicable(spec, problem)
-    if key == "K40" and spec.sampler.construction != Construction.INVERSE:
-        pytest.skip("K40 checks the binary-search inverse CDF")
+    if key in ("K40", "K4D2n9") and spec.sampler.construction != Construction.INVERSE:
+        pytest.skip(f"{key} checks a CARMS-I/independent kernel path")
     plan = build_plan(problem, spec)
     count = 5 if spec.mc_pmf_draws else 30
     g, z = trial_estimates(plan, 1000, count)
@@ -222,3 +225,9 @@ def test_chunk_size_grows_with_k_and_is_capped_by_draws(samples, dims, categorie
     size = chunk_size(samples, dims, categories)
     assert size == expected
     assert size & (size - 1) == 0  # a power of two
+
+
+def test_the_run_time_n_problem_is_above_the_fixed_sample_counts():
+    from carms_cli.kernels.trial import FIXED_SAMPLES_MAX
+
+    assert PROBLEMS["K4D2n9"]["samples"] > FIXED_SAMPLES_MAX
