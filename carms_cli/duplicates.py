@@ -5,7 +5,7 @@ For n samples z_1..z_n of one variable:
 * ``mean_unique`` = E[#distinct categories]; a cache of f values saves ``1 − mean_unique/n`` of
   the evaluations (``cache_saving``);
 * ``prob_all_distinct`` = P(z_i ≠ z_j for all i ≠ j), and its complement ``prob_any_coincide``;
-* ``coincident_pairs`` = E[#{i < j : z_i = z_j}] = n(n−1)/2 · Σ_a P(a, a), from the pair pmf.
+* ``coincident_pairs`` = E[#{i < j : z_i = z_j}] (= n(n−1)/2 · Σ_a P(a, a) by exchangeability).
 
 Exact values come from the sampler's n-tuple pmf (independent samples in closed form:
 ``Σ_k 1 − (1 − p_k)^n`` and ``n!·e_n(p)``). The samples are exchangeable, so every ordering of a
