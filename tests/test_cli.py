@@ -181,6 +181,15 @@ def test_module_entry_point_and_version():
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
 
 
+def test_the_entry_point_exits_normally_under_a_profiler():
+    """The console script ends with os._exit (skipping teardown), except where a profiler or
+    tracer still has to report at exit."""
+    command = [sys.executable, "-m", "cProfile", "-m", "carms_cli", "--version"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("carms-cli ")
+    assert "function calls" in result.stdout
+
+
 def test_no_command_shows_help_and_exits_2(cli):
     result = cli()
     assert result.code == 2

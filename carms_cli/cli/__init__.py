@@ -84,9 +84,12 @@ def run() -> None:
     Output is flushed and ``os._exit`` skips the interpreter's teardown, which frees numba's
     compiler state (LLVM modules, type registries) object by object: about 0.3 s of a
     one-second run, for memory the operating system reclaims anyway. Every file the CLI writes
-    is closed, and every worker pool or cluster shut down, before ``main`` returns.
+    is closed, and every worker pool or cluster shut down, before ``main`` returns. Under a
+    profiler, tracer, debugger or coverage tool, which report at exit, it exits normally.
     """
     code = main()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
