@@ -1,6 +1,6 @@
 """``python -m carms_cli`` entry point."""
 
-from carms_cli.cli import run
+from carms_cli.cli.app import run
 
 if __name__ == "__main__":
     run()

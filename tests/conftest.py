@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from carms_cli.cli import main
-from carms_cli.problem import build_problem
+from carms_cli.cli.app import main
+from carms_cli.discrete.problem import build_problem
 
 PROBLEM_A_PROBS = "0.1,0.2,0.3,0.4"
 PROBLEM_A_VALUES = [3.0, -1.0, 2.0, 0.5]
@@ -53,7 +53,7 @@ def cli(capsys):
 
 def skip_unless_applicable(spec, problem):
     """Skip a parametrised case whose estimator cannot run on this problem (binary-only, odd n)."""
-    from carms_cli.registry import applicable
+    from carms_cli.discrete.registry import applicable
 
     reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
     if reason:

@@ -13,12 +13,13 @@ import math
 import numpy as np
 from scipy import special
 
-from carms_cli.categorical import order_set
-from carms_cli.copulas import Copula
-from carms_cli.estimators import Weighting
-from carms_cli.pmf import pair_pmf
-from carms_cli.rng import uniform_py
-from carms_cli.samplers import Construction
+from carms_cli.core.rng import uniform_py
+from carms_cli.discrete.estimators import Weighting
+from carms_cli.discrete.exact import stick
+from carms_cli.discrete.exact.inverse import order_set
+from carms_cli.discrete.exact.pmf import pair_pmf, ratio_table
+from carms_cli.discrete.sampling.copulas import Copula
+from carms_cli.discrete.sampling.samplers import Construction
 
 
 def copula_tuple(key: int, base: int, copula: int, n: int) -> list[float]:
@@ -189,7 +190,7 @@ def naive_relaxed(plan, spec, objective, trial: int) -> np.ndarray:
 
 def naive_unord(plan, objective, z: np.ndarray) -> np.ndarray:
     """Spec 10's formula with brute-force Plackett–Luce sums."""
-    from carms_cli.exact import plackett_luce
+    from carms_cli.discrete.exact.moments import plackett_luce
 
     n, d_count = plan.samples, plan.dims
     q = [float(np.prod(plan.probs[np.arange(d_count), z[i]])) for i in range(n)]
@@ -272,3 +273,37 @@ def naive_estimate(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarr
                     if j != i and z[i, d] != z[j, d]:
                         g[d] += w[z[i, d], z[j, d]] * (f[i] - f[j]) * score / (n * (n - 1))
     return g
+
+
+def stick_ratio(p, copula: Copula, n: int) -> np.ndarray:
+    """Exact importance ratios ``w(a, b) = p_a p_b / P(a, b)`` for a ≠ b (spec decision 3).
+
+    float64, no ε and no clip; the diagonal (never used, spec 6) is set to 0. In sorted
+    coordinates this equals the closed form of spec 9.3, which does not depend on M = max(a, b)
+    (the factors ``Π_{m<l<M} (1 − π_l) · π_M`` cancel against ``p^s_M``, also for M = K−1)::
+
+        ratio^s(a, b) = Π_{l<m} (1 − π_l)² / (1 − 2π_l + Φ_l) · π_m (1 − π_m) / (π_m − Φ_m)
+
+    Parameters
+    ----------
+    p, copula, n
+        As in :func:`carms_cli.discrete.exact.stick.stick_pair_pmf`.
+
+    Returns
+    -------
+    np.ndarray, shape (K, K), float64
+
+    Raises
+    ------
+    ValueError
+        If some a ≠ b has ``P(a, b) = 0`` while ``p_a p_b > 0`` (the ratio would be infinite).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    ratio, impossible = ratio_table(p, stick.stick_pair_pmf(p, copula, n))
+    if impossible is not None:
+        a, b = impossible
+        raise ValueError(
+            f"stick-breaking pair probability P({a},{b}) = 0 while p_a p_b > 0: the importance ratio "
+            f"is undefined for copula {Copula(copula).name}, n={n}"
+        )
+    return ratio

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from carms_cli.bench import startup_seconds, uniforms_per_trial
-from carms_cli.plan import build_plan
-from carms_cli.problem import build_problem
-from carms_cli.registry import ESTIMATORS
+from carms_cli.analysis.bench import startup_seconds, uniforms_per_trial
+from carms_cli.discrete.plan import build_plan
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import ESTIMATORS
 
 SMALL = ["bench", "-k", 4, "-n", 3, "-t", 20_000, "--numpy-trials", 3_000, "-r", 2, "--no-startup"]
 

@@ -1,16 +1,29 @@
 """Kernel cache directory: keyed on every kernel source file, under NUMBA_CACHE_DIR if set."""
 
-from carms_cli import kernels
+from pathlib import Path
+
+from carms_cli.core import jit
+
+PACKAGE = Path(jit.__file__).resolve().parents[1]
+
+
+def test_every_kernel_folder_file_and_rng_are_hashed():
+    """Found by walking the package: a new file under any ``kernels/`` folder cannot be left out."""
+    sources = {path.relative_to(PACKAGE).as_posix() for path in jit.kernel_sources()}
+    on_disk = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("kernels/**/*.py")}
+    assert on_disk and on_disk <= sources
+    assert "core/rng.py" in sources
+    assert {"discrete/kernels/trial.py", "discrete/kernels/cpu.py", "core/kernels/bound.py"} <= sources
 
 
 def test_cache_dir_depends_on_every_kernel_source(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    full = kernels.kernel_cache_dir()
+    full = jit.kernel_cache_dir()
     assert full.parent == tmp_path and full.name.startswith("kernels-")
-    for dropped in kernels._KERNEL_SOURCES:
-        subset = tuple(name for name in kernels._KERNEL_SOURCES if name != dropped)
-        monkeypatch.setattr(kernels, "_KERNEL_SOURCES", subset)
-        assert kernels.kernel_cache_dir() != full
+    sources = jit.kernel_sources()
+    for dropped in sources:
+        monkeypatch.setattr(jit, "kernel_sources", lambda dropped=dropped: [s for s in sources if s != dropped])
+        assert jit.kernel_cache_dir() != full
         monkeypatch.undo()
         monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
 
@@ -18,7 +31,7 @@ def test_cache_dir_depends_on_every_kernel_source(monkeypatch, tmp_path):
 def test_default_cache_dir_is_per_user(monkeypatch, tmp_path):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert kernels.kernel_cache_dir().parent == tmp_path / "carms-cli"
+    assert jit.kernel_cache_dir().parent == tmp_path / "carms-cli"
 
 
 def test_the_default_run_needs_one_specialisation_of_the_chunk_kernel():
@@ -28,8 +41,8 @@ def test_the_default_run_needs_one_specialisation_of_the_chunk_kernel():
     import sys
 
     script = (
-        "from carms_cli.cli import app\n"
-        "from carms_cli.kernels.trial import simulate_chunk\n"
+        "from carms_cli.cli.app import app\n"
+        "from carms_cli.discrete.kernels.trial import simulate_chunk\n"
         "try:\n"
         "    app(['variance', '-k', '5', '-n', '3', '-t', '2000', '-q'])\n"
         "except SystemExit as stop:\n"

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from carms_cli.categorical import (
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.exact.inverse import (
     COMPILED_GAUSSIAN_CELLS,
     binary_order,
     compiled_gaussian_pair_pmf,
@@ -13,10 +14,9 @@ from carms_cli.categorical import (
     tuple_pmf,
     tuple_probabilities,
 )
-from carms_cli.copulas import Copula, bivariate_cdf
-from carms_cli.errors import InputError
-from carms_cli.plan import importance_ratios
-from carms_cli.samplers import SamplerSpec
+from carms_cli.discrete.plan import importance_ratios
+from carms_cli.discrete.sampling.copulas import Copula, bivariate_cdf
+from carms_cli.discrete.sampling.samplers import SamplerSpec
 
 
 def test_reference_orders_match_the_spec():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carms_cli.cli import app
+from carms_cli.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = {"wall_seconds", "trials_per_second", "seconds_per_estimate"}

@@ -9,12 +9,18 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from carms_cli.copulas import Copula, bivariate_cdf, bivariate_normal_cdf, dirichlet_joint_cdf, gaussian_rho
-from carms_cli.engine import trial_estimates
-from carms_cli.estimators import EstimatorSpec, Weighting
-from carms_cli.plan import build_plan
-from carms_cli.problem import build_problem
-from carms_cli.samplers import SamplerSpec
+from carms_cli.core.engine import trial_estimates
+from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.plan import build_plan
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.sampling.copulas import (
+    Copula,
+    bivariate_cdf,
+    bivariate_normal_cdf,
+    dirichlet_joint_cdf,
+    gaussian_rho,
+)
+from carms_cli.discrete.sampling.samplers import SamplerSpec
 
 
 def _quad_bvn(h, k, rho):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from carms_cli.registry import ESTIMATORS
+from carms_cli.discrete.registry import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
@@ -46,8 +46,8 @@ def _python(script: str, simulate: bool, timeout: int = 600) -> subprocess.Compl
 
 
 RUN_BOTH = """
-    from carms_cli.cli import main
-    from carms_cli.kernels import cuda as gpu
+    from carms_cli.cli.app import main
+    from carms_cli.discrete.kernels import cuda as gpu
     common = ["variance", "-k", "4", "-d", "2", "-n", "3", "-o", "pairwise", "-t", "{trials}", "--seed", "7",
               "-e", "all", "-q", "--reference-mc-draws", "5"]
     out = {{}}
@@ -95,12 +95,12 @@ def test_simulated_cuda_backend_equals_cpu_for_every_estimator_and_launch_shape(
 def test_simulated_cuda_samples_equal_cpu_samples():
     script = """
         import numpy as np
-        from carms_cli.engine import trial_estimates
-        from carms_cli.plan import build_plan
-        from carms_cli.problem import build_problem
-        from carms_cli.registry import ESTIMATORS
+        from carms_cli.core.engine import trial_estimates
+        from carms_cli.discrete.plan import build_plan
+        from carms_cli.discrete.problem import build_problem
+        from carms_cli.discrete.registry import ESTIMATORS
         problem = build_problem(categories=5, samples=4, dims=2, objective="table", trials=1, seed=3)
-        from carms_cli.registry import applicable
+        from carms_cli.discrete.registry import applicable
         binary = build_problem(probs="0.3,0.7;0.6,0.4", samples=4, objective="pairwise", trials=1, seed=3)
         for name, spec in ESTIMATORS.items():
             if applicable(spec, 5, 4):
@@ -129,7 +129,7 @@ def test_simulated_cuda_samples_equal_cpu_samples():
 
 def test_cuda_backend_without_a_gpu_is_one_error_line_and_exit_2():
     script = """
-        from carms_cli.backends import cuda_status
+        from carms_cli.core.backends import cuda_status
         print(cuda_status()[0])
     """
     probe = _python(script, simulate=False)
@@ -178,11 +178,11 @@ PTX_SCRIPT = """
     from numba import cuda
     from numba.core.typing.typeof import typeof
     import numba.cuda.dispatcher as dispatcher
-    from carms_cli.engine import _kernel_args, _row_buffers
-    from carms_cli.kernels import cuda as gpu
-    from carms_cli.plan import build_plan
-    from carms_cli.problem import build_problem
-    from carms_cli.registry import ESTIMATORS
+    from carms_cli.discrete.kernels.args import kernel_args, row_buffers
+    from carms_cli.discrete.kernels import cuda as gpu
+    from carms_cli.discrete.plan import build_plan
+    from carms_cli.discrete.problem import build_problem
+    from carms_cli.discrete.registry import ESTIMATORS
 
     class Device:  # no GPU here: give device-function compilation a target architecture
         compute_capability = (8, 0)
@@ -192,7 +192,7 @@ PTX_SCRIPT = """
     plan = build_plan(problem, ESTIMATORS["carms-g-ref"])
     scratch = gpu._scratch(2, plan.construction, 3, 4, 2, 5)
     g, z = np.zeros((2, 2, 4)), np.zeros((2, 3, 2), dtype=np.int64)
-    values = [0, 2, 64, 100, *_kernel_args(plan), *scratch, *_row_buffers(2, 2, 4), True, g, z]
+    values = [0, 2, 64, 100, *kernel_args(plan), *scratch, *row_buffers(2, 2, 4), True, g, z]
     ptx, _ = cuda.compile_ptx(gpu.run_chunks_cuda.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
     assert ".entry" in ptx
     print("ptx", len(ptx))

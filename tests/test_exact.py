@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from carms_cli.duplicates import exact_duplicates
-from carms_cli.estimators import EstimatorSpec, Weighting
-from carms_cli.exact import (
+from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.exact.duplicates import exact_duplicates
+from carms_cli.discrete.exact.moments import (
     NotComputable,
     exact_moments,
 )
-from carms_cli.problem import build_problem
-from carms_cli.registry import ESTIMATORS
-from carms_cli.samplers import CARMS_I_DIRICHLET, INDEPENDENT
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import ESTIMATORS
+from carms_cli.discrete.sampling.samplers import CARMS_I_DIRICHLET, INDEPENDENT
 from tests.conftest import PROBLEM_A_GRADIENT
 
 

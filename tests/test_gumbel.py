@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from carms_cli.copulas import Copula, bivariate_cdf, gaussian_rho
-from carms_cli.gumbel import _quadrature_tables, gumbel_pair_pmf, sample_gumbel_tuples
+from carms_cli.discrete.exact.gumbel import _quadrature_tables, gumbel_pair_pmf, sample_gumbel_tuples
+from carms_cli.discrete.sampling.copulas import Copula, bivariate_cdf, gaussian_rho
 
 PROBS = [[0.1, 0.2, 0.3, 0.4], [0.4, 0.1, 0.2, 0.3], [0.7, 0.2, 0.07, 0.03]]
 COPULAS = [Copula.INDEPENDENT, Copula.DIRICHLET, Copula.GAUSSIAN]

@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from carms_cli.engine import chunk_size, run_plan, set_threads, trial_estimates
-from carms_cli.exact import exact_moments
-from carms_cli.plan import build_plan
-from carms_cli.problem import build_problem
-from carms_cli.registry import ESTIMATORS
-from carms_cli.samplers import Construction
+from carms_cli.core.engine import chunk_size, run_plan, set_threads, trial_estimates
+from carms_cli.discrete.exact.moments import exact_moments
+from carms_cli.discrete.plan import build_plan
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import ESTIMATORS
+from carms_cli.discrete.sampling.samplers import Construction
 from tests.conftest import skip_unless_applicable
 from tests.naive import naive_estimate, naive_samples
 
@@ -121,7 +121,7 @@ def test_monte_carlo_variance_matches_exact_enumeration(name, key):
 
 @pytest.mark.parametrize("name", UNBIASED)
 def test_sample_marginals_and_pair_frequencies_match_the_exact_pmf(name):
-    from carms_cli.pmf import pair_pmf
+    from carms_cli.discrete.exact.pmf import pair_pmf
 
     problem = build_problem(probs="0.4,0.1,0.2,0.3", samples=4, trials=1, seed=3)
     spec = ESTIMATORS[name]
@@ -173,7 +173,7 @@ def test_large_k_inverse_cdf_paths_equal_naive_on_skewed_p(name):
 
 
 def test_guide_table_brackets_every_latent_value():
-    from carms_cli.plan import bucket_edges, guide_table
+    from carms_cli.discrete.plan import bucket_edges, guide_table
 
     rng = np.random.default_rng(3)
     thresholds = np.sort(rng.random((5, 99)) ** 3, axis=1)
@@ -189,7 +189,7 @@ def test_guide_table_brackets_every_latent_value():
 
 def test_only_the_importance_weighting_allocates_a_ratio_table():
     """loorf at K = 300, D = 3000 would need 2 GiB for a (D, K, K) ratio table it never reads."""
-    from carms_cli.plan import MAX_PLAN_BYTES, plan_bytes
+    from carms_cli.discrete.plan import MAX_PLAN_BYTES, plan_bytes
 
     big = build_problem(categories=300, dims=3000, objective="table", samples=4, trials=1, seed=0)
     assert plan_bytes(big, ESTIMATORS["loorf"]) < MAX_PLAN_BYTES < plan_bytes(big, ESTIMATORS["carms-g"])
@@ -228,6 +228,6 @@ def test_chunk_size_grows_with_k_and_is_capped_by_draws(samples, dims, categorie
 
 
 def test_the_run_time_n_problem_is_above_the_fixed_sample_counts():
-    from carms_cli.kernels.trial import FIXED_SAMPLES_MAX
+    from carms_cli.discrete.kernels.trial import FIXED_SAMPLES_MAX
 
     assert PROBLEMS["K4D2n9"]["samples"] > FIXED_SAMPLES_MAX

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carms_cli.engine import chunk_size, run_plan, set_threads, trial_estimates
-from carms_cli.kernels import numpy_backend
-from carms_cli.plan import build_plan
-from carms_cli.problem import build_problem
-from carms_cli.registry import ESTIMATORS, applicable
-from carms_cli.rng import uniform_py
-from carms_cli.samplers import Construction
+from carms_cli.core.engine import chunk_size, run_plan, set_threads, trial_estimates
+from carms_cli.core.rng import uniform_py
+from carms_cli.discrete.kernels import numpy_backend
+from carms_cli.discrete.plan import build_plan
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import ESTIMATORS, applicable
+from carms_cli.discrete.sampling.samplers import Construction
 
 PROBLEMS = {
     "K4n3": dict(probs="0.1,0.2,0.3,0.4", objective="table", samples=3, seed=11),

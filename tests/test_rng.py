@@ -1,13 +1,13 @@
 """The counter-based stream: kernel and pure-Python twin agree bit for bit; it looks uniform."""
 
-import numba as nb
 import numpy as np
 from scipy import stats
 
-from carms_cli.rng import stream_key, uniform, uniform_py
+from carms_cli.core import jit
+from carms_cli.core.rng import stream_key, uniform, uniform_py
 
 
-@nb.njit
+@jit.helper()
 def _uniforms(key, first, count):
     out = np.empty(count)
     for i in range(count):

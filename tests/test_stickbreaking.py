@@ -10,15 +10,15 @@ import itertools
 import numpy as np
 import pytest
 
-from carms_cli import stickbreaking
-from carms_cli.copulas import Copula, bivariate_cdf
-from carms_cli.stickbreaking import (
+from carms_cli.discrete.exact import stick as stickbreaking
+from carms_cli.discrete.exact.stick import (
     sample_stick_tuples,
     stick_pair_pmf,
-    stick_ratio,
     stick_tuple_pmf,
     stop_probabilities,
 )
+from carms_cli.discrete.sampling.copulas import Copula, bivariate_cdf
+from tests.naive import stick_ratio
 
 PROBS = [
     [0.1, 0.2, 0.3, 0.4],

@@ -11,7 +11,7 @@ FAST = ["--lr", 25, "--steps", 80, "--replicates", 800]
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from carms_cli.cli import main
+    from carms_cli.cli.app import main
 
     out = tmp_path_factory.mktemp("train")
     code = main(

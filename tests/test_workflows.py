@@ -8,15 +8,15 @@ import shlex
 import numpy as np
 import pytest
 
-from carms_cli.compare import compare_records, parse_tolerance
-from carms_cli.errors import InputError
+from carms_cli.analysis.compare import compare_records, parse_tolerance
+from carms_cli.core.errors import InputError
 
 RUN = ["variance", "-k", 5, "-n", 3, "-e", "loorf,carms,carms-sb", "-q"]
 
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    from carms_cli.cli import main
+    from carms_cli.cli.app import main
 
     out = tmp_path_factory.mktemp("runs")
     main([str(a) for a in RUN] + ["-t", "200000", "--json", str(out / "base.json")])
@@ -209,9 +209,9 @@ def test_sweep_on_a_local_dask_cluster_equals_the_local_run(cli, tmp_path):
 
 def test_unreachable_dask_scheduler_is_exit_2(cli, monkeypatch):
     pytest.importorskip("distributed")
-    import carms_cli.distributed
+    import carms_cli.analysis.distributed
 
-    monkeypatch.setattr(carms_cli.distributed, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setattr(carms_cli.analysis.distributed, "CONNECT_TIMEOUT", 2)
     result = cli("sweep", "-k", 3, "-n", 2, "-t", 100, "-q", "--dask", "tcp://127.0.0.1:9")
     assert result.code == 2 and result.err.startswith("Error: cannot connect to the Dask scheduler")
     assert cli("sweep", "-k", 3, "-n", 2, "-t", 100, "-q", "--dask", "local:x").code == 2

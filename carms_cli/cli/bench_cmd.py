@@ -4,14 +4,12 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import Categories, Dims, JsonOut, Objective, Quiet, Samples, Seed, Threads, write_output
-from carms_cli.errors import InputError
+from carms_cli.core.errors import InputError
 
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
 
 
-@app.command()
 def bench(
     estimators: Annotated[
         str, typer.Option("--estimators", "-e", help="Comma-separated estimators to time (see 'carms list').")
@@ -48,10 +46,10 @@ def bench(
         raise InputError(f"--trials must be positive, got {trials}")
     if numpy_trials is not None and numpy_trials < 1:
         raise InputError(f"--numpy-trials must be positive, got {numpy_trials}")
-    from carms_cli.bench import bench_case, bench_record, startup_seconds
-    from carms_cli.engine import set_threads
-    from carms_cli.problem import build_problem
-    from carms_cli.registry import parse_estimators
+    from carms_cli.analysis.bench import bench_case, bench_record, startup_seconds
+    from carms_cli.core.engine import set_threads
+    from carms_cli.discrete.problem import build_problem
+    from carms_cli.discrete.registry import parse_estimators
 
     problem = build_problem(
         categories=categories, samples=samples, dims=dims, objective=objective, trials=trials, seed=seed
@@ -67,13 +65,13 @@ def bench(
     if not quiet and json_out != "-":
         _print_bench(record)
     if json_out is not None:
-        from carms_cli.report import plain_json
+        from carms_cli.present.table import plain_json
 
         write_output(json_out, plain_json(record), "JSON")
 
 
 def _print_bench(record: dict) -> None:
-    from carms_cli.report import print_table
+    from carms_cli.present.table import print_table
 
     c = record["config"]
     header = [

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli import EXIT_GATE, EXIT_OK, app
 from carms_cli.cli.options import JsonOut, write_output
-from carms_cli.errors import InputError
+from carms_cli.core.errors import EXIT_GATE, EXIT_OK, InputError
 
 Tolerance = Annotated[
     str,
@@ -31,8 +30,8 @@ def load_record(path: str, what: str) -> dict:
 
 def report_comparison(comparisons, tolerance: float, json_out: str | None, show: bool = True) -> int:
     """Print the table and the summary line (or write JSON); exit 1 on a regression."""
-    from carms_cli.compare import summary_line
-    from carms_cli.report import fmt_number, plain_json, print_table
+    from carms_cli.analysis.compare import summary_line
+    from carms_cli.present.table import fmt_number, plain_json, print_table
 
     summary = summary_line(comparisons, tolerance)
     regressed = any(c.status == "regressed" for c in comparisons)
@@ -72,7 +71,6 @@ def report_comparison(comparisons, tolerance: float, json_out: str | None, show:
     return EXIT_GATE if regressed else EXIT_OK
 
 
-@app.command()
 def compare(
     baseline: Annotated[str, typer.Argument(help="The baseline 'carms variance --json' record.")],
     current: Annotated[str, typer.Argument(help="The current 'carms variance --json' record.")],
@@ -84,7 +82,7 @@ def compare(
 
     Example: carms compare baseline.json current.json --tolerance variance:10%
     """
-    from carms_cli.compare import compare_records, parse_tolerance
+    from carms_cli.analysis.compare import compare_records, parse_tolerance
 
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")

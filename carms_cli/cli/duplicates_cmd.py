@@ -5,7 +5,6 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import (
     Alpha,
     Backend,
@@ -19,16 +18,16 @@ from carms_cli.cli.options import (
     write_output,
 )
 from carms_cli.cli.pmf_cmd import Variable, resolve_row
-from carms_cli.errors import InputError
-from carms_cli.problem import build_problem
-from carms_cli.samplers import SAMPLERS
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.sampling.samplers import SAMPLERS
 
 
 def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int, backend: str = "cpu") -> list[dict]:
     """Exact and Monte Carlo duplicate statistics of every sampler for one variable."""
-    from carms_cli.duplicates import exact_duplicates, sampled_duplicates
-    from carms_cli.engine import sample_sets
-    from carms_cli.pmf import NotComputable, pair_pmf
+    from carms_cli.core.engine import sample_sets
+    from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
+    from carms_cli.discrete.exact.pmf import NotComputable, pair_pmf
 
     entries = []
     for sampler in SAMPLERS:
@@ -62,7 +61,6 @@ def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int, backend: st
     return entries
 
 
-@app.command()
 def duplicates(
     categories: Categories = None,
     samples: Samples = 4,
@@ -88,7 +86,7 @@ def duplicates(
         categories=categories, samples=samples, probs=probs, logits=logits, alpha=alpha, trials=1, seed=seed
     )
     p = resolve_row(problem, variable)
-    from carms_cli.backends import resolve_backend
+    from carms_cli.core.backends import resolve_backend
 
     used_backend, _ = resolve_backend(backend.value)
     record = {
@@ -104,7 +102,7 @@ def duplicates(
         "backend": used_backend,
         "samplers": duplicates_record(p, samples, trials, seed, used_backend),
     }
-    from carms_cli.report import fmt_number, plain_json, print_table
+    from carms_cli.present.table import fmt_number, plain_json, print_table
 
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from carms_cli.cli import app
 from carms_cli.cli.options import (
     Alpha,
     Categories,
@@ -16,13 +15,13 @@ from carms_cli.cli.options import (
     Seed,
     write_output,
 )
-from carms_cli.problem import build_problem
-from carms_cli.registry import VARIANCE_REFERENCE, parse_estimators
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
 
 
 def exact_record(problem, specs) -> dict:
     """Exact moments of every estimator (``null`` fields and a ``note`` where not computable)."""
-    from carms_cli.exact import MAX_OUTCOMES, NotComputable, exact_moments
+    from carms_cli.discrete.exact.moments import MAX_OUTCOMES, NotComputable, exact_moments
 
     gradient = problem.exact_gradient()
     entries = []
@@ -74,7 +73,6 @@ def exact_record(problem, specs) -> dict:
     }
 
 
-@app.command()
 def exact(
     categories: Categories = None,
     samples: Samples = 4,
@@ -104,7 +102,7 @@ def exact(
     )
     specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     record = exact_record(problem, specs)
-    from carms_cli.report import fmt_number, header_lines_for, plain_json, print_table
+    from carms_cli.present.table import fmt_number, header_lines_for, plain_json, print_table
 
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.errors import InputError
-from carms_cli.objectives import OBJECTIVE_HELP
-from carms_cli.registry import DEFAULT_ESTIMATORS
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.objectives import OBJECTIVE_HELP
+from carms_cli.discrete.registry import DEFAULT_ESTIMATORS
 
 _OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items())
 

@@ -5,7 +5,6 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import (
     Alpha,
     Backend,
@@ -20,10 +19,10 @@ from carms_cli.cli.options import (
     Seed,
     write_output,
 )
-from carms_cli.copulas import Copula
-from carms_cli.errors import InputError
-from carms_cli.problem import build_problem
-from carms_cli.samplers import Construction, find_sampler
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.sampling.copulas import Copula
+from carms_cli.discrete.sampling.samplers import Construction, find_sampler
 
 Construction_ = Annotated[
     ConstructionName,
@@ -49,7 +48,7 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, ba
     Per set, ``X(a, b) = #{i ≠ j : z_i = a, z_j = b} / (n(n−1))`` (mean P(a, b)); sets are
     independent, so the standard error is ``sd(X)/√count``.
     """
-    from carms_cli.engine import sample_sets
+    from carms_cli.core.engine import sample_sets
 
     k = p.size
     total = np.zeros((k, k))
@@ -69,7 +68,6 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, ba
     return mean, se
 
 
-@app.command()
 def pmf(
     categories: Categories = None,
     samples: Samples = 4,
@@ -98,8 +96,8 @@ def pmf(
     )
     p = resolve_row(problem, variable)
     sampler = resolve_sampler(construction, copula)
-    from carms_cli.plan import importance_ratios
-    from carms_cli.pmf import pair_pmf
+    from carms_cli.discrete.exact.pmf import pair_pmf
+    from carms_cli.discrete.plan import importance_ratios
 
     joint = pair_pmf(sampler, p, samples)
     ratio = importance_ratios(p, joint, sampler, variable)
@@ -122,7 +120,7 @@ def pmf(
         "check": None,
     }
     if check is not None:
-        from carms_cli.backends import resolve_backend
+        from carms_cli.core.backends import resolve_backend
 
         used_backend, _ = resolve_backend(backend.value)
         frequency, se = empirical_pair_pmf(sampler, p, samples, check, seed, used_backend)
@@ -137,7 +135,7 @@ def pmf(
             "max_abs_z": float(np.abs(z).max()),
             "max_abs_z_at": [int(worst[0]), int(worst[1])],
         }
-    from carms_cli.report import plain_json, print_matrices
+    from carms_cli.present.table import plain_json, print_matrices
 
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")

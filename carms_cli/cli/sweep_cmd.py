@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import Backend, BackendName, Estimators, JsonOut, Quiet, Seed, Threads, write_output
-from carms_cli.errors import InputError
+from carms_cli.core.errors import InputError
 
 
-@app.command()
 def sweep(
     categories: Annotated[str, typer.Option("--categories", "-k", help="K values: '10', '2,5,10' or '2..8'.")] = "10",
     samples: Annotated[str, typer.Option("--samples", "-n", help="n values, as for -k.")] = "4",
@@ -58,7 +56,7 @@ def sweep(
     Each point's seed derives from --seed and its coordinates; every row carries the command that
     re-runs it alone. Example: carms sweep -k 10 -n 2..8 -e loorf,carms
     """
-    from carms_cli.sweep import grid, parse_float_list, parse_int_list, parse_objectives
+    from carms_cli.analysis.sweep import grid, parse_float_list, parse_int_list, parse_objectives
 
     stdout_users = [o for o in (jsonl_out, csv_out, json_out) if o == "-"]
     if len(stdout_users) > 1:
@@ -88,9 +86,9 @@ def sweep(
     if plot is not None and swept[0] == "objective":
         raise InputError("--plot needs a numeric swept parameter (K, n, D or alpha), not the objective")
     # validate every point before running any (bad input must fail fast, not after an hour)
-    from carms_cli.problem import build_problem
-    from carms_cli.registry import parse_estimators
-    from carms_cli.sweep import point_seed
+    from carms_cli.analysis.sweep import point_seed
+    from carms_cli.discrete.problem import build_problem
+    from carms_cli.discrete.registry import parse_estimators
 
     for point in points:
         problem = build_problem(
@@ -103,10 +101,10 @@ def sweep(
             seed=point_seed(seed, point),
         )
         parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
-    from carms_cli.backends import resolve_backend
-    from carms_cli.engine import set_threads
-    from carms_cli.report import ProgressBar, fmt_number, plain_json, print_table
-    from carms_cli.sweep import sweep_rows
+    from carms_cli.analysis.sweep import sweep_rows
+    from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.engine import set_threads
+    from carms_cli.present.table import ProgressBar, fmt_number, plain_json, print_table
 
     used_backend, _ = resolve_backend(backend.value)
     used_threads = set_threads(threads)
@@ -141,7 +139,7 @@ def sweep(
         if stream is not None and stream is not sys.stdout:
             stream.close()
     if plot is not None and plot != "-":
-        from carms_cli.plots import write_sweep_figure
+        from carms_cli.present.charts import write_sweep_figure
 
         write_sweep_figure(rows, swept[0], plot)
     if csv_out is not None:
@@ -154,7 +152,7 @@ def sweep(
         record = {"schema": "carms-cli/sweep/1", "seed": seed, "points": len(points), "rows": rows}
         write_output(json_out, plain_json(record), "JSON")
     if plot == "-":
-        from carms_cli.report import ascii_chart, print_lines
+        from carms_cli.present.table import ascii_chart, print_lines
 
         series = [
             (

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import Backend, BackendName, JsonOut, Quiet, Seed, Threads, write_output
-from carms_cli.errors import InputError
-from carms_cli.registry import parse_estimators
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.registry import parse_estimators
 
 DEFAULT_TRAIN_ESTIMATORS = "loorf,arm,disarm,arms,arms-gauss"
 
@@ -73,7 +72,6 @@ def _geometric_mean(values) -> float | None:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
-@app.command()
 def train(
     samples: Annotated[
         str, typer.Option("--samples", "-n", help="Evaluations per estimate: '4', '2,4,6' or '2..10' (one panel each).")
@@ -123,11 +121,11 @@ def train(
     for n in sizes:
         for spec in specs:
             parse_estimators(spec.name, 2, n)  # every (n, estimator) must be valid
-    from carms_cli.backends import resolve_backend
-    from carms_cli.engine import set_threads
-    from carms_cli.objectives import build_objective
-    from carms_cli.report import ProgressBar, ascii_chart, plain_json, print_table
-    from carms_cli.train import train as run_train
+    from carms_cli.analysis.train import train as run_train
+    from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.engine import set_threads
+    from carms_cli.discrete.objectives import build_objective
+    from carms_cli.present.table import ProgressBar, ascii_chart, plain_json, print_table
 
     build_objective(objective, 1, 2, seed)  # validate before the long run
     used_backend, _ = resolve_backend(backend.value)
@@ -164,7 +162,7 @@ def train(
         "backend": used_backend,
     }
     if plot is not None:
-        from carms_cli.plots import write_train_figure
+        from carms_cli.present.charts import write_train_figure
 
         write_train_figure(trajectories, plot)
     if json_out is not None:

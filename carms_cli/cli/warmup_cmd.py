@@ -6,11 +6,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from carms_cli.cli import app
 from carms_cli.cli.options import Backend, BackendName
 
 
-@app.command()
 def warmup(
     samples: Annotated[
         str,
@@ -26,14 +24,14 @@ def warmup(
 
     Example: carms warmup --samples 2..8
     """
-    from carms_cli.backends import resolve_backend
-    from carms_cli.engine import run_plan, set_threads, trial_estimates
-    from carms_cli.kernels import kernel_cache_dir
-    from carms_cli.plan import build_plan
-    from carms_cli.problem import build_problem
-    from carms_cli.registry import ESTIMATORS
-    from carms_cli.report import print_lines
-    from carms_cli.sweep import parse_int_list
+    from carms_cli.analysis.sweep import parse_int_list
+    from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.engine import run_plan, set_threads, trial_estimates
+    from carms_cli.core.jit import kernel_cache_dir
+    from carms_cli.discrete.plan import build_plan
+    from carms_cli.discrete.problem import build_problem
+    from carms_cli.discrete.registry import ESTIMATORS
+    from carms_cli.present.table import print_lines
 
     counts = parse_int_list(samples, "--samples")
     for n in counts:  # the same check as a run's, before anything compiles
@@ -56,7 +54,7 @@ def warmup(
     run("carms-g", 2, 1)
     run("unord", 2, 1)
     if used_backend == "cpu":  # the Gaussian CARMS-I pair pmf's kernel (large K only)
-        from carms_cli.categorical import compiled_gaussian_pair_pmf, reference_orders
+        from carms_cli.discrete.exact.inverse import compiled_gaussian_pair_pmf, reference_orders
 
         compiled_gaussian_pair_pmf(np.full(3, 1.0 / 3.0), reference_orders(3), 4)
     seconds = time.perf_counter() - started

@@ -1,0 +1,173 @@
+"""``carms bench``: throughput of the numba CPU backend against the NumPy backend, and start-up.
+
+For each estimator, one repetition times, in turn, the numba kernel, the NumPy backend and the
+RNG-plus-log bound (:mod:`carms_cli.core.kernels.bound`) on the same plan; the record keeps every
+repetition's seconds and reports medians as rates, ``trials / median seconds``, so runs of
+different trial counts compare. The numba kernel is compiled (or loaded) before any timing.
+
+Start-up: wall seconds of a fresh ``python -m carms_cli variance …`` process with
+``NUMBA_CACHE_DIR`` pointing at an empty directory (cold: every kernel compiles), then the same
+command again with the cache that run filled (warm: kernels load from disk).
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from carms_cli import __version__
+from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.plan import Plan, build_plan, tuples_per_set
+from carms_cli.discrete.problem import Problem
+from carms_cli.discrete.sampling.samplers import Construction
+
+SCHEMA = "carms-cli/bench/1"
+BACKENDS = ("numba", "numpy")
+#: Seconds a NumPy or bound timing should last at least (their trial counts are chosen from a probe).
+TARGET_SECONDS = 0.5
+MIN_NUMPY_TRIALS = 1_000
+STARTUP_ARGS = ("variance", "--categories", "10", "--samples", "4")
+#: Warm starts timed per bench run (their median is reported): one fresh process is noisy.
+WARM_RUNS = 5
+BOUND_CHUNK = 4096
+
+
+class BenchCase(NamedTuple):
+    """Timings of one estimator: per-repetition seconds and the rates of their medians."""
+
+    estimator: str
+    uniforms_per_trial: int
+    trials: dict[str, int]  # numba, numpy, bound
+    seconds: dict[str, list[float]]  # numba, numpy, bound: one entry per repetition
+    trials_per_second: dict[str, float]  # numba, numpy
+    ratio: float  # numba / numpy
+    bound_trials_per_second: float
+    fraction_of_bound: dict[str, float]  # numba, numpy
+
+
+def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
+    """Uniforms one trial draws: ``D (1 + R) (o + T·m)`` plus ARM's ``D n/2`` re-read pair uniforms.
+
+    ``o`` = 1 when the order set has more than one order (its draw), ``T`` tuples per sample set
+    (1, K, K − 1, or n for the Gumbel relaxations), ``m`` uniforms per tuple, ``R`` the Monte Carlo
+    pmf sets of ``carms-g-ref``.
+    For stick-breaking this counts every stage, an upper bound (the kernel stops at the first
+    stage where all n samples have stopped).
+    """
+    order_draw = 1 if max(plan.orders.shape[1], plan.pairs.shape[0]) > 1 else 0
+    tuples = tuples_per_set(Construction(plan.construction), plan.categories, plan.samples)
+    per_set = order_draw + tuples * plan.tuple_draws
+    per_variable = (1 + plan.mc_pmf_draws) * per_set
+    if spec.weighting == Weighting.ARM:
+        per_variable += plan.samples // 2
+    return plan.dims * per_variable
+
+
+def bound_seconds(key: np.uint64, trials: int, draws: int) -> float:
+    """Wall seconds of the RNG-plus-log kernel over ``trials`` trials of ``draws`` uniforms."""
+    from carms_cli.core.kernels.bound import log_uniform_sums
+
+    rows = -(-trials // BOUND_CHUNK)
+    out = np.zeros(rows)
+    started = time.perf_counter()
+    log_uniform_sums(key, 0, rows, BOUND_CHUNK, trials, draws, out)
+    seconds = time.perf_counter() - started
+    if not np.isfinite(out.sum()):  # every log is finite: u is never 0
+        raise RuntimeError("the RNG-plus-log bound kernel returned a non-finite sum")
+    return seconds
+
+
+def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
+    """NumPy trial count lasting about ``target_seconds``, from the rate of a short probe run
+    (the second of two: the first pays one-off costs such as SciPy's import)."""
+    from carms_cli.discrete.kernels.numpy_backend import batch_size, run_plan
+
+    probe = max(MIN_NUMPY_TRIALS, 2 * batch_size(plan))
+    run_plan(plan, probe)
+    rate = probe / run_plan(plan, probe).seconds
+    return max(MIN_NUMPY_TRIALS, int(rate * target_seconds))
+
+
+def bench_case(
+    problem: Problem, spec: EstimatorSpec, trials: int, numpy_trials: int | None, repeats: int, threads: int
+) -> BenchCase:
+    """Time ``spec`` on ``problem``: numba (``trials``), NumPy (``numpy_trials``, None: about
+    :data:`TARGET_SECONDS`) and the bound (``trials``, or more so that it lasts about
+    :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
+    ``repeats`` times."""
+    from carms_cli.core.engine import run_plan
+
+    plan = build_plan(problem, spec)
+    draws = uniforms_per_trial(plan, spec)
+    run_plan(plan, min(trials, 10_000), threads)  # compile or load the kernel
+    bound_seconds(plan.key, min(trials, 10_000), draws)
+    bound_trials = max(trials, int(trials * TARGET_SECONDS / bound_seconds(plan.key, trials, draws)))
+    if numpy_trials is None:
+        numpy_trials = numpy_trials_for(plan)
+    counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
+    seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
+    for _ in range(repeats):
+        seconds["numba"].append(run_plan(plan, trials, threads).seconds)
+        seconds["numpy"].append(run_plan(plan, numpy_trials, threads, backend="numpy").seconds)
+        seconds["bound"].append(bound_seconds(plan.key, bound_trials, draws))
+    rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+    return BenchCase(
+        estimator=spec.name,
+        uniforms_per_trial=draws,
+        trials=counts,
+        seconds=seconds,
+        trials_per_second={name: rates[name] for name in BACKENDS},
+        ratio=rates["numba"] / rates["numpy"],
+        bound_trials_per_second=rates["bound"],
+        fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
+    )
+
+
+def _wall_seconds(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"start-up command {' '.join(command)} exited {result.returncode}: {last}")
+    return seconds
+
+
+def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS, warm_runs: int = WARM_RUNS) -> dict:
+    """Wall seconds of ``python -m carms_cli ARGS`` in fresh processes, output captured: cold
+    (empty ``NUMBA_CACHE_DIR``), then ``warm_runs`` warm ones (the cache the cold run filled),
+    reported by their median."""
+    command = [sys.executable, "-m", "carms_cli", *args]
+    with tempfile.TemporaryDirectory(prefix="carms-bench-cache-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        cold = _wall_seconds(command, env)
+        warm = [_wall_seconds(command, env) for _ in range(warm_runs)]
+    return {
+        "command": " ".join(["carms", *args]),
+        "cold_seconds": cold,
+        "warm_seconds": statistics.median(warm),
+        "warm_runs_seconds": warm,
+    }
+
+
+def bench_record(problem: Problem, cases: list[BenchCase], config: dict, startup: dict | None) -> dict:
+    """The versioned JSON record of a bench run."""
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "config": {
+            "categories": problem.categories,
+            "samples": problem.samples,
+            "dims": problem.dims,
+            "objective": problem.objective.spec,
+            "seed": problem.seed,
+            **config,
+        },
+        "cases": [case._asdict() for case in cases],
+        "startup": startup,
+    }

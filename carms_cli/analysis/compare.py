@@ -1,0 +1,122 @@
+"""Regression gates: compare two ``carms variance`` JSON records estimator by estimator.
+
+Two runs are comparable when they state the same problem (K, n, D, probabilities, objective,
+gradient target); trial counts and seeds may differ. For an estimator in both runs:
+
+* variance: ``R = V_current / V_baseline`` of the total variances. With standard errors from
+  each run's 95% interval, ``SE(log R) = √((SE_b/V_b)² + (SE_c/V_c)²)``; the variance has
+  *regressed* when ``(log R − log(1 + tol)) / SE(log R) > Φ⁻¹(1 − α/m)`` over the m estimators
+  compared (one-sided, Bonferroni), i.e. it is significantly more than ``tol`` worse; it has
+  *improved* when symmetrically significantly below ``1/(1 + tol)``;
+* bias: an estimator that is unbiased by design and passed the bias test in the baseline but
+  fails it now has regressed.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from carms_cli.core.errors import InputError
+
+Z_95 = 1.959963984540054
+PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary")
+
+
+def parse_tolerance(text: str) -> float:
+    """``variance:10%`` (or ``10%``, ``0.1``) → 0.10."""
+    value = text.split(":", 1)[1] if ":" in text else text
+    if ":" in text and text.split(":", 1)[0].strip().lower() != "variance":
+        raise InputError(f"--tolerance supports 'variance:P%' only, got '{text}'")
+    try:
+        number = float(value.strip().rstrip("%")) / (100.0 if value.strip().endswith("%") else 1.0)
+    except ValueError:
+        raise InputError(f"--tolerance expects e.g. 'variance:10%', got '{text}'") from None
+    if not 0 <= number < 10:
+        raise InputError(f"--tolerance must be a fraction in [0, 10), got '{text}'")
+    return number
+
+
+def check_comparable(baseline: dict, current: dict) -> None:
+    """Raise InputError (exit 2) saying why two records state different problems."""
+    for record, label in ((baseline, "baseline"), (current, "current")):
+        if not isinstance(record, dict) or record.get("schema") != "carms-cli/variance/1":
+            raise InputError(f"the {label} is not a 'carms variance --json' record (schema carms-cli/variance/1)")
+    b, c = baseline["config"], current["config"]
+    for key in PROBLEM_KEYS:
+        if b.get(key) != c.get(key):
+            raise InputError(f"runs are not comparable: {key} differs ({b.get(key)!r} vs {c.get(key)!r})")
+    if np.shape(b["probs"]) != np.shape(c["probs"]) or not np.allclose(b["probs"], c["probs"], rtol=0, atol=1e-12):
+        raise InputError("runs are not comparable: the probabilities differ")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One estimator in both runs (or in one of them)."""
+
+    name: str
+    status: str  # "ok", "improved", "regressed", "new", "missing"
+    variance_baseline: float | None = None
+    variance_current: float | None = None
+    ratio: float | None = None
+    z: float | None = None  # log(R)/SE(log R): how many standard errors the ratio is from 1
+    bias_baseline: bool | None = None
+    bias_current: bool | None = None
+    reason: str = ""
+
+
+def _se(entry: dict) -> float:
+    low, high = entry["variance_total_ci95"]
+    return (high - low) / (2 * Z_95)
+
+
+def compare_records(baseline: dict, current: dict, tolerance: float, significance: float = 1e-3) -> list[Comparison]:
+    """Compare every estimator of two comparable records (see the module docstring)."""
+    check_comparable(baseline, current)
+    base = {e["name"]: e for e in baseline["estimators"]}
+    curr = {e["name"]: e for e in current["estimators"]}
+    shared = [name for name in curr if name in base]
+    threshold = float(-special.ndtri(significance / max(len(shared), 1)))
+    out = []
+    for name in curr:
+        if name not in base:
+            out.append(Comparison(name, "new", variance_current=curr[name]["variance_total"]))
+            continue
+        b, c = base[name], curr[name]
+        vb, vc = b["variance_total"], c["variance_total"]
+        status, reason, ratio, z = "ok", "", None, None
+        if vb and vc and vb > 0 and vc > 0:
+            ratio = vc / vb
+            se_log = math.hypot(_se(b) / vb, _se(c) / vc)
+            if se_log > 0:
+                z_worse = (math.log(ratio) - math.log1p(tolerance)) / se_log
+                z_better = (math.log(ratio) + math.log1p(tolerance)) / se_log
+                z = math.log(ratio) / se_log  # shown: the plain z of log R against 0
+                if z_worse > threshold:
+                    status, reason = "regressed", f"variance ×{ratio:.3f} (z = {z_worse:.2f} > {threshold:.2f})"
+                elif z_better < -threshold:
+                    status, reason = "improved", f"variance ×{ratio:.3f}"
+        if c["unbiased_by_design"] and b.get("unbiased") is True and c.get("unbiased") is False:
+            status = "regressed"
+            reason = (reason + "; " if reason else "") + f"now biased (max|z| = {c['bias_max_abs_z']:.3g})"
+        out.append(Comparison(name, status, vb, vc, ratio, z, b.get("unbiased"), c.get("unbiased"), reason))
+    out.extend(
+        Comparison(name, "missing", variance_baseline=base[name]["variance_total"]) for name in base if name not in curr
+    )
+    return out
+
+
+def summary_line(comparisons: list[Comparison], tolerance: float) -> str:
+    counts = {
+        status: sum(1 for c in comparisons if c.status == status)
+        for status in ("regressed", "improved", "ok", "new", "missing")
+    }
+    regressed = [c.name for c in comparisons if c.status == "regressed"]
+    head = "REGRESSION" if regressed else "no regression"
+    detail = f": {', '.join(regressed)}" if regressed else ""
+    return (
+        f"compare: {head}{detail} · {counts['regressed']} regressed, {counts['improved']} improved, "
+        f"{counts['ok']} unchanged, {counts['new']} new, {counts['missing']} missing "
+        f"(tolerance variance:{tolerance:.0%})"
+    )

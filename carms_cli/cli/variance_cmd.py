@@ -1,0 +1,195 @@
+"""``carms variance``: bias, variance and duplicate statistics of estimators on one problem."""
+
+import sys
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli.options import (
+    Alpha,
+    Backend,
+    BackendName,
+    Categories,
+    CsvOut,
+    Dims,
+    Estimators,
+    JsonOut,
+    Logits,
+    Objective,
+    Probs,
+    Quiet,
+    Samples,
+    Seed,
+    Threads,
+    Trials,
+    write_output,
+)
+from carms_cli.core.errors import EXIT_GATE, EXIT_OK, InputError
+from carms_cli.discrete.problem import build_problem
+from carms_cli.discrete.registry import parse_estimators
+
+
+def variance(
+    categories: Categories = None,
+    binary: Annotated[
+        bool,
+        typer.Option(
+            "--binary", help="Binary variables (K = 2): report the gradient w.r.t. φ, p = sigmoid(φ) = P(z=1)."
+        ),
+    ] = False,
+    samples: Samples = 4,
+    dims: Dims = None,
+    trials: Trials = None,
+    seed: Seed = 0,
+    probs: Probs = None,
+    logits: Logits = None,
+    alpha: Alpha = 1.0,
+    objective: Objective = "linear",
+    estimators: Estimators = None,
+    threads: Threads = None,
+    backend: Backend = BackendName.cpu,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
+    ] = 1e-3,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    quiet: Quiet = False,
+    exact: Annotated[
+        bool,
+        typer.Option("--exact", help="Also compute each estimator's exact variance by enumeration (where computable)."),
+    ] = False,
+    reference_mc_draws: Annotated[
+        int,
+        typer.Option(
+            "--reference-mc-draws",
+            help="Sample sets per call in carms-g-ref's Monte Carlo pair pmf (the reference code's num_mc).",
+        ),
+    ] = 100,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Bar chart of total variance per estimator: PATH (.png/.svg) or '-' (terminal)."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Compare with this earlier --json record (see 'carms compare'); exit 1 on a regression."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+    ] = "variance:10%",
+    max_variance_ratio: Annotated[
+        float | None,
+        typer.Option("--max-variance-ratio", help="Exit 1 if an estimator's total variance exceeds R times loorf's."),
+    ] = None,
+    fail_on_bias: Annotated[
+        bool,
+        typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
+    ] = False,
+) -> int:
+    """Compare estimators on one problem: bias against the exact gradient, variance, duplicates, speed.
+
+    Example: carms variance --categories 10 --samples 4
+    """
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    if max_variance_ratio is not None and not max_variance_ratio > 0:
+        raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+    baseline_record = None
+    if baseline is not None:
+        from carms_cli.analysis.compare import parse_tolerance
+        from carms_cli.cli.compare_cmd import load_record
+
+        baseline_record = load_record(baseline, "baseline")
+        tolerance_value = parse_tolerance(tolerance)
+    if reference_mc_draws < 1:
+        raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
+    if binary:
+        if categories not in (None, 2):
+            raise InputError(f"--binary means --categories 2, got --categories {categories}")
+        categories = 2
+    problem = build_problem(
+        categories=categories,
+        samples=samples,
+        dims=dims,
+        probs=probs,
+        logits=logits,
+        alpha=alpha,
+        objective=objective,
+        trials=trials,
+        seed=seed,
+    )
+    specs = [
+        replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
+        for spec in parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
+    ]
+    from carms_cli.analysis.variance import analyse_variance
+    from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.engine import set_threads
+    from carms_cli.present.table import ProgressBar, print_report, to_csv, to_json
+
+    used_backend, backend_note = resolve_backend(backend.value)
+    used_threads = set_threads(threads)
+    bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
+    try:
+        report = analyse_variance(
+            problem,
+            specs,
+            used_threads,
+            significance,
+            progress=bar,
+            exact=exact,
+            backend=used_backend,
+            backend_note=backend_note,
+        )
+    finally:
+        bar.close()
+    if not quiet and "-" not in (json_out, csv_out):
+        print_report(report)
+    if plot == "-":
+        from carms_cli.present.table import bar_chart, print_lines
+
+        print_lines(
+            ["total variance (log scale):"]
+            + bar_chart([r.name for r in report.results], [r.variance_total for r in report.results])
+        )
+    elif plot is not None:
+        from carms_cli.present.charts import write_variance_figure
+
+        write_variance_figure(report.results, plot)
+    if json_out is not None:
+        write_output(json_out, to_json(report), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, to_csv(report), "CSV")
+    code = EXIT_OK
+    if baseline_record is not None:
+        from carms_cli.analysis.compare import compare_records
+        from carms_cli.cli.compare_cmd import report_comparison
+        from carms_cli.present.table import report_record
+
+        comparisons = compare_records(baseline_record, report_record(report), tolerance_value, significance)
+        if report_comparison(comparisons, tolerance_value, None, show=not quiet) != EXIT_OK:
+            print("Gate failed: regression against the baseline", file=sys.stderr)
+            code = EXIT_GATE
+    if fail_on_bias:
+        failed = [r for r in report.results if r.unbiased_by_design and r.unbiased is False]
+        if failed:
+            names = ", ".join(f"{r.name} (max|z| {r.bias_max_abs_z:.3g})" for r in failed)
+            print(f"Gate failed: biased {names}", file=sys.stderr)
+            code = EXIT_GATE
+    if max_variance_ratio is not None:
+        over = [
+            r
+            for r in report.results
+            if r.variance_ratio_to_loorf is not None and r.variance_ratio_to_loorf > max_variance_ratio
+        ]
+        if report.results and all(r.variance_ratio_to_loorf is None for r in report.results):
+            raise InputError("--max-variance-ratio needs loorf among the estimators")
+        if over:
+            names = ", ".join(f"{r.name} ({r.variance_ratio_to_loorf:.3g})" for r in over)
+            print(f"Gate failed: variance ratio to loorf above {max_variance_ratio:g}: {names}", file=sys.stderr)
+            code = EXIT_GATE
+    return code

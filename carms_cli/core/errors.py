@@ -1,0 +1,11 @@
+"""The one exception type the CLI turns into ``Error: …`` on stderr (exit code 2), and the exit codes."""
+
+
+class InputError(ValueError):
+    """Bad user input or a configuration the tool refuses (exit code 2)."""
+
+
+#: Exit codes of every command: success, a requested gate failed, usage or input error.
+EXIT_OK = 0
+EXIT_GATE = 1
+EXIT_USAGE = 2

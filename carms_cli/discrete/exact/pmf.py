@@ -1,0 +1,143 @@
+"""Exact pmfs of every sampler: the pair pmf P(z_i = a, z_j = b) and the n-tuple pmf.
+
+One dispatch over constructions (spec 9): CARMS-I rectangles mixed over orders
+(:mod:`carms_cli.discrete.exact.inverse`), CARMS-G by 2-D quadrature
+(:mod:`carms_cli.discrete.exact.gumbel`), stick-breaking in closed form
+(:mod:`carms_cli.discrete.exact.stick`). Independent samples are the product of marginals under
+every construction.
+"""
+
+import numpy as np
+
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.exact import inverse as categorical
+from carms_cli.discrete.sampling.copulas import Copula
+from carms_cli.discrete.sampling.samplers import Construction, SamplerSpec
+
+#: Largest K^n of a whole n-tuple pmf built to read some of its entries.
+MAX_FULL_TUPLES = 200_000
+#: Largest |Π|·(K+1)² copula-CDF evaluations spent on one exact CARMS-I pair pmf (about K ≤ 130).
+MAX_PAIR_PMF_WORK = 1.5e8
+
+
+def ratio_table(p: np.ndarray, joint: np.ndarray):
+    """``w(a, b) = p_a p_b / P(a, b)`` for a ≠ b in float64 (no ε, no clip), 0 on the never-used
+    diagonal; and the first pair a ≠ b with ``P(a, b) = 0 < p_a p_b`` (None if there is none),
+    for which the ratio is undefined and the caller must refuse."""
+    product = np.outer(p, p)
+    off_diagonal = ~np.eye(p.size, dtype=bool)
+    impossible = off_diagonal & (joint <= 0.0) & (product > 0.0)
+    ratio = np.zeros_like(joint)
+    np.divide(product, joint, out=ratio, where=off_diagonal & ~impossible)
+    first = tuple(int(x) for x in np.argwhere(impossible)[0]) if np.any(impossible) else None
+    return ratio, first
+
+
+class NotComputable(Exception):
+    """The pmf has no closed form here, or is too large to enumerate."""
+
+
+def _require_per_variable_samples(sampler: SamplerSpec) -> None:
+    """ARSM's swaps are not n samples, and UNORD's configurations are drawn jointly over the
+    variables (their per-variable samples are not exchangeable draws with marginal p)."""
+    if sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
+        raise NotComputable(f"sampler '{sampler.name}' has no per-variable n-sample pmf")
+
+
+def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
+    """Exact K×K pair pmf of two distinct samples of one variable (float64)."""
+    _require_per_variable_samples(sampler)
+    p = np.asarray(p, dtype=np.float64)
+    if sampler.copula == Copula.INDEPENDENT:
+        return np.outer(p, p)
+    if sampler.construction == Construction.INVERSE:
+        k = p.size
+        work = categorical.order_set_size(sampler.orders, k) * (k + 1) ** 2
+        if work > MAX_PAIR_PMF_WORK:
+            raise InputError(
+                f"the exact CARMS-I pair pmf at K={k} needs {work:.2g} copula evaluations "
+                f"(limit {MAX_PAIR_PMF_WORK:.2g}, about K <= 130)"
+            )
+        return categorical.pair_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
+    if sampler.construction == Construction.GUMBEL:
+        from carms_cli.discrete.exact.gumbel import gumbel_pair_pmf
+
+        return gumbel_pair_pmf(p, sampler.copula, n)
+    from carms_cli.discrete.exact.stick import stick_pair_pmf
+
+    return stick_pair_pmf(p, sampler.copula, n)
+
+
+def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
+    """Exact joint pmf of the n samples of one variable, shape (K,)*n.
+
+    Closed form for independent samples, CARMS-I and stick-breaking with the Dirichlet copula,
+    and any construction at n = 2 with the Gaussian copula where it is; raises
+    :class:`NotComputable` otherwise (CARMS-G's n-tuple pmf needs an (n·K)-dimensional integral).
+    """
+    _require_per_variable_samples(sampler)
+    p = np.asarray(p, dtype=np.float64)
+    if sampler.copula == Copula.INDEPENDENT:
+        out = np.ones(())
+        for _ in range(n):
+            out = np.multiply.outer(out, p)
+        return out
+    if sampler.construction == Construction.INVERSE:
+        if sampler.copula == Copula.GAUSSIAN and p.size == 2 and n == 3:
+            return _binary_gaussian_three(p, sampler)
+        if sampler.copula == Copula.GAUSSIAN and n > 2:
+            raise NotComputable(
+                "the Gaussian copula's n-variate box probabilities have no closed form for n > 2 (binary: n > 3)"
+            )
+        return categorical.tuple_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
+    if sampler.construction == Construction.STICK:
+        if sampler.copula == Copula.GAUSSIAN and n > 2:
+            raise NotComputable("stick-breaking with the Gaussian copula needs orthant probabilities for n > 2")
+        from carms_cli.discrete.exact.stick import stick_tuple_pmf
+
+        return stick_tuple_pmf(p, sampler.copula, n)
+    if n == 2:
+        joint = pair_pmf(sampler, p, n)
+        return joint
+    raise NotComputable("CARMS-G's n-sample pmf is an (n·K)-dimensional integral; only its pair pmf is exact")
+
+
+def tuple_probabilities(sampler: SamplerSpec, p: np.ndarray, n: int, tuples: np.ndarray) -> np.ndarray:
+    """``P(z_1..z_n = t)`` for each row t of ``tuples`` (M, n): :func:`tuple_pmf` at those tuples.
+
+    CARMS-I with a closed-form copula evaluates just those boxes; every other sampler gathers
+    them from its whole pmf (raises :class:`NotComputable` as :func:`tuple_pmf` does).
+    """
+    _require_per_variable_samples(sampler)
+    p = np.asarray(p, dtype=np.float64)
+    closed_form = sampler.copula != Copula.GAUSSIAN or n == 2
+    if sampler.construction == Construction.INVERSE and closed_form:
+        return categorical.tuple_probabilities(p, categorical.order_set(sampler.orders, p), sampler.copula, n, tuples)
+    if p.size**n > MAX_FULL_TUPLES:
+        raise NotComputable(f"K^n = {p.size}^{n} tuples exceed the enumeration cap {MAX_FULL_TUPLES}")
+    return tuple_pmf(sampler, p, n)[tuple(np.asarray(tuples).T)]
+
+
+def _binary_gaussian_three(p: np.ndarray, sampler: SamplerSpec) -> np.ndarray:
+    """K = 2, n = 3, Gaussian copula: the pattern pmf from orthant probabilities in closed form.
+
+    Sample i takes the rarer category r iff ``Z_i ≤ t = Φ⁻¹(p_r) ≤ 0``. With ``G(m)`` the
+    probability that m given samples all do, a pattern with j rare samples has probability
+    ``Σ_i (−1)^i C(n−j, i) G(j+i)``; ``G(0) = 1``, ``G(1) = p_r``, ``G(2) = Φ₂(t, t; ρ)`` and
+    ``G(3) = 0`` because the three Z sum to zero and cannot all be below t ≤ 0.
+    """
+    from math import comb
+
+    from scipy import special
+
+    from carms_cli.discrete.sampling.copulas import bivariate_normal_cdf, gaussian_rho
+
+    n = 3
+    rare = int(categorical.binary_order(p)[0, 0])
+    t = special.ndtri(p[rare])
+    orthant = [1.0, float(p[rare]), float(bivariate_normal_cdf(t, t, gaussian_rho(n))), 0.0]
+    out = np.zeros((2,) * n)
+    for pattern in np.ndindex(*out.shape):
+        j = sum(1 for z in pattern if z == rare)
+        out[pattern] = max(sum((-1) ** i * comb(n - j, i) * orthant[j + i] for i in range(n - j + 1)), 0.0)
+    return out

@@ -1,0 +1,153 @@
+"""CPU driver: a pool of threads calling the compiled, GIL-free chunk kernel, one chunk at a time.
+
+:func:`carms_cli.discrete.kernels.trial.simulate_chunk` is compiled with ``nogil=True`` and called once per
+fixed-size chunk of trials, each call writing only its own accumulator row; ``threads`` workers
+(the calling thread and a persistent pool) each take a contiguous run of chunks. Chunk
+boundaries depend only on the problem, never on the thread count, and the host merges rows in
+chunk order, so results are bitwise identical for any ``--threads``.
+
+Why threads around a compiled kernel rather than a numba ``prange``: the chunk kernel is large,
+and a parallel wrapper makes numba re-optimise all of it inside the generated gufunc, which
+doubled the first compile (cold start ≈ 12 s against ≈ 5 s). A call from Python costs a few
+microseconds, against about half a millisecond of work per chunk.
+
+The kernel is compiled in three specialisations, chosen by which scratch is ``None``
+(numba removes the branches that would use a ``None`` at compile time): CARMS-I and the
+independent samplers (the common case, and the only one ``carms variance``'s default run
+needs), the other copula constructions (CARMS-G, stick-breaking, antithetic pairs, Monte Carlo
+pmf), and the peers (ARSM, UNORD, Gumbel-softmax). The first is further compiled per sample
+count n up to :data:`~carms_cli.discrete.kernels.trial.FIXED_SAMPLES_MAX` and for D = 1 (``fixed_samples``,
+``fixed_dims``), so a run at a new small n, or a first run with several variables, compiles
+once more (≈ 3–4 s, then cached).
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from carms_cli.core.jit import cached_kernel
+from carms_cli.discrete.kernels.trial import FIXED_SAMPLES_MAX, INVERSE, scratch_sizes, simulate_chunk
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor | None:
+    """The persistent worker pool, grown to at least ``workers`` threads (None if none needed)."""
+    global _POOL, _POOL_SIZE
+    if workers < 1:
+        return None
+    with _POOL_LOCK:
+        if _POOL_SIZE < workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=True)
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carms-chunk")
+            _POOL_SIZE = workers
+        return _POOL
+
+
+#: Bytes of padding around each scratch buffer: scratch is written on every trial, and two
+#: threads' small buffers side by side in one cache line would contend for it (false sharing).
+_PAD_BYTES = 128
+
+
+def _private(shape, dtype=np.float64) -> np.ndarray:
+    """A zeroed C-contiguous array of ``shape`` that shares no cache line with any other buffer."""
+    pad = _PAD_BYTES // np.dtype(dtype).itemsize
+    size = int(np.prod(shape))
+    return np.zeros(size + 2 * pad, dtype=dtype)[pad : pad + size].reshape(shape)
+
+
+def _scratch(args, n_tuple_constructions: bool):
+    """Per-thread scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``), with ``None``
+    for what the specialisation leaves out (see the module docstring)."""
+    n, k, d_count = args.samples, args.categories, args.dims
+    sizes = scratch_sizes(args.construction, n, k, d_count)
+    mc_k = k if args.mc_pmf_draws > 0 else 1
+    mc_d = d_count if args.mc_pmf_draws > 0 else 1
+    draws, race, f, coef, acc = _private(n), _private(n), _private(n), _private(n), _private(k)
+    z = _private((n, d_count), np.int64)
+    if sizes is not None:  # peers: dense, work and iwork; no sample buffer
+        (rows, cols), floats, ints = sizes
+        return (draws, race, None, z, f, coef, acc, _private((1, 1)), _private((1, 1, 1)),
+                _private((rows, cols)), _private(floats), _private(ints, np.int64))
+    sample = _private(n, np.int64) if n_tuple_constructions else None
+    pair_counts, mc_ratio = _private((mc_k, mc_k)), _private((mc_d, mc_k, mc_k))
+    return (draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, None, None, None)
+
+
+def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record, g_out, z_out, threads):
+    """Run chunk rows ``0 .. n_chunks − 1`` on ``threads`` threads.
+
+    Row r runs trials ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial`` into
+    row r of the zeroed accumulators ``out`` = (count, Σa, Σa², ΣaC, ΣC, ΣC², scalars); ``args``
+    are the kernel inputs (:class:`~carms_cli.discrete.kernels.args.KernelArgs`). With ``record``, each trial's
+    estimate and samples also go to ``g_out[t − first_trial]`` and ``z_out[t − first_trial]``.
+    """
+    out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars = out
+    generic = args.construction != INVERSE
+    # CARMS-I and independent samples: a kernel compiled for this exact small n, and for D = 1
+    fixed_samples = (0,) * args.samples if not generic and args.samples <= FIXED_SAMPLES_MAX else None
+    fixed_dims = (0,) if not generic and args.dims == 1 else None
+
+    def work(first_row, last_row):
+        # one set of scratch per thread: the kernel leaves no state in it between chunks (as on
+        # the GPU, where a thread reuses its row of scratch for every chunk it runs)
+        scratch = _scratch(args, generic)
+        for row in range(first_row, last_row):
+            start = first_trial + row * chunk_size
+            stop = min(start + chunk_size, last_trial)
+            low, high = (start - first_trial, stop - first_trial) if record else (0, 0)
+            simulate_chunk(
+                start, stop, *args, *scratch,
+                out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+                record, g_out[low:high], z_out[low:high], fixed_samples, fixed_dims,
+            )
+            out_count[row] = stop - start
+
+    # contiguous runs of rows per thread (as a static schedule): neighbouring accumulator rows
+    # share cache lines, and two threads updating them at once would slow each other down
+    workers = max(1, min(threads, n_chunks))
+    bounds = [n_chunks * w // workers for w in range(workers + 1)]
+    pool = _pool(workers - 1)
+    futures = [pool.submit(work, bounds[w], bounds[w + 1]) for w in range(1, workers)] if pool is not None else []
+    try:
+        work(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+@cached_kernel()
+def merge_chunks(
+    probs, out_count, out_a, out_a2, out_ac, out_c, out_c2, state_count, state_mean, state_m2
+):  # pragma: no cover - compiled
+    """Fold chunk rows, in order, into the running (count, mean, M2) per coordinate.
+
+    Each chunk's sums become its own mean ``S1/m`` and ``M2 = S2 − S1²/m`` (with
+    ``S1 = Σa − pΣC`` and ``S2 = Σa² − 2pΣaC + p²ΣC²``), merged by Chan et al.'s parallel
+    update ``M2 = M2_a + M2_b + δ² n_a n_b / n``. Returns the new count.
+    """
+    count = state_count
+    d_count, k = probs.shape
+    for row in range(out_count.shape[0]):
+        m = out_count[row]
+        if m == 0:
+            continue
+        new_count = count + m
+        for d in range(d_count):
+            c1 = out_c[row, d]
+            c2 = out_c2[row, d]
+            for c in range(k):
+                p = probs[d, c]
+                s1 = out_a[row, d, c] - p * c1
+                s2 = out_a2[row, d, c] - 2.0 * p * out_ac[row, d, c] + p * p * c2
+                mean_b = s1 / m
+                m2_b = max(s2 - s1 * mean_b, 0.0)
+                delta = mean_b - state_mean[d, c]
+                state_mean[d, c] += delta * m / new_count
+                state_m2[d, c] += m2_b + delta * delta * count * m / new_count
+        count = new_count
+    return count

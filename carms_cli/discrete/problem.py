@@ -1,0 +1,188 @@
+"""The Problem: every input a run depends on, parsed, validated and immutable.
+
+A report prints the resolved Problem in its header, so a run can be repeated from its output.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from carms_cli.core.errors import InputError
+from carms_cli.discrete.objectives import Objective, build_objective
+
+#: |Σ p − 1| allowed in ``--probs`` before refusing; within it rows are renormalised.
+PROB_SUM_TOLERANCE = 1e-6
+MAX_CATEGORIES = 100_000
+MAX_SAMPLES = 64
+MAX_DIMS = 10_000
+MAX_TRIALS = 1 << 40
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """K categories, n samples, D independent variables with probabilities ``probs`` (D×K)."""
+
+    categories: int
+    samples: int
+    dims: int
+    probs: np.ndarray
+    probs_source: str
+    objective: Objective
+    trials: int
+    seed: int
+
+    def __post_init__(self):
+        self.probs.setflags(write=False)
+
+    def exact_gradient(self) -> np.ndarray:
+        """∇ of E[f(z)] w.r.t. the logits (spec 1.2): ``p_dk (F_d(k) − Σ_c p_dc F_d(c))``."""
+        cond = self.objective.conditional_means(self.probs)
+        centred = cond - (self.probs * cond).sum(axis=1, keepdims=True)
+        return self.probs * centred
+
+
+def parse_matrix(text: str, option: str) -> np.ndarray:
+    """Rows of comma-separated numbers separated by ';' into a 2-D float array."""
+    rows = [row for row in text.replace(" ", "").split(";")]
+    if not text.strip() or any(row == "" for row in rows):
+        raise InputError(f"{option} is empty or has an empty row: '{text}'")
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append([float(x) for x in row.split(",")])
+        except ValueError:
+            raise InputError(f"{option} has a value that is not a number in row '{row}'") from None
+    lengths = {len(r) for r in parsed}
+    if len(lengths) != 1:
+        raise InputError(f"{option} rows have different lengths {sorted(lengths)}")
+    return np.asarray(parsed, dtype=np.float64)
+
+
+def _resolve_dims(rows: int, dims: int | None, option: str) -> int:
+    if dims is None or dims == rows:
+        return rows
+    if rows == 1:
+        return dims
+    raise InputError(f"{option} has {rows} rows but --dims is {dims}")
+
+
+def _resolve_categories(k_given: int, categories: int | None, option: str) -> int:
+    if categories is not None and categories != k_given:
+        raise InputError(f"{option} has {k_given} categories per row but --categories is {categories}")
+    return k_given
+
+
+def _check_size(categories: int, samples: int, dims: int) -> None:
+    if categories < 2:
+        raise InputError(f"--categories must be at least 2, got {categories}")
+    if categories > MAX_CATEGORIES:
+        raise InputError(f"--categories must be at most {MAX_CATEGORIES}, got {categories}")
+    if samples < 2:
+        raise InputError(f"--samples must be at least 2 (leave-one-out needs two), got {samples}")
+    if samples > MAX_SAMPLES:
+        raise InputError(f"--samples must be at most {MAX_SAMPLES}, got {samples}")
+    if dims < 1:
+        raise InputError(f"--dims must be at least 1, got {dims}")
+    if dims > MAX_DIMS:
+        raise InputError(f"--dims must be at most {MAX_DIMS}, got {dims}")
+
+
+def resolve_probs(
+    *,
+    probs: str | None,
+    logits: str | None,
+    alpha: float,
+    categories: int | None,
+    dims: int | None,
+    seed: int,
+):
+    """Probabilities (D×K) from ``--probs``, ``--logits`` or a seeded Dirichlet(α) draw.
+
+    Returns ``(probs, categories, dims, source)``. A single given row is used for every
+    variable. ``--probs`` rows must be positive and sum to 1 within
+    :data:`PROB_SUM_TOLERANCE` (they are then renormalised); zero probabilities are refused
+    because their logit is −∞.
+    """
+    if probs is not None and logits is not None:
+        raise InputError("give either --probs or --logits, not both")
+    if probs is not None or logits is not None:
+        option = "--probs" if probs is not None else "--logits"
+        matrix = parse_matrix(probs if probs is not None else logits, option)
+        if not np.all(np.isfinite(matrix)):
+            raise InputError(f"{option} contains NaN or infinite values")
+        k = _resolve_categories(matrix.shape[1], categories, option)
+        d = _resolve_dims(matrix.shape[0], dims, option)
+        _check_size(k, 2, d)
+        if probs is not None:
+            if np.any(matrix < 0):
+                raise InputError("--probs has a negative probability")
+            if np.any(matrix == 0):
+                raise InputError("--probs has a zero probability (its logit is -inf); use a small positive value")
+            sums = matrix.sum(axis=1)
+            bad = np.abs(sums - 1.0) > PROB_SUM_TOLERANCE
+            if np.any(bad):
+                row = int(np.argmax(bad))
+                raise InputError(f"--probs row {row} sums to {sums[row]:.9g}, not 1 (tolerance {PROB_SUM_TOLERANCE:g})")
+            matrix = matrix / sums[:, None]
+            source = "--probs"
+        else:
+            shifted = matrix - matrix.max(axis=1, keepdims=True)
+            matrix = np.exp(shifted)
+            matrix /= matrix.sum(axis=1, keepdims=True)
+            if np.any(matrix == 0):
+                raise InputError("--logits are so spread that a probability underflows to 0")
+            source = "softmax(--logits)"
+        matrix = np.broadcast_to(matrix, (d, k)).copy()
+        return matrix, k, d, source
+    k = 10 if categories is None else categories
+    d = 1 if dims is None else dims
+    _check_size(k, 2, d)
+    if not (np.isfinite(alpha) and alpha > 0):
+        raise InputError(f"--alpha must be a positive number, got {alpha}")
+    rng = np.random.default_rng([seed, 1])
+    matrix = rng.dirichlet(np.full(k, alpha), size=d)
+    if np.any(matrix <= 0) or not np.all(np.isfinite(matrix)):
+        raise InputError(f"a probability drawn from Dirichlet({alpha:g}) underflowed to 0; use a larger --alpha")
+    return matrix, k, d, f"Dirichlet(alpha={alpha:g}) draw, seed {seed}"
+
+
+def default_trials(samples: int, dims: int) -> int:
+    """About one second of work for the default estimator set: 4·10⁶/(n·D), at least 10⁴."""
+    return max(10_000, int(round(4_000_000 / (samples * dims), -3)))
+
+
+def build_problem(
+    *,
+    categories: int | None = None,
+    samples: int = 4,
+    dims: int | None = None,
+    probs: str | None = None,
+    logits: str | None = None,
+    alpha: float = 1.0,
+    objective: str = "linear",
+    trials: int | None = None,
+    seed: int = 0,
+) -> Problem:
+    """Validate all inputs and resolve them into a :class:`Problem` (raises InputError)."""
+    if seed < 0 or seed >= 2**63:
+        raise InputError(f"--seed must be in 0..2^63-1, got {seed}")
+    matrix, k, d, source = resolve_probs(
+        probs=probs, logits=logits, alpha=alpha, categories=categories, dims=dims, seed=seed
+    )
+    _check_size(k, samples, d)
+    if trials is None:
+        trials = default_trials(samples, d)
+    if trials <= 0:
+        raise InputError(f"--trials must be positive, got {trials}")
+    if trials > MAX_TRIALS:
+        raise InputError(f"--trials must be at most 2^40, got {trials}")
+    return Problem(
+        categories=k,
+        samples=samples,
+        dims=d,
+        probs=matrix,
+        probs_source=source,
+        objective=build_objective(objective, d, k, seed),
+        trials=int(trials),
+        seed=int(seed),
+    )
