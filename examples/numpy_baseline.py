@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 
-from carms_cli.core.engine import run_plan, set_threads
+from carms_cli.core.engine import set_threads
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import ESTIMATORS
+from carms_cli.discrete.source import run_plan
 
 
 def numpy_carms(plan, trials: int, batch: int = 100_000, seed: int = 0):

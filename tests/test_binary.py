@@ -4,11 +4,12 @@ reinforce / loorf / carms (spec sections 4, 8 and 15)."""
 import numpy as np
 import pytest
 
-from carms_cli.core.engine import run_plan, set_threads, trial_estimates
+from carms_cli.core.engine import set_threads
 from carms_cli.discrete.exact.moments import NotComputable, exact_moments
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import ESTIMATORS, parse_estimators
+from carms_cli.discrete.source import run_plan, trial_estimates
 from tests.naive import naive_estimate, naive_samples
 
 Z_MAX = 5.0

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from carms_cli.core.engine import trial_estimates
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
@@ -21,6 +20,7 @@ from carms_cli.discrete.sampling.copulas import (
     gaussian_rho,
 )
 from carms_cli.discrete.sampling.samplers import SamplerSpec
+from carms_cli.discrete.source import trial_estimates
 
 
 def _quad_bvn(h, k, rho):

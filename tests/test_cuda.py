@@ -95,7 +95,7 @@ def test_simulated_cuda_backend_equals_cpu_for_every_estimator_and_launch_shape(
 def test_simulated_cuda_samples_equal_cpu_samples():
     script = """
         import numpy as np
-        from carms_cli.core.engine import trial_estimates
+        from carms_cli.discrete.source import trial_estimates
         from carms_cli.discrete.plan import build_plan
         from carms_cli.discrete.problem import build_problem
         from carms_cli.discrete.registry import ESTIMATORS

@@ -4,7 +4,6 @@ list / exact commands."""
 import numpy as np
 import pytest
 
-from carms_cli.core.engine import sample_sets
 from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
 from carms_cli.discrete.exact.moments import NotComputable, exact_moments
 from carms_cli.discrete.exact.pmf import pair_pmf, tuple_pmf
@@ -12,6 +11,7 @@ from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import DEFAULT_ESTIMATORS, ESTIMATORS
 from carms_cli.discrete.sampling.copulas import Copula
 from carms_cli.discrete.sampling.samplers import SAMPLERS, Construction
+from carms_cli.discrete.source import sample_sets
 from tests.conftest import skip_unless_applicable
 
 Z_MAX = 5.0

@@ -8,12 +8,13 @@ import os
 import numpy as np
 import pytest
 
-from carms_cli.core.engine import chunk_size, run_plan, set_threads, trial_estimates
+from carms_cli.core.engine import set_threads
 from carms_cli.discrete.exact.moments import exact_moments
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import ESTIMATORS
 from carms_cli.discrete.sampling.samplers import Construction
+from carms_cli.discrete.source import chunk_size, run_plan, trial_estimates
 from tests.conftest import skip_unless_applicable
 from tests.naive import naive_estimate, naive_samples
 

@@ -9,11 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from carms_cli.core.engine import run_plan, set_threads
+from carms_cli.core.engine import set_threads
 from carms_cli.discrete.exact.moments import exact_moments
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import ESTIMATORS, get_estimator
+from carms_cli.discrete.source import run_plan
 from tests.naive import arsm_dirichlet
 
 Z_MAX = 5.0

@@ -100,7 +100,7 @@ def bench_case(
     :data:`TARGET_SECONDS`) and the bound (``trials``, or more so that it lasts about
     :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
     ``repeats`` times."""
-    from carms_cli.core.engine import run_plan
+    from carms_cli.discrete.source import run_plan
 
     plan = build_plan(problem, spec)
     draws = uniforms_per_trial(plan, spec)

@@ -1,7 +1,9 @@
 """Regression gates: compare two ``carms variance`` JSON records estimator by estimator.
 
-Two runs are comparable when they state the same problem (K, n, D, probabilities, objective,
-gradient target); trial counts and seeds may differ. For an estimator in both runs:
+Two runs are comparable when they come from the same family and state the same problem: every
+config entry the family lists in ``problem_keys`` agrees (discrete: K, n, D, probabilities,
+objective, gradient target; arrays to 1e-12); trial counts and seeds may differ. Records written
+before families existed have no ``problem_keys`` and are read as discrete ones. For an estimator in both runs:
 
 * variance: ``R = V_current / V_baseline`` of the total variances. With standard errors from
   each run's 95% interval, ``SE(log R) = √((SE_b/V_b)² + (SE_c/V_c)²)``; the variance has
@@ -21,7 +23,8 @@ from scipy import special
 from carms_cli.core.errors import InputError
 
 Z_95 = 1.959963984540054
-PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary")
+#: The discrete family's problem keys: records written before ``problem_keys`` existed.
+LEGACY_PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary", "probs")
 
 
 def parse_tolerance(text: str) -> float:
@@ -44,11 +47,26 @@ def check_comparable(baseline: dict, current: dict) -> None:
         if not isinstance(record, dict) or record.get("schema") != "carms-cli/variance/1":
             raise InputError(f"the {label} is not a 'carms variance --json' record (schema carms-cli/variance/1)")
     b, c = baseline["config"], current["config"]
-    for key in PROBLEM_KEYS:
-        if b.get(key) != c.get(key):
+    if b.get("family", "discrete") != c.get("family", "discrete"):
+        raise InputError(f"runs are not comparable: family differs ({b.get('family')!r} vs {c.get('family')!r})")
+    keys = b.get("problem_keys") or LEGACY_PROBLEM_KEYS
+    if list(keys) != list(c.get("problem_keys") or LEGACY_PROBLEM_KEYS):
+        raise InputError("runs are not comparable: they state their problems by different keys")
+    for key in keys:
+        if not _same(b.get(key), c.get(key)):
+            if key == "probs":
+                raise InputError("runs are not comparable: the probabilities differ")
             raise InputError(f"runs are not comparable: {key} differs ({b.get(key)!r} vs {c.get(key)!r})")
-    if np.shape(b["probs"]) != np.shape(c["probs"]) or not np.allclose(b["probs"], c["probs"], rtol=0, atol=1e-12):
-        raise InputError("runs are not comparable: the probabilities differ")
+
+
+def _same(a, b) -> bool:
+    """Equal config values; lists of numbers (arrays) equal to 1e-12."""
+    if isinstance(a, list) and isinstance(b, list):
+        try:
+            return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=0, atol=1e-12))
+        except (TypeError, ValueError):
+            return a == b
+    return a == b
 
 
 @dataclass(frozen=True)

@@ -110,9 +110,9 @@ def point_rows(
     """The rows of one grid point: a pure function of its arguments (so it can run anywhere)."""
     from carms_cli.analysis.variance import analyse_variance
     from carms_cli.core.engine import set_threads
+    from carms_cli.core.records import plain, report_record
     from carms_cli.discrete.problem import build_problem, default_trials
     from carms_cli.discrete.registry import parse_estimators
-    from carms_cli.present.table import _plain, report_record
 
     used_threads = set_threads(threads)
     point_trials = trials if trials is not None else default_trials(point.samples, point.dims) // 4
@@ -131,7 +131,7 @@ def point_rows(
     record = report_record(analyse_variance(problem, specs, used_threads, significance, backend=backend))
     command = rerun_command(point, derived, point_trials, estimators, probs)
     return [
-        _plain(
+        plain(
             {
                 **point._asdict(),
                 "trials": point_trials,

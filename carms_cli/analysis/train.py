@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carms_cli.core.engine import run_plan
 from carms_cli.core.errors import InputError
 from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.exact.moments import NotComputable, exact_moments
@@ -21,6 +20,7 @@ from carms_cli.discrete.objectives import build_objective
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import Problem
 from carms_cli.discrete.registry import applicable
+from carms_cli.discrete.source import run_plan
 
 
 @dataclass

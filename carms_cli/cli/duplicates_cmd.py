@@ -25,9 +25,9 @@ from carms_cli.discrete.sampling.samplers import SAMPLERS
 
 def duplicates_record(p: np.ndarray, n: int, trials: int, seed: int, backend: str = "cpu") -> list[dict]:
     """Exact and Monte Carlo duplicate statistics of every sampler for one variable."""
-    from carms_cli.core.engine import sample_sets
     from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
     from carms_cli.discrete.exact.pmf import NotComputable, pair_pmf
+    from carms_cli.discrete.source import sample_sets
 
     entries = []
     for sampler in SAMPLERS:

@@ -48,7 +48,7 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, ba
     Per set, ``X(a, b) = #{i ≠ j : z_i = a, z_j = b} / (n(n−1))`` (mean P(a, b)); sets are
     independent, so the standard error is ``sd(X)/√count``.
     """
-    from carms_cli.core.engine import sample_sets
+    from carms_cli.discrete.source import sample_sets
 
     k = p.size
     total = np.zeros((k, k))

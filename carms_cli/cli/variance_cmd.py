@@ -26,8 +26,9 @@ from carms_cli.cli.options import (
     write_output,
 )
 from carms_cli.core.errors import EXIT_GATE, EXIT_OK, InputError
+from carms_cli.core.gates import bias_gate, require_reference, variance_ratio_gate
 from carms_cli.discrete.problem import build_problem
-from carms_cli.discrete.registry import parse_estimators
+from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
 
 
 def variance(
@@ -126,10 +127,13 @@ def variance(
         replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
         for spec in parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     ]
+    if max_variance_ratio is not None:
+        require_reference([spec.name for spec in specs], VARIANCE_REFERENCE, "--max-variance-ratio")
     from carms_cli.analysis.variance import analyse_variance
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
-    from carms_cli.present.table import ProgressBar, print_report, to_csv, to_json
+    from carms_cli.present.export import to_csv, to_json
+    from carms_cli.present.table import ProgressBar, print_report
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
@@ -168,28 +172,18 @@ def variance(
     if baseline_record is not None:
         from carms_cli.analysis.compare import compare_records
         from carms_cli.cli.compare_cmd import report_comparison
-        from carms_cli.present.table import report_record
+        from carms_cli.core.records import report_record
 
         comparisons = compare_records(baseline_record, report_record(report), tolerance_value, significance)
         if report_comparison(comparisons, tolerance_value, None, show=not quiet) != EXIT_OK:
             print("Gate failed: regression against the baseline", file=sys.stderr)
             code = EXIT_GATE
     if fail_on_bias:
-        failed = [r for r in report.results if r.unbiased_by_design and r.unbiased is False]
-        if failed:
-            names = ", ".join(f"{r.name} (max|z| {r.bias_max_abs_z:.3g})" for r in failed)
-            print(f"Gate failed: biased {names}", file=sys.stderr)
+        for message in bias_gate(report):
+            print(f"Gate failed: {message}", file=sys.stderr)
             code = EXIT_GATE
     if max_variance_ratio is not None:
-        over = [
-            r
-            for r in report.results
-            if r.variance_ratio_to_loorf is not None and r.variance_ratio_to_loorf > max_variance_ratio
-        ]
-        if report.results and all(r.variance_ratio_to_loorf is None for r in report.results):
-            raise InputError("--max-variance-ratio needs loorf among the estimators")
-        if over:
-            names = ", ".join(f"{r.name} ({r.variance_ratio_to_loorf:.3g})" for r in over)
-            print(f"Gate failed: variance ratio to loorf above {max_variance_ratio:g}: {names}", file=sys.stderr)
+        for message in variance_ratio_gate(report, max_variance_ratio):
+            print(f"Gate failed: {message}", file=sys.stderr)
             code = EXIT_GATE
     return code

@@ -26,11 +26,12 @@ def warmup(
     """
     from carms_cli.analysis.sweep import parse_int_list
     from carms_cli.core.backends import resolve_backend
-    from carms_cli.core.engine import run_plan, set_threads, trial_estimates
+    from carms_cli.core.engine import set_threads
     from carms_cli.core.jit import kernel_cache_dir
     from carms_cli.discrete.plan import build_plan
     from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import ESTIMATORS
+    from carms_cli.discrete.source import run_plan, trial_estimates
     from carms_cli.present.table import print_lines
 
     counts = parse_int_list(samples, "--samples")

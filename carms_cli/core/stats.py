@@ -1,99 +1,36 @@
 """Merged accumulators → one immutable result record per estimator, and the run's Report.
 
-Statistics of one n-sample estimate g (per coordinate of the D×K logit gradient):
+Family-neutral: a family (:mod:`carms_cli.core.family`) says which coordinates of an estimate
+are reported, their exact values and which are testable; the statistics are the same for all.
+Statistics of one estimate g (per reported coordinate):
 
 * mean ḡ and variance s² = M2/(T − 1) over T trials, standard error √(s²/T);
 * bias z-score ``(ḡ − ∇)/SE`` against the exact gradient ∇; the verdict is Bonferroni-corrected:
   biased when ``max|z| > Φ⁻¹(1 − α/(2m))`` over the m tested coordinates (family-wise level α).
-  A coordinate (d, k) is tested only when category k is expected among the samples at least
-  :data:`MIN_EXPECTED_DRAWS` times (``T·n·p_dk``): below that its mean hinges on a handful of
-  rare draws, the normal approximation fails and a never-drawn category would look like a
-  zero-variance bias. Untested coordinates are counted and reported, never silently passed;
+  Only the coordinates the family marks testable are tested (the discrete family: category k
+  expected among the samples at least :data:`MIN_EXPECTED_DRAWS` times, ``T·n·p_dk``: below
+  that a mean hinges on a handful of rare draws, the normal approximation fails and a
+  never-drawn category would look like a zero-variance bias). Untested coordinates are counted
+  and reported, never silently passed;
 * total variance Σ s² with a 95% interval from the spread of ``q = ‖g − ∇‖²`` per trial
   (``± 1.96 sd(q)/√T``; for an unbiased estimator E[q] is the total variance);
-* median over coordinates of ln s², and the total variance relative to LOORF's;
-* duplicates: mean number of distinct categories among the n samples of a variable and the
-  fraction of (trial, variable) draws in which some two samples coincide, with standard errors.
+* median over coordinates of ln s², and the total variance relative to the family's reference
+  estimator (LOORF for the discrete family).
 """
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from scipy import special
 
-from carms_cli import __version__
-from carms_cli.core.engine import RawResult
-from carms_cli.discrete.estimators import EstimatorSpec
-from carms_cli.discrete.problem import Problem
+from carms_cli.core.family import EstimatorRun, ExactMoments, Family, Reported
+from carms_cli.core.records import EstimatorResult, RawResult, Report
 
-SCHEMA = "carms-cli/variance/1"
 #: Expected number of samples equal to category k needed before coordinate k is bias-tested.
 MIN_EXPECTED_DRAWS = 100.0
 Z_95 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class Duplicates:
-    """Duplicate-sample statistics (per variable, averaged over variables)."""
-
-    mean_unique: float
-    mean_unique_se: float
-    mean_unique_exact: float | None
-    prob_any_coincide: float
-    prob_any_coincide_se: float
-    prob_any_coincide_exact: float | None
-
-
-@dataclass(frozen=True)
-class EstimatorResult:
-    """Everything measured for one estimator (arrays are D×K)."""
-
-    name: str
-    summary: str
-    sampler: str
-    copula: str
-    unbiased_by_design: bool
-    #: mean function evaluations per estimate, as counted by the kernel (n for most estimators;
-    #: ARSM: its distinct swap configurations)
-    evaluations_per_estimate: float
-    trials: int
-    mean: np.ndarray
-    variance: np.ndarray
-    std_error: np.ndarray
-    bias_z: np.ndarray
-    bias_max_abs_z: float | None
-    bias_threshold_z: float | None
-    bias_tested_coordinates: int
-    unbiased: bool | None
-    variance_total: float
-    variance_total_ci95: tuple[float, float]
-    median_log_variance: float
-    variance_ratio_to_loorf: float | None
-    duplicates: Duplicates
-    wall_seconds: float
-    trials_per_second: float
-    #: variance_total × evaluations_per_estimate: the variance of an estimate that costs one
-    #: evaluation's worth of budget (compare estimators at equal evaluations)
-    variance_times_evaluations: float = 0.0
-    #: wall seconds per n-sample estimate (variance_total × this compares at equal time)
-    seconds_per_estimate: float = 0.0
-    variance_exact: np.ndarray | None = None
-    variance_exact_total: float | None = None
-    variance_exact_z_max: float | None = None
-    bias_exact_max_abs: float | None = None
-    exact_note: str | None = None
-
-
-@dataclass(frozen=True)
-class Report:
-    """One run: the resolved problem and one result per estimator."""
-
-    config: dict
-    exact_gradient: np.ndarray
-    results: list[EstimatorResult] = field(default_factory=list)
-    schema: str = SCHEMA
-    version: str = __version__
 
 
 def bias_threshold(coordinates: int, significance: float) -> float:
@@ -115,26 +52,15 @@ def bias_z_scores(mean: np.ndarray, exact: np.ndarray, std_error: np.ndarray) ->
 
 
 def summarise(
-    spec: EstimatorSpec,
-    raw: RawResult,
-    problem: Problem,
-    exact_gradient: np.ndarray,
-    significance: float,
-    duplicates_exact: tuple[float | None, float | None] = (None, None),
+    run: EstimatorRun, raw: RawResult, reported: Reported, significance: float, details: dict
 ) -> EstimatorResult:
     """Turn one estimator's merged accumulators into its result record."""
     t = raw.trials
-    mean, m2, probs, q_sum, q_sq_sum = raw.mean, raw.m2, problem.probs, raw.q_sum, raw.q_sq_sum
-    if problem.categories == 2:
-        # binary: report the φ-gradient, the logit of category 1 (g_0 = −g_1 exactly), and test it
-        # only if both values are drawn often enough
-        mean, m2, exact_gradient = mean[:, 1:], m2[:, 1:], exact_gradient[:, 1:]
-        probs = probs.min(axis=1, keepdims=True)
-        q_sum, q_sq_sum = q_sum / 2.0, q_sq_sum / 4.0
+    mean, m2, exact_gradient = reported.mean, reported.m2, reported.exact_gradient
     variance = m2 / max(t - 1, 1)
     std_error = np.sqrt(variance / t)
     z = bias_z_scores(mean, exact_gradient, std_error)
-    tested = t * problem.samples * probs >= MIN_EXPECTED_DRAWS
+    tested = reported.testable
     n_tested = int(tested.sum())
     if n_tested:
         max_z = float(np.max(np.abs(z[tested])))
@@ -143,24 +69,18 @@ def summarise(
     else:
         max_z = threshold = unbiased = None
     total = float(variance.sum())
-    q_mean = q_sum / t
-    q_var = max(q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
+    q_mean = reported.q_sum / t
+    q_var = max(reported.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
     half_width = Z_95 * math.sqrt(q_var / t)
     with np.errstate(divide="ignore"):
         log_var = np.log(variance)
-    draws = t * problem.dims
-    unique_mean = raw.unique_sum / draws if spec.has_samples else math.nan
-    unique_sq = raw.unique_sq_sum
-    coincide = raw.duplicate_sum / draws if spec.has_samples else math.nan
     evaluations = raw.evaluation_sum / t
     if evaluations == int(evaluations):
         evaluations = int(evaluations)
     return EstimatorResult(
-        name=spec.name,
-        summary=spec.summary,
-        sampler=spec.sampler.name,
-        copula=spec.sampler.copula.name.lower(),
-        unbiased_by_design=spec.unbiased_by_design,
+        name=run.name,
+        summary=run.summary,
+        unbiased_by_design=run.unbiased_by_design,
         evaluations_per_estimate=evaluations,
         trials=t,
         mean=mean,
@@ -175,34 +95,23 @@ def summarise(
         variance_total_ci95=(max(total - half_width, 0.0), total + half_width),
         median_log_variance=float(np.median(log_var)),
         variance_ratio_to_loorf=None,
-        duplicates=Duplicates(
-            mean_unique=unique_mean,
-            mean_unique_se=float(math.sqrt(max(unique_sq / draws - unique_mean**2, 0.0) / draws)),
-            mean_unique_exact=duplicates_exact[0],
-            prob_any_coincide=coincide,
-            prob_any_coincide_se=float(math.sqrt(coincide * (1.0 - coincide) / draws)),
-            prob_any_coincide_exact=duplicates_exact[1],
-        ),
         wall_seconds=raw.seconds,
         trials_per_second=t / raw.seconds if raw.seconds > 0 else float("inf"),
         variance_times_evaluations=total * evaluations,
         seconds_per_estimate=raw.seconds / t,
+        details=details,
     )
 
 
-def with_exact(result: EstimatorResult, exact, exact_gradient: np.ndarray, note: str | None) -> EstimatorResult:
-    """Attach exact moments (``exact``: :class:`carms_cli.discrete.exact.moments.ExactMoments` or None).
+def with_exact(result: EstimatorResult, exact: ExactMoments | None, exact_gradient: np.ndarray, note: str | None):
+    """Attach exact moments of the reported coordinates (or, with ``exact`` None, the note why not).
 
     ``variance_exact_z_max`` is the largest ``|s² − σ²| / √((μ₄ − σ⁴)/T)`` over coordinates with
     positive exact spread: how far the Monte Carlo variances are from the exact ones.
     """
-    from dataclasses import replace
-
     if exact is None:
         return replace(result, exact_note=note)
     mean, variance, fourth = exact.mean, exact.variance, exact.fourth_central
-    if result.mean.shape != mean.shape:  # binary: the φ coordinate
-        mean, variance, fourth, exact_gradient = mean[:, 1:], variance[:, 1:], fourth[:, 1:], exact_gradient[:, 1:]
     spread = np.sqrt(np.maximum(fourth - variance**2, 0.0) / result.trials)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(result.variance - variance) / spread
@@ -217,11 +126,60 @@ def with_exact(result: EstimatorResult, exact, exact_gradient: np.ndarray, note:
     )
 
 
-def with_reference_ratios(results: list[EstimatorResult], reference: str) -> list[EstimatorResult]:
-    """Fill ``variance_ratio_to_loorf`` when the reference estimator was run."""
-    from dataclasses import replace
-
+def with_reference_ratios(results: list[EstimatorResult], reference: str | None) -> list[EstimatorResult]:
+    """Fill ``variance_ratio_to_loorf`` (the ratio to ``reference``) when the reference was run."""
     base = next((r for r in results if r.name == reference), None)
     if base is None or base.variance_total <= 0:
         return results
     return [replace(r, variance_ratio_to_loorf=r.variance_total / base.variance_total) for r in results]
+
+
+def run_estimators(
+    family: Family,
+    runs: list[EstimatorRun],
+    trials: int,
+    threads: int,
+    config: dict,
+    significance: float = 1e-3,
+    progress: Callable[[int], None] | None = None,
+    exact: bool = False,
+) -> Report:
+    """Run every estimator for ``trials`` trials through the engine and summarise them in one Report.
+
+    ``progress(done)`` receives the number of trials finished over all estimators. With
+    ``exact``, each estimator's exact moments are attached where computable (else its reason).
+    """
+    results = []
+    for index, run in enumerate(runs):
+        offset = index * trials
+
+        def report_progress(done, offset=offset):
+            if progress is not None:
+                progress(offset + done)
+
+        raw = run.sample(trials, threads, report_progress)
+        reported = family.reported(raw)
+        result = summarise(run, raw, reported, significance, run.details(raw))
+        if exact:
+            moments = run.exact()
+            if isinstance(moments, str):
+                result = with_exact(result, None, reported.exact_gradient, f"n/a: {moments}")
+            else:
+                result = with_exact(result, moments, reported.exact_gradient, None)
+        results.append(result)
+    return build_report(family, config, results)
+
+
+def build_report(family: Family, config: dict, results: list[EstimatorResult]) -> Report:
+    """The run's Report: results with reference ratios, and the family's presentation."""
+    return Report(
+        config={**config, "family": family.name, "problem_keys": list(family.problem_keys)},
+        exact_gradient=family.exact_gradient(),
+        results=with_reference_ratios(results, family.reference),
+        header=tuple(family.header_lines()),
+        columns=tuple(family.columns()),
+        legend=tuple(family.legend()),
+        reference=family.reference,
+        untested_reason=family.untested_reason(),
+        evaluations_note=family.evaluations_note,
+    )

@@ -3,13 +3,9 @@
 The only module that imports Rich. Scripts should read the JSON; the table is for people.
 """
 
-import csv
-import io
-import json
 import math
 import sys
 import time
-from dataclasses import asdict
 
 import numpy as np
 from rich import box
@@ -18,146 +14,35 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from carms_cli import __version__
-from carms_cli.core.stats import MIN_EXPECTED_DRAWS, Report
-from carms_cli.discrete.registry import VARIANCE_REFERENCE
+from carms_cli.core.formatting import fmt_fixed, fmt_number
+from carms_cli.core.formatting import format_matrix as _matrix
+from carms_cli.core.records import Report, lookup, result_entry
+from carms_cli.present.export import plain_json, to_csv, to_json
 
-CSV_FIELDS = [
-    "name",
-    "unbiased_by_design",
-    "unbiased",
-    "bias_max_abs_z",
-    "bias_threshold_z",
-    "bias_tested_coordinates",
-    "variance_total",
-    "variance_total_ci95_low",
-    "variance_total_ci95_high",
-    "variance_ratio_to_loorf",
-    "median_log_variance",
-    "duplicates_mean_unique",
-    "duplicates_mean_unique_exact",
-    "duplicates_prob_any_coincide",
-    "duplicates_prob_any_coincide_exact",
-    "evaluations_per_estimate",
-    "trials",
-    "wall_seconds",
-    "trials_per_second",
-    "variance_times_evaluations",
-    "seconds_per_estimate",
-    "variance_exact_total",
-    "variance_exact_z_max",
-    "bias_exact_max_abs",
-    "exact_note",
-]
+__all__ = ["fmt_fixed", "fmt_number", "plain_json", "to_csv", "to_json"]
 
-
-def _plain(value):
-    """JSON-ready values: arrays to lists, non-finite floats to None."""
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def report_record(report: Report) -> dict:
-    """The versioned JSON record of a run (documented in the README)."""
-    return _plain(
-        {
-            "schema": report.schema,
-            "version": report.version,
-            "config": {**report.config, "exact_gradient": report.exact_gradient},
-            "estimators": [asdict(result) for result in report.results],
-        }
-    )
-
-
-def to_json(report: Report) -> str:
-    return json.dumps(report_record(report), indent=2, ensure_ascii=False) + "\n"
-
-
-def to_csv(report: Report) -> str:
-    """One row per estimator with the scalar fields of :data:`CSV_FIELDS`."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for entry in report_record(report)["estimators"]:
-        dup = entry["duplicates"]
-        row = {key: entry.get(key) for key in CSV_FIELDS}
-        row["variance_total_ci95_low"], row["variance_total_ci95_high"] = entry["variance_total_ci95"]
-        row["duplicates_mean_unique"] = dup["mean_unique"]
-        row["duplicates_mean_unique_exact"] = dup["mean_unique_exact"]
-        row["duplicates_prob_any_coincide"] = dup["prob_any_coincide"]
-        row["duplicates_prob_any_coincide_exact"] = dup["prob_any_coincide_exact"]
-        writer.writerow({key: "" if value is None else value for key, value in row.items()})
-    return buffer.getvalue()
-
-
-LEGEND = "\n".join(
-    [
-        "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold); "
-        "* biased by design",
-        f"untested: coordinates whose category is expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the samples",
-        "var total: sum of per-coordinate variances of one estimate, ± the 95% interval half-width; "
-        f"÷{VARIANCE_REFERENCE}: ratio of var totals",
-        "distinct: mean distinct categories among the n samples (exact: from the n-tuple pmf where closed-form); "
-        "P(dup): share of draws with two equal samples",
-        "evals: mean f evaluations per estimate (ARSM: its distinct swap configurations); "
-        "var×evals: var total × evals, the variance at a budget of one evaluation; "
-        "exact var (--exact): enumerated total variance, z(var): max over coordinates of |MC − exact variance| / SE",
-    ]
+#: Shared legend lines. A family's first legend line (what goes untested) follows the bias line,
+#: its others (its extra columns) the variance line.
+LEGEND_BIAS = (
+    "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold); "
+    "* biased by design"
+)
+LEGEND_VARIANCE = (
+    "var total: sum of per-coordinate variances of one estimate, ± the 95% interval half-width; "
+    "÷REF: ratio of var totals"
+)
+LEGEND_TAIL = (
+    "evals: mean f evaluations per estimate{note}; "
+    "var×evals: var total × evals, the variance at a budget of one evaluation; "
+    "exact var (--exact): enumerated total variance, z(var): max over coordinates of |MC − exact variance| / SE",
 )
 
 
-def fmt_fixed(value: float | None, decimals: int = 3) -> str:
-    """``value`` with a fixed number of decimals, or "–" when absent (None or NaN)."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.{decimals}f}"
-
-
-def fmt_number(value: float | None, digits: int = 4) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.{digits}g}"
-
-
-def _matrix(values: np.ndarray, limit: int = 12) -> str:
-    rows = []
-    for row in values[:4]:
-        items = [f"{x:.4g}" for x in row[:limit]]
-        if row.size > limit:
-            items.append("…")
-        rows.append("[" + ", ".join(items) + "]")
-    if values.shape[0] > 4:
-        rows.append(f"… ({values.shape[0]} rows)")
-    return "; ".join(rows)
-
-
 def header_lines(report: Report) -> list[str]:
-    """The resolved problem, enough to repeat the run."""
+    """The run (version, command, backend, threads), then the family's lines stating the problem."""
     c = report.config
     backend = f"backend {c['backend']}" + (f" ({c['backend_note']})" if c.get("backend_note") else "")
-    return [
-        f"carms-cli {report.version} · variance · {backend} · threads {c['threads']}",
-        f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables · "
-        f"trials={c['trials']:,} · seed={c['seed']}",
-        f"p ({c['probs_source']}): {_matrix(np.asarray(c['probs']))}",
-        f"objective {c['objective']}: {c['objective_description']}",
-        (
-            "exact gradient w.r.t. φ (binary: p = sigmoid(φ) = P(z=1)), one per variable: "
-            if c.get("binary")
-            else "exact gradient: "
-        )
-        + _matrix(report.exact_gradient.T if c.get("binary") else report.exact_gradient),
-    ]
+    return [f"carms-cli {report.version} · variance · {backend} · threads {c['threads']}", *report.header]
 
 
 def header_lines_for(command: str, problem) -> list[str]:
@@ -172,21 +57,26 @@ def header_lines_for(command: str, problem) -> list[str]:
     ]
 
 
+def _cell(value, column) -> str:
+    if column.decimals is not None:
+        return fmt_fixed(value, column.decimals)
+    return fmt_number(value, column.digits)
+
+
 def render_table(report: Report, console: Console) -> None:
-    """Print the header and one row per estimator."""
+    """Print the header and one row per estimator: shared columns around the family's own."""
     for line in header_lines(report):
         console.print(line, highlight=False, markup=False)
     table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    family_columns = [column for column in report.columns if column.header]
     columns = [
         ("estimator", "left"),
         ("bias", "left"),
         ("max|z| (thr)", "right"),
         ("var total ±95%", "right"),
-        (f"÷{VARIANCE_REFERENCE}", "right"),
+        (f"÷{report.reference}", "right"),
         ("med ln var", "right"),
-        ("distinct", "right"),
-        ("exact", "right"),
-        ("P(dup)", "right"),
+        *[(column.header, "right") for column in family_columns],
         ("evals", "right"),
         ("var×evals", "right"),
         ("M trials/s", "right"),
@@ -207,7 +97,7 @@ def render_table(report: Report, console: Console) -> None:
         if untested and r.unbiased is not None:
             verdict += f" [yellow]({untested} untested)[/]"
         low, high = r.variance_total_ci95
-        dup = r.duplicates
+        entry = result_entry(r)
         cells = [
             r.name,
             verdict,
@@ -215,9 +105,7 @@ def render_table(report: Report, console: Console) -> None:
             f"{fmt_number(r.variance_total)} ±{fmt_number((high - low) / 2, 2)}",
             fmt_number(r.variance_ratio_to_loorf, 3),
             fmt_number(r.median_log_variance, 3),
-            fmt_fixed(dup.mean_unique),
-            fmt_number(dup.mean_unique_exact, 4),
-            fmt_fixed(dup.prob_any_coincide),
+            *[_cell(lookup(entry, column.path), column) for column in family_columns],
             fmt_number(r.evaluations_per_estimate, 4),
             fmt_number(r.variance_times_evaluations),
             f"{r.trials_per_second / 1e6:.3g}",
@@ -226,9 +114,18 @@ def render_table(report: Report, console: Console) -> None:
             cells[4:4] = [fmt_number(r.variance_exact_total), fmt_number(r.variance_exact_z_max, 3)]
         table.add_row(*cells)
     console.print(table)
-    console.print(LEGEND, highlight=False, markup=False)
+    console.print(legend(report), highlight=False, markup=False)
     for line in verdict_lines(report):
         console.print(line, highlight=False, markup=False)
+
+
+def legend(report: Report) -> str:
+    """The legend under a variance table: shared lines around the family's."""
+    untested, *columns = report.legend or ("",)
+    variance = LEGEND_VARIANCE.replace("÷REF", f"÷{report.reference}")
+    note = f" ({report.evaluations_note})" if report.evaluations_note else ""
+    tail = [line.replace("{note}", note) for line in LEGEND_TAIL]
+    return "\n".join(line for line in [LEGEND_BIAS, untested, variance, *columns, *tail] if line)
 
 
 def verdict_lines(report: Report) -> list[str]:
@@ -239,10 +136,10 @@ def verdict_lines(report: Report) -> list[str]:
         best = min(unbiased, key=lambda r: r.variance_total)
         lines.append(f"lowest total variance among unbiased estimators: {best.name} ({best.variance_total:.4g})")
     for r in report.results:
-        if r.name != VARIANCE_REFERENCE and r.variance_ratio_to_loorf is not None:
+        if r.name != report.reference and r.variance_ratio_to_loorf is not None:
             word = "below" if r.variance_ratio_to_loorf < 1 else "above"
             lines.append(
-                f"{r.name}: total variance {r.variance_total:.4g} is {word} {VARIANCE_REFERENCE}'s "
+                f"{r.name}: total variance {r.variance_total:.4g} is {word} {report.reference}'s "
                 f"(ratio {r.variance_ratio_to_loorf:.3f})"
             )
     for r in report.results:
@@ -254,8 +151,7 @@ def verdict_lines(report: Report) -> list[str]:
         untested = r.mean.size - r.bias_tested_coordinates
         if untested:
             lines.append(
-                f"{r.name}: {untested} of {r.mean.size} coordinates not bias-tested (category expected fewer than "
-                f"{MIN_EXPECTED_DRAWS:.0f} times in the samples; raise --trials)"
+                f"{r.name}: {untested} of {r.mean.size} coordinates not bias-tested ({report.untested_reason})"
             )
         if r.unbiased is False:
             lines.append(
@@ -357,11 +253,6 @@ def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | N
         for a, row in enumerate(matrix):
             table.add_row(str(a), *[fmt_number(float(x), digits) for x in row])
         console.print(table)
-
-
-def plain_json(record: dict) -> str:
-    """JSON text of a record with numpy values (non-finite numbers become null)."""
-    return json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n"
 
 
 CHART_MARKS = "o*x+#@%&"

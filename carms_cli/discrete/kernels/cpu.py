@@ -121,22 +121,18 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
 
 
 @cached_kernel()
-def merge_chunks(
-    probs, out_count, out_a, out_a2, out_ac, out_c, out_c2, state_count, state_mean, state_m2
-):  # pragma: no cover - compiled
-    """Fold chunk rows, in order, into the running (count, mean, M2) per coordinate.
+def chunk_moments(probs, out_count, out_a, out_a2, out_ac, out_c, out_c2, mean, m2):  # pragma: no cover - compiled
+    """Each chunk row's mean and centred sum of squares of ``g = a − p·C`` (the engine's contract).
 
-    Each chunk's sums become its own mean ``S1/m`` and ``M2 = S2 − S1²/m`` (with
-    ``S1 = Σa − pΣC`` and ``S2 = Σa² − 2pΣaC + p²ΣC²``), merged by Chan et al.'s parallel
-    update ``M2 = M2_a + M2_b + δ² n_a n_b / n``. Returns the new count.
+    A chunk of m trials holds ``Σa``, ``Σa²``, ``ΣaC`` per coordinate and ``ΣC``, ``ΣC²`` per
+    variable; then ``S1 = Σa − pΣC``, ``S2 = Σa² − 2pΣaC + p²ΣC²``, the chunk mean is ``S1/m``
+    and ``M2 = S2 − S1²/m`` (clamped at 0 against rounding). Empty rows are left at zero.
     """
-    count = state_count
     d_count, k = probs.shape
     for row in range(out_count.shape[0]):
         m = out_count[row]
         if m == 0:
             continue
-        new_count = count + m
         for d in range(d_count):
             c1 = out_c[row, d]
             c2 = out_c2[row, d]
@@ -145,9 +141,5 @@ def merge_chunks(
                 s1 = out_a[row, d, c] - p * c1
                 s2 = out_a2[row, d, c] - 2.0 * p * out_ac[row, d, c] + p * p * c2
                 mean_b = s1 / m
-                m2_b = max(s2 - s1 * mean_b, 0.0)
-                delta = mean_b - state_mean[d, c]
-                state_mean[d, c] += delta * m / new_count
-                state_m2[d, c] += m2_b + delta * delta * count * m / new_count
-        count = new_count
-    return count
+                mean[row, d, c] = mean_b
+                m2[row, d, c] = max(s2 - s1 * mean_b, 0.0)

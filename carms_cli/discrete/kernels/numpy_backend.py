@@ -6,7 +6,7 @@ The uniform for ``(key, counter)`` is SplitMix64 evaluated at an index,
 (multiplication and addition wrap modulo 2^64, as in the kernel). Trial t, variable d uses the
 counters ``t·D·draws_per_var + d·draws_per_var + j`` with the kernel's layout, so this backend
 draws the very numbers the numba kernel draws and its per-trial estimates agree with
-:func:`carms_cli.core.engine.trial_estimates` up to rounding (libm and NumPy's ``log``/``cos``/``erfc``
+:func:`carms_cli.discrete.source.trial_estimates` up to rounding (libm and NumPy's ``log``/``cos``/``erfc``
 may differ in the last ulp). Sums over the n samples run in sample order, as in the kernel.
 
 Memory: trials run in batches of :func:`batch_size` trials, sized from the plan alone, and each
@@ -523,7 +523,7 @@ def batch_size(plan: Plan) -> int:
 
 
 def trial_estimates(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-trial g (count, D, K) and z (count, n, D), like :func:`carms_cli.core.engine.trial_estimates`."""
+    """Per-trial g (count, D, K) and z (count, n, D), like :func:`carms_cli.discrete.source.trial_estimates`."""
     g = np.empty((count, plan.dims, plan.categories))
     z = np.empty((count, plan.samples, plan.dims), dtype=np.int64)
     size = batch_size(plan)
@@ -535,13 +535,13 @@ def trial_estimates(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarra
 
 def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = None):
     """Run ``trials`` trials of ``plan`` and return the engine's
-    :class:`~carms_cli.core.engine.RawResult`; ``progress(done)`` after every batch.
+    :class:`~carms_cli.core.records.RawResult`; ``progress(done)`` after every batch.
 
     Per batch of m trials with mean ``ḡ_b`` and ``M2_b = Σ (g − ḡ_b)²``, the running state is
     updated by ``δ = ḡ_b − ḡ``, ``ḡ += δ m/N'``, ``M2 += M2_b + δ² N m/N'`` (``N' = N + m``);
     ``q = ‖g − ∇‖²`` per trial gives Σq and Σq².
     """
-    from carms_cli.core.engine import RawResult
+    from carms_cli.core.records import RawResult
 
     d_count, k, n = plan.dims, plan.categories, plan.samples
     size = batch_size(plan)
@@ -577,9 +577,7 @@ def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = N
         m2=m2,
         q_sum=q_sum,
         q_sq_sum=q_sq_sum,
-        unique_sum=unique_sum,
-        unique_sq_sum=unique_sq_sum,
-        duplicate_sum=duplicate_sum,
         evaluation_sum=evaluation_sum,
+        extras={"unique_sum": unique_sum, "unique_sq_sum": unique_sq_sum, "duplicate_sum": duplicate_sum},
         seconds=time.perf_counter() - started,
     )

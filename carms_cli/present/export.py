@@ -1,0 +1,68 @@
+"""Report → JSON and CSV (no Rich here: scripts read these, people read the table)."""
+
+import csv
+import io
+import json
+
+from carms_cli.core.records import Report, plain, report_record
+
+#: Shared CSV columns before the family's own (a family's columns follow ``median_log_variance``).
+CSV_HEAD = [
+    "name",
+    "unbiased_by_design",
+    "unbiased",
+    "bias_max_abs_z",
+    "bias_threshold_z",
+    "bias_tested_coordinates",
+    "variance_total",
+    "variance_total_ci95_low",
+    "variance_total_ci95_high",
+    "variance_ratio_to_loorf",
+    "median_log_variance",
+]
+#: Shared CSV columns after the family's own.
+CSV_TAIL = [
+    "evaluations_per_estimate",
+    "trials",
+    "wall_seconds",
+    "trials_per_second",
+    "variance_times_evaluations",
+    "seconds_per_estimate",
+    "variance_exact_total",
+    "variance_exact_z_max",
+    "bias_exact_max_abs",
+    "exact_note",
+]
+
+
+def csv_fields(report: Report) -> list[str]:
+    """The CSV header of a report: shared columns around the family's."""
+    return CSV_HEAD + [column.csv for column in report.columns if column.csv] + CSV_TAIL
+
+
+def to_json(report: Report) -> str:
+    """The JSON record of a run (see :func:`carms_cli.core.records.report_record`)."""
+    return json.dumps(report_record(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    """One row per estimator with the scalar fields of :func:`csv_fields`."""
+    from carms_cli.core.records import lookup
+
+    fields = csv_fields(report)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for entry in report_record(report)["estimators"]:
+        row = {key: entry.get(key) for key in fields}
+        row["variance_total_ci95_low"], row["variance_total_ci95_high"] = entry["variance_total_ci95"]
+        for column in report.columns:
+            if column.csv:
+                row[column.csv] = lookup(entry, column.path)
+        writer.writerow({key: "" if value is None else value for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def plain_json(record: dict) -> str:
+    """JSON text of a record with numpy values (non-finite numbers become null)."""
+    return json.dumps(plain(record), indent=2, ensure_ascii=False) + "\n"
