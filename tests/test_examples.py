@@ -1,11 +1,34 @@
-"""Every example in examples/ runs (at small size) and says what it should."""
+"""Every example in examples/ runs (at small size) and says what it should.
+
+The test is parametrised over the files themselves, so a new ``*.sh`` or ``*.py`` in examples/
+is collected automatically and fails until it has an entry in SMALL_ARGS.
+"""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# Arguments that make each example run at small size ("{tmp}" is a per-test temporary directory).
+SMALL_ARGS = {
+    "arms_toy.sh": ["{tmp}/toy.png", "40", "300"],
+    "carms_toy.py": ["20000"],
+    "carms_vs_n.sh": ["20000"],
+    "ci_gate.sh": ["50000"],
+    "numpy_baseline.py": ["--trials", "100000"],
+    "problem_a.sh": ["100000"],
+}
+
+# Seconds before an example counts as hung (default 300).
+TIMEOUTS = {"arms_toy.sh": 600}
+
+
+def _example_files():
+    return sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in {".sh", ".py"})
 
 
 def _env():
@@ -14,28 +37,13 @@ def _env():
     return env
 
 
-def test_every_example_is_exercised():
-    assert {p.name for p in EXAMPLES.iterdir() if p.suffix in {".sh", ".py"}} == {
-        "problem_a.sh",
-        "numpy_baseline.py",
-        "arms_toy.sh",
-        "ci_gate.sh",
-        "carms_vs_n.sh",
-        "carms_toy.py",
-    }
+def _check_arms_toy(result, tmp_path):
+    assert (tmp_path / "toy.png").read_bytes()[:4] == b"\x89PNG" and "figure written" in result.stdout
 
 
-def test_carms_toy_example():
+def _check_carms_toy(result, tmp_path):
     """The paper's toy at small size: every cell is a median ± std, and carms (exact) sits below
     loorf (exact) at every alpha, as spec 14.2 reports."""
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "carms_toy.py"), "20000"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[2:6]]
     assert [row[0] for row in rows] == ["1", "10", "100", "1000"]
     for row in rows:
@@ -44,55 +52,64 @@ def test_carms_toy_example():
         assert "mc" in row  # carms-g has no enumeration
 
 
-def test_ci_gate_example():
-    result = subprocess.run(
-        ["bash", str(EXAMPLES / "ci_gate.sh"), "50000"], capture_output=True, text=True, env=_env(), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert "no regression" in result.stdout and result.stdout.strip().endswith("gate passed")
-
-
-def test_carms_vs_n_example():
-    result = subprocess.run(
-        ["bash", str(EXAMPLES / "carms_vs_n.sh"), "20000"], capture_output=True, text=True, env=_env(), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
+def _check_carms_vs_n(result, tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["n", "carms/loorf", "carms-gauss/loorf", "carms-sb/loorf"] and len(lines) == 8
 
 
-def test_arms_toy_example(tmp_path):
-    target = tmp_path / "toy.png"
-    result = subprocess.run(
-        ["bash", str(EXAMPLES / "arms_toy.sh"), str(target), "40", "300"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    assert target.read_bytes()[:4] == b"\x89PNG" and "figure written" in result.stdout
+def _check_ci_gate(result, tmp_path):
+    assert "no regression" in result.stdout and result.stdout.strip().endswith("gate passed")
 
 
-def test_problem_a_example():
-    result = subprocess.run(
-        ["bash", str(EXAMPLES / "problem_a.sh"), "100000"], capture_output=True, text=True, env=_env(), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert "carms / loorf total variance: 0.7" in result.stdout
-
-
-def test_numpy_baseline_example():
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "numpy_baseline.py"), "--trials", "100000"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+def _check_numpy_baseline(result, tmp_path):
     lines = result.stdout.splitlines()
     for label in ("numpy", "numba"):
         line = next(x for x in lines if x.startswith(f"{label}: max |z|"))
         assert float(line.split("=")[1].split(",")[0]) <= 5.0
     assert any(x.startswith("speed-up:") for x in lines)
+
+
+def _check_problem_a(result, tmp_path):
+    assert "carms / loorf total variance: 0.7" in result.stdout
+
+
+# What each example must print beyond exiting 0 (optional per file).
+CHECKS = {
+    "arms_toy.sh": _check_arms_toy,
+    "carms_toy.py": _check_carms_toy,
+    "carms_vs_n.sh": _check_carms_vs_n,
+    "ci_gate.sh": _check_ci_gate,
+    "numpy_baseline.py": _check_numpy_baseline,
+    "problem_a.sh": _check_problem_a,
+}
+
+
+@pytest.mark.parametrize("name", _example_files())
+def test_example_runs_at_small_size(name, tmp_path):
+    if name not in SMALL_ARGS:
+        pytest.fail(
+            f"examples/{name} has no entry in SMALL_ARGS (tests/test_examples.py): add the arguments "
+            "that run it at small size (and, ideally, a CHECKS entry for what it should print)",
+            pytrace=False,
+        )
+    path = EXAMPLES / name
+    interpreter = ["bash"] if path.suffix == ".sh" else [sys.executable]
+    args = [arg.format(tmp=tmp_path) for arg in SMALL_ARGS[name]]
+    result = subprocess.run(
+        [*interpreter, str(path), *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=TIMEOUTS.get(name, 300),
+    )
+    assert result.returncode == 0, result.stderr
+    if name in CHECKS:
+        CHECKS[name](result, tmp_path)
+
+
+def test_small_size_arguments_name_existing_examples():
+    """No stale entries: every SMALL_ARGS, TIMEOUTS and CHECKS key is a file in examples/."""
+    files = set(_example_files())
+    for table in (SMALL_ARGS, TIMEOUTS, CHECKS):
+        assert set(table) <= files, sorted(set(table) - files)
