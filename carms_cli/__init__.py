@@ -3,4 +3,4 @@
 Importing the package is light: numba is imported only when a kernel is needed.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

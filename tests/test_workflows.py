@@ -84,6 +84,13 @@ def test_variance_baseline_and_max_ratio_gates(cli, records):
     assert cli(*args, "--baseline", records / "other.json").code == 2
 
 
+def test_max_variance_ratio_without_loorf_is_refused_before_sampling(cli):
+    # 10^12 trials would run for hours: the refusal must come before any sampling
+    refused = cli("variance", "-k", 4, "-t", 10**12, "-e", "carms", "--max-variance-ratio", "2", "-q")
+    assert refused.code == 2
+    assert refused.err.strip() == "Error: --max-variance-ratio needs loorf among the estimators"
+
+
 def test_tolerance_parsing():
     assert parse_tolerance("variance:10%") == pytest.approx(0.10)
     assert parse_tolerance("0.05") == pytest.approx(0.05)

@@ -71,8 +71,8 @@ class Family(Protocol):
     #: What counts as one evaluation where it is not plain ("" otherwise), for the legend.
     evaluations_note: str
 
-    def parameter_names(self) -> list[str]:
-        """Names of the reported coordinates, flattened in C order."""
+    def parameter_name(self, index: int) -> str:
+        """Name of reported coordinate ``index`` (flattened in C order), e.g. ``logit[0,3]``."""
         ...
 
     def reported(self, raw: RawResult) -> Reported:

@@ -86,6 +86,8 @@ class EstimatorResult:
     median_log_variance: float
     #: total variance ÷ the reference estimator's (the family's; loorf for the discrete family)
     variance_ratio_to_loorf: float | None
+    #: the family's name of the tested coordinate with the largest |z| (None if none is tested)
+    bias_worst_coordinate: str | None
     wall_seconds: float
     trials_per_second: float
     #: variance_total × evaluations_per_estimate: the variance of an estimate that costs one

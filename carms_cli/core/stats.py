@@ -52,9 +52,18 @@ def bias_z_scores(mean: np.ndarray, exact: np.ndarray, std_error: np.ndarray) ->
 
 
 def summarise(
-    run: EstimatorRun, raw: RawResult, reported: Reported, significance: float, details: dict
+    run: EstimatorRun,
+    raw: RawResult,
+    reported: Reported,
+    significance: float,
+    details: dict,
+    name_of: Callable[[int], str] = str,
 ) -> EstimatorResult:
-    """Turn one estimator's merged accumulators into its result record."""
+    """Turn one estimator's merged accumulators into its result record.
+
+    ``name_of(i)`` names reported coordinate i (flattened); the tested coordinate with the
+    largest |z| is named in ``bias_worst_coordinate``.
+    """
     t = raw.trials
     mean, m2, exact_gradient = reported.mean, reported.m2, reported.exact_gradient
     variance = m2 / max(t - 1, 1)
@@ -63,11 +72,14 @@ def summarise(
     tested = reported.testable
     n_tested = int(tested.sum())
     if n_tested:
-        max_z = float(np.max(np.abs(z[tested])))
+        tested_abs_z = np.where(tested, np.abs(z), -1.0).ravel()
+        worst = int(np.argmax(tested_abs_z))
+        max_z = float(tested_abs_z[worst])
         threshold = bias_threshold(n_tested, significance)
         unbiased = bool(max_z <= threshold)
+        worst_name = name_of(worst)
     else:
-        max_z = threshold = unbiased = None
+        max_z = threshold = unbiased = worst_name = None
     total = float(variance.sum())
     q_mean = reported.q_sum / t
     q_var = max(reported.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
@@ -95,6 +107,7 @@ def summarise(
         variance_total_ci95=(max(total - half_width, 0.0), total + half_width),
         median_log_variance=float(np.median(log_var)),
         variance_ratio_to_loorf=None,
+        bias_worst_coordinate=worst_name,
         wall_seconds=raw.seconds,
         trials_per_second=t / raw.seconds if raw.seconds > 0 else float("inf"),
         variance_times_evaluations=total * evaluations,
@@ -159,7 +172,7 @@ def run_estimators(
 
         raw = run.sample(trials, threads, report_progress)
         reported = family.reported(raw)
-        result = summarise(run, raw, reported, significance, run.details(raw))
+        result = summarise(run, raw, reported, significance, run.details(raw), family.parameter_name)
         if exact:
             moments = run.exact()
             if isinstance(moments, str):

@@ -102,12 +102,12 @@ class CategoricalFamily:
         self.binary = problem.categories == 2
         self._gradient = problem.exact_gradient()
 
-    def parameter_names(self) -> list[str]:
+    def parameter_name(self, index: int) -> str:
         """``phi[d]`` for binary variables, else ``logit[d,k]``."""
-        d_count, k = self.problem.dims, self.problem.categories
         if self.binary:
-            return [f"phi[{d}]" for d in range(d_count)]
-        return [f"logit[{d},{c}]" for d in range(d_count) for c in range(k)]
+            return f"phi[{index}]"
+        d, k = divmod(index, self.problem.categories)
+        return f"logit[{d},{k}]"
 
     def exact_gradient(self) -> np.ndarray:
         """∇ of the reported coordinates: (D, K), or (D, 1) φ-gradients for binary variables."""
