@@ -126,6 +126,7 @@ def compare_records(baseline: dict, current: dict, tolerance: float, significanc
 
 
 def summary_line(comparisons: list[Comparison], tolerance: float) -> str:
+    """Return the one-line verdict: regressed estimators by name, then the count of each status."""
     counts = {
         status: sum(1 for c in comparisons if c.status == status)
         for status in ("regressed", "improved", "ok", "new", "missing")

@@ -10,9 +10,11 @@ CONNECT_TIMEOUT = 10
 
 @contextlib.contextmanager
 def dask_client(address: str):
-    """A ``distributed.Client`` for ``address``: ``local`` / ``local:N`` starts a LocalCluster of
-    N (default 2) single-threaded worker processes on loopback, anything else is a scheduler
-    address (``tcp://host:8786``)."""
+    """Yield a ``distributed.Client`` for ``address``.
+
+    ``local`` / ``local:N`` starts a LocalCluster of N (default 2) single-threaded worker
+    processes on loopback, anything else is a scheduler address (``tcp://host:8786``).
+    """
     try:
         from distributed import Client, LocalCluster
     except ImportError:

@@ -16,6 +16,8 @@ from carms_cli.core.errors import InputError
 
 
 class GridPoint(NamedTuple):
+    """One problem of the grid: K categories, n samples, D variables, Dirichlet(α) concentration, objective."""
+
     categories: int
     samples: int
     dims: int
@@ -43,6 +45,7 @@ def parse_int_list(text: str, option: str) -> list[int]:
 
 
 def parse_float_list(text: str, option: str) -> list[float]:
+    """``0.1`` · ``0.1,1,10``: comma-separated numbers, duplicates dropped in order."""
     try:
         values = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
@@ -61,6 +64,7 @@ def parse_objectives(text: str) -> list[str]:
 
 
 def grid(categories, samples, dims, alphas, objectives) -> list[GridPoint]:
+    """Return every combination of the axis values (the last axis varies fastest)."""
     return [GridPoint(*point) for point in itertools.product(categories, samples, dims, alphas, objectives)]
 
 
@@ -71,7 +75,7 @@ def point_seed(seed: int, point: GridPoint) -> int:
 
 
 def rerun_command(point: GridPoint, seed: int, trials: int, estimators: str | None, probs: str | None = None) -> str:
-    """The ``carms variance`` command that reproduces one grid point's rows."""
+    """Return the ``carms variance`` command that reproduces one grid point's rows."""
     parts = [
         "carms",
         "variance",
@@ -107,7 +111,7 @@ def point_rows(
     backend: str = "cpu",
     probs: str | None = None,
 ) -> list[dict]:
-    """The rows of one grid point: a pure function of its arguments (so it can run anywhere)."""
+    """Return the rows of one grid point: a pure function of its arguments (so it can run anywhere)."""
     from carms_cli.analysis.variance import analyse_variance
     from carms_cli.core.engine import set_threads
     from carms_cli.core.records import plain, report_record

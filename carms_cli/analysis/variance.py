@@ -13,6 +13,7 @@ from carms_cli.discrete.source import chunk_size
 
 
 def cuda_chunk() -> int:
+    """Return the CUDA backend's trials per chunk (imported only when asked for)."""
     from carms_cli.discrete.kernels.cuda import CUDA_CHUNK
 
     return CUDA_CHUNK

@@ -20,6 +20,7 @@ Significance = Annotated[
 
 
 def load_record(path: str, what: str) -> dict:
+    """Read the JSON record at ``path``; an unreadable or non-JSON file is an InputError naming ``what``."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -1,5 +1,8 @@
-"""Backend selection: ``cpu``, ``cuda``, ``numpy`` or ``auto``. Detection never raises and never hangs on
-a machine without a GPU (it only asks numba-cuda whether a driver is usable)."""
+"""Backend selection: ``cpu``, ``cuda``, ``numpy`` or ``auto``.
+
+Detection never raises and never hangs on a machine without a GPU (it only asks numba-cuda
+whether a driver is usable).
+"""
 
 import importlib.util
 
@@ -29,7 +32,7 @@ def _simulated() -> bool:
 
 
 def resolve_backend(name: str) -> tuple[str, str | None]:
-    """The backend to run and a note for the report (why ``auto`` chose what it chose)."""
+    """Return the backend to run and a note for the report (why ``auto`` chose what it chose)."""
     name = name.lower()
     if name in ("cpu", "numpy"):
         return name, None

@@ -40,8 +40,11 @@ class ChunkSource(Protocol):
         ...
 
     def run(self, first_trial: int, rows: int, last_trial: int, threads: int) -> ChunkRows:
-        """Rows ``0 .. rows − 1``: row r runs trials ``first_trial + r·chunk_size`` up to the next
-        chunk or ``last_trial`` (a row past ``last_trial`` is empty)."""
+        """Run chunk rows ``0 .. rows − 1`` and return their accumulators.
+
+        Row r runs trials ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``
+        (a row past ``last_trial`` is empty).
+        """
         ...
 
 

@@ -76,11 +76,11 @@ class Family(Protocol):
         ...
 
     def reported(self, raw: RawResult) -> Reported:
-        """The reported coordinates of a run, their exact values and the testable mask."""
+        """Return the reported coordinates of a run, their exact values and the testable mask."""
         ...
 
     def exact_gradient(self) -> np.ndarray:
-        """The exact gradient of the reported coordinates."""
+        """Return the exact gradient of the reported coordinates."""
         ...
 
     def header_lines(self) -> list[str]:

@@ -20,7 +20,7 @@ def fmt_number(value: float | None, digits: int = 4) -> str:
 
 
 def format_matrix(values: np.ndarray, limit: int = 12) -> str:
-    """A matrix on one line: its first 4 rows of at most ``limit`` entries, 4 significant digits."""
+    """Format a matrix on one line: its first 4 rows of at most ``limit`` entries, 4 significant digits."""
     rows = []
     for row in values[:4]:
         items = [f"{x:.4g}" for x in row[:limit]]

@@ -21,8 +21,10 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def kernel_sources() -> list[Path]:
-    """Every source file compiled code is built from, in a fixed order: ``core/rng.py`` and each
-    ``.py`` file under any ``kernels/`` folder of the package."""
+    """Return every source file compiled code is built from, in a fixed order.
+
+    That is ``core/rng.py`` and each ``.py`` file under any ``kernels/`` folder of the package.
+    """
     kernels = [path for path in _PACKAGE.rglob("*.py") if "kernels" in path.relative_to(_PACKAGE).parts[:-1]]
     return [_PACKAGE / "core" / "rng.py", *sorted(kernels, key=lambda path: path.relative_to(_PACKAGE).as_posix())]
 
@@ -54,8 +56,10 @@ def _versioned_cache():
 
 
 def cached_kernel(**options):
-    """``numba.njit(cache=True, error_model="numpy", **options)`` with the cache in
-    :func:`kernel_cache_dir`: the one place top-level kernels get their compile options."""
+    """Return ``numba.njit(cache=True, error_model="numpy", **options)`` with the cache in :func:`kernel_cache_dir`.
+
+    The one place top-level kernels get their compile options.
+    """
     import numba
 
     def decorate(function):
@@ -66,9 +70,12 @@ def cached_kernel(**options):
 
 
 def helper(**options):
-    """``numba.njit(**options)`` for a helper compiled into the kernels that call it (not cached on
-    its own: numba caches top-level kernels only, see numba issue 6845). ``inline="always"``
-    inlines it at the numba IR level, ``forceinline=True`` at the LLVM level."""
+    """Return ``numba.njit(**options)`` for a helper compiled into the kernels that call it.
+
+    The helper is not cached on its own: numba caches top-level kernels only, see numba issue
+    6845. ``inline="always"`` inlines it at the numba IR level, ``forceinline=True`` at the LLVM
+    level.
+    """
     import numba
 
     return numba.njit(**options)

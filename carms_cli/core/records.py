@@ -106,9 +106,11 @@ class EstimatorResult:
 
 @dataclass(frozen=True)
 class Column:
-    """A family's extra column, read from a result's JSON entry at ``path``: titled ``header`` in
-    the table (None: CSV only) and ``csv`` in CSV (None: table only); shown with ``digits``
-    significant digits, or ``decimals`` fixed decimals."""
+    """A family's extra column, read from a result's JSON entry at ``path``.
+
+    Titled ``header`` in the table (None: CSV only) and ``csv`` in CSV (None: table only); shown
+    with ``digits`` significant digits, or ``decimals`` fixed decimals.
+    """
 
     header: str | None
     csv: str | None
@@ -172,7 +174,7 @@ def result_entry(result: EstimatorResult) -> dict:
 
 
 def report_record(report: Report) -> dict:
-    """The versioned JSON record of a run (documented in the README)."""
+    """Return the versioned JSON record of a run (documented in the README)."""
     return plain(
         {
             "schema": report.schema,

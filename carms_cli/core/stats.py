@@ -39,8 +39,11 @@ def bias_threshold(coordinates: int, significance: float) -> float:
 
 
 def bias_z_scores(mean: np.ndarray, exact: np.ndarray, std_error: np.ndarray) -> np.ndarray:
-    """``(mean − exact)/SE``; a zero-variance coordinate scores 0 if it equals the exact value
-    (to 1e-12 relative) and ±inf otherwise."""
+    """Return the bias z-scores ``(mean − exact)/SE``.
+
+    A zero-variance coordinate scores 0 if it equals the exact value (to 1e-12 relative) and ±inf
+    otherwise.
+    """
     diff = mean - exact
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / std_error
@@ -184,7 +187,7 @@ def run_estimators(
 
 
 def build_report(family: Family, config: dict, results: list[EstimatorResult]) -> Report:
-    """The run's Report: results with reference ratios, and the family's presentation."""
+    """Build the run's Report: results with reference ratios, and the family's presentation."""
     return Report(
         config={**config, "family": family.name, "problem_keys": list(family.problem_keys)},
         exact_gradient=family.exact_gradient(),

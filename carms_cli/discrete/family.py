@@ -45,9 +45,11 @@ class Duplicates:
 
 
 def duplicate_statistics(raw: RawResult, dims: int, has_samples: bool, exact: tuple) -> Duplicates:
-    """Mean distinct categories among the n samples of a variable and the share of (trial,
-    variable) draws in which two samples coincide, with standard errors, from the kernel's
-    counters (NaN for an estimator without samples)."""
+    """Return the duplicate statistics of a run, with standard errors, from the kernel's counters.
+
+    These are the mean distinct categories among the n samples of a variable and the share of
+    (trial, variable) draws in which two samples coincide (NaN for an estimator without samples).
+    """
     draws = raw.trials * dims
     unique_mean = raw.extras["unique_sum"] / draws if has_samples else math.nan
     coincide = raw.extras["duplicate_sum"] / draws if has_samples else math.nan
@@ -114,6 +116,7 @@ class CategoricalFamily:
         return self._gradient[:, 1:] if self.binary else self._gradient
 
     def reported(self, raw: RawResult) -> Reported:
+        """Return the reported coordinates (D×K, or D φ-gradients for binary variables) and the testable mask."""
         mean, m2, probs, q_sum, q_sq_sum = raw.mean, raw.m2, self.problem.probs, raw.q_sum, raw.q_sq_sum
         if self.binary:
             # the φ-gradient is the logit of category 1 (g_0 = −g_1 exactly): q halves, q² quarters,
@@ -131,6 +134,7 @@ class CategoricalFamily:
         return ExactMoments(moments.mean, moments.variance, moments.fourth_central)
 
     def header_lines(self) -> list[str]:
+        """Return the lines stating the problem: sizes, seed, p, objective and exact gradient."""
         p = self.problem
         gradient = (
             "exact gradient w.r.t. φ (binary: p = sigmoid(φ) = P(z=1)), one per variable: "
@@ -147,6 +151,7 @@ class CategoricalFamily:
         ]
 
     def columns(self) -> tuple[Column, ...]:
+        """Return the duplicate columns: mean distinct samples and P(dup), with exact values."""
         return (
             Column("distinct", "duplicates_mean_unique", ("duplicates", "mean_unique"), decimals=3),
             Column("exact", "duplicates_mean_unique_exact", ("duplicates", "mean_unique_exact"), digits=4),
@@ -155,6 +160,7 @@ class CategoricalFamily:
         )
 
     def legend(self) -> tuple[str, ...]:
+        """Return the legend lines: what goes untested, then the duplicate columns."""
         return (
             f"untested: coordinates whose category is expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the "
             "samples",
@@ -163,6 +169,7 @@ class CategoricalFamily:
         )
 
     def untested_reason(self) -> str:
+        """Return why a coordinate goes untested (its category is drawn too rarely)."""
         return f"category expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the samples; raise --trials"
 
 
@@ -186,11 +193,13 @@ class DiscreteRun:
         self._duplicates_cache = duplicates_cache
 
     def sample(self, trials: int, threads: int, progress: Callable[[int], None] | None) -> RawResult:
+        """Run ``trials`` trials of the plan on the backend (see :func:`~carms_cli.discrete.source.run_plan`)."""
         from carms_cli.discrete.source import run_plan
 
         return run_plan(self.plan, trials, threads, progress, self.backend)
 
     def details(self, raw: RawResult) -> dict:
+        """Return the sampler, its copula and the duplicate statistics (exact ones cached per sampler)."""
         sampler = self.spec.sampler
         if sampler.name not in self._duplicates_cache:
             self._duplicates_cache[sampler.name] = exact_duplicate_means(self.family.problem, self.spec)
@@ -202,6 +211,7 @@ class DiscreteRun:
         }
 
     def exact(self) -> ExactMoments | str:
+        """Return the exact moments of the reported coordinates, or why they are not computable."""
         from carms_cli.discrete.exact.moments import exact_moments
         from carms_cli.discrete.exact.pmf import NotComputable
 

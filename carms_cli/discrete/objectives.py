@@ -40,10 +40,11 @@ class Objective:
 
     @property
     def additive(self) -> bool:
+        """Whether f is a sum of per-variable terms (no pairwise or full table)."""
         return self.pair is None and self.full is None
 
     def evaluate(self, z: np.ndarray) -> np.ndarray:
-        """f at configurations ``z`` (int array of shape (..., D))."""
+        """Evaluate f at configurations ``z`` (int array of shape (..., D))."""
         z = np.asarray(z)
         d_count, k = self.unary.shape
         dims = np.arange(d_count)

@@ -32,6 +32,7 @@ class Problem:
     seed: int
 
     def __post_init__(self):
+        """Make ``probs`` read-only."""
         self.probs.setflags(write=False)
 
     def exact_gradient(self) -> np.ndarray:

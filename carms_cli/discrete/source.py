@@ -32,8 +32,10 @@ EXTRA_NAMES = ("unique_sum", "unique_sq_sum", "duplicate_sum")
 
 
 def chunk_size(samples: int, dims: int, categories: int = 2) -> int:
-    """Trials per chunk: a power of two, 4096 (up to 32768 for K > 256: at least 16 trials per
-    category), then halved down to 64 while a chunk would draw more than 2^20 samples.
+    """Return the trials per chunk, a power of two.
+
+    4096 (up to 32768 for K > 256: at least 16 trials per category), then halved down to 64 while
+    a chunk would draw more than 2^20 samples.
 
     Depends on the problem only, never on threads, so results do not depend on threads.
     """
@@ -55,8 +57,10 @@ def backend_chunk_size(plan: Plan, backend: str) -> int:
 
 
 def _run_rows(args, backend, first_trial, rows, size, last_trial, out, threads, g_out=None, z_out=None) -> None:
-    """One call of the backend's driver: ``rows`` chunks of ``size`` trials from ``first_trial``;
-    ``args`` is :func:`~carms_cli.discrete.kernels.args.kernel_args` of the plan."""
+    """Call the backend's driver once: ``rows`` chunks of ``size`` trials from ``first_trial``.
+
+    ``args`` is :func:`~carms_cli.discrete.kernels.args.kernel_args` of the plan.
+    """
     record = g_out is not None
     if backend == "cuda":
         from carms_cli.discrete.kernels import cuda as gpu
@@ -85,12 +89,14 @@ class PlanSource:
         self.args = kernel_args(plan)
 
     def batch_rows(self, threads: int) -> int:
+        """Return the chunk rows per batch: bounded by the buffer size, at least 4 per thread on the CPU."""
         cells = max(1, self.plan.dims * self.plan.categories * 3)
         if self.backend == "cuda":
             return max(1, (1 << 25) // cells)
         return max(4 * threads, min(256, (1 << 22) // cells))
 
     def run(self, first_trial: int, rows: int, last_trial: int, threads: int) -> ChunkRows:
+        """Run ``rows`` chunks from ``first_trial`` and return their accumulators (one :class:`ChunkRows` row each)."""
         from carms_cli.discrete.kernels.args import row_buffers
         from carms_cli.discrete.kernels.cpu import chunk_moments
         from carms_cli.discrete.kernels.trial import (
@@ -136,9 +142,11 @@ def run_plan(
 
 
 def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cpu"):
-    """Per-trial estimates g (count, D, K) and samples z (count, n, D): the same driver, code and
-    random stream as :func:`run_plan`, recording every trial (for tests, debugging and
-    sample-level checks)."""
+    """Return the per-trial estimates g (count, D, K) and samples z (count, n, D).
+
+    The same driver, code and random stream as :func:`run_plan`, recording every trial (for
+    tests, debugging and sample-level checks).
+    """
     if backend == "numpy":
         from carms_cli.discrete.kernels import numpy_backend
 

@@ -10,8 +10,11 @@ from carms_cli.core.errors import InputError
 
 
 def write_train_figure(trajectories, path: str) -> None:
-    """Write the figure to ``path`` (.png or .svg): log-scale variance across replicates against
-    p, one panel per n, one line per estimator; the exact variance dashed where known."""
+    """Write the figure to ``path`` (.png or .svg).
+
+    Log-scale variance across replicates against p, one panel per n, one line per estimator; the
+    exact variance dashed where known.
+    """
     plt = _pyplot(path)
     sizes = sorted({t.samples for t in trajectories})
     fig, axes = plt.subplots(1, len(sizes), figsize=(4 * len(sizes), 3.4), sharey=True, squeeze=False)

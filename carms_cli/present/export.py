@@ -36,12 +36,12 @@ CSV_TAIL = [
 
 
 def csv_fields(report: Report) -> list[str]:
-    """The CSV header of a report: shared columns around the family's."""
+    """Return the CSV header of a report: shared columns around the family's."""
     return CSV_HEAD + [column.csv for column in report.columns if column.csv] + CSV_TAIL
 
 
 def to_json(report: Report) -> str:
-    """The JSON record of a run (see :func:`carms_cli.core.records.report_record`)."""
+    """Return the JSON record of a run (see :func:`carms_cli.core.records.report_record`)."""
     return json.dumps(report_record(report), indent=2, ensure_ascii=False) + "\n"
 
 

@@ -39,7 +39,7 @@ LEGEND_TAIL = (
 
 
 def header_lines(report: Report) -> list[str]:
-    """The run (version, command, backend, threads), then the family's lines stating the problem."""
+    """Return the run's lines (version, command, backend, threads), then the family's stating the problem."""
     c = report.config
     backend = f"backend {c['backend']}" + (f" ({c['backend_note']})" if c.get("backend_note") else "")
     return [f"carms-cli {report.version} · variance · {backend} · threads {c['threads']}", *report.header]
@@ -120,7 +120,7 @@ def render_table(report: Report, console: Console) -> None:
 
 
 def legend(report: Report) -> str:
-    """The legend under a variance table: shared lines around the family's."""
+    """Return the legend under a variance table: shared lines around the family's."""
     untested, *columns = report.legend or ("",)
     variance = LEGEND_VARIANCE.replace("÷REF", f"÷{report.reference}")
     note = f" ({report.evaluations_note})" if report.evaluations_note else ""
@@ -220,9 +220,11 @@ def print_table(
     title: str | None = None,
     align: str | None = None,
 ) -> None:
-    """Plain lines, then a table, then lines. ``align`` has one letter per column: ``l`` for
-    left-aligned text (wraps, except the first column), ``r`` for right-aligned numbers
-    (default: the first column ``l``, the others ``r``)."""
+    """Print plain lines, then a table, then lines.
+
+    ``align`` has one letter per column: ``l`` for left-aligned text (wraps, except the first
+    column), ``r`` for right-aligned numbers (default: the first column ``l``, the others ``r``).
+    """
     console = _console()
     for line in header or []:
         console.print(line, highlight=False, markup=False)
@@ -259,7 +261,7 @@ CHART_MARKS = "o*x+#@%&"
 
 
 def ascii_chart(series: list[tuple[str, list[float], list[float]]], width: int = 72, height: int = 12) -> list[str]:
-    """A plain-text chart of log10(y) against x, one mark per series, and a legend line."""
+    """Draw a plain-text chart of log10(y) against x, one mark per series, and a legend line."""
     points = [(x, math.log10(y)) for _, xs, ys in series for x, y in zip(xs, ys, strict=True) if y > 0]
     if not points:
         return ["(nothing to draw)"]

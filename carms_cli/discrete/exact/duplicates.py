@@ -40,9 +40,11 @@ class DuplicateStats(NamedTuple):
 
     @property
     def prob_any_coincide(self) -> float:
+        """P(z_i = z_j for some i ≠ j) = 1 − ``prob_all_distinct``."""
         return 1.0 - self.prob_all_distinct
 
     def cache_saving(self, n: int) -> float:
+        """Return the share of the n evaluations a cache of f values saves: ``1 − mean_unique/n``."""
         return 1.0 - self.mean_unique / n
 
 
@@ -62,8 +64,7 @@ def multiset_count(k: int, n: int) -> int:
 
 
 def _multisets(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted n-tuples of categories, one per multiset (M, n), and the category counts of each
-    (M, K)."""
+    """Return the sorted n-tuples of categories, one per multiset (M, n), and their category counts (M, K)."""
     tuples = np.array(list(itertools.combinations_with_replacement(range(k), n)), dtype=np.int64)
     counts = np.zeros((tuples.shape[0], k), dtype=np.int64)
     np.add.at(counts, (np.arange(tuples.shape[0])[:, None], tuples), 1)

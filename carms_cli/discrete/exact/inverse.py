@@ -24,13 +24,15 @@ from carms_cli.discrete.sampling.copulas import (
 
 
 def reference_pairs(k: int) -> np.ndarray:
-    """The (first, last) pair {a < b} of each reference order, in the order of
-    :func:`reference_orders` (shape (K(K−1)/2, 2))."""
+    """Return the (first, last) pair {a < b} of each reference order, shape (K(K−1)/2, 2).
+
+    The pairs come in the order of :func:`reference_orders`.
+    """
     return np.asarray(list(itertools.combinations(range(k), 2)), dtype=np.int64).reshape(-1, 2)
 
 
 def reference_orders(k: int) -> np.ndarray:
-    """The reference code's order set Π for K ≥ 3: one order per unordered pair {a < b}.
+    """Return the reference code's order set Π for K ≥ 3: one order per unordered pair {a < b}.
 
     ``order(a, b) = [a, b+1, b+2, …, b] (mod K) without a``: a first, b last, the middle in
     cyclic order after b. Every pair of categories has a member placed last in some order, so
@@ -53,7 +55,7 @@ def binary_order(p: np.ndarray) -> np.ndarray:
 
 
 def identity_orders(k: int) -> np.ndarray:
-    """A single order 0, 1, …, K−1 (for the independent sampler the order does not matter)."""
+    """Return a single order 0, 1, …, K−1 (for the independent sampler the order does not matter)."""
     return np.arange(k, dtype=np.int64)[None, :]
 
 
@@ -87,8 +89,10 @@ COMPILED_GAUSSIAN_CELLS = 200_000
 
 
 def _boundary_edges(p: np.ndarray, orders: np.ndarray) -> np.ndarray:
-    """Cumulative boundaries ``0, x_1, …, x_K = 1`` of each order, shape (|Π|, K + 1); the last is
-    forced to exactly 1 (reference defect 5)."""
+    """Return the cumulative boundaries ``0, x_1, …, x_K = 1`` of each order, shape (|Π|, K + 1).
+
+    The last is forced to exactly 1 (reference defect 5).
+    """
     edges = np.concatenate([np.zeros((orders.shape[0], 1)), np.cumsum(p[orders], axis=1)], axis=1)
     edges[:, -1] = 1.0
     return edges
@@ -112,8 +116,11 @@ def _boundary_grid(copula: Copula, n: int, edges: np.ndarray) -> np.ndarray:
 
 
 def compiled_gaussian_pair_pmf(p: np.ndarray, orders: np.ndarray, n: int) -> np.ndarray:
-    """:func:`pair_pmf` for the Gaussian copula and n ≥ 3 by the compiled, parallel kernel of
-    :mod:`carms_cli.discrete.kernels.rectangles` (the same grid and rectangles as the NumPy path)."""
+    """Compute :func:`pair_pmf` for the Gaussian copula and n ≥ 3 by the compiled, parallel kernel.
+
+    The kernel is :mod:`carms_cli.discrete.kernels.rectangles` (the same grid and rectangles as the
+    NumPy path).
+    """
     from carms_cli.discrete.kernels.rectangles import gaussian_rectangle_sums
 
     latent = np.clip(special.ndtri(_boundary_edges(p, orders)), -NORMAL_CLAMP, NORMAL_CLAMP)
@@ -154,8 +161,10 @@ def pair_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.nd
 
 
 def _integer_power(x: np.ndarray, exponent: int) -> np.ndarray:
-    """``x ** exponent`` for a positive integer exponent by repeated squaring (much faster than
-    numpy's general float power, and exact to the last ulp or two)."""
+    """Return ``x ** exponent`` for a positive integer exponent by repeated squaring.
+
+    Much faster than numpy's general float power, and exact to the last ulp or two.
+    """
     result = None
     base = x
     while exponent:
@@ -168,10 +177,13 @@ def _integer_power(x: np.ndarray, exponent: int) -> np.ndarray:
 
 
 def _corner_roots(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.ndarray:
-    """Root tables ``r(ε, c) = R_c^(1/(n−1))`` (ε = 0) and ``L_c^(1/(n−1))`` (ε = 1) per order,
-    shape (|Π|, 2, K), for the n-dimensional Dirichlet copula ``C_n(x) = max(Σ_i x_i^(1/(n−1)) −
-    (n − 1), 0)^(n−1)``: the box probability of a tuple is the alternating sum over its 2^n
-    corners ε of ``C_n`` at corner sums ``Σ_i r(ε_i, z_i)`` (inclusion–exclusion)."""
+    """Return the root tables ``r(ε, c)`` per order, shape (|Π|, 2, K), for the Dirichlet copula.
+
+    ``r(ε, c) = R_c^(1/(n−1))`` (ε = 0) and ``L_c^(1/(n−1))`` (ε = 1), for the n-dimensional
+    Dirichlet copula ``C_n(x) = max(Σ_i x_i^(1/(n−1)) − (n − 1), 0)^(n−1)``: the box probability
+    of a tuple is the alternating sum over its 2^n corners ε of ``C_n`` at corner sums
+    ``Σ_i r(ε_i, z_i)`` (inclusion–exclusion).
+    """
     if copula == Copula.GAUSSIAN and n == 2:
         copula = Copula.DIRICHLET  # both are the countermonotone copula max(u + v − 1, 0)
     if copula != Copula.DIRICHLET:
@@ -214,8 +226,10 @@ def tuple_pmf(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int) -> np.n
 
 
 def tuple_probabilities(p: np.ndarray, orders: np.ndarray, copula: Copula, n: int, tuples: np.ndarray) -> np.ndarray:
-    """``P(z_1..z_n = t)`` for each row t of ``tuples`` (shape (M, n)): the entries of
-    :func:`tuple_pmf` at those tuples, each from its own 2^n corners, without the other K^n.
+    """Return ``P(z_1..z_n = t)`` for each row t of ``tuples`` (shape (M, n)).
+
+    These are the entries of :func:`tuple_pmf` at those tuples, each from its own 2^n corners,
+    without the other K^n.
 
     Duplicate statistics need one tuple per multiset of categories (the samples are
     exchangeable), about n! times fewer than K^n.
@@ -240,7 +254,7 @@ def tuple_probabilities(p: np.ndarray, orders: np.ndarray, copula: Copula, n: in
 
 
 def order_set(kind: str, p: np.ndarray) -> np.ndarray:
-    """The order set Π of a sampler (``"identity"`` or ``"reference"``) for probabilities p."""
+    """Return the order set Π of a sampler (``"identity"`` or ``"reference"``) for probabilities p."""
     if kind == "identity":
         return identity_orders(p.size)
     if p.size == 2:

@@ -21,9 +21,12 @@ MAX_PAIR_PMF_WORK = 1.5e8
 
 
 def ratio_table(p: np.ndarray, joint: np.ndarray):
-    """``w(a, b) = p_a p_b / P(a, b)`` for a ≠ b in float64 (no ε, no clip), 0 on the never-used
-    diagonal; and the first pair a ≠ b with ``P(a, b) = 0 < p_a p_b`` (None if there is none),
-    for which the ratio is undefined and the caller must refuse."""
+    """Return the ratios ``w(a, b) = p_a p_b / P(a, b)`` and the first pair where one is undefined.
+
+    ``w(a, b)`` is computed for a ≠ b in float64 (no ε, no clip), 0 on the never-used diagonal;
+    the pair is the first a ≠ b with ``P(a, b) = 0 < p_a p_b`` (None if there is none), for which
+    the ratio is undefined and the caller must refuse.
+    """
     product = np.outer(p, p)
     off_diagonal = ~np.eye(p.size, dtype=bool)
     impossible = off_diagonal & (joint <= 0.0) & (product > 0.0)
@@ -38,8 +41,11 @@ class NotComputable(Exception):
 
 
 def _require_per_variable_samples(sampler: SamplerSpec) -> None:
-    """ARSM's swaps are not n samples, and UNORD's configurations are drawn jointly over the
-    variables (their per-variable samples are not exchangeable draws with marginal p)."""
+    """Refuse samplers without a per-variable n-sample pmf (NotComputable).
+
+    ARSM's swaps are not n samples, and UNORD's configurations are drawn jointly over the
+    variables (their per-variable samples are not exchangeable draws with marginal p).
+    """
     if sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
         raise NotComputable(f"sampler '{sampler.name}' has no per-variable n-sample pmf")
 

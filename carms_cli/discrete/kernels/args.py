@@ -21,7 +21,7 @@ KernelArgs = NamedTuple(
 
 
 def kernel_args(plan: Plan) -> KernelArgs:
-    """The plan's tables plus ``Σ_k p²``, ``Σ_k p∇`` and ``Σ_k ∇²`` per variable."""
+    """Return the plan's tables plus ``Σ_k p²``, ``Σ_k p∇`` and ``Σ_k ∇²`` per variable."""
     grad = plan.exact_gradient
     return KernelArgs(
         *plan,

@@ -35,7 +35,7 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor | None:
-    """The persistent worker pool, grown to at least ``workers`` threads (None if none needed)."""
+    """Return the persistent worker pool, grown to at least ``workers`` threads (None if none needed)."""
     global _POOL, _POOL_SIZE
     if workers < 1:
         return None
@@ -54,15 +54,17 @@ _PAD_BYTES = 128
 
 
 def _private(shape, dtype=np.float64) -> np.ndarray:
-    """A zeroed C-contiguous array of ``shape`` that shares no cache line with any other buffer."""
+    """Return a zeroed C-contiguous array of ``shape`` that shares no cache line with any other buffer."""
     pad = _PAD_BYTES // np.dtype(dtype).itemsize
     size = int(np.prod(shape))
     return np.zeros(size + 2 * pad, dtype=dtype)[pad : pad + size].reshape(shape)
 
 
 def _scratch(args, n_tuple_constructions: bool):
-    """Per-thread scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``), with ``None``
-    for what the specialisation leaves out (see the module docstring)."""
+    """Allocate per-thread scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``).
+
+    ``None`` stands for what the specialisation leaves out (see the module docstring).
+    """
     n, k, d_count = args.samples, args.categories, args.dims
     sizes = scratch_sizes(args.construction, n, k, d_count)
     mc_k = k if args.mc_pmf_draws > 0 else 1

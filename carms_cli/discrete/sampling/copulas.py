@@ -120,8 +120,10 @@ def to_latent(copula: Copula, n: int, u):
 
 
 def draws_per_tuple(copula: Copula, n: int) -> int:
-    """Uniforms one n-tuple consumes (Box–Muller uses them in pairs; the Dirichlet copula's
-    n spacings come from n − 1 uniforms)."""
+    """Return the uniforms one n-tuple consumes.
+
+    Box–Muller uses them in pairs; the Dirichlet copula's n spacings come from n − 1 uniforms.
+    """
     if copula == Copula.GAUSSIAN:
         return 2 * ((n + 1) // 2)
     if copula == Copula.DIRICHLET:
