@@ -53,3 +53,71 @@ def test_exact_record_without_loorf_has_no_ratios():
     problem = build_problem(categories=3, samples=3, trials=1, seed=1)
     record = exact_record(problem, parse_estimators("carms,reinforce", 3, 3))
     assert all(e.variance_ratio_to_loorf is None and e.variance_total > 0 for e in record.estimators)
+
+
+def test_pmf_record_fields():
+    from carms_cli.analysis.pmf import SCHEMA, PairCheck, pmf_record
+    from carms_cli.discrete.exact.pmf import pair_pmf
+    from carms_cli.discrete.sampling.copulas import Copula
+    from carms_cli.discrete.sampling.samplers import Construction, find_sampler
+
+    problem = build_problem(probs="0.4,0.1,0.2,0.3", samples=3, trials=1, seed=2)
+    record = pmf_record(problem, construction="stick", copula="dirichlet")
+    _frozen(record)
+    assert record.schema == SCHEMA == "carms-cli/pmf/1" and record.check is None
+    assert (record.config.construction, record.config.copula, record.config.sampler) == (
+        "stick",
+        "dirichlet",
+        "carms-sb-dirichlet",
+    )
+    sampler = find_sampler(Construction.STICK, Copula.DIRICHLET)
+    assert sampler.name == record.config.sampler
+    np.testing.assert_array_equal(record.pair_pmf, pair_pmf(sampler, problem.probs[0], 3))
+    np.testing.assert_allclose(record.independent_product, np.outer(problem.probs[0], problem.probs[0]))
+    assert record.row_sum_max_error < 1e-12
+    checked = pmf_record(problem, construction="stick", check=2_000)
+    assert isinstance(checked.check, PairCheck) and checked.check.sets == 2_000 and checked.check.backend == "cpu"
+    assert checked.check.frequency.shape == (4, 4) and np.all(checked.check.std_error >= 0)
+    assert 0 <= checked.check.max_abs_z < 6 and len(checked.check.max_abs_z_at) == 2
+    layout = json.loads(plain_json(checked.to_dict()))
+    assert list(layout) == [
+        "schema", "config", "pair_pmf", "independent_product", "ratio", "row_sum_max_error", "check"
+    ]  # fmt: skip
+    assert isinstance(layout["check"]["max_abs_z_at"], list)
+
+
+def test_pmf_record_rejects_a_missing_variable():
+    from carms_cli.analysis.pmf import pmf_record
+    from carms_cli.core.errors import InputError
+
+    with pytest.raises(InputError, match="--variable must be in 0..0"):
+        pmf_record(build_problem(categories=3, samples=2, trials=1), variable=1)
+
+
+def test_duplicates_record_fields():
+    from carms_cli.analysis.duplicates import SCHEMA, duplicates_record
+    from carms_cli.discrete.sampling.samplers import SAMPLERS
+
+    problem = build_problem(probs="0.5,0.5;0.2,0.8", samples=4, trials=1, seed=0)
+    record = duplicates_record(problem, variable=1, trials=3_000)
+    _frozen(record)
+    _frozen(record.samplers[0])
+    assert record.schema == SCHEMA == "carms-cli/duplicates/1" and record.backend == "cpu"
+    np.testing.assert_array_equal(record.config.probs, [0.2, 0.8])
+    assert record.config.trials == 3_000 and record.config.samples == 4
+    assert [entry.sampler for entry in record.samplers] == [s.name for s in SAMPLERS]
+    independent = record.samplers[0]
+    assert independent.exact_note is None
+    # n iid draws from [0.2, 0.8]: P(all distinct) = 0 at n = 4 > K, coincident pairs 6·(0.04 + 0.64)
+    assert independent.exact.prob_all_distinct == pytest.approx(0.0)
+    assert independent.exact.coincident_pairs == pytest.approx(6 * 0.68)
+    assert independent.monte_carlo.sets == 3_000
+    assert abs(independent.monte_carlo.mean_unique - independent.exact.mean_unique) < 5 * max(
+        independent.monte_carlo.mean_unique_se, 1e-3
+    )
+    partial = [entry for entry in record.samplers if entry.exact_note]
+    assert partial and all(e.exact.mean_unique is None and e.exact.coincident_pairs > 0 for e in partial)
+    assert all(list(e.to_dict()["exact"]) == ["coincident_pairs"] for e in partial)
+    layout = record.to_dict()
+    assert list(layout) == ["schema", "config", "backend", "samplers"]
+    assert list(layout["samplers"][0]) == ["sampler", "summary", "exact", "exact_note", "monte_carlo"]
