@@ -121,3 +121,58 @@ def test_duplicates_record_fields():
     layout = record.to_dict()
     assert list(layout) == ["schema", "config", "backend", "samplers"]
     assert list(layout["samplers"][0]) == ["sampler", "summary", "exact", "exact_note", "monte_carlo"]
+
+
+def test_train_record_fields():
+    from carms_cli.analysis.train import SCHEMA, Trajectory, train_record
+
+    specs = parse_estimators("loorf,arms", 2, 2)
+    calls = []
+    record = train_record(
+        specs,
+        [2, 4],
+        p_init=0.1,
+        objective="quadratic:0.49",
+        lr=20.0,
+        steps=5,
+        target=0.9,
+        replicates=50,
+        seed=0,
+        threads=1,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    _frozen(record)
+    _frozen(record.config)
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert record.schema == SCHEMA == "carms-cli/train/1"
+    assert record.config.samples == (2, 4) and record.config.estimators == ("loorf", "arms")
+    assert record.config.backend == "cpu" and record.config.threads == 1
+    assert [(t.samples, t.estimator) for t in record.trajectories] == [
+        (2, "loorf"),
+        (2, "arms"),
+        (4, "loorf"),
+        (4, "arms"),
+    ]
+    first = record.trajectories[0]
+    assert isinstance(first, Trajectory) and len(first.p) == 5 and first.p[0] == pytest.approx(0.1)
+    # the exact gradient of (z − 0.49)² w.r.t. φ is p(1 − p)(f(1) − f(0)) = 0.02 p(1 − p)
+    assert first.exact_gradient[0] == pytest.approx(0.02 * 0.1 * 0.9)
+    assert all(v is not None and v > 0 for v in first.variance_exact)
+    summaries = record.summaries()
+    assert [s.steps for s in summaries] == [len(t.p) for t in record.trajectories]
+    assert summaries[0].variance_ratio_to_loorf == 1.0 and summaries[0].final_p == first.p[-1]
+    arms = summaries[1]
+    assert arms.variance_ratio_to_loorf == pytest.approx(arms.variance / summaries[0].variance)
+    layout = record.to_dict()
+    assert list(layout["config"]) == [
+        "samples", "estimators", "p_init", "target", "lr", "steps", "replicates", "objective", "seed", "threads",
+        "backend",
+    ]  # fmt: skip
+    assert layout["trajectories"][0]["steps"] == 5
+
+
+def test_geometric_mean_skips_missing_and_non_positive_values():
+    from carms_cli.analysis.train import geometric_mean
+
+    assert geometric_mean([4.0, None, 1.0, 0.0]) == pytest.approx(2.0)
+    assert geometric_mean([None, -1.0]) is None
