@@ -176,3 +176,26 @@ def test_geometric_mean_skips_missing_and_non_positive_values():
 
     assert geometric_mean([4.0, None, 1.0, 0.0]) == pytest.approx(2.0)
     assert geometric_mean([None, -1.0]) is None
+
+
+def test_catalogue_fields():
+    from carms_cli.analysis.catalogue import COPULA_HELP, SCHEMA, catalogue
+    from carms_cli.discrete.objectives import OBJECTIVE_HELP
+    from carms_cli.discrete.registry import DEFAULT_ESTIMATORS
+
+    record = catalogue()
+    _frozen(record)
+    _frozen(record.estimators[0])
+    assert record.schema == SCHEMA == "carms-cli/list/1"
+    assert [e.name for e in record.estimators] == list(ESTIMATORS)
+    assert {e.name for e in record.estimators if e.default} == set(DEFAULT_ESTIMATORS)
+    carms = next(e for e in record.estimators if e.name == "carms")
+    assert (carms.construction, carms.copula, carms.sampler) == ("inverse", "dirichlet", "carms-i-dirichlet")
+    assert carms.unbiased_by_design
+    assert [o.name for o in record.objectives] == list(OBJECTIVE_HELP)
+    assert [c.name for c in record.copulas] == list(COPULA_HELP)
+    layout = record.to_dict()
+    assert list(layout) == ["schema", "estimators", "objectives", "copulas"]
+    assert list(layout["estimators"][0]) == [
+        "name", "summary", "sampler", "construction", "copula", "unbiased_by_design", "default", "reference"
+    ]  # fmt: skip
