@@ -1,5 +1,8 @@
 """``carms bench``: throughput of the numba CPU backend against the NumPy backend, and start-up.
 
+With ``cuda_trials`` (``carms bench --backend cuda``), the same numba kernel is also timed on the
+GPU (:mod:`carms_cli.discrete.kernels.cuda`), beside the CPU's numbers, in the same alternation.
+
 For each estimator, one repetition times, in turn, the numba kernel, the NumPy backend and the
 RNG-plus-log bound (:mod:`carms_cli.core.kernels.bound`) on the same plan; the record keeps every
 repetition's seconds and reports medians as rates, ``trials / median seconds``, so runs of
@@ -48,6 +51,9 @@ class BenchCase(NamedTuple):
     ratio: float  # numba / numpy
     bound_trials_per_second: float
     fraction_of_bound: dict[str, float]  # numba, numpy
+    #: GPU rate ÷ numba CPU rate; None when the GPU was not timed (``trials``, ``seconds`` and
+    #: ``trials_per_second`` then have no ``cuda`` entry)
+    cuda_ratio: float | None = None
 
 
 def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
@@ -94,12 +100,20 @@ def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
 
 
 def bench_case(
-    problem: Problem, spec: EstimatorSpec, trials: int, numpy_trials: int | None, repeats: int, threads: int
+    problem: Problem,
+    spec: EstimatorSpec,
+    trials: int,
+    numpy_trials: int | None,
+    repeats: int,
+    threads: int,
+    cuda_trials: int | None = None,
 ) -> BenchCase:
     """Time ``spec`` on ``problem``: numba (``trials``), NumPy (``numpy_trials``, None: about
     :data:`TARGET_SECONDS`) and the bound (``trials``, or more so that it lasts about
     :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
-    ``repeats`` times."""
+    ``repeats`` times; with ``cuda_trials``, also the numba kernel on the GPU (``cuda_trials``
+    trials, compiled before any timing). The caller checks that the GPU is usable
+    (:func:`carms_cli.core.backends.resolve_backend`)."""
     from carms_cli.core.engine import run_plan
 
     plan = build_plan(problem, spec)
@@ -111,20 +125,28 @@ def bench_case(
         numpy_trials = numpy_trials_for(plan)
     counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
     seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
+    if cuda_trials is not None:
+        run_plan(plan, min(cuda_trials, 10_000), threads, backend="cuda")  # compile the GPU kernel
+        counts["cuda"] = cuda_trials
+        seconds["cuda"] = []
     for _ in range(repeats):
         seconds["numba"].append(run_plan(plan, trials, threads).seconds)
         seconds["numpy"].append(run_plan(plan, numpy_trials, threads, backend="numpy").seconds)
         seconds["bound"].append(bound_seconds(plan.key, bound_trials, draws))
+        if cuda_trials is not None:
+            seconds["cuda"].append(run_plan(plan, cuda_trials, threads, backend="cuda").seconds)
     rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+    timed = BACKENDS + (("cuda",) if cuda_trials is not None else ())
     return BenchCase(
         estimator=spec.name,
         uniforms_per_trial=draws,
         trials=counts,
         seconds=seconds,
-        trials_per_second={name: rates[name] for name in BACKENDS},
+        trials_per_second={name: rates[name] for name in timed},
         ratio=rates["numba"] / rates["numpy"],
         bound_trials_per_second=rates["bound"],
         fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
+        cuda_ratio=rates["cuda"] / rates["numba"] if cuda_trials is not None else None,
     )
 
 
