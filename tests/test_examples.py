@@ -22,6 +22,7 @@ def test_every_example_is_exercised():
         "ci_gate.sh",
         "carms_vs_n.sh",
         "carms_toy.py",
+        "gpu_check.py",
     }
 
 
@@ -96,3 +97,30 @@ def test_numpy_baseline_example():
         line = next(x for x in lines if x.startswith(f"{label}: max |z|"))
         assert float(line.split("=")[1].split(",")[0]) <= 5.0
     assert any(x.startswith("speed-up:") for x in lines)
+
+
+def test_gpu_check_example():
+    """Without a GPU: one 'no GPU' line and exit 0. Under the CUDA simulator, at a tiny size: every
+    estimator's numbers match between CPU and GPU, and both throughputs are reported."""
+    import importlib.util
+
+    env = _env()
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    command = [sys.executable, str(EXAMPLES / "gpu_check.py"), "1000"]
+    plain = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    if plain.stdout.startswith("no GPU: "):
+        assert plain.stdout.count("\n") == 1 and plain.stdout.strip().endswith("nothing to check")
+    if importlib.util.find_spec("numba_cuda") is None:
+        return
+    simulated = subprocess.run(
+        command, capture_output=True, text=True, env={**env, "NUMBA_ENABLE_CUDASIM": "1"}, timeout=600
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    lines = simulated.stdout.splitlines()
+    assert lines[0].startswith("CPU against GPU (the Numba CUDA simulator), 1,000 trials")
+    for problem in ("categorical", "binary", "multi-variable"):
+        line = next(x for x in lines if x.startswith(f"{problem}: "))
+        assert line.endswith(": same"), line
+    assert any(x.startswith("multi-variable  carms-g-ref") for x in lines)  # throughput rows
+    assert "cuda/numba" in simulated.stdout and lines[-1] == "CPU and GPU numbers match"
