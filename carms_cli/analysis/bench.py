@@ -113,7 +113,8 @@ def bench_case(
     :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
     ``repeats`` times; with ``cuda_trials``, also the numba kernel on the GPU (``cuda_trials``
     trials, compiled before any timing). The caller checks that the GPU is usable
-    (:func:`carms_cli.core.backends.resolve_backend`)."""
+    (:func:`carms_cli.core.backends.resolve_backend`).
+    """
     from carms_cli.core.engine import run_plan
 
     plan = build_plan(problem, spec)

@@ -51,7 +51,7 @@ class Catalogue:
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
-        """The ``carms-cli/list/1`` JSON layout."""
+        """Return the ``carms-cli/list/1`` JSON layout."""
         return {
             "schema": self.schema,
             "estimators": [asdict(entry) for entry in self.estimators],

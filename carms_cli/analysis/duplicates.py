@@ -17,9 +17,11 @@ SCHEMA = "carms-cli/duplicates/1"
 
 @dataclass(frozen=True)
 class ExactFigures:
-    """Exact duplicate statistics of n samples. Where the n-tuple pmf has no closed form only
-    ``coincident_pairs`` (from the pair pmf) is known; the other fields are None and left out of
-    the JSON."""
+    """Exact duplicate statistics of n samples.
+
+    Where the n-tuple pmf has no closed form only ``coincident_pairs`` (from the pair pmf) is
+    known; the other fields are None and left out of the JSON.
+    """
 
     coincident_pairs: float
     mean_unique: float | None = None
@@ -27,7 +29,7 @@ class ExactFigures:
     cache_saving: float | None = None
 
     def to_dict(self) -> dict:
-        """The JSON layout: the known fields only."""
+        """Return the JSON layout: the known fields only."""
         if self.mean_unique is None:
             return {"coincident_pairs": self.coincident_pairs}
         return {
@@ -63,7 +65,7 @@ class SamplerDuplicates:
     monte_carlo: SampledFigures
 
     def to_dict(self) -> dict:
-        """The JSON layout of one sampler."""
+        """Return the JSON layout of one sampler."""
         return {
             "sampler": self.sampler,
             "summary": self.summary,
@@ -95,7 +97,7 @@ class DuplicatesRecord:
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
-        """The ``carms-cli/duplicates/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
+        """Return the ``carms-cli/duplicates/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
         return {
             "schema": self.schema,
             "config": asdict(self.config),

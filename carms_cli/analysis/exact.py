@@ -19,8 +19,11 @@ SCHEMA = "carms-cli/exact/1"
 
 @dataclass(frozen=True)
 class ExactEntry:
-    """Exact moments of one estimator; every number is None (and ``note`` says why) where the
-    joint pmf has no closed form or exceeds the enumeration cap. Arrays are D×K."""
+    """Exact moments of one estimator (arrays are D×K).
+
+    Every number is None, and ``note`` says why, where the joint pmf has no closed form or
+    exceeds the enumeration cap.
+    """
 
     name: str
     unbiased_by_design: bool
@@ -59,14 +62,14 @@ class ExactRecord:
     schema: str = SCHEMA
 
     def entry(self, name: str) -> ExactEntry:
-        """The entry of estimator ``name`` (KeyError if it was not run)."""
+        """Return the entry of estimator ``name`` (KeyError if it was not run)."""
         for entry in self.estimators:
             if entry.name == name:
                 return entry
         raise KeyError(name)
 
     def to_dict(self) -> dict:
-        """The ``carms-cli/exact/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
+        """Return the ``carms-cli/exact/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
         return {
             "schema": self.schema,
             "config": asdict(self.config),

@@ -1,5 +1,6 @@
-"""``carms pmf``'s record: a sampler's exact pair pmf, the independent product, the importance
-ratio and, optionally, a sampled check of the pair frequencies against the exact table.
+"""``carms pmf``'s record: a sampler's exact pair pmf, the product p_a·p_b and their ratio.
+
+Optionally also a sampled check of the pair frequencies against the exact table.
 
 :func:`pmf_record` returns a frozen :class:`PmfRecord`; :meth:`PmfRecord.to_dict` is the
 ``carms-cli/pmf/1`` JSON layout.
@@ -18,15 +19,18 @@ SCHEMA = "carms-cli/pmf/1"
 
 
 def problem_row(problem: Problem, variable: int) -> np.ndarray:
-    """The probabilities of variable ``variable`` (0-based); out of range is an InputError."""
+    """Return the probabilities of variable ``variable`` (0-based); out of range is an InputError."""
     if not 0 <= variable < problem.dims:
         raise InputError(f"--variable must be in 0..{problem.dims - 1}, got {variable}")
     return problem.probs[variable]
 
 
 def sampler_for(construction: str, copula: str) -> SamplerSpec:
-    """The registered sampler of a construction (``inverse``, ``gumbel``, ``stick``) and a copula
-    (``dirichlet``, ``gaussian``, ``independent``)."""
+    """Return the registered sampler of a construction and a copula.
+
+    ``construction`` is ``inverse``, ``gumbel`` or ``stick``; ``copula`` is ``dirichlet``,
+    ``gaussian`` or ``independent``.
+    """
     return find_sampler(Construction[construction.upper()], Copula[copula.upper()])
 
 
@@ -103,7 +107,7 @@ class PmfRecord:
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
-        """The ``carms-cli/pmf/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
+        """Return the ``carms-cli/pmf/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
         return {
             "schema": self.schema,
             "config": asdict(self.config),
@@ -139,7 +143,7 @@ def pmf_record(
     check: int | None = None,
     backend: str = "cpu",
 ) -> PmfRecord:
-    """The exact pair pmf of one variable's sampler, and optionally its sampled check.
+    """Compute the exact pair pmf of one variable's sampler, and optionally its sampled check.
 
     Parameters
     ----------

@@ -47,6 +47,7 @@ class Trajectory:
 
 
 def sigmoid(phi: float) -> float:
+    """Return 1 / (1 + exp(−φ)), P(z = 1)."""
     return 1.0 / (1.0 + math.exp(-phi))
 
 
@@ -166,7 +167,7 @@ class TrainRecord:
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
-        """The ``carms-cli/train/1`` JSON layout (``plain_json`` writes it)."""
+        """Return the ``carms-cli/train/1`` JSON layout (``plain_json`` writes it)."""
         return {
             "schema": self.schema,
             "config": asdict(self.config),
@@ -187,7 +188,7 @@ class TrainRecord:
         }
 
     def summaries(self) -> tuple[TrajectorySummary, ...]:
-        """One :class:`TrajectorySummary` per trajectory, in order."""
+        """Return one :class:`TrajectorySummary` per trajectory, in order."""
         reference = {t.samples: geometric_mean(t.variance) for t in self.trajectories if t.estimator == TRAIN_REFERENCE}
         out = []
         for t in self.trajectories:

@@ -1,5 +1,7 @@
-"""``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up;
-with ``--backend cuda``, the numba kernel on the GPU beside them."""
+"""``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up.
+
+With ``--backend cuda``, also the numba kernel on the GPU beside them.
+"""
 
 from enum import Enum
 from typing import Annotated
@@ -58,8 +60,9 @@ def bench(
     json_out: JsonOut = None,
     quiet: Quiet = False,
 ) -> None:
-    """Time the numba CPU backend against the NumPy backend, as a fraction of the RNG-plus-log bound
-    (and, with --backend cuda, the same kernel on the GPU).
+    """Time the numba CPU backend against the NumPy backend, as a fraction of the RNG-plus-log bound.
+
+    With --backend cuda, also the same kernel on the GPU.
 
     Example: carms bench --trials 1000000 --repeats 3
     """
