@@ -3,6 +3,7 @@
 No timing thresholds: only that every rate is positive and the derived numbers are consistent.
 """
 
+import importlib.util
 import statistics
 import sys
 
@@ -99,6 +100,8 @@ def test_a_failing_startup_command_is_an_error():
         (["-r", 0], "--repeats must be at least 1"),
         (["-t", 0], "--trials must be positive"),
         (["--numpy-trials", 0], "--numpy-trials must be positive"),
+        (["--cuda-trials", 0], "--cuda-trials must be positive"),
+        (["--backend", "gpu"], "--backend"),
         (["-e", "nope"], "unknown estimator"),
         (["-k", 1], "categories"),
         (["-k", 10, "-e", "arm"], "binary"),
@@ -120,3 +123,61 @@ def test_module_entry_point_runs_bench():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def _no_gpu_env():
+    import os
+
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    return env
+
+
+def test_cuda_backend_without_a_gpu_is_one_error_line_and_exit_2():
+    """In subprocesses: CUDA detection must not touch this test process's numba."""
+    import json
+    import subprocess
+
+    env = _no_gpu_env()
+    probe = subprocess.run(
+        [sys.executable, "-c", "from carms_cli.core.backends import cuda_status; print(cuda_status()[0])"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if probe.stdout.strip() == "True":
+        pytest.skip("a CUDA GPU is available here")
+    base = [sys.executable, "-m", "carms_cli", "bench", "-k", "3", "-t", "2000", "--numpy-trials", "1000", "-r", "1"]
+    base += ["-e", "loorf", "--no-startup"]
+    result = subprocess.run([*base, "--backend", "cuda"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --backend cuda: ")
+    auto = subprocess.run([*base, "--backend", "auto", "--json", "-"], capture_output=True, text=True, env=env)
+    assert auto.returncode == 0, auto.stderr
+    record = json.loads(auto.stdout)
+    assert record["config"]["backend"] == "cpu" and record["config"]["backend_note"].startswith("auto: ")
+    assert record["config"]["cuda_trials"] is None
+    case = record["cases"][0]
+    assert case["cuda_ratio"] is None and set(case["trials_per_second"]) == {"numba", "numpy"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda is not installed")
+def test_cuda_backend_under_the_simulator_times_the_gpu_beside_the_cpu():
+    import json
+    import subprocess
+
+    env = {**_no_gpu_env(), "NUMBA_ENABLE_CUDASIM": "1"}
+    command = [sys.executable, "-m", "carms_cli", "bench", "-k", "3", "-n", "2", "-t", "2000", "--numpy-trials", "1000"]
+    command += ["-r", "2", "-e", "carms,loorf", "--no-startup", "--backend", "cuda", "--cuda-trials", "1000"]
+    result = subprocess.run([*command, "--json", "-"], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(result.stdout)
+    assert record["config"]["backend"] == "cuda" and record["config"]["cuda_trials"] == 1000
+    assert "simulator" in record["config"]["backend_note"]
+    for case in record["cases"]:
+        assert case["trials"]["cuda"] == 1000 and len(case["seconds"]["cuda"]) == 2
+        rates = case["trials_per_second"]
+        assert rates["cuda"] == pytest.approx(1000 / statistics.median(case["seconds"]["cuda"]))
+        assert case["cuda_ratio"] == pytest.approx(rates["cuda"] / rates["numba"])
+        assert set(case["fraction_of_bound"]) == {"numba", "numpy"}

@@ -19,6 +19,7 @@ SMALL_ARGS = {
     "carms_toy.py": ["20000"],
     "carms_vs_n.sh": ["20000"],
     "ci_gate.sh": ["50000"],
+    "gpu_check.py": ["1000"],
     "numpy_baseline.py": ["--trials", "100000"],
     "problem_a.sh": ["100000"],
 }
@@ -73,12 +74,18 @@ def _check_problem_a(result, tmp_path):
     assert "carms / loorf total variance: 0.7" in result.stdout
 
 
+def _check_gpu_check(result, tmp_path):
+    out = result.stdout.strip()
+    assert out.startswith("no GPU: ") or out.endswith("CPU and GPU numbers match")
+
+
 # What each example must print beyond exiting 0 (optional per file).
 CHECKS = {
     "arms_toy.sh": _check_arms_toy,
     "carms_toy.py": _check_carms_toy,
     "carms_vs_n.sh": _check_carms_vs_n,
     "ci_gate.sh": _check_ci_gate,
+    "gpu_check.py": _check_gpu_check,
     "numpy_baseline.py": _check_numpy_baseline,
     "problem_a.sh": _check_problem_a,
 }
@@ -113,3 +120,30 @@ def test_small_size_arguments_name_existing_examples():
     files = set(_example_files())
     for table in (SMALL_ARGS, TIMEOUTS, CHECKS):
         assert set(table) <= files, sorted(set(table) - files)
+
+
+def test_gpu_check_example():
+    """Without a GPU: one 'no GPU' line and exit 0. Under the CUDA simulator, at a tiny size: every
+    estimator's numbers match between CPU and GPU, and both throughputs are reported."""
+    import importlib.util
+
+    env = _env()
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    command = [sys.executable, str(EXAMPLES / "gpu_check.py"), "1000"]
+    plain = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    if plain.stdout.startswith("no GPU: "):
+        assert plain.stdout.count("\n") == 1 and plain.stdout.strip().endswith("nothing to check")
+    if importlib.util.find_spec("numba_cuda") is None:
+        return
+    simulated = subprocess.run(
+        command, capture_output=True, text=True, env={**env, "NUMBA_ENABLE_CUDASIM": "1"}, timeout=600
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    lines = simulated.stdout.splitlines()
+    assert lines[0].startswith("CPU against GPU (the Numba CUDA simulator), 1,000 trials")
+    for problem in ("categorical", "binary", "multi-variable"):
+        line = next(x for x in lines if x.startswith(f"{problem}: "))
+        assert line.endswith(": same"), line
+    assert any(x.startswith("multi-variable  carms-g-ref") for x in lines)  # throughput rows
+    assert "cuda/numba" in simulated.stdout and lines[-1] == "CPU and GPU numbers match"

@@ -1,5 +1,8 @@
 """``carms bench``: throughput of the numba CPU backend against the NumPy backend, and start-up.
 
+With ``cuda_trials`` (``carms bench --backend cuda``), the same numba kernel is also timed on the
+GPU (:mod:`carms_cli.discrete.kernels.cuda`), beside the CPU's numbers, in the same alternation.
+
 For each estimator, one repetition times, in turn, the numba kernel, the NumPy backend and the
 RNG-plus-log bound (:mod:`carms_cli.core.kernels.bound`) on the same plan; the record keeps every
 repetition's seconds and reports medians as rates, ``trials / median seconds``, so runs of
@@ -48,6 +51,9 @@ class BenchCase(NamedTuple):
     ratio: float  # numba / numpy
     bound_trials_per_second: float
     fraction_of_bound: dict[str, float]  # numba, numpy
+    #: GPU rate ÷ numba CPU rate; None when the GPU was not timed (``trials``, ``seconds`` and
+    #: ``trials_per_second`` then have no ``cuda`` entry)
+    cuda_ratio: float | None = None
 
 
 def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
@@ -83,8 +89,11 @@ def bound_seconds(key: np.uint64, trials: int, draws: int) -> float:
 
 
 def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
-    """NumPy trial count lasting about ``target_seconds``, from the rate of a short probe run
-    (the second of two: the first pays one-off costs such as SciPy's import)."""
+    """Return the NumPy trial count lasting about ``target_seconds``.
+
+    It comes from the rate of a short probe run (the second of two: the first pays one-off costs
+    such as SciPy's import).
+    """
     from carms_cli.discrete.kernels.numpy_backend import batch_size, run_plan
 
     probe = max(MIN_NUMPY_TRIALS, 2 * batch_size(plan))
@@ -94,12 +103,23 @@ def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
 
 
 def bench_case(
-    problem: Problem, spec: EstimatorSpec, trials: int, numpy_trials: int | None, repeats: int, threads: int
+    problem: Problem,
+    spec: EstimatorSpec,
+    trials: int,
+    numpy_trials: int | None,
+    repeats: int,
+    threads: int,
+    cuda_trials: int | None = None,
 ) -> BenchCase:
-    """Time ``spec`` on ``problem``: numba (``trials``), NumPy (``numpy_trials``, None: about
+    """Time ``spec`` on ``problem``: numba, NumPy and the bound, alternating.
+
+    numba runs ``trials``, NumPy ``numpy_trials`` (None: about
     :data:`TARGET_SECONDS`) and the bound (``trials``, or more so that it lasts about
     :data:`TARGET_SECONDS`: it is several times faster than the estimator), alternating,
-    ``repeats`` times."""
+    ``repeats`` times; with ``cuda_trials``, also the numba kernel on the GPU (``cuda_trials``
+    trials, compiled before any timing). The caller checks that the GPU is usable
+    (:func:`carms_cli.core.backends.resolve_backend`).
+    """
     from carms_cli.discrete.source import run_plan
 
     plan = build_plan(problem, spec)
@@ -111,20 +131,28 @@ def bench_case(
         numpy_trials = numpy_trials_for(plan)
     counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
     seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
+    if cuda_trials is not None:
+        run_plan(plan, min(cuda_trials, 10_000), threads, backend="cuda")  # compile the GPU kernel
+        counts["cuda"] = cuda_trials
+        seconds["cuda"] = []
     for _ in range(repeats):
         seconds["numba"].append(run_plan(plan, trials, threads).seconds)
         seconds["numpy"].append(run_plan(plan, numpy_trials, threads, backend="numpy").seconds)
         seconds["bound"].append(bound_seconds(plan.key, bound_trials, draws))
+        if cuda_trials is not None:
+            seconds["cuda"].append(run_plan(plan, cuda_trials, threads, backend="cuda").seconds)
     rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+    timed = BACKENDS + (("cuda",) if cuda_trials is not None else ())
     return BenchCase(
         estimator=spec.name,
         uniforms_per_trial=draws,
         trials=counts,
         seconds=seconds,
-        trials_per_second={name: rates[name] for name in BACKENDS},
+        trials_per_second={name: rates[name] for name in timed},
         ratio=rates["numba"] / rates["numpy"],
         bound_trials_per_second=rates["bound"],
         fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
+        cuda_ratio=rates["cuda"] / rates["numba"] if cuda_trials is not None else None,
     )
 
 
@@ -139,9 +167,11 @@ def _wall_seconds(command: list[str], env: dict[str, str]) -> float:
 
 
 def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS, warm_runs: int = WARM_RUNS) -> dict:
-    """Wall seconds of ``python -m carms_cli ARGS`` in fresh processes, output captured: cold
-    (empty ``NUMBA_CACHE_DIR``), then ``warm_runs`` warm ones (the cache the cold run filled),
-    reported by their median."""
+    """Time ``python -m carms_cli ARGS`` in fresh processes, output captured.
+
+    Cold (empty ``NUMBA_CACHE_DIR``), then ``warm_runs`` warm ones (the cache the cold run
+    filled), reported by their median; wall seconds.
+    """
     command = [sys.executable, "-m", "carms_cli", *args]
     with tempfile.TemporaryDirectory(prefix="carms-bench-cache-") as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
@@ -156,7 +186,7 @@ def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS, warm_runs: int = WARM_
 
 
 def bench_record(problem: Problem, cases: list[BenchCase], config: dict, startup: dict | None) -> dict:
-    """The versioned JSON record of a bench run."""
+    """Build the versioned JSON record of a bench run."""
     return {
         "schema": SCHEMA,
         "version": __version__,

@@ -1,5 +1,9 @@
-"""``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up."""
+"""``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up.
 
+With ``--backend cuda``, also the numba kernel on the GPU beside them.
+"""
+
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -8,6 +12,14 @@ from carms_cli.cli.options import Categories, Dims, JsonOut, Objective, Quiet, S
 from carms_cli.core.errors import InputError
 
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
+
+
+class BenchBackend(str, Enum):
+    """What is timed beside the NumPy backend and the bound."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
 
 
 def bench(
@@ -30,6 +42,18 @@ def bench(
     objective: Objective = "linear",
     seed: Seed = 0,
     threads: Threads = None,
+    backend: Annotated[
+        BenchBackend,
+        typer.Option(
+            "--backend",
+            help="cpu (numba CPU), cuda (also the numba kernel on the GPU; needs carms-cli[cuda] and a GPU) or auto "
+            "(the GPU too if usable).",
+        ),
+    ] = BenchBackend.cpu,
+    cuda_trials: Annotated[
+        int | None,
+        typer.Option("--cuda-trials", help="Trials per GPU timing (default: --trials; a GPU wants more)."),
+    ] = None,
     no_startup: Annotated[
         bool, typer.Option("--no-startup", help="Skip the cold- and warm-start timings (fresh processes).")
     ] = False,
@@ -37,6 +61,8 @@ def bench(
     quiet: Quiet = False,
 ) -> None:
     """Time the numba CPU backend against the NumPy backend, as a fraction of the RNG-plus-log bound.
+
+    With --backend cuda, also the same kernel on the GPU.
 
     Example: carms bench --trials 1000000 --repeats 3
     """
@@ -46,7 +72,10 @@ def bench(
         raise InputError(f"--trials must be positive, got {trials}")
     if numpy_trials is not None and numpy_trials < 1:
         raise InputError(f"--numpy-trials must be positive, got {numpy_trials}")
+    if cuda_trials is not None and cuda_trials < 1:
+        raise InputError(f"--cuda-trials must be positive, got {cuda_trials}")
     from carms_cli.analysis.bench import bench_case, bench_record, startup_seconds
+    from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
     from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import parse_estimators
@@ -55,12 +84,22 @@ def bench(
         categories=categories, samples=samples, dims=dims, objective=objective, trials=trials, seed=seed
     )
     specs = parse_estimators(estimators, problem.categories, problem.samples)
+    used_backend, backend_note = resolve_backend(backend.value)  # --backend cuda without a GPU: exit 2 here
+    gpu_trials = (cuda_trials or trials) if used_backend == "cuda" else None
     used_threads = set_threads(threads)
     # start-up first: after the timings below, this process's idle BLAS and numba worker threads
     # still spin for a while and would slow the fresh processes down
     startup = None if no_startup else startup_seconds()
-    cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
-    config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials}
+    cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads, gpu_trials) for spec in specs]
+    config = {
+        "threads": used_threads,
+        "repeats": repeats,
+        "trials": trials,
+        "numpy_trials": numpy_trials,
+        "backend": used_backend,
+        "backend_note": backend_note,
+        "cuda_trials": gpu_trials,
+    }
     record = bench_record(problem, cases, config, startup)
     if not quiet and json_out != "-":
         _print_bench(record)
@@ -74,13 +113,17 @@ def _print_bench(record: dict) -> None:
     from carms_cli.present.table import print_table
 
     c = record["config"]
+    gpu = c["cuda_trials"] is not None
     header = [
-        f"carms-cli {record['version']} · bench · numba (cpu, {c['threads']} threads) vs numpy (1 thread)",
+        f"carms-cli {record['version']} · bench · numba (cpu, {c['threads']} threads) vs numpy (1 thread)"
+        + (f" · numba on the GPU ({c['backend_note']})" if gpu else ""),
         f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables · "
         f"objective {c['objective']} · medians of {c['repeats']} alternating repetitions",
     ]
     columns = ["estimator", "uniforms", "trials numba/numpy", "numba M/s", "numpy M/s", "ratio", "bound M/s"]
     columns += ["numba/bound", "numpy/bound"]
+    if gpu:
+        columns += ["cuda trials", "cuda M/s", "cuda/numba"]
     rows = []
     for case in record["cases"]:
         rate, fraction, count = case["trials_per_second"], case["fraction_of_bound"], case["trials"]
@@ -97,12 +140,21 @@ def _print_bench(record: dict) -> None:
                 f"{100 * fraction['numpy']:.1f}%",
             ]
         )
+        if gpu:
+            rows[-1] += [f"{count['cuda']:,}", f"{rate['cuda'] / 1e6:.3g}", f"{case['cuda_ratio']:.3g}x"]
     footer = [
         "uniforms: uniforms drawn per trial; M/s: million trials per second (trials / median seconds); "
         "ratio: numba ÷ numpy",
         "bound: a numba kernel that only draws the same uniforms per trial and sums one log of each "
         "(same RNG, same threads)",
     ]
+    if gpu:
+        footer.append(
+            "cuda: the same numba kernel on the GPU, one thread per 64-trial chunk; seconds include the copies to "
+            "and from the device, not the compilation; cuda/numba: GPU rate ÷ CPU rate"
+        )
+    elif c.get("backend_note"):
+        footer.append(f"GPU not timed: {c['backend_note']}")
     startup = record["startup"]
     if startup is not None:
         footer.append(

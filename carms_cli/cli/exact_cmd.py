@@ -1,7 +1,5 @@
 """``carms exact``: exact bias and variance of every estimator by enumeration, no sampling."""
 
-import numpy as np
-
 from carms_cli.cli.options import (
     Alpha,
     Categories,
@@ -17,60 +15,6 @@ from carms_cli.cli.options import (
 )
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
-
-
-def exact_record(problem, specs) -> dict:
-    """Exact moments of every estimator (``null`` fields and a ``note`` where not computable)."""
-    from carms_cli.discrete.exact.moments import MAX_OUTCOMES, NotComputable, exact_moments
-
-    gradient = problem.exact_gradient()
-    entries = []
-    for spec in specs:
-        entry = {"name": spec.name, "unbiased_by_design": spec.unbiased_by_design, "note": None}
-        try:
-            moments = exact_moments(problem, spec)
-        except NotComputable as reason:
-            entry.update(
-                mean=None,
-                bias=None,
-                bias_max_abs=None,
-                variance=None,
-                variance_total=None,
-                median_log_variance=None,
-                note=f"n/a: {reason}",
-            )
-        else:
-            bias = moments.mean - gradient
-            with np.errstate(divide="ignore"):
-                log_var = np.log(moments.variance)
-            entry.update(
-                mean=moments.mean,
-                bias=bias,
-                bias_max_abs=float(np.max(np.abs(bias))),
-                variance=moments.variance,
-                variance_total=moments.variance_total,
-                median_log_variance=float(np.median(log_var)),
-            )
-        entries.append(entry)
-    base = next((e for e in entries if e["name"] == VARIANCE_REFERENCE and e["variance_total"]), None)
-    for entry in entries:
-        ok = base is not None and entry["variance_total"] is not None
-        entry["variance_ratio_to_loorf"] = entry["variance_total"] / base["variance_total"] if ok else None
-    return {
-        "schema": "carms-cli/exact/1",
-        "config": {
-            "categories": problem.categories,
-            "samples": problem.samples,
-            "dims": problem.dims,
-            "seed": problem.seed,
-            "probs": problem.probs,
-            "probs_source": problem.probs_source,
-            "objective": problem.objective.spec,
-            "exact_gradient": gradient,
-            "max_outcomes": MAX_OUTCOMES,
-        },
-        "estimators": entries,
-    }
 
 
 def exact(
@@ -101,23 +45,24 @@ def exact(
         seed=seed,
     )
     specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
-    record = exact_record(problem, specs)
+    from carms_cli.analysis.exact import exact_record
     from carms_cli.present.table import fmt_number, header_lines_for, plain_json, print_table
 
+    record = exact_record(problem, specs)
     if json_out is not None:
-        write_output(json_out, plain_json(record), "JSON")
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
         if json_out == "-":
             return
     rows = [
         [
-            e["name"] + ("" if e["unbiased_by_design"] else "*"),
-            fmt_number(e["bias_max_abs"], 3),
-            fmt_number(e["variance_total"]),
-            fmt_number(e["variance_ratio_to_loorf"], 4),
-            fmt_number(e["median_log_variance"], 3),
-            e["note"] or "",
+            e.name + ("" if e.unbiased_by_design else "*"),
+            fmt_number(e.bias_max_abs, 3),
+            fmt_number(e.variance_total),
+            fmt_number(e.variance_ratio_to_loorf, 4),
+            fmt_number(e.median_log_variance, 3),
+            e.note or "",
         ]
-        for e in record["estimators"]
+        for e in record.estimators
     ]
     print_table(
         ["estimator", "max|E g − ∇|", "exact var total", f"÷{VARIANCE_REFERENCE}", "med ln var", "note"],

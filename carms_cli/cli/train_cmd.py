@@ -1,7 +1,5 @@
 """``carms train``: the ARMS toy's trajectory, variance against p for each estimator."""
 
-import csv
-import io
 import math
 from typing import Annotated
 
@@ -30,46 +28,6 @@ def parse_sizes(text: str) -> list[int]:
     if not sizes or any(n < 2 or n > 64 for n in sizes):
         raise InputError(f"--samples values must be in 2..64, got '{text}'")
     return list(dict.fromkeys(sizes))
-
-
-def trajectories_record(trajectories, config: dict) -> dict:
-    return {
-        "schema": "carms-cli/train/1",
-        "config": config,
-        "trajectories": [
-            {
-                "samples": t.samples,
-                "estimator": t.estimator,
-                "steps": len(t.p),
-                "p": t.p,
-                "phi": t.phi,
-                "mean_gradient": t.mean_gradient,
-                "exact_gradient": t.exact_gradient,
-                "variance": t.variance,
-                "variance_exact": t.variance_exact,
-            }
-            for t in trajectories
-        ],
-    }
-
-
-def trajectories_csv(trajectories) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        ["samples", "estimator", "step", "p", "phi", "mean_gradient", "exact_gradient", "variance", "variance_exact"]
-    )
-    for t in trajectories:
-        for step, row in enumerate(
-            zip(t.p, t.phi, t.mean_gradient, t.exact_gradient, t.variance, t.variance_exact, strict=True)
-        ):
-            writer.writerow([t.samples, t.estimator, step, *["" if v is None else v for v in row]])
-    return buffer.getvalue()
-
-
-def _geometric_mean(values) -> float | None:
-    values = [v for v in values if v is not None and v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
 def train(
@@ -121,10 +79,11 @@ def train(
     for n in sizes:
         for spec in specs:
             parse_estimators(spec.name, 2, n)  # every (n, estimator) must be valid
-    from carms_cli.analysis.train import train as run_train
+    from carms_cli.analysis.train import TRAIN_REFERENCE, train_record
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
     from carms_cli.discrete.objectives import build_objective
+    from carms_cli.present.export import train_csv
     from carms_cli.present.table import ProgressBar, ascii_chart, plain_json, print_table
 
     build_objective(objective, 1, 2, seed)  # validate before the long run
@@ -132,10 +91,9 @@ def train(
     used_threads = set_threads(threads)
     bar = ProgressBar(len(sizes) * len(specs), enabled=not quiet)
     try:
-        trajectories = run_train(
+        record = train_record(
             specs,
             sizes,
-            progress=lambda done, total: bar(done),
             p_init=p_init,
             objective=objective,
             lr=lr,
@@ -145,49 +103,32 @@ def train(
             seed=seed,
             threads=used_threads,
             backend=used_backend,
+            progress=lambda done, total: bar(done),
         )
     finally:
         bar.close()
-    config = {
-        "samples": sizes,
-        "estimators": [s.name for s in specs],
-        "p_init": p_init,
-        "target": target,
-        "lr": lr,
-        "steps": steps,
-        "replicates": replicates,
-        "objective": objective,
-        "seed": seed,
-        "threads": used_threads,
-        "backend": used_backend,
-    }
     if plot is not None:
         from carms_cli.present.charts import write_train_figure
 
-        write_train_figure(trajectories, plot)
+        write_train_figure(record.trajectories, plot)
     if json_out is not None:
-        write_output(json_out, plain_json(trajectories_record(trajectories, config)), "JSON")
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
     if csv_out is not None:
-        write_output(csv_out, trajectories_csv(trajectories), "CSV")
+        write_output(csv_out, train_csv(record), "CSV")
     if quiet or "-" in (json_out, csv_out):
         return
-    reference = {t.samples: _geometric_mean(t.variance) for t in trajectories if t.estimator == "loorf"}
-    rows = []
-    for t in trajectories:
-        geo = _geometric_mean(t.variance)
-        ratio = geo / reference[t.samples] if reference.get(t.samples) and geo else None
-        exact = _geometric_mean(t.variance_exact)
-        rows.append(
-            [
-                f"n={t.samples}",
-                t.estimator,
-                str(len(t.p)),
-                f"{t.p[-1]:.3f}" if t.p else "–",
-                f"{geo:.3g}" if geo else "–",
-                f"{exact:.3g}" if exact else "–",
-                f"{ratio:.3f}" if ratio else "–",
-            ]
-        )
+    rows = [
+        [
+            f"n={s.samples}",
+            s.estimator,
+            str(s.steps),
+            f"{s.final_p:.3f}" if s.final_p is not None else "–",
+            f"{s.variance:.3g}" if s.variance else "–",
+            f"{s.variance_exact:.3g}" if s.variance_exact else "–",
+            f"{s.variance_ratio_to_loorf:.3f}" if s.variance_ratio_to_loorf else "–",
+        ]
+        for s in record.summaries()
+    ]
     header = [
         f"carms-cli train · objective {objective} · p from {p_init} to {target} · lr {lr} · "
         f"{replicates} replicates per step · seed {seed}",
@@ -197,11 +138,11 @@ def train(
         " enumerated variance; ÷loorf: ratio of geometric means"
     ]
     for n in sizes:
-        series = [(t.estimator, t.p, t.variance) for t in trajectories if t.samples == n and t.p]
+        series = [(t.estimator, t.p, t.variance) for t in record.trajectories if t.samples == n and t.p]
         footer.append(f"n = {n}: log10 variance (y) against p (x)")
         footer.extend(ascii_chart(series))
     print_table(
-        ["n", "estimator", "steps", "final p", "variance", "exact", "÷loorf"],
+        ["n", "estimator", "steps", "final p", "variance", "exact", f"÷{TRAIN_REFERENCE}"],
         rows,
         header=header,
         footer=footer,

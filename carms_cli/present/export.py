@@ -66,3 +66,21 @@ def to_csv(report: Report) -> str:
 def plain_json(record: dict) -> str:
     """JSON text of a record with numpy values (non-finite numbers become null)."""
     return json.dumps(plain(record), indent=2, ensure_ascii=False) + "\n"
+
+
+TRAIN_CSV_FIELDS = [
+    "samples", "estimator", "step", "p", "phi", "mean_gradient", "exact_gradient", "variance", "variance_exact"
+]  # fmt: skip
+
+
+def train_csv(record) -> str:
+    """One CSV row per (n, estimator, step) of a :class:`~carms_cli.analysis.train.TrainRecord`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TRAIN_CSV_FIELDS)
+    for t in record.trajectories:
+        for step, row in enumerate(
+            zip(t.p, t.phi, t.mean_gradient, t.exact_gradient, t.variance, t.variance_exact, strict=True)
+        ):
+            writer.writerow([t.samples, t.estimator, step, *["" if v is None else v for v in row]])
+    return buffer.getvalue()

@@ -1,0 +1,178 @@
+"""``carms duplicates``'s record: how often each sampler's n samples repeat, exact and sampled.
+
+:func:`duplicates_record` returns a frozen :class:`DuplicatesRecord` with one
+:class:`SamplerDuplicates` per registered sampler; :meth:`DuplicatesRecord.to_dict` is the
+``carms-cli/duplicates/1`` JSON layout.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from carms_cli.discrete.problem import Problem
+from carms_cli.discrete.sampling.samplers import SAMPLERS, SamplerSpec
+
+SCHEMA = "carms-cli/duplicates/1"
+
+
+@dataclass(frozen=True)
+class ExactFigures:
+    """Exact duplicate statistics of n samples.
+
+    Where the n-tuple pmf has no closed form only ``coincident_pairs`` (from the pair pmf) is
+    known; the other fields are None and left out of the JSON.
+    """
+
+    coincident_pairs: float
+    mean_unique: float | None = None
+    prob_all_distinct: float | None = None
+    cache_saving: float | None = None
+
+    def to_dict(self) -> dict:
+        """Return the JSON layout: the known fields only."""
+        if self.mean_unique is None:
+            return {"coincident_pairs": self.coincident_pairs}
+        return {
+            "mean_unique": self.mean_unique,
+            "prob_all_distinct": self.prob_all_distinct,
+            "coincident_pairs": self.coincident_pairs,
+            "cache_saving": self.cache_saving,
+        }
+
+
+@dataclass(frozen=True)
+class SampledFigures:
+    """Monte Carlo duplicate statistics over ``sets`` sampled sets, with standard errors."""
+
+    sets: int
+    mean_unique: float
+    mean_unique_se: float
+    prob_all_distinct: float
+    prob_all_distinct_se: float
+    coincident_pairs: float
+    coincident_pairs_se: float
+    cache_saving: float
+
+
+@dataclass(frozen=True)
+class SamplerDuplicates:
+    """One sampler: exact figures (``exact_note`` says why some are missing) and sampled ones."""
+
+    sampler: str
+    summary: str
+    exact: ExactFigures
+    exact_note: str | None
+    monte_carlo: SampledFigures
+
+    def to_dict(self) -> dict:
+        """Return the JSON layout of one sampler."""
+        return {
+            "sampler": self.sampler,
+            "summary": self.summary,
+            "exact": self.exact.to_dict(),
+            "exact_note": self.exact_note,
+            "monte_carlo": asdict(self.monte_carlo),
+        }
+
+
+@dataclass(frozen=True)
+class DuplicatesConfig:
+    """The variable the statistics belong to."""
+
+    categories: int
+    samples: int
+    probs: np.ndarray
+    probs_source: str
+    seed: int
+    trials: int
+
+
+@dataclass(frozen=True)
+class DuplicatesRecord:
+    """The record of one ``carms duplicates`` run."""
+
+    config: DuplicatesConfig
+    backend: str
+    samplers: tuple[SamplerDuplicates, ...]
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict:
+        """Return the ``carms-cli/duplicates/1`` JSON layout (numpy values; ``plain_json`` writes it)."""
+        return {
+            "schema": self.schema,
+            "config": asdict(self.config),
+            "backend": self.backend,
+            "samplers": [entry.to_dict() for entry in self.samplers],
+        }
+
+
+def sampler_duplicates(
+    sampler: SamplerSpec, p: np.ndarray, n: int, trials: int, seed: int, backend: str = "cpu"
+) -> SamplerDuplicates:
+    """Exact and Monte Carlo duplicate statistics of one sampler for probabilities ``p``."""
+    from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
+    from carms_cli.discrete.exact.pmf import NotComputable, pair_pmf
+    from carms_cli.discrete.source import sample_sets
+
+    note = None
+    try:
+        exact = exact_duplicates(sampler, p, n)
+    except NotComputable as reason:
+        note = f"n/a: {reason}"
+        figures = ExactFigures(coincident_pairs=n * (n - 1) / 2 * float(np.trace(pair_pmf(sampler, p, n))))
+    else:
+        figures = ExactFigures(
+            coincident_pairs=exact.coincident_pairs,
+            mean_unique=exact.mean_unique,
+            prob_all_distinct=exact.prob_all_distinct,
+            cache_saving=exact.cache_saving(n),
+        )
+    z = np.concatenate(list(sample_sets(sampler, p, n, trials, seed, backend=backend)))
+    mc = sampled_duplicates(z)
+    sampled = SampledFigures(
+        sets=trials,
+        mean_unique=mc.mean_unique,
+        mean_unique_se=mc.mean_unique_se,
+        prob_all_distinct=mc.prob_all_distinct,
+        prob_all_distinct_se=mc.prob_all_distinct_se,
+        coincident_pairs=mc.coincident_pairs,
+        coincident_pairs_se=mc.coincident_pairs_se,
+        cache_saving=mc.cache_saving(n),
+    )
+    return SamplerDuplicates(sampler.name, sampler.summary, figures, note, sampled)
+
+
+def duplicates_record(
+    problem: Problem, variable: int = 0, trials: int = 100_000, backend: str = "cpu"
+) -> DuplicatesRecord:
+    """Duplicate statistics of every registered sampler for one variable of ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+        The resolved problem (K, n, seed and the probabilities).
+    variable : int
+        Which row of the probabilities (0-based).
+    trials : int
+        Sampled sets per sampler for the Monte Carlo figures.
+    backend : str
+        A resolved backend (``cpu``, ``cuda`` or ``numpy``) for the sampling.
+
+    Returns
+    -------
+    DuplicatesRecord
+    """
+    from carms_cli.analysis.pmf import problem_row
+
+    p = problem_row(problem, variable)
+    n = problem.samples
+    config = DuplicatesConfig(
+        categories=problem.categories,
+        samples=n,
+        probs=p,
+        probs_source=problem.probs_source,
+        seed=problem.seed,
+        trials=trials,
+    )
+    samplers = tuple(sampler_duplicates(s, p, n, trials, problem.seed, backend) for s in SAMPLERS)
+    return DuplicatesRecord(config=config, backend=backend, samplers=samplers)
