@@ -213,14 +213,14 @@ def simulate_chunk(
     draws_per_var,
     construction,
     copula,
-    n,
-    k,
-    d_count,
+    samples,
+    categories,
+    dims,
     orders,
     thresholds,
     guide,
     prefix,
-    order_pairs,
+    pairs,
     inv_probs,
     tuple_draws,
     mc_pmf_draws,
@@ -303,6 +303,8 @@ def simulate_chunk(
     about 1.5× faster. The CPU driver passes them on the CARMS-I/independent path for
     n ≤ :data:`FIXED_SAMPLES_MAX` and for D = 1.
     """
+    # parameters are named as the plan's fields (tests/test_abi.py); the body uses the short names
+    n, k, d_count, order_pairs = samples, categories, dims, pairs
     if fixed_samples is not None:
         n = len(fixed_samples)
     if fixed_dims is not None:
@@ -543,16 +545,16 @@ def simulate_chunk(
                 # c (e_z − p) is c (z − p), so c_b = t/(b − b̃), c_b̃ = −c_b reproduces t when
                 # b ≠ b̃, and c_b = t/(b − p) when b = b̃ (f may still differ through other variables).
                 p_one = probs[d, 1]
-                pairs = n // 2
-                for j in range(pairs):
+                n_pairs = n // 2
+                for j in range(n_pairs):
                     b = z[2 * j, d]
                     b_tilde = z[2 * j + 1, d]
                     delta = f[2 * j] - f[2 * j + 1]
                     if weighting == ARM:
                         u = uniform(key, trial_base + np.uint64(d * draws_per_var + 1 + j))
-                        target = delta * (u - 0.5) / pairs
+                        target = delta * (u - 0.5) / n_pairs
                     else:
-                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
+                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / n_pairs
                     if b != b_tilde:
                         coef[2 * j] = target / (b - b_tilde)
                         coef[2 * j + 1] = -coef[2 * j]
