@@ -22,6 +22,7 @@ class BinaryOnly(Requirement):
     """Defined only for K = 2 (binary variables)."""
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if categories != 2:
             return f"estimator '{spec.name}' is binary: use --categories 2 (or --binary), got K={categories}"
         return None
@@ -32,6 +33,7 @@ class EvenSamples(Requirement):
     """n/2 antithetic pairs: n must be even."""
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if samples % 2:
             return f"estimator '{spec.name}' uses n/2 antithetic pairs: --samples must be even, got {samples}"
         return None
@@ -45,6 +47,7 @@ class MaxCategories(Requirement):
     why: str
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if categories > self.limit:
             return f"estimator '{spec.name}' is limited to K <= {self.limit} ({self.why}), got K={categories}"
         return None
@@ -58,6 +61,7 @@ class MaxSamples(Requirement):
     why: str
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if samples > self.limit:
             return f"estimator '{spec.name}': {self.why}; --samples must be at most {self.limit}, got {samples}"
         return None
@@ -68,6 +72,7 @@ class DistinctConfigurations(Requirement):
     """n distinct joint configurations: n ≤ K^D."""
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if samples > categories**dims:
             return (
                 f"estimator '{spec.name}' draws n distinct configurations: --samples {samples} exceeds "
@@ -81,6 +86,7 @@ class NeedsRelaxation(Requirement):
     """A differentiable extension of f to the simplex: refused on full-table objectives."""
 
     def reason(self, spec, categories, samples, dims, objective):
+        """See :meth:`Requirement.reason`."""
         if objective is not None and objective.full is not None:
             return (
                 f"estimator '{spec.name}' needs a differentiable extension of f to the simplex; objective "
