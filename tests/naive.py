@@ -14,6 +14,7 @@ import numpy as np
 from scipy import special
 
 from carms_cli.core.rng import uniform_py
+from carms_cli.discrete.dispatch import MissingBranch, branch
 from carms_cli.discrete.estimators import Weighting
 from carms_cli.discrete.exact import stick
 from carms_cli.discrete.exact.inverse import order_set
@@ -40,36 +41,36 @@ def copula_tuple(key: int, base: int, copula: int, n: int) -> list[float]:
     return [uniform_py(key, base + i) for i in range(n)]
 
 
-def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
-    """The n categories of one sample set, by the definition of each construction."""
+def _inverse_set(plan, spec, key, base, tuple_base, p) -> list[int]:
     n, k = plan.samples, plan.categories
-    key = int(plan.key)
-    rep_draws = plan.draws_per_var // (1 + plan.mc_pmf_draws)
-    base = (trial * plan.dims + d) * plan.draws_per_var + rep * rep_draws
-    p = plan.probs[d]
-    construction = spec.sampler.construction
-    tuple_base = lambda j: base + 1 + j * plan.tuple_draws  # noqa: E731
-    if construction == Construction.INVERSE:
-        orders = order_set(spec.sampler.orders, p)  # built here, not read from the plan
-        n_orders = orders.shape[0]
-        o = min(int(uniform_py(key, base) * n_orders), n_orders - 1) if n_orders > 1 else 0
-        order = orders[o]
-        edges = np.cumsum(p[order])
-        return [
-            int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])
-            for u in copula_tuple(key, tuple_base(0), plan.copula, n)
-        ]
-    if construction == Construction.PAIRS:
-        out = []
-        for j in range(n // 2):
-            u = uniform_py(key, base + 1 + j)
-            out += [int(u > 1 - p[1]), int(u < p[1])]
-        return out
-    if construction == Construction.GUMBEL:
-        # Gumbel-max: argmax_c log p_c − log(−log U_{c,i})
-        scores = np.array([copula_tuple(key, tuple_base(c), plan.copula, n) for c in range(k)])  # (K, n)
-        gumbel = np.log(p)[:, None] - np.log(-np.log(scores))
-        return [int(c) for c in gumbel.argmax(axis=0)]
+    orders = order_set(spec.sampler.orders, p)  # built here, not read from the plan
+    n_orders = orders.shape[0]
+    o = min(int(uniform_py(key, base) * n_orders), n_orders - 1) if n_orders > 1 else 0
+    order = orders[o]
+    edges = np.cumsum(p[order])
+    return [
+        int(order[min(np.searchsorted(edges, u, side="left"), k - 1)])
+        for u in copula_tuple(key, tuple_base(0), plan.copula, n)
+    ]
+
+
+def _pair_set(plan, spec, key, base, tuple_base, p) -> list[int]:
+    out = []
+    for j in range(plan.samples // 2):
+        u = uniform_py(key, base + 1 + j)
+        out += [int(u > 1 - p[1]), int(u < p[1])]
+    return out
+
+
+def _gumbel_set(plan, spec, key, base, tuple_base, p) -> list[int]:
+    # Gumbel-max: argmax_c log p_c − log(−log U_{c,i})
+    scores = np.array([copula_tuple(key, tuple_base(c), plan.copula, plan.samples) for c in range(plan.categories)])
+    gumbel = np.log(p)[:, None] - np.log(-np.log(scores))  # (K, n)
+    return [int(c) for c in gumbel.argmax(axis=0)]
+
+
+def _stick_set(plan, spec, key, base, tuple_base, p) -> list[int]:
+    n, k = plan.samples, plan.categories
     order = np.argsort(p, kind="stable")
     remaining = p[order][::-1].cumsum()[::-1]
     stop = p[order] / remaining
@@ -79,6 +80,25 @@ def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
             if out[i] is None and u < stop[stage]:
                 out[i] = int(order[stage])
     return [int(order[-1]) if c is None else c for c in out]
+
+
+#: One sample set per construction drawn variable by variable.
+SAMPLE_SETS = {
+    Construction.INVERSE: _inverse_set,
+    Construction.GUMBEL: _gumbel_set,
+    Construction.STICK: _stick_set,
+    Construction.PAIRS: _pair_set,
+}
+
+
+def sample_set(plan, spec, trial: int, d: int, rep: int) -> list[int]:
+    """The n categories of one sample set, by the definition of each construction."""
+    key = int(plan.key)
+    rep_draws = plan.draws_per_var // (1 + plan.mc_pmf_draws)
+    base = (trial * plan.dims + d) * plan.draws_per_var + rep * rep_draws
+    tuple_base = lambda j: base + 1 + j * plan.tuple_draws  # noqa: E731
+    draw = branch(SAMPLE_SETS, spec.sampler.construction, "the naive reference's sample sets")
+    return draw(plan, spec, key, base, tuple_base, plan.probs[d])
 
 
 def _draw(plan, trial: int, d: int, j: int) -> float:
@@ -137,20 +157,34 @@ def without_replacement(plan, trial: int) -> np.ndarray:
     return np.array(chosen, dtype=np.int64)
 
 
-def naive_samples(plan, spec, trial: int) -> np.ndarray:
-    """z (n × D) of one trial (ARSM: its swap-free configuration in every row)."""
-    construction = spec.sampler.construction
-    if construction == Construction.SUBSETS:
-        return without_replacement(plan, trial)
-    if construction == Construction.RELAXED:
-        return relaxed_scores(plan, trial).argmax(axis=2)
+def _variable_samples(plan, spec, trial: int) -> np.ndarray:
     z = np.empty((plan.samples, plan.dims), dtype=np.int64)
-    if construction == Construction.SWAPS:
-        z[:] = (np.log(arsm_dirichlet(plan, trial)) - np.log(plan.probs)).argmin(axis=1)
-        return z
     for d in range(plan.dims):
         z[:, d] = sample_set(plan, spec, trial, d, 0)
     return z
+
+
+def _swap_free(plan, spec, trial: int) -> np.ndarray:
+    z = np.empty((plan.samples, plan.dims), dtype=np.int64)
+    z[:] = (np.log(arsm_dirichlet(plan, trial)) - np.log(plan.probs)).argmin(axis=1)
+    return z
+
+
+#: z (n × D) of one trial per construction.
+SAMPLES = {
+    Construction.INVERSE: _variable_samples,
+    Construction.GUMBEL: _variable_samples,
+    Construction.STICK: _variable_samples,
+    Construction.PAIRS: _variable_samples,
+    Construction.SUBSETS: lambda plan, spec, trial: without_replacement(plan, trial),
+    Construction.RELAXED: lambda plan, spec, trial: relaxed_scores(plan, trial).argmax(axis=2),
+    Construction.SWAPS: _swap_free,
+}
+
+
+def naive_samples(plan, spec, trial: int) -> np.ndarray:
+    """z (n × D) of one trial (ARSM: its swap-free configuration in every row)."""
+    return branch(SAMPLES, spec.sampler.construction, "the naive reference's samples")(plan, spec, trial)
 
 
 def naive_arsm(plan, objective, trial: int) -> np.ndarray:
@@ -168,6 +202,10 @@ def naive_arsm(plan, objective, trial: int) -> np.ndarray:
     return np.einsum("cj,dj->dc", values - mean, 1.0 / k - pi)
 
 
+#: Whether ∇f is evaluated at the hard one-hot samples, per relaxed weighting.
+_HARD_FORWARD = {Weighting.GUMBEL_SOFTMAX: False, Weighting.STRAIGHT_THROUGH: True}
+
+
 def naive_relaxed(plan, spec, objective, trial: int) -> np.ndarray:
     """(1/(nτ)) Σ_i (diag(y) − yyᵀ) ∇_y f for the multilinear extension of the tables."""
     n, d_count, k, tau = plan.samples, plan.dims, plan.categories, spec.temperature
@@ -175,7 +213,7 @@ def naive_relaxed(plan, spec, objective, trial: int) -> np.ndarray:
     g = np.zeros((d_count, k))
     for i in range(n):
         y = special.softmax(scores[i] / tau, axis=1)
-        v = np.eye(k)[scores[i].argmax(axis=1)] if spec.weighting == Weighting.STRAIGHT_THROUGH else y
+        v = np.eye(k)[scores[i].argmax(axis=1)] if branch(_HARD_FORWARD, spec.weighting, "naive_relaxed") else y
         for d in range(d_count):
             grad = objective.unary[d].copy()
             if objective.pair is not None:
@@ -232,47 +270,86 @@ def naive_ratio(plan, spec, trial: int, d: int) -> np.ndarray:
     return ratio
 
 
-def naive_estimate(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarray:
-    """g (D × K) from samples z by the textbook formula of each weighting."""
+def naive_pairs(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarray:
+    """ARM / DisARM: the φ-gradient averaged over the n/2 pairs, in logit coordinates."""
+    n, d_count = plan.samples, plan.dims
+    f = [float(objective.evaluate(z[i])) for i in range(n)]
+    g = np.zeros((d_count, plan.categories))
+    key = int(plan.key)
+    for d in range(d_count):
+        p = plan.probs[d, 1]
+        phi = 0.0
+        for j in range(n // 2):
+            b, b_tilde, delta = z[2 * j, d], z[2 * j + 1, d], f[2 * j] - f[2 * j + 1]
+            if spec.weighting == Weighting.ARM:  # (f(b) − f(b̃))(u − 1/2)
+                u = uniform_py(key, (trial * d_count + d) * plan.draws_per_var + 1 + j)
+                phi += delta * (u - 0.5)
+            elif spec.weighting == Weighting.DISARM:  # ½ (f(b) − f(b̃)) max(p, 1 − p)(b − b̃)
+                phi += 0.5 * delta * max(p, 1 - p) * (b - b_tilde)
+            else:
+                raise MissingBranch(f"naive_pairs has no branch for {spec.weighting!r}")
+        g[d] = [-phi / (n // 2), phi / (n // 2)]
+    return g
+
+
+def _score_term(plan, spec, z, f, w, d, i, score, out) -> None:
+    out += f[i] * score / plan.samples
+
+
+def _leave_one_out_term(plan, spec, z, f, w, d, i, score, out) -> None:
+    n = plan.samples
+    baseline = (sum(f) - f[i]) / (n - 1)
+    out += (f[i] - baseline) * score / n
+
+
+def _importance_term(plan, spec, z, f, w, d, i, score, out) -> None:
+    n = plan.samples
+    for j in range(n):
+        if j != i and z[i, d] != z[j, d]:
+            out += w[z[i, d], z[j, d]] * (f[i] - f[j]) * score / (n * (n - 1))
+
+
+#: Adds sample i's term to g_d, per score-function weighting.
+_TERMS = {
+    Weighting.SCORE: _score_term,
+    Weighting.LEAVE_ONE_OUT: _leave_one_out_term,
+    Weighting.IMPORTANCE: _importance_term,
+}
+
+
+def naive_score_function(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarray:
+    """``Σ_i (term of sample i)`` with ``score = e_{z_i} − p``, by the textbook formula."""
     n, d_count, k = plan.samples, plan.dims, plan.categories
-    if spec.weighting == Weighting.ARSM:
-        return naive_arsm(plan, objective, trial)
-    if spec.weighting in (Weighting.GUMBEL_SOFTMAX, Weighting.STRAIGHT_THROUGH):
-        return naive_relaxed(plan, spec, objective, trial)
-    if spec.weighting == Weighting.UNORD:
-        return naive_unord(plan, objective, z)
+    term = branch(_TERMS, spec.weighting, "the naive reference's score-function terms")
     f = [float(objective.evaluate(z[i])) for i in range(n)]
     g = np.zeros((d_count, k))
-    if spec.weighting in (Weighting.ARM, Weighting.DISARM):
-        key = int(plan.key)
-        for d in range(d_count):
-            p = plan.probs[d, 1]
-            phi = 0.0
-            for j in range(n // 2):
-                b, b_tilde, delta = z[2 * j, d], z[2 * j + 1, d], f[2 * j] - f[2 * j + 1]
-                if spec.weighting == Weighting.ARM:  # (f(b) − f(b̃))(u − 1/2)
-                    u = uniform_py(key, (trial * d_count + d) * plan.draws_per_var + 1 + j)
-                    phi += delta * (u - 0.5)
-                else:  # ½ (f(b) − f(b̃)) max(p, 1 − p)(b − b̃)
-                    phi += 0.5 * delta * max(p, 1 - p) * (b - b_tilde)
-            g[d] = [-phi / (n // 2), phi / (n // 2)]
-        return g
     for d in range(d_count):
         p = plan.probs[d]
         w = naive_ratio(plan, spec, trial, d) if spec.weighting == Weighting.IMPORTANCE else None
         for i in range(n):
             score = -p.copy()
             score[z[i, d]] += 1.0
-            if spec.weighting == Weighting.SCORE:
-                g[d] += f[i] * score / n
-            elif spec.weighting == Weighting.LEAVE_ONE_OUT:
-                baseline = (sum(f) - f[i]) / (n - 1)
-                g[d] += (f[i] - baseline) * score / n
-            else:
-                for j in range(n):
-                    if j != i and z[i, d] != z[j, d]:
-                        g[d] += w[z[i, d], z[j, d]] * (f[i] - f[j]) * score / (n * (n - 1))
+            term(plan, spec, z, f, w, d, i, score, g[d])
     return g
+
+
+#: g (D × K) of one trial from its samples, per weighting.
+ESTIMATES = {
+    Weighting.SCORE: naive_score_function,
+    Weighting.LEAVE_ONE_OUT: naive_score_function,
+    Weighting.IMPORTANCE: naive_score_function,
+    Weighting.ARM: naive_pairs,
+    Weighting.DISARM: naive_pairs,
+    Weighting.UNORD: lambda plan, spec, objective, z, trial: naive_unord(plan, objective, z),
+    Weighting.ARSM: lambda plan, spec, objective, z, trial: naive_arsm(plan, objective, trial),
+    Weighting.GUMBEL_SOFTMAX: lambda plan, spec, objective, z, trial: naive_relaxed(plan, spec, objective, trial),
+    Weighting.STRAIGHT_THROUGH: lambda plan, spec, objective, z, trial: naive_relaxed(plan, spec, objective, trial),
+}
+
+
+def naive_estimate(plan, spec, objective, z: np.ndarray, trial: int) -> np.ndarray:
+    """g (D × K) from samples z by the textbook formula of each weighting."""
+    return branch(ESTIMATES, spec.weighting, "the naive reference")(plan, spec, objective, z, trial)
 
 
 def stick_ratio(p, copula: Copula, n: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 
 from carms_cli.core import rng
 from carms_cli.core.errors import InputError
+from carms_cli.discrete.dispatch import MissingBranch, branch
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
 from carms_cli.discrete.exact import inverse as categorical
 from carms_cli.discrete.exact.pmf import pair_pmf, ratio_table
@@ -66,29 +67,39 @@ class Plan(NamedTuple):
     exact_gradient: np.ndarray
 
 
+#: Copula n-tuples one set of n samples consumes, per construction, as a function of (K, n).
+TUPLES_PER_SET = {
+    Construction.INVERSE: lambda k, n: 1,
+    Construction.GUMBEL: lambda k, n: k,
+    Construction.STICK: lambda k, n: k - 1,
+    Construction.PAIRS: lambda k, n: 1,
+    Construction.SWAPS: lambda k, n: 1,
+    Construction.SUBSETS: lambda k, n: 1,
+    Construction.RELAXED: lambda k, n: n,
+}
+
+#: Uniforms per tuple, per construction, as a function of (copula, n, K).
+TUPLE_DRAWS = {
+    Construction.INVERSE: lambda copula, n, k: draws_per_tuple(copula, n),
+    Construction.GUMBEL: lambda copula, n, k: draws_per_tuple(copula, n),
+    Construction.STICK: lambda copula, n, k: draws_per_tuple(copula, n),
+    Construction.PAIRS: lambda copula, n, k: n // 2,
+    Construction.SWAPS: lambda copula, n, k: k,
+    Construction.SUBSETS: lambda copula, n, k: n,
+    Construction.RELAXED: lambda copula, n, k: k,
+}
+
+
 def tuples_per_set(construction: Construction, k: int, n: int) -> int:
     """Copula n-tuples one set of n samples consumes: K (Gumbel), K − 1 (stick), n (relaxed:
     one K-vector of Gumbels per sample), 1 otherwise."""
-    if construction == Construction.GUMBEL:
-        return k
-    if construction == Construction.STICK:
-        return k - 1
-    if construction == Construction.RELAXED:
-        return n
-    return 1
+    return branch(TUPLES_PER_SET, construction, "the plan's tuple count")(k, n)
 
 
 def tuple_draws(sampler: SamplerSpec, n: int, k: int = 2) -> int:
     """Uniforms per tuple: the copula's n-tuple, one uniform per antithetic pair (PAIRS), K
     (ARSM's Dirichlet(1) draw; one relaxed sample's Gumbels) or n (UNORD: one per configuration)."""
-    construction = sampler.construction
-    if construction == Construction.PAIRS:
-        return n // 2
-    if construction in (Construction.SWAPS, Construction.RELAXED):
-        return k
-    if construction == Construction.SUBSETS:
-        return n
-    return draws_per_tuple(sampler.copula, n)
+    return branch(TUPLE_DRAWS, sampler.construction, "the plan's draw count")(sampler.copula, n, k)
 
 
 def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
@@ -190,19 +201,52 @@ def guide_table(thresholds: np.ndarray) -> np.ndarray:
     return np.stack([np.searchsorted(row, edges, side="left") for row in thresholds]).astype(np.int32)
 
 
+def _inverse_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
+    orders = categorical.order_set(sampler.orders, p)
+    cumulative = np.cumsum(p[orders], axis=1)[:, :-1]
+    return orders, to_latent(sampler.copula, n, np.minimum(cumulative, 1.0))
+
+
+def _stick_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
+    from carms_cli.discrete.exact.stick import stop_probabilities
+
+    order, stop = stop_probabilities(p)
+    return order[None, :], to_latent(sampler.copula, n, stop[:-1])[None, :]
+
+
+def _identity_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
+    return categorical.identity_orders(p.size), np.zeros((1, p.size - 1))
+
+
+#: (orders, thresholds) of one variable per construction: positions' categories and latent
+#: boundaries (the identity order and unused thresholds where the kernel reads neither).
+CONSTRUCTION_TABLES = {
+    Construction.INVERSE: _inverse_tables,
+    Construction.GUMBEL: _identity_tables,
+    Construction.STICK: _stick_tables,
+    Construction.PAIRS: _identity_tables,
+    Construction.SWAPS: _identity_tables,
+    Construction.SUBSETS: _identity_tables,
+    Construction.RELAXED: _identity_tables,
+}
+
+
 def _construction_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
     """(orders, thresholds) of one variable: positions' categories and latent boundaries."""
-    k = p.size
-    if sampler.construction == Construction.INVERSE:
-        orders = categorical.order_set(sampler.orders, p)
-        cumulative = np.cumsum(p[orders], axis=1)[:, :-1]
-        return orders, to_latent(sampler.copula, n, np.minimum(cumulative, 1.0))
-    if sampler.construction == Construction.STICK:
-        from carms_cli.discrete.exact.stick import stop_probabilities
+    return branch(CONSTRUCTION_TABLES, sampler.construction, "the plan's order tables")(sampler, p, n)
 
-        order, stop = stop_probabilities(p)
-        return order[None, :], to_latent(sampler.copula, n, stop[:-1])[None, :]
-    return categorical.identity_orders(k), np.zeros((1, k - 1))
+
+def check_kernel_pair(spec: EstimatorSpec) -> None:
+    """Raise :class:`~carms_cli.discrete.dispatch.MissingBranch` unless the kernel has a branch for
+    the spec's construction with its weighting (:data:`~carms_cli.discrete.kernels.trial.KERNEL_PAIRS`)."""
+    from carms_cli.discrete.kernels.trial import KERNEL_PAIRS
+
+    construction = spec.sampler.construction
+    if spec.weighting not in branch(KERNEL_PAIRS, construction, "the kernel"):
+        raise MissingBranch(
+            f"the kernel has no branch for Weighting.{spec.weighting.name} on Construction.{construction.name} "
+            f"(estimator '{spec.name}')"
+        )
 
 
 def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
@@ -213,6 +257,7 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
     if reason:
         raise InputError(reason)
+    check_kernel_pair(spec)
     if spec.mc_pmf_draws and spec.sampler.construction == Construction.INVERSE:
         raise ValueError(f"estimator '{spec.name}': a Monte Carlo pair pmf is defined for CARMS-G only")
     need = plan_bytes(problem, spec)

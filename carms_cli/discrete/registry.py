@@ -7,13 +7,12 @@ import difflib
 
 from carms_cli.core.errors import InputError
 from carms_cli.discrete.estimators import EstimatorSpec
-from carms_cli.discrete.estimators.arsm import ARSM, MAX_ARSM_CATEGORIES
+from carms_cli.discrete.estimators.arsm import ARSM
 from carms_cli.discrete.estimators.binary import BINARY
 from carms_cli.discrete.estimators.carms import CARMS_G_REF, CARMS_REF, FAMILY
 from carms_cli.discrete.estimators.relaxed import GUMBEL_SOFTMAX, GUMBEL_ST, parse_relaxed
 from carms_cli.discrete.estimators.score import LOORF, REINFORCE
-from carms_cli.discrete.estimators.unord import MAX_UNORD_SAMPLES, UNORD
-from carms_cli.discrete.sampling.samplers import Construction
+from carms_cli.discrete.estimators.unord import UNORD
 
 #: Every estimator by name. The Gumbel relaxations are registered at τ = 1; ``gumbel-softmax:τ``
 #: and ``gumbel-st:τ`` name them at any other temperature.
@@ -30,29 +29,12 @@ DEFAULT_BINARY_ESTIMATORS = ["reinforce", "loorf", "arm", "disarm", "arms", "arm
 
 def applicable(spec: EstimatorSpec, categories: int, samples: int, dims: int = 1, objective=None) -> str | None:
     """Why ``spec`` cannot run at K categories, n samples and D variables on ``objective``
-    (None if it can; the objective is checked only when given)."""
-    if spec.binary_only and categories != 2:
-        return f"estimator '{spec.name}' is binary: use --categories 2 (or --binary), got K={categories}"
-    if spec.sampler.construction == Construction.PAIRS and samples % 2:
-        return f"estimator '{spec.name}' uses n/2 antithetic pairs: --samples must be even, got {samples}"
-    if spec.sampler.construction == Construction.SWAPS and categories > MAX_ARSM_CATEGORIES:
-        return f"estimator '{spec.name}' is limited to K <= {MAX_ARSM_CATEGORIES} (O(K^2) swaps), got K={categories}"
-    if spec.sampler.construction == Construction.SUBSETS:
-        if samples > MAX_UNORD_SAMPLES:
-            return (
-                f"estimator '{spec.name}': its exact R terms cost about n^3 2^n per estimate; "
-                f"--samples must be at most {MAX_UNORD_SAMPLES}, got {samples}"
-            )
-        if samples > categories**dims:
-            return (
-                f"estimator '{spec.name}' draws n distinct configurations: --samples {samples} exceeds "
-                f"the K^D = {categories**dims} configurations"
-            )
-    if spec.needs_relaxation and objective is not None and objective.full is not None:
-        return (
-            f"estimator '{spec.name}' needs a differentiable extension of f to the simplex; objective "
-            f"'{objective.spec}' is a full K^D table, which defines none (use an additive or pairwise objective)"
-        )
+    (None if it can; the objective is checked only when given): the first reason among the
+    spec's declared rules (``spec.requires``)."""
+    for requirement in spec.requires:
+        reason = requirement.reason(spec, categories, samples, dims, objective)
+        if reason:
+            return reason
     return None
 
 

@@ -9,6 +9,7 @@ relaxations are *dense*: they produce every coordinate of g directly.
 from dataclasses import dataclass
 from enum import IntEnum
 
+from carms_cli.discrete.estimators.requirements import BINARY_ONLY, NEEDS_RELAXATION, Requirement
 from carms_cli.discrete.sampling.samplers import SamplerSpec
 
 
@@ -46,11 +47,19 @@ class EstimatorSpec:
     #: same on a fresh Monte Carlo estimate of P from ``mc_pmf_draws`` sample sets per call.
     ratio: str = "exact"
     mc_pmf_draws: int = 0
-    #: Defined only for K = 2 (binary variables).
-    binary_only: bool = False
+    #: Applicability rules (:mod:`carms_cli.discrete.estimators.requirements`), asked in order.
+    requires: tuple[Requirement, ...] = ()
     #: Gumbel relaxations: the temperature τ of softmax((log p + G)/τ).
     temperature: float = 0.0
-    #: Needs a differentiable extension of f to the simplex (refused on full-table objectives).
-    needs_relaxation: bool = False
     #: Its samples are n draws per variable with duplicate statistics (ARSM has none).
     has_samples: bool = True
+
+    @property
+    def binary_only(self) -> bool:
+        """Defined only for K = 2 (binary variables)."""
+        return BINARY_ONLY in self.requires
+
+    @property
+    def needs_relaxation(self) -> bool:
+        """Needs a differentiable extension of f to the simplex (refused on full-table objectives)."""
+        return NEEDS_RELAXATION in self.requires

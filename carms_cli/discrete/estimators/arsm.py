@@ -12,6 +12,7 @@ report shows its mean (``--samples`` does not change ARSM).
 """
 
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.estimators.requirements import MaxCategories
 from carms_cli.discrete.sampling.samplers import ARSM_SWAPS
 
 #: Largest K: the kernel does O(K² D) work and keeps K(K − 1)/2 + 1 configurations per trial.
@@ -24,5 +25,6 @@ ARSM = EstimatorSpec(
     weighting=Weighting.ARSM,
     unbiased_by_design=True,
     reference="Yin, Yue & Zhou 2019",
+    requires=(MaxCategories(MAX_ARSM_CATEGORIES, "O(K^2) swaps"),),
     has_samples=False,
 )

@@ -13,6 +13,7 @@
 """
 
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.estimators.requirements import BINARY_ONLY, EVEN_SAMPLES
 from carms_cli.discrete.sampling.copulas import Copula
 from carms_cli.discrete.sampling.samplers import ANTITHETIC_PAIRS, Construction, find_sampler
 
@@ -23,7 +24,7 @@ ARM = EstimatorSpec(
     weighting=Weighting.ARM,
     unbiased_by_design=True,
     reference="Yin & Zhou 2019",
-    binary_only=True,
+    requires=(BINARY_ONLY, EVEN_SAMPLES),
 )
 
 DISARM = EstimatorSpec(
@@ -33,7 +34,7 @@ DISARM = EstimatorSpec(
     weighting=Weighting.DISARM,
     unbiased_by_design=True,
     reference="Dong, Mnih & Tucker 2020",
-    binary_only=True,
+    requires=(BINARY_ONLY, EVEN_SAMPLES),
 )
 
 ARMS = EstimatorSpec(
@@ -43,7 +44,7 @@ ARMS = EstimatorSpec(
     weighting=Weighting.IMPORTANCE,
     unbiased_by_design=True,
     reference="Dimitriev & Zhou 2021",
-    binary_only=True,
+    requires=(BINARY_ONLY,),
 )
 
 ARMS_GAUSS = EstimatorSpec(
@@ -53,7 +54,7 @@ ARMS_GAUSS = EstimatorSpec(
     weighting=Weighting.IMPORTANCE,
     unbiased_by_design=True,
     reference="Dimitriev & Zhou 2021",
-    binary_only=True,
+    requires=(BINARY_ONLY,),
 )
 
 BINARY = [ARM, DISARM, ARMS, ARMS_GAUSS]

@@ -15,6 +15,7 @@ Biased for every τ > 0 (by design): the bias shrinks as τ → 0 while the vari
 
 from carms_cli.core.errors import InputError
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.estimators.requirements import NEEDS_RELAXATION
 from carms_cli.discrete.sampling.samplers import GUMBEL_NOISE
 
 KINDS = {
@@ -41,7 +42,7 @@ def relaxed_spec(kind: str, temperature: float = DEFAULT_TEMPERATURE) -> Estimat
         unbiased_by_design=False,
         reference="Jang, Gu & Poole 2017; Maddison, Mnih & Teh 2017",
         temperature=float(temperature),
-        needs_relaxation=True,
+        requires=(NEEDS_RELAXATION,),
     )
 
 

@@ -16,6 +16,7 @@ shortcut. Unbiased.
 """
 
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+from carms_cli.discrete.estimators.requirements import DISTINCT_CONFIGURATIONS, MaxSamples
 from carms_cli.discrete.sampling.samplers import WITHOUT_REPLACEMENT
 
 #: Largest n: the exact R terms cost about n³·2ⁿ operations per estimate (10⁶ at n = 10).
@@ -28,4 +29,8 @@ UNORD = EstimatorSpec(
     weighting=Weighting.UNORD,
     unbiased_by_design=True,
     reference="Kool, van Hoof & Welling 2020",
+    requires=(
+        MaxSamples(MAX_UNORD_SAMPLES, "its exact R terms cost about n^3 2^n per estimate"),
+        DISTINCT_CONFIGURATIONS,
+    ),
 )

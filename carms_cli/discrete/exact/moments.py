@@ -15,10 +15,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from carms_cli.discrete.dispatch import branch
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
 from carms_cli.discrete.exact.pmf import NotComputable, tuple_pmf
 from carms_cli.discrete.plan import REFERENCE_CLIP, REFERENCE_SMOOTHING
 from carms_cli.discrete.problem import Problem
+from carms_cli.discrete.sampling.samplers import Construction
 
 __all__ = ["ExactMoments", "NotComputable", "exact_moments", "variable_tuple_pmf"]
 
@@ -40,19 +42,45 @@ class ExactMoments(NamedTuple):
     probability_total: float
 
 
-def variable_tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
-    """Joint pmf of the n samples of variable d, flattened to K^n entries (C order)."""
+def _tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
     return tuple_pmf(spec.sampler, problem.probs[d], problem.samples).reshape(-1)
 
 
-def _coefficients(spec: EstimatorSpec, z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]):
-    """Per-sample coefficients c (N, n, D) for outcomes z (N, n, D) with values f (N, n)."""
+#: How the oracle gets the joint pmf of one variable's n samples, per construction, or why it has
+#: none (the constructions whose moments come from their own enumeration, or from none).
+TUPLE_PMFS = {
+    Construction.INVERSE: _tuple_pmf,
+    Construction.GUMBEL: _tuple_pmf,
+    Construction.STICK: _tuple_pmf,
+    Construction.PAIRS: "antithetic pairs are not n exchangeable samples; the oracle integrates u per pair",
+    Construction.SUBSETS: "UNORD draws its configurations jointly over the variables; the oracle enumerates n-subsets",
+    Construction.SWAPS: "ARSM draws a continuous Dirichlet(1) vector per variable; Monte Carlo only",
+    Construction.RELAXED: "the Gumbel relaxation is a continuous function of K Gumbels per sample; Monte Carlo only",
+}
+
+
+def variable_tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
+    """Joint pmf of the n samples of variable d, flattened to K^n entries (C order); raises
+    :class:`NotComputable` for a construction without one (:data:`TUPLE_PMFS`)."""
+    how = branch(TUPLE_PMFS, spec.sampler.construction, "the exact oracle's tuple pmfs")
+    if isinstance(how, str):
+        raise NotComputable(how)
+    return how(problem, spec, d)
+
+
+def _score(z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]) -> np.ndarray:
+    n, d_count = z.shape[1], z.shape[2]
+    return np.repeat((f / n)[:, :, None], d_count, axis=2)
+
+
+def _leave_one_out(z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]) -> np.ndarray:
+    n, d_count = z.shape[1], z.shape[2]
+    centred = (f - f.mean(axis=1, keepdims=True)) / (n - 1)
+    return np.repeat(centred[:, :, None], d_count, axis=2)
+
+
+def _importance(z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]) -> np.ndarray:
     n_out, n, d_count = z.shape
-    if spec.weighting == Weighting.SCORE:
-        return np.repeat((f / n)[:, :, None], d_count, axis=2)
-    if spec.weighting == Weighting.LEAVE_ONE_OUT:
-        centred = (f - f.mean(axis=1, keepdims=True)) / (n - 1)
-        return np.repeat(centred[:, :, None], d_count, axis=2)
     coef = np.zeros((n_out, n, d_count))
     diff = f[:, :, None] - f[:, None, :]  # f_i − f_j
     for d in range(d_count):
@@ -61,20 +89,33 @@ def _coefficients(spec: EstimatorSpec, z: np.ndarray, f: np.ndarray, ratios: lis
     return coef
 
 
+#: Per-sample coefficients on enumerated outcomes, per weighting the tuple enumeration serves.
+_COEFFICIENTS = {
+    Weighting.SCORE: _score,
+    Weighting.LEAVE_ONE_OUT: _leave_one_out,
+    Weighting.IMPORTANCE: _importance,
+}
+
+
+def _coefficients(spec: EstimatorSpec, z: np.ndarray, f: np.ndarray, ratios: list[np.ndarray]):
+    """Per-sample coefficients c (N, n, D) for outcomes z (N, n, D) with values f (N, n)."""
+    return branch(_COEFFICIENTS, spec.weighting, "the exact oracle's coefficients")(z, f, ratios)
+
+
 def exact_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int = MAX_OUTCOMES) -> ExactMoments:
     """Exact mean and variance of ``spec`` on ``problem`` by enumerating all joint outcomes.
 
     Raises :class:`NotComputable` when the pmf has no closed form or there are more than
     ``max_outcomes`` outcomes.
     """
-    if spec.weighting in (Weighting.ARM, Weighting.DISARM):
-        return exact_pair_moments(problem, spec, max_outcomes)
-    if spec.weighting == Weighting.UNORD:
-        return exact_unord_moments(problem, min(max_outcomes, MAX_UNORD_SUBSETS))
-    if spec.weighting == Weighting.ARSM:
-        raise NotComputable("ARSM draws a continuous Dirichlet(1) vector per variable; Monte Carlo only")
-    if spec.weighting.dense:
-        raise NotComputable("the Gumbel relaxation is a continuous function of K Gumbels per sample; Monte Carlo only")
+    how = branch(WEIGHTINGS, spec.weighting, "the exact oracle")
+    if isinstance(how, str):
+        raise NotComputable(how)
+    return how(problem, spec, max_outcomes)
+
+
+def _tuple_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int) -> ExactMoments:
+    """Every joint outcome of the n samples of the D variables, from their tuple pmfs."""
     k, n, d_count = problem.categories, problem.samples, problem.dims
     n_tuples = k**n
     if n_tuples**d_count > max_outcomes:
@@ -150,14 +191,8 @@ def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = M
     bt = b_tilde[dims, cells]
     delta = problem.objective.evaluate(bb) - problem.objective.evaluate(bt)  # (C,)
     # conditional raw moments of X_d (one pair) per cell: r[k][c, d] = E[X_d^k | cell]
-    if spec.weighting == Weighting.ARM:
-        lo = bounds[dims, cells]
-        hi = bounds[dims, cells + 1]
-        u_moments = [np.ones_like(lo)] + [_uniform_moments_vec(lo, hi, k) for k in (1, 2, 3, 4)]
-        raw = [delta[:, None] ** k * u_moments[k] for k in range(5)]
-    else:
-        value = 0.5 * delta[:, None] * np.maximum(p, 1.0 - p)[None, :] * (bb - bt)
-        raw = [value**k for k in range(5)]
+    pair_value = branch(_PAIR_VALUES, spec.weighting, "the exact oracle's pair moments")
+    raw = pair_value(delta, p, bounds[dims, cells], bounds[dims, cells + 1], bb, bt)
     mean = prob @ raw[1]  # (D,)
     # central moments per cell around the global mean: E[(X − μ)^k | c] from raw moments
     c2 = raw[2] - 2 * mean * raw[1] + mean**2
@@ -188,6 +223,22 @@ def exact_pair_moments(problem: Problem, spec: EstimatorSpec, max_cells: int = M
         total_spread=float(e_norm4_y - e_norm2_y**2),
         probability_total=float(prob.sum()),
     )
+
+
+def _arm_raw(delta, p, lo, hi, bb, bt) -> list[np.ndarray]:
+    """ARM's ``E[X_d^k | cell]`` (k = 0..4) with ``X_d = Δf (u_d − 1/2)``, u uniform on [lo, hi]."""
+    u_moments = [np.ones_like(lo)] + [_uniform_moments_vec(lo, hi, k) for k in (1, 2, 3, 4)]
+    return [delta[:, None] ** k * u_moments[k] for k in range(5)]
+
+
+def _disarm_raw(delta, p, lo, hi, bb, bt) -> list[np.ndarray]:
+    """DisARM's ``E[X_d^k | cell]`` (k = 0..4): ``½ Δf max(p, 1 − p)(b_d − b̃_d)`` is constant there."""
+    value = 0.5 * delta[:, None] * np.maximum(p, 1.0 - p)[None, :] * (bb - bt)
+    return [value**k for k in range(5)]
+
+
+#: Raw moments of one pair's φ-gradient on each cell, per pair weighting.
+_PAIR_VALUES = {Weighting.ARM: _arm_raw, Weighting.DISARM: _disarm_raw}
 
 
 def _uniform_moments_vec(lo: np.ndarray, hi: np.ndarray, power: int) -> np.ndarray:
@@ -241,3 +292,21 @@ def exact_unord_moments(problem: Problem, max_subsets: int = MAX_UNORD_SUBSETS) 
         probs.append(p0)
         estimates.append(g)
     return _moments(np.asarray(probs), np.asarray(estimates))
+
+
+def _unord_moments(problem: Problem, spec: EstimatorSpec, max_outcomes: int) -> ExactMoments:
+    return exact_unord_moments(problem, min(max_outcomes, MAX_UNORD_SUBSETS))
+
+
+#: How the oracle computes each weighting's moments, or why it cannot (the NotComputable message).
+WEIGHTINGS = {
+    Weighting.SCORE: _tuple_moments,
+    Weighting.LEAVE_ONE_OUT: _tuple_moments,
+    Weighting.IMPORTANCE: _tuple_moments,
+    Weighting.ARM: exact_pair_moments,
+    Weighting.DISARM: exact_pair_moments,
+    Weighting.UNORD: _unord_moments,
+    Weighting.ARSM: TUPLE_PMFS[Construction.SWAPS],
+    Weighting.GUMBEL_SOFTMAX: TUPLE_PMFS[Construction.RELAXED],
+    Weighting.STRAIGHT_THROUGH: TUPLE_PMFS[Construction.RELAXED],
+}

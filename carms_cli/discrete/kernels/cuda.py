@@ -55,8 +55,8 @@ else:
 @cuda.jit
 def run_chunks_cuda(
     first_trial, n_chunks, chunk_size, last_trial,
-    key, draws_per_var, construction, copula, n, k, d_count,
-    orders, thresholds, guide, prefix, order_pairs, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
+    key, draws_per_var, construction, copula, samples, categories, dims,
+    orders, thresholds, guide, prefix, pairs, inv_probs, tuple_draws, mc_pmf_draws, probs, log_probs, temperature,
     weighting, ratio, unary, pair, has_pair, full, has_full,
     exact_gradient, sum_p2, sum_pg, sum_g2,
     draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, dense, work, iwork,
@@ -73,9 +73,9 @@ def run_chunks_cuda(
         low = start - first_trial if record else 0
         high = stop - first_trial if record else 0
         simulate_chunk(
-            start, stop, key, draws_per_var, construction, copula, n, k, d_count,
+            start, stop, key, draws_per_var, construction, copula, samples, categories, dims,
             unwrap(orders), unwrap(thresholds), unwrap(guide),
-            unwrap(prefix), unwrap(order_pairs), unwrap(inv_probs), tuple_draws, mc_pmf_draws,
+            unwrap(prefix), unwrap(pairs), unwrap(inv_probs), tuple_draws, mc_pmf_draws,
             unwrap(probs), unwrap(log_probs), temperature,
             weighting, unwrap(ratio), unwrap(unary), unwrap(pair), has_pair, unwrap(full), has_full,
             unwrap(exact_gradient), unwrap(sum_p2), unwrap(sum_pg), unwrap(sum_g2),

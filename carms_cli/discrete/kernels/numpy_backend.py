@@ -17,10 +17,12 @@ memory does not depend on the number of trials. No numba code runs here.
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
 
+from carms_cli.discrete.dispatch import MissingBranch, branch
 from carms_cli.discrete.estimators import Weighting
 from carms_cli.discrete.plan import Plan
 from carms_cli.discrete.sampling.copulas import Copula
@@ -130,6 +132,61 @@ def rotated_categories(plan: Plan, d: int, o: np.ndarray, y: np.ndarray) -> np.n
     return np.where(u <= p_a, a, category)
 
 
+def _pair_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """PAIRS: ``z_{2j} = 1[u_j > 1 − p]``, ``z_{2j+1} = 1[u_j < p]``."""
+    n = plan.samples
+    u = uniforms(plan.key, _offsets(base + _ONE, n // 2))
+    p_one = plan.probs[d, 1]
+    z = np.empty(base.shape + (n,), dtype=np.int64)
+    z[..., 0::2] = u > 1.0 - p_one
+    z[..., 1::2] = u < p_one
+    return z
+
+
+def _inverse_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """INVERSE: ``z_i = order[#{j : Y_i > t_j}]`` under the order drawn at ``base``."""
+    key = plan.key
+    orders = plan.orders[d]
+    n_orders = max(plan.orders.shape[1], plan.pairs.shape[0])
+    if n_orders > 1:
+        o = np.minimum((uniforms(key, base) * n_orders).astype(np.int64), n_orders - 1)
+    else:
+        o = np.zeros(base.shape, dtype=np.int64)
+    y = tuple_draws(plan, base + _ONE, gumbel=False)
+    if plan.pairs.shape[0] > 1:
+        return rotated_categories(plan, d, o, y)
+    position = (y[..., :, None] > plan.thresholds[d][o][..., None, :]).sum(axis=-1)
+    return orders[o[..., None], position]
+
+
+def _stage_bases(plan: Plan, base: np.ndarray, stages: int) -> np.ndarray:
+    """First counter of copula tuple t (t < ``stages``) of each block: ``base + 1 + t·tuple_draws``."""
+    return base[..., None] + _ONE + np.arange(stages, dtype=np.uint64) * np.uint64(plan.tuple_draws)
+
+
+def _gumbel_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """GUMBEL: ``z_i = argmin_c (−log U_{c,i}) / p_c`` (first minimum)."""
+    race = tuple_draws(plan, _stage_bases(plan, base, plan.categories), gumbel=True) * plan.inv_probs[d][:, None]
+    return race.argmin(axis=-2)
+
+
+def _stick_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
+    """STICK: the first stage s with ``Y_{s,i} < π_s``, else the last category of the order."""
+    k = plan.categories
+    order = plan.orders[d, 0]
+    stops = tuple_draws(plan, _stage_bases(plan, base, k - 1), gumbel=False) < plan.thresholds[d, 0][:, None]
+    return np.where(stops.any(axis=-2), order[stops.argmax(axis=-2)], order[k - 1])
+
+
+#: The n samples of one variable, per construction that draws them variable by variable.
+SAMPLE_SETS = {
+    Construction.INVERSE: _inverse_set,
+    Construction.GUMBEL: _gumbel_set,
+    Construction.STICK: _stick_set,
+    Construction.PAIRS: _pair_set,
+}
+
+
 def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
     """The n categories of variable d for each counter block start in ``base``, shape ``(..., n)``.
 
@@ -139,36 +196,7 @@ def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
     ``Y_{s,i} < π_s``, else the last category of the order; PAIRS: ``z_{2j} = 1[u_j > 1 − p]``,
     ``z_{2j+1} = 1[u_j < p]``.
     """
-    n, k, key = plan.samples, plan.categories, plan.key
-    construction = plan.construction
-    if construction == Construction.PAIRS:
-        u = uniforms(key, _offsets(base + _ONE, n // 2))
-        p_one = plan.probs[d, 1]
-        z = np.empty(base.shape + (n,), dtype=np.int64)
-        z[..., 0::2] = u > 1.0 - p_one
-        z[..., 1::2] = u < p_one
-        return z
-    step = np.uint64(plan.tuple_draws)
-    if construction == Construction.INVERSE:
-        orders = plan.orders[d]
-        n_orders = max(plan.orders.shape[1], plan.pairs.shape[0])
-        if n_orders > 1:
-            o = np.minimum((uniforms(key, base) * n_orders).astype(np.int64), n_orders - 1)
-        else:
-            o = np.zeros(base.shape, dtype=np.int64)
-        y = tuple_draws(plan, base + _ONE, gumbel=False)
-        if plan.pairs.shape[0] > 1:
-            return rotated_categories(plan, d, o, y)
-        position = (y[..., :, None] > plan.thresholds[d][o][..., None, :]).sum(axis=-1)
-        return orders[o[..., None], position]
-    stages = k if construction == Construction.GUMBEL else k - 1
-    tuple_base = base[..., None] + _ONE + np.arange(stages, dtype=np.uint64) * step
-    if construction == Construction.GUMBEL:
-        race = tuple_draws(plan, tuple_base, gumbel=True) * plan.inv_probs[d][:, None]
-        return race.argmin(axis=-2)
-    order = plan.orders[d, 0]
-    stops = tuple_draws(plan, tuple_base, gumbel=False) < plan.thresholds[d, 0][:, None]
-    return np.where(stops.any(axis=-2), order[stops.argmax(axis=-2)], order[k - 1])
+    return branch(SAMPLE_SETS, Construction(plan.construction), "the NumPy backend's sample sets")(plan, d, base)
 
 
 def _mc_ratio(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
@@ -208,6 +236,70 @@ def objective_values(plan: Plan, z: np.ndarray) -> np.ndarray:
     return f
 
 
+def _score(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """SCORE: ``c_i = f_i/n``."""
+    return f / plan.samples
+
+
+def _leave_one_out(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """LEAVE_ONE_OUT: ``c_i = (f_i − f̄)/(n − 1)``."""
+    n = plan.samples
+    return (f - (_sum_in_order(f) / n)[:, None]) / (n - 1)
+
+
+def _importance(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """IMPORTANCE: ``c_i = Σ_j w_d(z_i, z_j)(f_i − f_j) / (n(n − 1))``."""
+    n = plan.samples
+    zd = z[:, :, d]
+    acc = np.zeros(f.shape)
+    rows = np.arange(f.shape[0])[:, None]
+    for j in range(n):
+        zj = zd[:, j : j + 1]
+        w = plan.ratio[d][zd, zj] if mc_ratio is None else mc_ratio[rows, zd, zj]
+        acc += w * (f - f[:, j : j + 1])
+    return acc * (1.0 / (n * (n - 1.0)))
+
+
+def _pair_coefficients(plan: Plan, d: int, zd: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Coefficients reproducing the per-pair targets t: ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when
+    b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise."""
+    p_one = plan.probs[d, 1]
+    b, b_tilde = zd[:, 0::2], zd[:, 1::2]
+    differ = b != b_tilde
+    coef = np.empty(zd.shape)
+    coef[:, 0::2] = target / np.where(differ, b - b_tilde, b - p_one)
+    coef[:, 1::2] = np.where(differ, -coef[:, 0::2], 0.0)
+    return coef
+
+
+def _arm(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """ARM: per pair j the target ``t_j = (f(b) − f(b̃))(u_j − ½)/(n/2)``."""
+    pairs = plan.samples // 2
+    delta = f[:, 0::2] - f[:, 1::2]
+    u = uniforms(plan.key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), pairs))
+    return _pair_coefficients(plan, d, z[:, :, d], delta * (u - 0.5) / pairs)
+
+
+def _disarm(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
+    """DisARM: per pair j the target ``t_j = ½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃)/(n/2)``."""
+    p_one, pairs = plan.probs[d, 1], plan.samples // 2
+    zd = z[:, :, d]
+    b, b_tilde = zd[:, 0::2], zd[:, 1::2]
+    delta = f[:, 0::2] - f[:, 1::2]
+    target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
+    return _pair_coefficients(plan, d, zd, target)
+
+
+#: Per-sample coefficients of one variable, per weighting that forms them variable by variable.
+COEFFICIENTS = {
+    Weighting.SCORE: _score,
+    Weighting.LEAVE_ONE_OUT: _leave_one_out,
+    Weighting.IMPORTANCE: _importance,
+    Weighting.ARM: _arm,
+    Weighting.DISARM: _disarm,
+}
+
+
 def coefficients(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
     """Per-sample coefficients c (B, n) of variable d, so that ``g_d = Σ_i c_i (e_{z_i} − p_d)``.
 
@@ -216,34 +308,8 @@ def coefficients(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: n
     ``t_j = (f(b) − f(b̃))(u_j − ½)/(n/2)`` or ``½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃)/(n/2)``, with
     ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise.
     """
-    n = plan.samples
-    weighting = plan.weighting
-    if weighting == Weighting.SCORE:
-        return f / n
-    if weighting == Weighting.LEAVE_ONE_OUT:
-        return (f - (_sum_in_order(f) / n)[:, None]) / (n - 1)
-    zd = z[:, :, d]
-    if weighting in (Weighting.ARM, Weighting.DISARM):
-        p_one, pairs = plan.probs[d, 1], n // 2
-        b, b_tilde = zd[:, 0::2], zd[:, 1::2]
-        delta = f[:, 0::2] - f[:, 1::2]
-        if weighting == Weighting.ARM:
-            u = uniforms(plan.key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), pairs))
-            target = delta * (u - 0.5) / pairs
-        else:
-            target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
-        differ = b != b_tilde
-        coef = np.empty(f.shape)
-        coef[:, 0::2] = target / np.where(differ, b - b_tilde, b - p_one)
-        coef[:, 1::2] = np.where(differ, -coef[:, 0::2], 0.0)
-        return coef
-    acc = np.zeros(f.shape)
-    rows = np.arange(f.shape[0])[:, None]
-    for j in range(n):
-        zj = zd[:, j : j + 1]
-        w = plan.ratio[d][zd, zj] if mc_ratio is None else mc_ratio[rows, zd, zj]
-        acc += w * (f - f[:, j : j + 1])
-    return acc * (1.0 / (n * (n - 1.0)))
+    weighting = Weighting(plan.weighting)
+    return branch(COEFFICIENTS, weighting, "the NumPy backend's coefficients")(plan, d, z, f, trial_base, mc_ratio)
 
 
 def _distinct_rows(configs: np.ndarray, k: int) -> np.ndarray:
@@ -321,6 +387,10 @@ def _arsm(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return g, top[:, :, 0], _distinct_rows(configs, k)
 
 
+#: Whether a relaxed estimate evaluates ∇f at the hard one-hot samples, per relaxed weighting.
+_STRAIGHT_THROUGH = {Weighting.GUMBEL_SOFTMAX: False, Weighting.STRAIGHT_THROUGH: True}
+
+
 def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gumbel-softmax / straight-through (:func:`carms_cli.discrete.kernels.dense.relaxed_estimate`) for a
     batch: g (B, D, K) and the hard samples ``z = argmax s`` (B, n, D).
@@ -330,7 +400,7 @@ def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     n, k, d_count, key = plan.samples, plan.categories, plan.dims, plan.key
     count = trial_base.size
-    straight = plan.weighting == Weighting.STRAIGHT_THROUGH
+    straight = branch(_STRAIGHT_THROUGH, Weighting(plan.weighting), "the NumPy backend's relaxations")
     y = np.empty((count, n, d_count, k))
     z = np.empty((count, n, d_count), dtype=np.int64)
     for d in range(d_count):
@@ -461,46 +531,129 @@ def _unord_coefficients(q: np.ndarray, f: np.ndarray) -> np.ndarray:
     return coef
 
 
+class Draws(NamedTuple):
+    """One batch's draws: samples z (B, n, D) and what the estimate needs besides them."""
+
+    z: np.ndarray
+    #: ARSM and the Gumbel relaxations: the estimate (B, D, K), computed with the draws
+    g: np.ndarray | None = None
+    #: function evaluations per trial (None: n)
+    evaluations: np.ndarray | None = None
+    #: UNORD: the probabilities q (B, n) of the n configurations
+    q: np.ndarray | None = None
+    #: the reference code's Monte Carlo ratio tables (B, K, K) per variable, or None each
+    mc_ratios: list | None = None
+
+
+def _variable_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
+    """n samples per variable (:func:`sample_set`) and, with ``mc_pmf_draws``, the ratio tables."""
+    z = np.empty((trial_base.size, plan.samples, plan.dims), dtype=np.int64)
+    mc_ratios = []
+    for d in range(plan.dims):
+        base = trial_base + np.uint64(d * plan.draws_per_var)
+        z[:, :, d] = sample_set(plan, d, base)
+        mc_ratios.append(_mc_ratio(plan, d, base) if plan.mc_pmf_draws > 0 else None)
+    return Draws(z, mc_ratios=mc_ratios)
+
+
+def _subset_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
+    """SUBSETS: n distinct configurations and their probabilities."""
+    z, q = _without_replacement(plan, trial_base)
+    return Draws(z, q=q, mc_ratios=[None] * plan.dims)
+
+
+def _swap_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
+    """SWAPS: ARSM's estimate, its swap-free configuration in every row of z, its evaluations."""
+    g, swap_free, evaluations = _arsm(plan, trial_base)
+    return Draws(np.repeat(swap_free[:, None, :], plan.samples, axis=1), g=g, evaluations=evaluations)
+
+
+def _relaxed_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
+    """RELAXED: the relaxed estimate and the hard samples."""
+    g, z = _relaxed(plan, trial_base)
+    return Draws(z, g=g)
+
+
+#: One batch's draws per construction.
+DRAWS = {
+    Construction.INVERSE: _variable_draws,
+    Construction.GUMBEL: _variable_draws,
+    Construction.STICK: _variable_draws,
+    Construction.PAIRS: _variable_draws,
+    Construction.SUBSETS: _subset_draws,
+    Construction.SWAPS: _swap_draws,
+    Construction.RELAXED: _relaxed_draws,
+}
+
+
+def _score_sum(plan: Plan, z: np.ndarray, coef_of) -> np.ndarray:
+    """``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (sample order),
+    the coefficients of variable d being ``coef_of(d)``."""
+    count = z.shape[0]
+    g = np.empty((count, plan.dims, plan.categories))
+    rows = np.arange(count)
+    for d in range(plan.dims):
+        coef = coef_of(d)
+        a = np.zeros((count, plan.categories))
+        for i in range(plan.samples):
+            a[rows, z[:, i, d]] += coef[:, i]
+        g[:, d, :] = a - _sum_in_order(coef)[:, None] * plan.probs[d]
+    return g
+
+
+def _per_variable_estimate(plan: Plan, draws: Draws, trial_base: np.ndarray) -> np.ndarray:
+    """Coefficients per variable (:func:`coefficients`)."""
+    f = objective_values(plan, draws.z)
+    return _score_sum(plan, draws.z, lambda d: coefficients(plan, d, draws.z, f, trial_base, draws.mc_ratios[d]))
+
+
+def _unord_estimate(plan: Plan, draws: Draws, trial_base: np.ndarray) -> np.ndarray:
+    """UNORD: one coefficient per configuration, shared by every variable."""
+    shared = _unord_coefficients(draws.q, objective_values(plan, draws.z))
+    return _score_sum(plan, draws.z, lambda d: shared)
+
+
+def _drawn_estimate(plan: Plan, draws: Draws, trial_base: np.ndarray) -> np.ndarray:
+    """ARSM and the Gumbel relaxations: the estimate came with the draws."""
+    if draws.g is None:
+        name = Construction(plan.construction).name
+        raise MissingBranch(f"the NumPy backend draws no estimate for Construction.{name}")
+    return draws.g
+
+
+#: The estimate g (B, D, K) from a batch's draws, per weighting.
+ESTIMATES = {
+    Weighting.SCORE: _per_variable_estimate,
+    Weighting.LEAVE_ONE_OUT: _per_variable_estimate,
+    Weighting.IMPORTANCE: _per_variable_estimate,
+    Weighting.ARM: _per_variable_estimate,
+    Weighting.DISARM: _per_variable_estimate,
+    Weighting.UNORD: _unord_estimate,
+    Weighting.ARSM: _drawn_estimate,
+    Weighting.GUMBEL_SOFTMAX: _drawn_estimate,
+    Weighting.STRAIGHT_THROUGH: _drawn_estimate,
+}
+
+
 def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimates g (count, D, K), samples z (count, n, D) and function evaluations (count,) of
     trials ``first_trial …``.
 
-    ``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (both summed in
-    sample order); UNORD's coefficients are shared by every variable. ARSM and the Gumbel
-    relaxations write g directly; ARSM records its swap-free configuration in every row of z and
-    costs its number of distinct swap configurations, every other estimator n evaluations.
+    The construction draws (:data:`DRAWS`), the weighting turns the draws into g
+    (:data:`ESTIMATES`): ``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``
+    (both summed in sample order); UNORD's coefficients are shared by every variable. ARSM and
+    the Gumbel relaxations write g directly; ARSM records its swap-free configuration in every
+    row of z and costs its number of distinct swap configurations, every other estimator n
+    evaluations.
     """
-    n, k, d_count = plan.samples, plan.categories, plan.dims
-    trial_base = np.arange(first_trial, first_trial + count, dtype=np.uint64) * np.uint64(d_count * plan.draws_per_var)
-    evaluations = np.full(count, n, dtype=np.int64)
-    if plan.construction == Construction.SWAPS:
-        g, swap_free, evaluations = _arsm(plan, trial_base)
-        return g, np.repeat(swap_free[:, None, :], n, axis=1), evaluations
-    if plan.construction == Construction.RELAXED:
-        g, z = _relaxed(plan, trial_base)
-        return g, z, evaluations
-    q = None
-    if plan.construction == Construction.SUBSETS:
-        z, q = _without_replacement(plan, trial_base)
-        mc_ratios = [None] * d_count
-    else:
-        z = np.empty((count, n, d_count), dtype=np.int64)
-        mc_ratios = []
-        for d in range(d_count):
-            base = trial_base + np.uint64(d * plan.draws_per_var)
-            z[:, :, d] = sample_set(plan, d, base)
-            mc_ratios.append(_mc_ratio(plan, d, base) if plan.mc_pmf_draws > 0 else None)
-    f = objective_values(plan, z)
-    shared = _unord_coefficients(q, f) if plan.weighting == Weighting.UNORD else None
-    g = np.empty((count, d_count, k))
-    rows = np.arange(count)
-    for d in range(d_count):
-        coef = shared if shared is not None else coefficients(plan, d, z, f, trial_base, mc_ratios[d])
-        a = np.zeros((count, k))
-        for i in range(n):
-            a[rows, z[:, i, d]] += coef[:, i]
-        g[:, d, :] = a - _sum_in_order(coef)[:, None] * plan.probs[d]
-    return g, z, evaluations
+    trial_base = np.arange(first_trial, first_trial + count, dtype=np.uint64) * np.uint64(
+        plan.dims * plan.draws_per_var
+    )
+    construction, weighting = Construction(plan.construction), Weighting(plan.weighting)
+    draws = branch(DRAWS, construction, "the NumPy backend's draws")(plan, trial_base)
+    g = branch(ESTIMATES, weighting, "the NumPy backend's estimates")(plan, draws, trial_base)
+    evaluations = draws.evaluations if draws.evaluations is not None else np.full(count, plan.samples, dtype=np.int64)
+    return g, draws.z, evaluations
 
 
 def distinct_counts(z: np.ndarray) -> np.ndarray:

@@ -9,8 +9,10 @@ inlined at compile time) are called: in numba's CPU target an array passed to a 
 per trial costs an atomic reference-count update, which halves throughput and stops two threads
 from scaling.
 
-Integer codes for copulas and weightings are those of :class:`carms_cli.discrete.sampling.copulas.Copula` and
-:class:`carms_cli.discrete.estimators.Weighting`. Random draws: trial t, variable d uses counters
+Integer codes are read from :class:`carms_cli.discrete.sampling.copulas.Copula`,
+:class:`carms_cli.discrete.sampling.samplers.Construction` and
+:class:`carms_cli.discrete.estimators.Weighting`; :data:`KERNEL_PAIRS` lists the pairs the kernel
+has branches for. Random draws: trial t, variable d uses counters
 ``t·D·draws_per_var + d·draws_per_var + j``; draw 0 picks the order, draws 1.. feed the copula.
 """
 
@@ -21,30 +23,49 @@ import numpy as np
 from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 from carms_cli.core.rng import normal_pair, uniform
+from carms_cli.discrete.estimators import Weighting
 from carms_cli.discrete.kernels.dense import arsm_estimate, relaxed_estimate
 from carms_cli.discrete.kernels.unordered import sample_without_replacement, unord_coefficients
+from carms_cli.discrete.sampling.copulas import Copula
+from carms_cli.discrete.sampling.samplers import Construction
 
-INDEPENDENT = 0
-DIRICHLET = 1
-GAUSSIAN = 2
+# numba compiles a module-level int as a constant, exactly like a literal: the codes are the
+# enums' own values, never copies
+INDEPENDENT = int(Copula.INDEPENDENT)
+DIRICHLET = int(Copula.DIRICHLET)
+GAUSSIAN = int(Copula.GAUSSIAN)
 
-INVERSE = 0
-GUMBEL = 1
-STICK = 2
-PAIRS = 3
-SWAPS = 4
-SUBSETS = 5
-RELAXED = 6
+INVERSE = int(Construction.INVERSE)
+GUMBEL = int(Construction.GUMBEL)
+STICK = int(Construction.STICK)
+PAIRS = int(Construction.PAIRS)
+SWAPS = int(Construction.SWAPS)
+SUBSETS = int(Construction.SUBSETS)
+RELAXED = int(Construction.RELAXED)
 
-SCORE = 0
-LEAVE_ONE_OUT = 1
-IMPORTANCE = 2
-ARM = 3
-DISARM = 4
-ARSM = 5
-UNORD = 6
-GUMBEL_SOFTMAX = 7
-STRAIGHT_THROUGH = 8
+SCORE = int(Weighting.SCORE)
+LEAVE_ONE_OUT = int(Weighting.LEAVE_ONE_OUT)
+IMPORTANCE = int(Weighting.IMPORTANCE)
+ARM = int(Weighting.ARM)
+DISARM = int(Weighting.DISARM)
+ARSM = int(Weighting.ARSM)
+UNORD = int(Weighting.UNORD)
+GUMBEL_SOFTMAX = int(Weighting.GUMBEL_SOFTMAX)
+STRAIGHT_THROUGH = int(Weighting.STRAIGHT_THROUGH)
+
+#: What :func:`simulate_chunk` has a branch for: each construction with the weightings it runs on
+#: it. :func:`carms_cli.discrete.plan.build_plan` refuses any other pair, so a member without a
+#: branch fails when its plan is built instead of running another member's formula, and
+#: tests/test_exhaustive.py checks that every member listed here is named in a branch below.
+KERNEL_PAIRS: dict[Construction, tuple[Weighting, ...]] = {
+    Construction.INVERSE: (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE),
+    Construction.GUMBEL: (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE),
+    Construction.STICK: (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE),
+    Construction.PAIRS: (Weighting.ARM, Weighting.DISARM),
+    Construction.SWAPS: (Weighting.ARSM,),
+    Construction.SUBSETS: (Weighting.UNORD,),
+    Construction.RELAXED: (Weighting.GUMBEL_SOFTMAX, Weighting.STRAIGHT_THROUGH),
+}
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: Up to this K the inverse CDF counts the thresholds below each draw (branch-free and
@@ -192,14 +213,14 @@ def simulate_chunk(
     draws_per_var,
     construction,
     copula,
-    n,
-    k,
-    d_count,
+    samples,
+    categories,
+    dims,
     orders,
     thresholds,
     guide,
     prefix,
-    order_pairs,
+    pairs,
     inv_probs,
     tuple_draws,
     mc_pmf_draws,
@@ -282,6 +303,8 @@ def simulate_chunk(
     about 1.5× faster. The CPU driver passes them on the CARMS-I/independent path for
     n ≤ :data:`FIXED_SAMPLES_MAX` and for D = 1.
     """
+    # parameters are named as the plan's fields (tests/test_abi.py); the body uses the short names
+    n, k, d_count, order_pairs = samples, categories, dims, pairs
     if fixed_samples is not None:
         n = len(fixed_samples)
     if fixed_dims is not None:
@@ -311,7 +334,7 @@ def simulate_chunk(
         # the Gumbel helpers, which would double their cold start
         if work is not None:
             if is_dense:
-                if construction == SWAPS:
+                if weighting == ARSM:
                     evaluation_sum += arsm_estimate(
                         key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
                         work, iwork, dense,
@@ -319,7 +342,7 @@ def simulate_chunk(
                     for d in range(d_count):  # record the swap-free configuration, a draw from p
                         for i in range(n):
                             z[i, d] = iwork[3 * d]
-                else:
+                elif weighting == GUMBEL_SOFTMAX or weighting == STRAIGHT_THROUGH:
                     relaxed_estimate(
                         key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
                         weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
@@ -458,7 +481,7 @@ def simulate_chunk(
                                 if race_i < race[i]:
                                     race[i] = race_i
                                     sample[i] = t
-                        else:
+                        elif construction == STICK:
                             for i in range(n):
                                 if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
                                     sample[i] = orders[d, 0, t]
@@ -522,23 +545,23 @@ def simulate_chunk(
                 # c (e_z − p) is c (z − p), so c_b = t/(b − b̃), c_b̃ = −c_b reproduces t when
                 # b ≠ b̃, and c_b = t/(b − p) when b = b̃ (f may still differ through other variables).
                 p_one = probs[d, 1]
-                pairs = n // 2
-                for j in range(pairs):
+                n_pairs = n // 2
+                for j in range(n_pairs):
                     b = z[2 * j, d]
                     b_tilde = z[2 * j + 1, d]
                     delta = f[2 * j] - f[2 * j + 1]
                     if weighting == ARM:
                         u = uniform(key, trial_base + np.uint64(d * draws_per_var + 1 + j))
-                        target = delta * (u - 0.5) / pairs
+                        target = delta * (u - 0.5) / n_pairs
                     else:
-                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / pairs
+                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / n_pairs
                     if b != b_tilde:
                         coef[2 * j] = target / (b - b_tilde)
                         coef[2 * j + 1] = -coef[2 * j]
                     else:
                         coef[2 * j] = target / (b - p_one)
                         coef[2 * j + 1] = 0.0
-            else:
+            elif weighting == IMPORTANCE:
                 # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
                 # summing in a register beats updating coef[j] in the inner loop
                 scale = 1.0 / (n * (n - 1.0))

@@ -48,15 +48,19 @@ _COPULA_WORDS = {
 _COPULA_SUFFIX = {Copula.DIRICHLET: "dirichlet", Copula.GAUSSIAN: "gaussian", Copula.INDEPENDENT: "independent"}
 
 
+#: Name prefix, order set and description of the copula samplers, per construction (the others
+#: are declared one by one below).
+_COPULA_SAMPLERS = {
+    Construction.INVERSE: ("carms-i", "reference", "inverse CDF under a random reference order, {}"),
+    Construction.GUMBEL: ("carms-g", "identity", "Gumbel-max with one {} tuple per category"),
+    Construction.STICK: ("carms-sb", "identity", "stick-breaking over ascending p, {} tuple per stage"),
+}
+
+
 def _sampler(construction: Construction, copula: Copula, stream: int) -> SamplerSpec:
+    name, orders, what = _COPULA_SAMPLERS[construction]
     words = _COPULA_WORDS[copula]
-    if construction == Construction.INVERSE:
-        name, orders, what = "carms-i", "reference", f"inverse CDF under a random reference order, {words}"
-    elif construction == Construction.GUMBEL:
-        name, orders, what = "carms-g", "identity", f"Gumbel-max with one {words} tuple per category"
-    else:
-        name, orders, what = "carms-sb", "identity", f"stick-breaking over ascending p, {words} tuple per stage"
-    return SamplerSpec(f"{name}-{_COPULA_SUFFIX[copula]}", copula, orders, stream, what, construction)
+    return SamplerSpec(f"{name}-{_COPULA_SUFFIX[copula]}", copula, orders, stream, what.format(words), construction)
 
 
 INDEPENDENT = SamplerSpec("independent", Copula.INDEPENDENT, "identity", 1, "n iid draws from p")
