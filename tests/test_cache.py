@@ -16,6 +16,16 @@ def test_every_kernel_folder_file_and_rng_are_hashed():
     assert {"discrete/kernels/trial.py", "discrete/kernels/cpu.py", "core/kernels/bound.py"} <= sources
 
 
+def test_modules_the_kernels_import_are_hashed():
+    """The enums whose members are the kernel's integer codes live outside kernels/: renumbering
+    one must not load a kernel compiled with the old codes."""
+    sources = {path.relative_to(PACKAGE).as_posix() for path in jit.kernel_sources()}
+    enums = {"discrete/estimators/__init__.py", "discrete/sampling/samplers.py", "discrete/sampling/copulas.py"}
+    assert enums <= sources
+    assert "core/jit.py" in sources  # compile options
+    assert "discrete/plan.py" not in sources  # host code the NumPy backend imports is not compiled
+
+
 def test_cache_dir_depends_on_every_kernel_source(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     full = jit.kernel_cache_dir()

@@ -6,27 +6,69 @@ compiled into their callers (and re-targeted for the GPU by numba-cuda), never c
 own. A lint rule (ruff's banned-api) forbids ``numba.njit`` anywhere else.
 
 Cached kernels live in a directory named after a hash of the numba version and of every file
-that compiled code is made of — every module under a ``kernels/`` folder of the package, and
-:mod:`carms_cli.core.rng` — found by walking the package, so a new kernel file cannot be left
-out: numba itself only checks the stamp of the file that defines a cached function, so an edit
-to a helper's file alone would otherwise load a stale kernel.
+that compiled code is made of — every module under a ``kernels/`` folder of the package,
+:mod:`carms_cli.core.rng`, and every package module those import at module level (the enums
+whose members are the kernel's integer codes, for instance) — found by walking the package and
+its imports, so a new kernel file or dependency cannot be left out: numba itself only checks
+the stamp of the file that defines a cached function, so an edit to a helper's file or to an
+enum alone would otherwise load a stale kernel.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
+import re
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]
+#: ``from carms_cli.X import …`` at the start of a line: module-level imports (lazy imports
+#: inside functions are indented and belong to host code, not to what a kernel compiles).
+#: Decorators of compiled code (the CUDA kernels too).
+_COMPILED = re.compile(r"@(?:cached_kernel|jit\.helper|cuda\.jit)\b")
+_TOP_LEVEL_IMPORT = re.compile(r"^from carms_cli((?:\.\w+)+) import ([\w, ]+)", re.M)
 
 
-def kernel_sources() -> list[Path]:
+def _module_file(dotted: str) -> Path | None:
+    path = _PACKAGE.joinpath(*dotted.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path: Path) -> set[Path]:
+    """Package files ``path`` imports at module level (``from carms_cli.a import b``: a, or a.b)."""
+    found = set()
+    for module, names in _TOP_LEVEL_IMPORT.findall(path.read_text()):
+        dotted = module.lstrip(".")
+        for name in (part.strip() for part in names.split(",")):
+            target = _module_file(f"{dotted}.{name}") or _module_file(dotted)
+            if target is not None:
+                found.add(target)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_sources() -> tuple[Path, ...]:
     """Return every source file compiled code is built from, in a fixed order.
 
-    That is ``core/rng.py`` and each ``.py`` file under any ``kernels/`` folder of the package.
+    That is ``core/rng.py``, each ``.py`` file under any ``kernels/`` folder of the package, and
+    the package modules that these import at module level, transitively.
     """
-    kernels = [path for path in _PACKAGE.rglob("*.py") if "kernels" in path.relative_to(_PACKAGE).parts[:-1]]
-    return [_PACKAGE / "core" / "rng.py", *sorted(kernels, key=lambda path: path.relative_to(_PACKAGE).as_posix())]
+    kernels = {path for path in _PACKAGE.rglob("*.py") if "kernels" in path.relative_to(_PACKAGE).parts[:-1]}
+    # follow imports from the files that hold compiled code (host-only files such as the NumPy
+    # backend are hashed themselves, but what they import is not compiled)
+    pending = [_PACKAGE / "core" / "rng.py", *(path for path in kernels if _COMPILED.search(path.read_text()))]
+    seen = set(kernels)
+    while pending:
+        path = pending.pop()
+        if path in seen and path not in kernels:
+            continue
+        seen.add(path)
+        kernels.discard(path)  # expanded once
+        pending.extend(_imports(path) - seen)
+    return tuple(sorted(seen, key=lambda path: path.relative_to(_PACKAGE).as_posix()))
 
 
 def kernel_cache_dir() -> Path:
