@@ -28,8 +28,9 @@ REFERENCE_CLIP = (0.01, 10.0)
 
 
 class Plan(NamedTuple):
-    """Kernel inputs, declared in the kernels' argument order (``kernels.args.KernelArgs`` extends
-    them). Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
+    """Kernel inputs, declared in the kernels' argument order (``kernels.args.KernelArgs`` extends them).
+
+    Shapes: orders (D, |Π|, K), thresholds (D, |Π|, K−1), guide (D, |Π|, K + 1)
     where the kernel uses it (else (D, 1, 2)), inv_probs (D, K), ratio (D, K, K) for the importance
     weighting (else a (1, 1, 1) placeholder).
 
@@ -37,7 +38,8 @@ class Plan(NamedTuple):
     (|Π|, 2) holds each order's (first, last) pair and ``prefix`` (D, 2K + 1) the doubled prefix
     sums of p, from which the kernel walks any order (O(D·K + K²) memory instead of O(D·K³));
     orders, thresholds and guide are then (D, 1, 1) placeholders. Otherwise ``pairs`` is a (1, 2)
-    placeholder and ``prefix`` a (D, 1) one: a plan is rotated when it has more than one pair."""
+    placeholder and ``prefix`` a (D, 1) one: a plan is rotated when it has more than one pair.
+    """
 
     key: np.uint64
     draws_per_var: int
@@ -91,14 +93,19 @@ TUPLE_DRAWS = {
 
 
 def tuples_per_set(construction: Construction, k: int, n: int) -> int:
-    """Copula n-tuples one set of n samples consumes: K (Gumbel), K − 1 (stick), n (relaxed:
-    one K-vector of Gumbels per sample), 1 otherwise."""
+    """Copula n-tuples one set of n samples consumes.
+
+    K (Gumbel), K − 1 (stick), n (relaxed: one K-vector of Gumbels per sample), 1 otherwise.
+    """
     return branch(TUPLES_PER_SET, construction, "the plan's tuple count")(k, n)
 
 
 def tuple_draws(sampler: SamplerSpec, n: int, k: int = 2) -> int:
-    """Uniforms per tuple: the copula's n-tuple, one uniform per antithetic pair (PAIRS), K
-    (ARSM's Dirichlet(1) draw; one relaxed sample's Gumbels) or n (UNORD: one per configuration)."""
+    """Uniforms per tuple.
+
+    The copula's n-tuple, one uniform per antithetic pair (PAIRS), K (ARSM's Dirichlet(1) draw;
+    one relaxed sample's Gumbels) or n (UNORD: one per configuration).
+    """
     return branch(TUPLE_DRAWS, sampler.construction, "the plan's draw count")(sampler.copula, n, k)
 
 
@@ -109,8 +116,11 @@ def draws_per_variable(spec: EstimatorSpec, k: int, n: int) -> int:
 
 
 def uses_ratio_table(spec: EstimatorSpec) -> bool:
-    """Whether the kernel reads the plan's (D, K, K) importance-ratio table (the importance
-    weighting with a host-side ratio; ``carms-g-ref`` estimates its own per trial)."""
+    """Whether the kernel reads the plan's (D, K, K) importance-ratio table.
+
+    It does for the importance weighting with a host-side ratio; ``carms-g-ref`` estimates its own
+    per trial.
+    """
     return spec.weighting == Weighting.IMPORTANCE and spec.ratio != "reference-mc"
 
 
@@ -152,8 +162,11 @@ def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d:
 
 
 def uses_guide(sampler: SamplerSpec, k: int) -> bool:
-    """Whether the kernel finds categories through a guide table: the inverse CDF on the [0, 1]
-    latent scale (Dirichlet or independent copula) above the linear-scan size."""
+    """Whether the kernel finds categories through a guide table.
+
+    It does for the inverse CDF on the [0, 1] latent scale (Dirichlet or independent copula) above
+    the linear-scan size.
+    """
     from carms_cli.discrete.kernels.trial import LINEAR_SCAN_MAX
 
     return (
@@ -194,8 +207,10 @@ def bucket_edges(buckets: int) -> np.ndarray:
 
 
 def guide_table(thresholds: np.ndarray) -> np.ndarray:
-    """Guide table (Chen & Asau 1974) of increasing latent thresholds in [0, 1], one row per
-    order: ``guide[o, g] = #{j : t_{o,j} < e_g}`` for the K buckets of :func:`bucket_edges`."""
+    """Guide table (Chen & Asau 1974) of increasing latent thresholds in [0, 1], one row per order.
+
+    ``guide[o, g] = #{j : t_{o,j} < e_g}`` for the K buckets of :func:`bucket_edges`.
+    """
     buckets = thresholds.shape[1] + 1
     edges = bucket_edges(buckets)
     return np.stack([np.searchsorted(row, edges, side="left") for row in thresholds]).astype(np.int32)
@@ -237,8 +252,11 @@ def _construction_tables(sampler: SamplerSpec, p: np.ndarray, n: int):
 
 
 def check_kernel_pair(spec: EstimatorSpec) -> None:
-    """Raise :class:`~carms_cli.discrete.dispatch.MissingBranch` unless the kernel has a branch for
-    the spec's construction with its weighting (:data:`~carms_cli.discrete.kernels.trial.KERNEL_PAIRS`)."""
+    """Raise :class:`~carms_cli.discrete.dispatch.MissingBranch` unless the kernel can run the spec.
+
+    The kernel must have a branch for the spec's construction with its weighting
+    (:data:`~carms_cli.discrete.kernels.trial.KERNEL_PAIRS`).
+    """
     from carms_cli.discrete.kernels.trial import KERNEL_PAIRS
 
     construction = spec.sampler.construction
@@ -250,8 +268,10 @@ def check_kernel_pair(spec: EstimatorSpec) -> None:
 
 
 def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
-    """Precompute the tables for ``spec`` on ``problem`` (raises InputError if too large or if
-    the estimator cannot run on this problem)."""
+    """Precompute the tables for ``spec`` on ``problem``.
+
+    Raises InputError if too large or if the estimator cannot run on this problem.
+    """
     from carms_cli.discrete.registry import applicable
 
     reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)

@@ -28,9 +28,11 @@ DEFAULT_BINARY_ESTIMATORS = ["reinforce", "loorf", "arm", "disarm", "arms", "arm
 
 
 def applicable(spec: EstimatorSpec, categories: int, samples: int, dims: int = 1, objective=None) -> str | None:
-    """Why ``spec`` cannot run at K categories, n samples and D variables on ``objective``
-    (None if it can; the objective is checked only when given): the first reason among the
-    spec's declared rules (``spec.requires``)."""
+    """Why ``spec`` cannot run at K categories, n samples and D variables on ``objective``.
+
+    None if it can; the objective is checked only when given. The reason is the first among the
+    spec's declared rules (``spec.requires``).
+    """
     for requirement in spec.requires:
         reason = requirement.reason(spec, categories, samples, dims, objective)
         if reason:
@@ -43,7 +45,7 @@ VARIANCE_REFERENCE = "loorf"
 
 
 def get_estimator(name: str) -> EstimatorSpec:
-    """The spec registered as ``name``; an InputError suggesting the closest name otherwise."""
+    """Return the spec registered as ``name``; raise an InputError suggesting the closest name otherwise."""
     key = name.strip().lower()
     if key in ESTIMATORS:
         return ESTIMATORS[key]
@@ -58,10 +60,12 @@ def get_estimator(name: str) -> EstimatorSpec:
 def parse_estimators(
     text: str | None, categories: int = 10, samples: int = 4, dims: int = 1, objective=None
 ) -> list[EstimatorSpec]:
-    """A comma-separated list of names in the given order; None means the default set
-    (:data:`DEFAULT_ESTIMATORS`, or :data:`DEFAULT_BINARY_ESTIMATORS` at K = 2), ``all`` every
-    registered estimator that can run at K categories, n samples and D variables (on
-    ``objective``, when given). A named estimator that cannot run is an InputError."""
+    """Parse a comma-separated list of estimator names into their specs, in the given order.
+
+    None means the default set (:data:`DEFAULT_ESTIMATORS`, or :data:`DEFAULT_BINARY_ESTIMATORS`
+    at K = 2), ``all`` every registered estimator that can run at K categories, n samples and D
+    variables (on ``objective``, when given). A named estimator that cannot run is an InputError.
+    """
 
     def runs(spec):
         return applicable(spec, categories, samples, dims, objective) is None

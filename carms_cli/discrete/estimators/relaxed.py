@@ -26,11 +26,12 @@ DEFAULT_TEMPERATURE = 1.0
 
 
 def format_temperature(temperature: float) -> str:
+    """Format the temperature τ as it appears in a spec name (``:g``, e.g. ``0.5``)."""
     return f"{temperature:g}"
 
 
 def relaxed_spec(kind: str, temperature: float = DEFAULT_TEMPERATURE) -> EstimatorSpec:
-    """The spec ``kind:τ`` (kind one of :data:`KINDS`); InputError unless 0 < τ < ∞."""
+    """Return the spec ``kind:τ`` (kind one of :data:`KINDS`); raise InputError unless 0 < τ < ∞."""
     if not (temperature > 0 and temperature < float("inf")):
         raise InputError(f"estimator '{kind}': the temperature must be a positive number, got {temperature:g}")
     weighting, words = KINDS[kind]

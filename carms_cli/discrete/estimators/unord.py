@@ -1,5 +1,4 @@
-"""UNORD: the unordered set estimator with built-in baseline (Kool, van Hoof & Welling 2020;
-spec section 10).
+"""UNORD: the unordered set estimator with built-in baseline (Kool, van Hoof & Welling 2020; spec section 10).
 
 Sample a set S of k = n distinct joint configurations without replacement from q (exactly:
 sequentially, each from q restricted to the configurations not yet drawn, variable by

@@ -60,8 +60,10 @@ TUPLE_PMFS = {
 
 
 def variable_tuple_pmf(problem: Problem, spec: EstimatorSpec, d: int) -> np.ndarray:
-    """Joint pmf of the n samples of variable d, flattened to K^n entries (C order); raises
-    :class:`NotComputable` for a construction without one (:data:`TUPLE_PMFS`)."""
+    """Return the joint pmf of the n samples of variable d, flattened to K^n entries (C order).
+
+    Raises :class:`NotComputable` for a construction without one (:data:`TUPLE_PMFS`).
+    """
     how = branch(TUPLE_PMFS, spec.sampler.construction, "the exact oracle's tuple pmfs")
     if isinstance(how, str):
         raise NotComputable(how)
@@ -247,9 +249,11 @@ def _uniform_moments_vec(lo: np.ndarray, hi: np.ndarray, power: int) -> np.ndarr
 
 
 def plackett_luce(q: list[float], removed: float = 0.0) -> float:
-    """Probability that the first |B| draws without replacement are the set B (any order), the
-    mass ``removed`` being already excluded: ``Σ_orderings Π_t q_t / (1 − removed − Σ_{u<t} q_u)``
-    (spec 10), by brute force over the orderings."""
+    """Probability that the first |B| draws without replacement are the set B (any order).
+
+    The mass ``removed`` is already excluded:
+    ``Σ_orderings Π_t q_t / (1 − removed − Σ_{u<t} q_u)`` (spec 10), by brute force over the orderings.
+    """
     total = 0.0
     for ordering in itertools.permutations(q):
         term, used = 1.0, removed
@@ -261,9 +265,11 @@ def plackett_luce(q: list[float], removed: float = 0.0) -> float:
 
 
 def exact_unord_moments(problem: Problem, max_subsets: int = MAX_UNORD_SUBSETS) -> ExactMoments:
-    """Exact moments of UNORD by enumerating every n-subset S of the K^D joint configurations
-    (spec 15), with ``P(S)`` and every R and B term by brute-force Plackett–Luce sums over
-    orderings — an implementation independent of the kernel's subset dynamic programme."""
+    """Exact moments of UNORD by enumerating every n-subset S of the K^D joint configurations (spec 15).
+
+    ``P(S)`` and every R and B term come from brute-force Plackett–Luce sums over orderings — an
+    implementation independent of the kernel's subset dynamic programme.
+    """
     k, n, d_count = problem.categories, problem.samples, problem.dims
     configs = np.indices((k,) * d_count).reshape(d_count, -1).T  # (K^D, D)
     count = math.comb(len(configs), n)

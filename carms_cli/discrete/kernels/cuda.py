@@ -41,7 +41,7 @@ LAUNCH = LaunchConfig()
 if config.ENABLE_CUDASIM:
 
     def unwrap(array):
-        """The simulator's wrapped array → the numpy array the CPU-compiled helper accepts."""
+        """Unwrap the simulator's wrapped array → the numpy array the CPU-compiled helper accepts."""
         return getattr(array, "_ary", array)
 
 else:
@@ -63,8 +63,10 @@ def run_chunks_cuda(
     out_count, out_a, out_a2, out_ac, out_c, out_c2, out_scalars,
     record, g_out, z_out,
 ):  # pragma: no cover - compiled
-    """Grid-stride loop over chunk rows; row r runs the trials of the CPU driver's row r
-    (``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``)."""
+    """Grid-stride loop over chunk rows; row r runs the trials of the CPU driver's row r.
+
+    Those are the trials from ``first_trial + r·chunk_size`` up to the next chunk or ``last_trial``.
+    """
     row = cuda.grid(1)
     stride = cuda.gridsize(1)
     while row < n_chunks:
@@ -114,9 +116,11 @@ def _scratch(rows, construction, n, k, d_count, mc_pmf_draws):
 
 
 def launch(first_trial, n_chunks, chunk_size, last_trial, args, outputs, record=False, g_out=None, z_out=None):
-    """Run ``n_chunks`` chunk rows on the GPU and copy ``outputs`` (and, with ``record``, the
-    per-trial ``g_out``/``z_out``) back into the host arrays. ``args`` is the engine's
-    ``KernelArgs`` (the kernel inputs in :func:`run_chunks_cuda` order, ``key`` to ``sum_g2``)."""
+    """Run ``n_chunks`` chunk rows on the GPU and copy ``outputs`` back into the host arrays.
+
+    With ``record``, the per-trial ``g_out``/``z_out`` are copied back too. ``args`` is the engine's
+    ``KernelArgs`` (the kernel inputs in :func:`run_chunks_cuda` order, ``key`` to ``sum_g2``).
+    """
     construction, n, k, d_count = args.construction, args.samples, args.categories, args.dims
     mc_pmf_draws = args.mc_pmf_draws
     rows = max(n_chunks, 1)

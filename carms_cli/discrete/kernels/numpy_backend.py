@@ -1,4 +1,6 @@
-"""NumPy backend: every estimator of :func:`carms_cli.discrete.kernels.trial.simulate_chunk`, vectorised
+"""NumPy backend: the numba kernel's estimators, vectorised over batches of trials.
+
+Every estimator of :func:`carms_cli.discrete.kernels.trial.simulate_chunk` runs vectorised
 over batches of trials, on the same counter-based random stream.
 
 The uniform for ``(key, counter)`` is SplitMix64 evaluated at an index,
@@ -106,10 +108,12 @@ def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
 
 
 def rotated_categories(plan: Plan, d: int, o: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Inverse CDF of the reference orders ``o`` (shape ``(...)``) at latent values ``y`` (shape
-    ``(..., n)``) from the doubled prefix sums, as the kernel's ``rotated_category``: after the
+    """Inverse CDF of the reference orders ``o`` (shape ``(...)``) at latent values ``y`` (shape ``(..., n)``).
+
+    Computed from the doubled prefix sums, as the kernel's ``rotated_category``: after the
     order's first category a, the first doubled index j with ``u ≤ p_a + S_{j+1} − S_{b+1}``
-    before a's copy ``a + K``, else with ``u ≤ S_{j+1} − S_{b+1}`` after it, taken mod K."""
+    before a's copy ``a + K``, else with ``u ≤ S_{j+1} − S_{b+1}`` after it, taken mod K.
+    """
     n, k = plan.samples, plan.categories
     if plan.copula == Copula.DIRICHLET:
         u = y ** (n - 1)
@@ -188,7 +192,7 @@ SAMPLE_SETS = {
 
 
 def sample_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
-    """The n categories of variable d for each counter block start in ``base``, shape ``(..., n)``.
+    """Draw the n categories of variable d for each counter block start in ``base``, shape ``(..., n)``.
 
     Draw ``base`` picks the order (when the order set has more than one), copula tuple t starts
     at ``base + 1 + t·tuple_draws``. INVERSE: ``z_i = order[#{j : Y_i > t_j}]``; GUMBEL:
@@ -248,7 +252,7 @@ def _leave_one_out(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base:
 
 
 def _importance(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
-    """IMPORTANCE: ``c_i = Σ_j w_d(z_i, z_j)(f_i − f_j) / (n(n − 1))``."""
+    """Weight by IMPORTANCE: ``c_i = Σ_j w_d(z_i, z_j)(f_i − f_j) / (n(n − 1))``."""
     n = plan.samples
     zd = z[:, :, d]
     acc = np.zeros(f.shape)
@@ -261,8 +265,10 @@ def _importance(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np
 
 
 def _pair_coefficients(plan: Plan, d: int, zd: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Coefficients reproducing the per-pair targets t: ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when
-    b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise."""
+    """Coefficients reproducing the per-pair targets t.
+
+    ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise.
+    """
     p_one = plan.probs[d, 1]
     b, b_tilde = zd[:, 0::2], zd[:, 1::2]
     differ = b != b_tilde
@@ -333,8 +339,10 @@ def _distinct_rows(configs: np.ndarray, k: int) -> np.ndarray:
 
 
 def _arsm(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ARSM (:func:`carms_cli.discrete.kernels.dense.arsm_estimate`) for a batch: g (B, D, K), the swap-free
-    configuration (B, D) and the number of distinct swap configurations per trial (B,).
+    """ARSM (:func:`carms_cli.discrete.kernels.dense.arsm_estimate`) for a batch.
+
+    Returns g (B, D, K), the swap-free configuration (B, D) and the number of distinct swap
+    configurations per trial (B,).
 
     ``π_d = E_d/ΣE_d``, keys ``v_c = log E_c − l_c``; swap (c, j) moves only entries c and j, so
     variable d takes the better of the swapped keys and the best unswapped key other than c, j
@@ -392,8 +400,9 @@ _STRAIGHT_THROUGH = {Weighting.GUMBEL_SOFTMAX: False, Weighting.STRAIGHT_THROUGH
 
 
 def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gumbel-softmax / straight-through (:func:`carms_cli.discrete.kernels.dense.relaxed_estimate`) for a
-    batch: g (B, D, K) and the hard samples ``z = argmax s`` (B, n, D).
+    """Gumbel-softmax / straight-through (:func:`carms_cli.discrete.kernels.dense.relaxed_estimate`) for a batch.
+
+    Returns g (B, D, K) and the hard samples ``z = argmax s`` (B, n, D).
 
     ``s = log p + G`` with ``G = −log(−log u)`` (draw ``1 + i·K + c``), ``y = softmax(s/τ)``,
     ``∇ = u_d + Σ_{e≠d} B_{de} v_e`` and ``g_d = (1/(nτ)) Σ_i y ⊙ (∇ − y·∇)``, sums in the kernel's order.
@@ -436,8 +445,9 @@ def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UNORD's n distinct configurations (B, n, D) and their probabilities q (B, n), as
-    :func:`carms_cli.discrete.kernels.unordered.sample_without_replacement` draws them, across trials.
+    """UNORD's n distinct configurations (B, n, D) and their probabilities q (B, n), across trials.
+
+    Drawn as :func:`carms_cli.discrete.kernels.unordered.sample_without_replacement` draws them.
 
     Category masses ``m(c) = π p_{d,c} − Σ_{j alive, z_{j,d} = c} q_j`` (summed in j order),
     exactly 0 when all ``K^{D−d−1}`` completions of the prefix are drawn, negatives clipped;
@@ -484,8 +494,10 @@ def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray
 
 
 def _plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np.ndarray) -> np.ndarray:
-    """``P^{D∖A}(T)`` per trial (:func:`carms_cli.discrete.kernels.unordered._plackett_luce`): the subset
-    dynamic programme ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))`` over the subsets of T."""
+    """``P^{D∖A}(T)`` per trial (:func:`carms_cli.discrete.kernels.unordered._plackett_luce`).
+
+    The subset dynamic programme ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))`` over the subsets of T.
+    """
     n = q.shape[1]
     table = np.empty((q.shape[0], 1 << n))
     table[:, 0] = 1.0
@@ -502,8 +514,10 @@ def _plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np
 
 
 def _unord_coefficients(q: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """``c_s = (q_s/P0)(P1_s (1 − q_s) f_s − Σ_{t≠s} q_t P2_{st} f_t)`` per trial, shape (B, n)
-    (:func:`carms_cli.discrete.kernels.unordered.unord_coefficients`)."""
+    """``c_s = (q_s/P0)(P1_s (1 − q_s) f_s − Σ_{t≠s} q_t P2_{st} f_t)`` per trial, shape (B, n).
+
+    As :func:`carms_cli.discrete.kernels.unordered.unord_coefficients` computes them.
+    """
     count, n = q.shape
     subset_mass = np.empty((count, 1 << n))
     subset_mass[:, 0] = 0.0
@@ -546,7 +560,7 @@ class Draws(NamedTuple):
 
 
 def _variable_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
-    """n samples per variable (:func:`sample_set`) and, with ``mc_pmf_draws``, the ratio tables."""
+    """Draw n samples per variable (:func:`sample_set`) and, with ``mc_pmf_draws``, the ratio tables."""
     z = np.empty((trial_base.size, plan.samples, plan.dims), dtype=np.int64)
     mc_ratios = []
     for d in range(plan.dims):
@@ -563,7 +577,7 @@ def _subset_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
 
 
 def _swap_draws(plan: Plan, trial_base: np.ndarray) -> Draws:
-    """SWAPS: ARSM's estimate, its swap-free configuration in every row of z, its evaluations."""
+    """Draw SWAPS: ARSM's estimate, its swap-free configuration in every row of z, its evaluations."""
     g, swap_free, evaluations = _arsm(plan, trial_base)
     return Draws(np.repeat(swap_free[:, None, :], plan.samples, axis=1), g=g, evaluations=evaluations)
 
@@ -587,8 +601,10 @@ DRAWS = {
 
 
 def _score_sum(plan: Plan, z: np.ndarray, coef_of) -> np.ndarray:
-    """``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (sample order),
-    the coefficients of variable d being ``coef_of(d)``."""
+    """``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (sample order).
+
+    The coefficients of variable d are ``coef_of(d)``.
+    """
     count = z.shape[0]
     g = np.empty((count, plan.dims, plan.categories))
     rows = np.arange(count)
@@ -636,8 +652,9 @@ ESTIMATES = {
 
 
 def simulate(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimates g (count, D, K), samples z (count, n, D) and function evaluations (count,) of
-    trials ``first_trial …``.
+    """Estimates g, samples z and function evaluations of trials ``first_trial …``.
+
+    Shapes: g (count, D, K), z (count, n, D), evaluations (count,).
 
     The construction draws (:data:`DRAWS`), the weighting turns the draws into g
     (:data:`ESTIMATES`): ``g_d = a − C p_d`` with ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``
@@ -687,8 +704,9 @@ def trial_estimates(plan: Plan, first_trial: int, count: int) -> tuple[np.ndarra
 
 
 def run_plan(plan: Plan, trials: int, progress: Callable[[int], None] | None = None):
-    """Run ``trials`` trials of ``plan`` and return the engine's
-    :class:`~carms_cli.core.records.RawResult`; ``progress(done)`` after every batch.
+    """Run ``trials`` trials of ``plan`` and return the engine's :class:`~carms_cli.core.records.RawResult`.
+
+    Calls ``progress(done)`` after every batch.
 
     Per batch of m trials with mean ``ḡ_b`` and ``M2_b = Σ (g − ḡ_b)²``, the running state is
     updated by ``δ = ḡ_b − ḡ``, ``ḡ += δ m/N'``, ``M2 += M2_b + δ² N m/N'`` (``N' = N + m``);

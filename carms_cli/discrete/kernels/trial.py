@@ -88,9 +88,11 @@ N_SCALARS = 6
 
 
 def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tuple[int, int], int, int] | None:
-    """Shapes of the scratch a driver allocates per chunk for a construction:
-    ``(dense shape, floats of work, ints of iwork)``; None for the copula constructions, which
-    need none (their kernels are then compiled without the ARSM, UNORD and Gumbel branches)."""
+    """Shapes of the scratch a driver allocates per chunk for a construction.
+
+    Returns ``(dense shape, floats of work, ints of iwork)``; None for the copula constructions,
+    which need none (their kernels are then compiled without the ARSM, UNORD and Gumbel branches).
+    """
     from carms_cli.discrete.kernels.dense import arsm_scratch, relaxed_scratch
     from carms_cli.discrete.kernels.unordered import unord_scratch
 
@@ -107,7 +109,7 @@ def scratch_sizes(construction: int, n: int, k: int, d_count: int) -> tuple[tupl
 
 @jit.helper(inline="always")
 def latent_to_uniform(y, copula, n):  # pragma: no cover - compiled
-    """A copula coordinate on its latent scale back to U (Dirichlet ``Y^(n−1)``, Gaussian ``Φ(Y)``)."""
+    """Map a copula coordinate on its latent scale back to U (Dirichlet ``Y^(n−1)``, Gaussian ``Φ(Y)``)."""
     if copula == DIRICHLET:
         return y ** (n - 1)
     if copula == GAUSSIAN:
@@ -117,11 +119,13 @@ def latent_to_uniform(y, copula, n):  # pragma: no cover - compiled
 
 @jit.helper(inline="always")
 def copula_tuple(key, base, copula, n, gumbel, draws):  # pragma: no cover - compiled
-    """One copula n-tuple from draws ``base …`` into ``draws[:n]``, on the copula's latent scale:
+    """One copula n-tuple from draws ``base …`` into ``draws[:n]``, on the copula's latent scale.
+
     Dirichlet ``Y_i = 1 − D_i`` with D ~ Dirichlet(1, …, 1) the spacings of n − 1 sorted uniforms,
     Gaussian ``Y = √(n/(n−1)) (X − X̄)`` with X iid N(0, 1) by Box–Muller, independent
     ``Y_i = u_i``. With ``gumbel``, ``−log U_i`` instead, computed stably on each copula's own
-    scale (the exponential race of CARMS-G)."""
+    scale (the exponential race of CARMS-G).
+    """
     if copula == DIRICHLET:
         # the spacings D_i = u_(i) − u_(i−1) (u_(0) = 0, u_(n) = 1) of n − 1 sorted uniforms are
         # uniform on the simplex, like normalised exponentials, without a logarithm per draw.
@@ -176,8 +180,9 @@ def copula_tuple(key, base, copula, n, gumbel, draws):  # pragma: no cover - com
 
 @jit.helper(error_model="numpy")
 def rotated_category(u, a, b, p_a, prefix, d, k):  # pragma: no cover - compiled
-    """Inverse CDF of the reference order ``(a, b)`` = ``[a, b+1, …, K−1, 0, …, b]`` without a,
-    from the doubled prefix sums ``S_j = Σ_{t<j} p_{t mod K}`` (j = 0..2K) of variable d.
+    """Inverse CDF of the reference order ``(a, b)`` = ``[a, b+1, …, K−1, 0, …, b]`` without a.
+
+    It reads the doubled prefix sums ``S_j = Σ_{t<j} p_{t mod K}`` (j = 0..2K) of variable d.
 
     After a, the order is the cyclic run of doubled indices ``b+1 … b+K`` with a's copy ``a+K``
     removed; the cumulative mass through index j is ``p_a + S_{j+1} − S_{b+1}`` before ``a+K``

@@ -19,7 +19,7 @@ def unord_scratch(n: int, k: int) -> tuple[int, int]:
 def sample_without_replacement(
     key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork
 ):  # pragma: no cover - compiled
-    """n distinct joint configurations into ``z`` (n×D) and their probabilities into ``work[:n]``.
+    """Draw n distinct joint configurations into ``z`` (n×D) and their probabilities into ``work[:n]``.
 
     Configuration i is drawn from q restricted to the configurations not drawn yet, variable by
     variable (draw ``1 + i`` of variable d): given the prefix ``c_1..c_{d−1}`` of probability π,
@@ -84,9 +84,11 @@ def sample_without_replacement(
 
 @jit.helper(error_model="numpy")
 def _plackett_luce(target, base, n, work, subset_mass, table):  # pragma: no cover - compiled
-    """``P^{D∖A}(T)``: probability that the first |T| draws without replacement are the set T,
-    when the mass ``base = q(A)`` is already removed. A dynamic programme over the subsets of T:
-    ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))``, h(∅) = 1."""
+    """``P^{D∖A}(T)``: probability that the first |T| draws without replacement are the set T.
+
+    Here the mass ``base = q(A)`` is already removed. A dynamic programme over the subsets of T:
+    ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))``, h(∅) = 1.
+    """
     work[table] = 1.0
     for mask in range(1, 1 << n):
         if mask & ~target:

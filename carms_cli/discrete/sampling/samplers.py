@@ -123,5 +123,5 @@ SAMPLERS = [
 
 
 def find_sampler(construction: Construction, copula: Copula) -> SamplerSpec:
-    """The sampler of a construction and copula."""
+    """Return the sampler of a construction and copula."""
     return next(s for s in SAMPLERS[1:] if s.construction == construction and s.copula == copula)
