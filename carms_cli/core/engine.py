@@ -3,7 +3,7 @@
 A family hands the engine a :class:`ChunkSource`: fixed-size chunks of trials whose boundaries
 depend on the problem only, each filling one row of :class:`~carms_cli.core.records.ChunkRows`.
 The engine asks for a batch of rows at a time, folds them in chunk order into running
-``(count, mean, M2)`` accumulators (:func:`~carms_cli.core.kernels.merge.merge_rows`) and sums
+``(count, mean, M2)`` accumulators (:func:`~carms_cli.core.merge.merge_rows`) and sums
 the scalar columns in the same order, so a run's numbers do not depend on the number of threads
 or on the target. Memory is fixed by the batch size, not by the number of trials.
 """
@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from carms_cli.core.errors import InputError
+from carms_cli.core.merge import merge_rows
 from carms_cli.core.records import EVALUATIONS, FIRST_EXTRA, Q_SQ_SUM, Q_SUM, ChunkRows, RawResult
 
 
@@ -70,16 +71,13 @@ def run_source(
     The first call compiles the source's kernels and the merge (or loads them from the cache)
     on one empty chunk; that time is not counted in ``seconds``.
     """
-    from carms_cli.core.kernels.merge import merge_rows
-
     size = source.chunk_size
     total_chunks = -(-trials // size)
     per_batch = min(source.batch_rows(threads), total_chunks)
     parameters = int(np.prod(source.shape))
     extras = len(source.extra_names)
 
-    warm = source.run(0, 1, 0, threads)  # compile or load from the cache, outside the timing
-    merge_rows(warm.count, warm.mean, warm.m2, 0, np.zeros(parameters), np.zeros(parameters))
+    source.run(0, 1, 0, threads)  # compile or load from the cache, outside the timing
 
     mean = np.zeros(parameters)
     m2 = np.zeros(parameters)
