@@ -219,3 +219,25 @@ def test_warmup(cli):
     assert cli("warmup", "--samples", "2,3").code == 0
     bad = cli("warmup", "--samples", "1")
     assert bad.code == 2 and bad.err.startswith("Error: --samples must be at least 2")
+
+
+def test_problem_options_are_declared_once_and_shared(cli):
+    """The problem options come from one declaration (cli/options.PROBLEM_OPTIONS): each command
+    lists the ones it takes, with the shared help text."""
+    import pytest
+
+    from carms_cli.cli.options import PROBLEM_OPTIONS, problem_options
+
+    takes = {
+        "variance": set(PROBLEM_OPTIONS),
+        "exact": set(PROBLEM_OPTIONS),
+        "pmf": {"categories", "samples", "seed", "probs", "logits", "alpha"},
+        "duplicates": {"categories", "samples", "seed", "probs", "logits", "alpha"},
+        "bench": {"categories", "samples", "dims", "seed", "objective"},
+    }
+    for command, names in takes.items():
+        shown = set(re.findall(r"^\W --([a-z-]+)", cli(command, "--help").out, re.M))  # rows, not wrapped help
+        assert names <= shown, command
+        assert not (set(PROBLEM_OPTIONS) - names) & shown, command
+    with pytest.raises(ValueError, match="unknown problem options"):
+        problem_options("colour")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import Categories, Dims, JsonOut, Objective, Quiet, Samples, Seed, Threads, write_output
+from carms_cli.cli.options import JsonOut, ProblemOptions, Quiet, Threads, problem_options, write_output
 from carms_cli.core.errors import InputError
 
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
@@ -22,13 +22,12 @@ class BenchBackend(str, Enum):
     auto = "auto"
 
 
+@problem_options("categories", "samples", "dims", "seed", "objective", categories=10, dims=1)
 def bench(
     estimators: Annotated[
         str, typer.Option("--estimators", "-e", help="Comma-separated estimators to time (see 'carms list').")
     ] = DEFAULT_BENCH_ESTIMATORS,
-    categories: Categories = 10,
-    samples: Samples = 4,
-    dims: Dims = 1,
+    problem: ProblemOptions = ProblemOptions(),
     trials: Annotated[
         int, typer.Option("--trials", "-t", help="Trials per numba timing (the bound runs at least as many).")
     ] = 2_000_000,
@@ -39,8 +38,6 @@ def bench(
     repeats: Annotated[
         int, typer.Option("--repeats", "-r", help="Alternating repetitions per estimator; rates use medians.")
     ] = 3,
-    objective: Objective = "linear",
-    seed: Seed = 0,
     threads: Threads = None,
     backend: Annotated[
         BenchBackend,
@@ -77,12 +74,9 @@ def bench(
     from carms_cli.analysis.bench import bench_case, bench_record, startup_seconds
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
-    from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import parse_estimators
 
-    problem = build_problem(
-        categories=categories, samples=samples, dims=dims, objective=objective, trials=trials, seed=seed
-    )
+    problem = problem.build(trials)
     specs = parse_estimators(estimators, problem.categories, problem.samples)
     used_backend, backend_note = resolve_backend(backend.value)  # --backend cuda without a GPU: exit 2 here
     gpu_trials = (cuda_trials or trials) if used_backend == "cuda" else None

@@ -6,29 +6,20 @@ import numpy as np
 import typer
 
 from carms_cli.cli.options import (
-    Alpha,
     Backend,
     BackendName,
-    Categories,
     JsonOut,
-    Logits,
-    Probs,
-    Samples,
-    Seed,
+    ProblemOptions,
+    problem_options,
     write_output,
 )
 from carms_cli.cli.pmf_cmd import Variable
 from carms_cli.core.errors import InputError
-from carms_cli.discrete.problem import build_problem
 
 
+@problem_options("categories", "samples", "seed", "probs", "logits", "alpha")
 def duplicates(
-    categories: Categories = None,
-    samples: Samples = 4,
-    seed: Seed = 0,
-    probs: Probs = None,
-    logits: Logits = None,
-    alpha: Alpha = 1.0,
+    problem: ProblemOptions = ProblemOptions(),
     variable: Variable = 0,
     trials: Annotated[
         int, typer.Option("--trials", "-t", help="Sampled sets per sampler for the Monte Carlo column.")
@@ -44,9 +35,7 @@ def duplicates(
     """
     if trials < 2:
         raise InputError(f"--trials must be at least 2, got {trials}")
-    problem = build_problem(
-        categories=categories, samples=samples, probs=probs, logits=logits, alpha=alpha, trials=1, seed=seed
-    )
+    problem = problem.build(trials=1)
     from carms_cli.analysis.duplicates import duplicates_record
     from carms_cli.analysis.pmf import problem_row
     from carms_cli.core.backends import resolve_backend
@@ -82,7 +71,8 @@ def duplicates(
         ["sampler", "distinct", "(MC)", "P(all distinct)", "(MC)", "coincident pairs", "(MC)", "cache saves", "(MC)"],
         rows,
         header=[
-            f"carms-cli duplicates · K={problem.categories} · n={samples} · {trials:,} sets per sampler · seed={seed}",
+            f"carms-cli duplicates · K={problem.categories} · n={problem.samples} · {trials:,} sets per sampler · "
+            f"seed={problem.seed}",
             f"p ({problem.probs_source}, row {variable}): "
             f"{np.array2string(record.config.probs, precision=4, separator=', ')}",
         ],

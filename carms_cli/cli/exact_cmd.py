@@ -1,31 +1,18 @@
 """``carms exact``: exact bias and variance of every estimator by enumeration, no sampling."""
 
 from carms_cli.cli.options import (
-    Alpha,
-    Categories,
-    Dims,
     Estimators,
     JsonOut,
-    Logits,
-    Objective,
-    Probs,
-    Samples,
-    Seed,
+    ProblemOptions,
+    problem_options,
     write_output,
 )
-from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
 
 
+@problem_options()
 def exact(
-    categories: Categories = None,
-    samples: Samples = 4,
-    dims: Dims = None,
-    seed: Seed = 0,
-    probs: Probs = None,
-    logits: Logits = None,
-    alpha: Alpha = 1.0,
-    objective: Objective = "linear",
+    problem: ProblemOptions = ProblemOptions(),
     estimators: Estimators = None,
     json_out: JsonOut = None,
 ) -> None:
@@ -33,17 +20,7 @@ def exact(
 
     Example: carms exact --probs 0.1,0.2,0.3,0.4 --samples 3
     """
-    problem = build_problem(
-        categories=categories,
-        samples=samples,
-        dims=dims,
-        probs=probs,
-        logits=logits,
-        alpha=alpha,
-        objective=objective,
-        trials=1,
-        seed=seed,
-    )
+    problem = problem.build(trials=1)
     specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     from carms_cli.analysis.exact import exact_record
     from carms_cli.present.table import fmt_number, header_lines_for, plain_json, print_table

@@ -1,6 +1,15 @@
-"""Options shared by several commands (one definition, one help text)."""
+"""Options shared by several commands (one definition, one help text).
 
+The options that state a problem (``--categories``, ``--samples``, ``--dims``, ``--seed``,
+``--probs``, ``--logits``, ``--alpha``, ``--objective``) are declared once, in
+:data:`PROBLEM_OPTIONS`; a command takes the ones it needs with :func:`problem_options` and
+receives them as one :class:`ProblemOptions` argument.
+"""
+
+import functools
+import inspect
 import sys
+from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -106,3 +115,82 @@ def write_output(target: str, text: str, what: str) -> None:
         Path(target).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {what} to '{target}': {exc.strerror or exc}") from None
+
+
+#: The problem options in their order on the command line: name → (option type, default).
+PROBLEM_OPTIONS = {
+    "categories": (Categories, None),
+    "samples": (Samples, 4),
+    "dims": (Dims, None),
+    "seed": (Seed, 0),
+    "probs": (Probs, None),
+    "logits": (Logits, None),
+    "alpha": (Alpha, 1.0),
+    "objective": (Objective, "linear"),
+}
+
+
+@dataclass(frozen=True)
+class ProblemOptions:
+    """The problem options a command was given (those it does not take keep their defaults)."""
+
+    categories: int | None = None
+    samples: int = 4
+    dims: int | None = None
+    seed: int = 0
+    probs: str | None = None
+    logits: str | None = None
+    alpha: float = 1.0
+    objective: str = "linear"
+
+    def build(self, trials: int | None, **overrides):
+        """Build and validate the :class:`~carms_cli.discrete.problem.Problem` (``overrides`` replace options)."""
+        from carms_cli.discrete.problem import build_problem
+
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        return build_problem(**{**values, **overrides}, trials=trials)
+
+
+def problem_options(*names: str, **defaults):
+    """Give a command the shared problem options ``names`` (all of them when none are named).
+
+    The command declares one parameter ``problem: ProblemOptions``; in its place the command
+    line gets the named options (with the shared help text, and ``defaults`` overriding the
+    shared defaults), and the command receives them bundled.
+    """
+    chosen = names or tuple(PROBLEM_OPTIONS)
+    unknown = set(chosen) - set(PROBLEM_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown problem options {sorted(unknown)}")
+
+    def decorate(command):
+        signature = inspect.signature(command)
+        own = list(signature.parameters.values())
+        position = [parameter.name for parameter in own].index("problem")
+        added = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=PROBLEM_OPTIONS[name][0],
+                default=defaults.get(name, PROBLEM_OPTIONS[name][1]),
+            )
+            for name in PROBLEM_OPTIONS
+            if name in chosen
+        ]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        rest = [parameter.replace(kind=keyword) for parameter in own if parameter.name != "problem"]
+
+        @functools.wraps(command)
+        def run(**values):
+            problem = ProblemOptions(**{name: values.pop(name) for name in chosen})
+            return command(problem=problem, **values)
+
+        parameters = rest[:position] + added + rest[position:]
+        run.__signature__ = signature.replace(parameters=parameters)
+        run.__annotations__ = {
+            **{parameter.name: parameter.annotation for parameter in parameters},
+            "return": signature.return_annotation,
+        }
+        return run
+
+    return decorate

@@ -6,21 +6,16 @@ import numpy as np
 import typer
 
 from carms_cli.cli.options import (
-    Alpha,
     Backend,
     BackendName,
-    Categories,
     ConstructionName,
     CopulaName,
     JsonOut,
-    Logits,
-    Probs,
-    Samples,
-    Seed,
+    ProblemOptions,
+    problem_options,
     write_output,
 )
 from carms_cli.core.errors import InputError
-from carms_cli.discrete.problem import build_problem
 
 Construction_ = Annotated[
     ConstructionName,
@@ -30,13 +25,9 @@ Copula_ = Annotated[CopulaName, typer.Option("--copula", help="Copula across the
 Variable = Annotated[int, typer.Option("--variable", help="Which row of --probs/--logits to use (0-based).")]
 
 
+@problem_options("categories", "samples", "seed", "probs", "logits", "alpha")
 def pmf(
-    categories: Categories = None,
-    samples: Samples = 4,
-    seed: Seed = 0,
-    probs: Probs = None,
-    logits: Logits = None,
-    alpha: Alpha = 1.0,
+    problem: ProblemOptions = ProblemOptions(),
     construction: Construction_ = ConstructionName.inverse,
     copula: Copula_ = CopulaName.dirichlet,
     variable: Variable = 0,
@@ -53,9 +44,7 @@ def pmf(
     """
     if check is not None and check <= 0:
         raise InputError(f"--check must be positive, got {check}")
-    problem = build_problem(
-        categories=categories, samples=samples, probs=probs, logits=logits, alpha=alpha, trials=1, seed=seed
-    )
+    problem = problem.build(trials=1)
     from carms_cli.analysis.pmf import pmf_record, problem_row
 
     problem_row(problem, variable)  # a bad --variable is reported before a bad --backend
@@ -74,7 +63,7 @@ def pmf(
             return
     p, sampled = record.config.probs, record.check
     header = [
-        f"pair pmf of sampler {record.config.sampler}: K={problem.categories}, n={samples}",
+        f"pair pmf of sampler {record.config.sampler}: K={problem.categories}, n={problem.samples}",
         f"p ({problem.probs_source}, row {variable}): {np.array2string(p, precision=4, separator=', ')}",
         f"row sums Σ_b P(a,b) = p_a to {record.row_sum_max_error:.1e}",
     ]

@@ -7,46 +7,33 @@ from typing import Annotated
 import typer
 
 from carms_cli.cli.options import (
-    Alpha,
     Backend,
     BackendName,
-    Categories,
     CsvOut,
-    Dims,
     Estimators,
     JsonOut,
-    Logits,
-    Objective,
-    Probs,
+    ProblemOptions,
     Quiet,
-    Samples,
-    Seed,
     Threads,
     Trials,
+    problem_options,
     write_output,
 )
 from carms_cli.core.errors import EXIT_GATE, EXIT_OK, InputError
 from carms_cli.core.gates import bias_gate, require_reference, variance_ratio_gate
-from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
 
 
+@problem_options()
 def variance(
-    categories: Categories = None,
+    problem: ProblemOptions = ProblemOptions(),
     binary: Annotated[
         bool,
         typer.Option(
             "--binary", help="Binary variables (K = 2): report the gradient w.r.t. φ, p = sigmoid(φ) = P(z=1)."
         ),
     ] = False,
-    samples: Samples = 4,
-    dims: Dims = None,
     trials: Trials = None,
-    seed: Seed = 0,
-    probs: Probs = None,
-    logits: Logits = None,
-    alpha: Alpha = 1.0,
-    objective: Objective = "linear",
     estimators: Estimators = None,
     threads: Threads = None,
     backend: Backend = BackendName.cpu,
@@ -108,21 +95,9 @@ def variance(
         tolerance_value = parse_tolerance(tolerance)
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
-    if binary:
-        if categories not in (None, 2):
-            raise InputError(f"--binary means --categories 2, got --categories {categories}")
-        categories = 2
-    problem = build_problem(
-        categories=categories,
-        samples=samples,
-        dims=dims,
-        probs=probs,
-        logits=logits,
-        alpha=alpha,
-        objective=objective,
-        trials=trials,
-        seed=seed,
-    )
+    if binary and problem.categories not in (None, 2):
+        raise InputError(f"--binary means --categories 2, got --categories {problem.categories}")
+    problem = problem.build(trials, categories=2) if binary else problem.build(trials)
     specs = [
         replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
         for spec in parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
