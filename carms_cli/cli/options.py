@@ -11,7 +11,6 @@ import inspect
 import sys
 from dataclasses import dataclass, fields
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -106,13 +105,19 @@ class ConstructionName(str, Enum):
 
 
 def write_output(target: str, text: str, what: str) -> None:
-    """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError."""
+    """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError.
+
+    The file is written whole or not at all (:mod:`carms_cli.core.files`): a failed write leaves
+    the previous file in place.
+    """
+    from carms_cli.core.files import write_text_atomic
+
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     try:
-        Path(target).write_text(text, encoding="utf-8")
+        write_text_atomic(target, text)
     except OSError as exc:
         raise InputError(f"cannot write {what} to '{target}': {exc.strerror or exc}") from None
 

@@ -49,9 +49,12 @@ def _pyplot(path: str):
 
 
 def _save(fig, plt, path: str) -> None:
+    from carms_cli.core.files import atomic_path
+
     fig.tight_layout()
     try:
-        fig.savefig(path)
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, format=Path(path).suffix.lstrip(".").lower())
     except OSError as exc:
         raise InputError(f"cannot write the figure to '{path}': {exc.strerror or exc}") from None
     finally:
