@@ -239,3 +239,32 @@ def test_variance_and_sweep_figures(cli, tmp_path):
     two_axes = cli("sweep", "-k", "3,4", "-n", "2,3", "-t", 100, "--plot", "-")
     assert two_axes.code == 2 and "exactly one swept parameter" in two_axes.err
     assert cli("variance", "-k", 4, "-t", 1000, "--plot", tmp_path / "v.jpg").code == 2
+
+
+def test_compare_refuses_damaged_records_with_one_line(cli, tmp_path):
+    """Issue 19, item 4: malformed, non-UTF-8 or overflowed records are exit 2 with one line, never a
+    traceback or the gate's exit 1; a current variance that is not a number fails the gate."""
+    good = tmp_path / "good.json"
+    assert cli("variance", "-k", 4, "-n", 3, "-e", "loorf,carms", "-t", 5_000, "-q", "--json", good).code == 0
+    record = json.loads(good.read_text())
+    cases = {
+        "binary.json": b"\xff",
+        "list.json": b"[1, 2]",
+        "no-estimators.json": json.dumps({"schema": "carms-cli/variance/1", "config": {}}).encode(),
+        "no-name.json": json.dumps({**record, "estimators": [{"variance_total": 1.0}]}).encode(),
+    }
+    overflowed = json.loads(good.read_text())
+    overflowed["estimators"][0]["variance_total_ci95"] = [None, None]
+    cases["overflowed.json"] = json.dumps(overflowed).encode()
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        result = cli("compare", tmp_path / name, good)
+        assert result.code == 2, name
+        assert result.err.startswith("Error: ") and result.err.strip().count("\n") == 0, name
+    broken = json.loads(good.read_text())
+    broken["estimators"][1]["variance_total"] = None
+    (tmp_path / "nan.json").write_text(json.dumps(broken))
+    gated = cli("compare", good, tmp_path / "nan.json", "--json", "-")
+    assert gated.code == 1
+    statuses = {c["name"]: c["status"] for c in gated.json()["estimators"]}
+    assert statuses == {"loorf": "ok", "carms": "regressed"}

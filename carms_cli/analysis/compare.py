@@ -41,11 +41,38 @@ def parse_tolerance(text: str) -> float:
     return number
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_record(record, label: str) -> None:
+    """Raise InputError (exit 2) naming what makes ``record`` unusable as a variance record.
+
+    Checks the structure ``compare`` reads: the schema, a config object and a list of estimator
+    entries, each with a name and the variance fields (numbers or null).
+    """
+    if not isinstance(record, dict) or record.get("schema") != "carms-cli/variance/1":
+        raise InputError(f"the {label} is not a 'carms variance --json' record (schema carms-cli/variance/1)")
+    if not isinstance(record.get("config"), dict) or not isinstance(record.get("estimators"), list):
+        raise InputError(f"the {label} record is damaged: it needs a 'config' object and an 'estimators' list")
+    for index, entry in enumerate(record["estimators"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InputError(f"the {label} record is damaged: estimator entry {index} has no name")
+        interval = entry.get("variance_total_ci95")
+        shapes = (
+            entry.get("variance_total") is None or _finite(entry.get("variance_total")),
+            isinstance(interval, list) and len(interval) == 2 and all(x is None or _finite(x) for x in interval),
+            isinstance(entry.get("unbiased_by_design"), bool),
+            entry.get("unbiased") in (True, False, None),
+        )
+        if not all(shapes):
+            raise InputError(f"the {label} record is damaged: the entry of '{entry['name']}' lacks its variance fields")
+
+
 def check_comparable(baseline: dict, current: dict) -> None:
-    """Raise InputError (exit 2) saying why two records state different problems."""
+    """Raise InputError (exit 2) saying why two records are damaged or state different problems."""
     for record, label in ((baseline, "baseline"), (current, "current")):
-        if not isinstance(record, dict) or record.get("schema") != "carms-cli/variance/1":
-            raise InputError(f"the {label} is not a 'carms variance --json' record (schema carms-cli/variance/1)")
+        check_record(record, label)
     b, c = baseline["config"], current["config"]
     if b.get("family", "discrete") != c.get("family", "discrete"):
         raise InputError(f"runs are not comparable: family differs ({b.get('family')!r} vs {c.get('family')!r})")
@@ -84,8 +111,11 @@ class Comparison:
     reason: str = ""
 
 
-def _se(entry: dict) -> float:
+def _se(entry: dict) -> float | None:
+    """Return the standard error of the total variance from its 95% interval (None if not finite)."""
     low, high = entry["variance_total_ci95"]
+    if not (_finite(low) and _finite(high)) or not math.isfinite(high - low):
+        return None
     return (high - low) / (2 * Z_95)
 
 
@@ -104,7 +134,14 @@ def compare_records(baseline: dict, current: dict, tolerance: float, significanc
         b, c = base[name], curr[name]
         vb, vc = b["variance_total"], c["variance_total"]
         status, reason, ratio, z = "ok", "", None, None
-        if vb and vc and vb > 0 and vc > 0:
+        if not _finite(vb) or _se(b) is None:
+            raise InputError(
+                f"the baseline's total variance of '{name}' or its interval is not a finite number (objective "
+                "values too large for float64?): record the baseline again"
+            )
+        if not _finite(vc) or _se(c) is None:
+            status, reason = "regressed", "total variance or its interval is not a finite number"
+        elif vb > 0 and vc > 0:
             ratio = vc / vb
             se_log = math.hypot(_se(b) / vb, _se(c) / vc)
             if se_log > 0:

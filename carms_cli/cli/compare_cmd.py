@@ -27,6 +27,8 @@ def load_record(path: str, what: str) -> dict:
         raise InputError(f"cannot read the {what} '{path}': {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"the {what} '{path}' is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"the {what} '{path}' is not UTF-8 text (a JSON record is)") from None
 
 
 def report_comparison(comparisons, tolerance: float, json_out: str | None, show: bool = True) -> int:
