@@ -33,9 +33,11 @@ def test_cache_dir_depends_on_every_kernel_source(monkeypatch, tmp_path):
     sources = jit.kernel_sources()
     for dropped in sources:
         monkeypatch.setattr(jit, "kernel_sources", lambda dropped=dropped: [s for s in sources if s != dropped])
+        jit._sources_digest.cache_clear()
         assert jit.kernel_cache_dir() != full
         monkeypatch.undo()
         monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    jit._sources_digest.cache_clear()
 
 
 def test_default_cache_dir_is_per_user(monkeypatch, tmp_path):
@@ -62,3 +64,45 @@ def test_the_default_run_needs_one_specialisation_of_the_chunk_kernel():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "1"
+
+
+def _run_cached_add(module_dir, cache_dir):
+    import subprocess
+    import sys
+
+    script = f"import sys; sys.path.insert(0, {str(module_dir)!r}); import tiny; print(tiny.add(2, 3))"
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(cache_dir)}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+
+
+def test_a_damaged_kernel_cache_is_discarded_with_one_warning_and_recompiled(tmp_path):
+    """Issue 19, item 1: truncated cache files (a full disk, a killed process) used to break every
+    later run; the damaged entries are removed and the kernel compiles again."""
+    (tmp_path / "tiny.py").write_text(
+        "from carms_cli.core.jit import cached_kernel\n\n\n@cached_kernel()\ndef add(a, b):\n    return a + b\n"
+    )
+    cache = tmp_path / "cache"
+    first = _run_cached_add(tmp_path, cache)
+    assert first.returncode == 0 and first.stdout.strip() == "5" and first.stderr == ""
+    damaged = list(cache.rglob("*.nbc"))
+    assert damaged
+    for path in damaged:
+        path.write_bytes(b"")
+    second = _run_cached_add(tmp_path, cache)
+    assert second.returncode == 0 and second.stdout.strip() == "5"
+    assert second.stderr.startswith("warning: discarded damaged kernel cache entries")
+    assert second.stderr.count("\n") == 1
+    third = _run_cached_add(tmp_path, cache)  # saved afresh: loads silently
+    assert third.returncode == 0 and third.stdout.strip() == "5" and third.stderr == ""
+
+
+def test_an_unwritable_cache_directory_falls_back_with_one_warning(tmp_path):
+    (tmp_path / "tiny.py").write_text(
+        "from carms_cli.core.jit import cached_kernel\n\n\n@cached_kernel()\ndef add(a, b):\n    return a + b\n"
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = _run_cached_add(tmp_path, blocker / "cache")
+    assert result.returncode == 0 and result.stdout.strip() == "5"
+    assert result.stderr.startswith("warning: the kernel cache directory") and "not writable" in result.stderr
+    assert result.stderr.count("\n") == 1

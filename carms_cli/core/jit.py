@@ -19,6 +19,8 @@ import functools
 import hashlib
 import os
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -71,18 +73,87 @@ def kernel_sources() -> tuple[Path, ...]:
     return tuple(sorted(seen, key=lambda path: path.relative_to(_PACKAGE).as_posix()))
 
 
-def kernel_cache_dir() -> Path:
-    """``$NUMBA_CACHE_DIR`` (or ``$XDG_CACHE_HOME``, default ``~/.cache``) ``/carms-cli/<hash>``."""
+@functools.lru_cache(maxsize=1)
+def _sources_digest() -> str:
     import numba
 
     digest = hashlib.sha256(numba.__version__.encode())
     for path in kernel_sources():
         digest.update(path.relative_to(_PACKAGE).as_posix().encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _warn(message: str) -> None:
+    """One line on stderr (the kernel cache never stops a run)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def kernel_cache_dir() -> Path:
+    """``$NUMBA_CACHE_DIR`` (or ``$XDG_CACHE_HOME``, default ``~/.cache``) ``/carms-cli/<hash>``.
+
+    A directory that cannot be created or written falls back, with one warning, to
+    ``<tmp>/carms-cli-<uid>/<hash>`` (numba itself would fall back to the package's own folder,
+    outside the versioned directory).
+    """
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "carms-cli"
     )
-    return Path(base) / f"kernels-{digest.hexdigest()[:16]}"
+    path = Path(base) / f"kernels-{_sources_digest()}"
+    if _writable(path):
+        return path
+    fallback = Path(tempfile.gettempdir()) / f"carms-cli-{os.getuid()}" / path.name
+    if not _FALLBACK_WARNED:
+        _FALLBACK_WARNED.append(True)
+        _warn(f"the kernel cache directory '{path}' is not writable; caching in '{fallback}' instead")
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
+_FALLBACK_WARNED: list[bool] = []
+_DAMAGE_WARNED: list[bool] = []
+
+
+@functools.lru_cache(maxsize=8)
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _self_healing_cache(dispatcher):
+    """Give ``dispatcher`` a cache that discards a damaged entry (with one warning) and recompiles.
+
+    numba unpickles cached kernels; a truncated or corrupted file (a full disk, a killed
+    process) raises there, and every later run would fail the same way. The damaged entry's
+    index and data files are removed instead, so the kernel compiles again and is saved afresh.
+    """
+    from numba.core.caching import FunctionCache
+
+    if type(getattr(dispatcher, "_cache", None)) is not FunctionCache:
+        return dispatcher  # another numba version's internals: keep numba's own cache
+
+    class SelfHealingCache(FunctionCache):
+        def load_overload(self, sig, target_context):
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception as exc:  # any failure to read an entry means it is damaged
+                index = Path(self._cache_file._index_path)
+                for damaged in [index, *index.parent.glob(index.name.removesuffix(".nbi") + ".*.nbc")]:
+                    with contextlib.suppress(OSError):
+                        damaged.unlink()
+                if not _DAMAGE_WARNED:
+                    _DAMAGE_WARNED.append(True)
+                    _warn(
+                        f"discarded damaged kernel cache entries in '{index.parent}' ({type(exc).__name__}: {exc}); "
+                        "recompiling"
+                    )
+                return None
+
+    dispatcher._cache = SelfHealingCache(dispatcher.py_func)
+    return dispatcher
 
 
 @contextlib.contextmanager
@@ -106,7 +177,7 @@ def cached_kernel(**options):
 
     def decorate(function):
         with _versioned_cache():
-            return numba.njit(cache=True, error_model="numpy", **options)(function)
+            return _self_healing_cache(numba.njit(cache=True, error_model="numpy", **options)(function))
 
     return decorate
 
