@@ -246,3 +246,23 @@ def test_variance_exact_option(cli):
 def test_size_cap_is_an_error_not_a_hang(cli):
     result = cli("variance", "-k", 300, "-e", "carms")
     assert result.code == 2 and "about K <= 130" in result.err
+
+
+def test_sampled_duplicate_counts_stream_in_flat_memory():
+    """Issue 19, item 2: the Monte Carlo duplicate statistics are value counts fed batch by batch
+    (bounded by n², whatever the number of sets), equal to the statistics of all sets at once."""
+    from carms_cli.discrete.exact.duplicates import SampledCounts
+
+    rng = np.random.default_rng(3)
+    z = rng.integers(0, 4, size=(30_000, 5))
+    counts = SampledCounts()
+    for batch in np.array_split(z, 7):
+        counts.add(batch)
+    assert all(len(histogram) <= 5 * 5 for histogram in counts._histograms)
+    got = counts.statistics()
+    distinct = np.array([len(set(row)) for row in z], dtype=float)
+    pairs = np.array([sum(row[i] == row[j] for i in range(5) for j in range(i + 1, 5)) for row in z], dtype=float)
+    assert got.mean_unique == distinct.mean() and got.coincident_pairs == pairs.mean()
+    assert got.prob_all_distinct == (distinct == 5).mean()
+    assert got.mean_unique_se == pytest.approx(distinct.std(ddof=1) / np.sqrt(len(z)), rel=1e-12)
+    assert got.coincident_pairs_se == pytest.approx(pairs.std(ddof=1) / np.sqrt(len(z)), rel=1e-12)

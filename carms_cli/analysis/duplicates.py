@@ -110,7 +110,7 @@ def sampler_duplicates(
     sampler: SamplerSpec, p: np.ndarray, n: int, trials: int, seed: int, backend: str = "cpu"
 ) -> SamplerDuplicates:
     """Exact and Monte Carlo duplicate statistics of one sampler for probabilities ``p``."""
-    from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
+    from carms_cli.discrete.exact.duplicates import SampledCounts, exact_duplicates
     from carms_cli.discrete.exact.pmf import NotComputable, pair_pmf
     from carms_cli.discrete.source import sample_sets
 
@@ -127,8 +127,10 @@ def sampler_duplicates(
             prob_all_distinct=exact.prob_all_distinct,
             cache_saving=exact.cache_saving(n),
         )
-    z = np.concatenate(list(sample_sets(sampler, p, n, trials, seed, backend=backend)))
-    mc = sampled_duplicates(z)
+    counts = SampledCounts()  # streamed batch by batch: memory does not grow with the trials
+    for z in sample_sets(sampler, p, n, trials, seed, backend=backend):
+        counts.add(z)
+    mc = counts.statistics()
     sampled = SampledFigures(
         sets=trials,
         mean_unique=mc.mean_unique,

@@ -16,6 +16,7 @@ Monte Carlo values come from samples, with standard errors.
 
 import itertools
 import math
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -99,15 +100,45 @@ def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateSt
     return DuplicateStats(float(weight @ distinct), float(weight @ (distinct == n)), float(weight @ coincident))
 
 
+class SampledCounts:
+    """Streaming Monte Carlo duplicate statistics: exact value counts, flat memory.
+
+    Feed batches of n-sample sets with :meth:`add`; each statistic (distinct categories, all
+    distinct, coincident pairs) takes small integer values, so a histogram of them is exact and
+    bounded by n², whatever the number of sets.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._histograms = ({}, {}, {})
+
+    def add(self, z: np.ndarray) -> None:
+        """Count a batch of sets ``z`` of shape (b, n)."""
+        distinct = _distinct_counts(z)
+        statistics = (distinct, (distinct == z.shape[1]).astype(np.int64), _coincident_pairs(z))
+        for histogram, values in zip(self._histograms, statistics, strict=True):
+            for value, times in zip(*np.unique(values, return_counts=True), strict=True):
+                histogram[int(value)] = histogram.get(int(value), 0) + int(times)
+        self.count += z.shape[0]
+
+    def statistics(self) -> DuplicateStats:
+        """Means and standard errors (exact sums over the value counts, rounded once)."""
+        count = self.count
+        means, errors = [], []
+        for histogram in self._histograms:
+            total = sum(value * times for value, times in histogram.items())
+            squares = sum(value * value * times for value, times in histogram.items())
+            means.append(total / count)
+            if count > 1:  # Σ(x − x̄)² = Σx² − (Σx)²/N, exact as a fraction of integers
+                spread = Fraction(squares * count - total * total, count * (count - 1) * count)
+                errors.append(math.sqrt(spread))
+            else:
+                errors.append(float("nan"))
+        return DuplicateStats(*means, *errors)
+
+
 def sampled_duplicates(z: np.ndarray) -> DuplicateStats:
     """Monte Carlo statistics from samples ``z`` of shape (count, n), with standard errors."""
-    count = z.shape[0]
-    distinct = _distinct_counts(z).astype(np.float64)
-    all_distinct = (distinct == z.shape[1]).astype(np.float64)
-    pairs = _coincident_pairs(z).astype(np.float64)
-
-    def se(values):
-        return float(values.std(ddof=1) / math.sqrt(count)) if count > 1 else float("nan")
-
-    means = (float(distinct.mean()), float(all_distinct.mean()), float(pairs.mean()))
-    return DuplicateStats(*means, se(distinct), se(all_distinct), se(pairs))
+    counts = SampledCounts()
+    counts.add(z)
+    return counts.statistics()
