@@ -268,3 +268,25 @@ def test_compare_refuses_damaged_records_with_one_line(cli, tmp_path):
     assert gated.code == 1
     statuses = {c["name"]: c["status"] for c in gated.json()["estimators"]}
     assert statuses == {"loorf": "ok", "carms": "regressed"}
+
+
+def test_outputs_are_checked_before_any_work(cli, tmp_path):
+    """Issue 19, items 3 and 7: an output that would overwrite an input, a missing folder or a
+    bad --plot suffix is refused (exit 2) before sampling, with the input left intact."""
+    objective = tmp_path / "obj.csv"
+    objective.write_text("3,-1,2,0.5\n")
+    huge = ("-t", 10**12, "-q")  # hours of sampling: a refusal must come first
+    cases = [
+        (
+            ("variance", "--probs", "0.1,0.2,0.3,0.4", "-o", f"file:{objective}", "-n", 3, "--csv", objective),
+            "objective",
+        ),
+        (("variance", "--json", tmp_path / "missing" / "r.json"), "folder does not exist"),
+        (("variance", "--json", tmp_path), "is a folder"),
+        (("variance", "--plot", tmp_path / "v.pdf"), ".png or .svg"),
+    ]
+    for args, words in cases:
+        result = cli(*args, *huge)
+        assert result.code == 2 and words in result.err and result.err.count("\n") == 1, args
+    assert objective.read_text() == "3,-1,2,0.5\n"
+    assert cli("sweep", "-k", "3,4", "-t", 10**9, "--jsonl", tmp_path / "no" / "s.jsonl", "-q").code == 2

@@ -8,9 +8,11 @@ receives them as one :class:`ProblemOptions` argument.
 
 import functools
 import inspect
+import os
 import sys
 from dataclasses import dataclass, fields
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -102,6 +104,31 @@ class ConstructionName(str, Enum):
     inverse = "inverse"
     gumbel = "gumbel"
     stick = "stick"
+
+
+def check_outputs(outputs: dict[str, str | None], inputs: dict[str, str | None], plot: str | None = None) -> None:
+    """Refuse, before any work, outputs that could not be written or would overwrite an input.
+
+    ``outputs`` and ``inputs`` map an option (``--json``) to its path (None: not given; ``-``:
+    stdout). An output's folder must exist and be writable and the output must not be a folder;
+    no output may be an input file (an objective ``file:`` or a ``--baseline``); a ``--plot``
+    path (not ``-``) must end in .png or .svg.
+    """
+    given = {option: Path(path).resolve() for option, path in inputs.items() if path not in (None, "-")}
+    for option, path in outputs.items():
+        if path in (None, "-"):
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise InputError(f"{option} '{path}' is a folder, not a file")
+        folder = target.resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {option} '{path}': its folder does not exist or is not writable")
+        for source, source_path in given.items():
+            if target.resolve() == source_path:
+                raise InputError(f"{option} '{path}' is also the {source} file: refusing to overwrite an input")
+    if plot not in (None, "-") and Path(plot).suffix.lower() not in (".png", ".svg"):
+        raise InputError(f"--plot must end in .png or .svg (or be '-' for the terminal), got '{plot}'")
 
 
 def write_output(target: str, text: str, what: str) -> None:

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import Backend, BackendName, Estimators, JsonOut, Quiet, Seed, Threads, write_output
+from carms_cli.cli.options import (
+    Backend,
+    BackendName,
+    Estimators,
+    JsonOut,
+    Quiet,
+    Seed,
+    Threads,
+    check_outputs,
+    write_output,
+)
 from carms_cli.core.errors import InputError
 
 
@@ -61,6 +71,7 @@ def sweep(
     stdout_users = [o for o in (jsonl_out, csv_out, json_out) if o == "-"]
     if len(stdout_users) > 1:
         raise InputError("only one of --jsonl, --csv and --json can write to stdout")
+    check_outputs({"--jsonl": jsonl_out, "--csv": csv_out, "--json": json_out, "--plot": plot}, {}, plot)
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
     if trials is not None and trials <= 0:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import Backend, BackendName, JsonOut, Quiet, Seed, Threads, write_output
+from carms_cli.cli.options import Backend, BackendName, JsonOut, Quiet, Seed, Threads, check_outputs, write_output
 from carms_cli.core.errors import InputError
 from carms_cli.discrete.registry import parse_estimators
 
@@ -75,6 +75,7 @@ def train(
         raise InputError("--steps must be at least 1 and --replicates at least 2")
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {}, plot)
     specs = parse_estimators(estimators, 2, min(sizes))
     for n in sizes:
         for spec in specs:

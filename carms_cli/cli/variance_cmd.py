@@ -16,6 +16,7 @@ from carms_cli.cli.options import (
     Quiet,
     Threads,
     Trials,
+    check_outputs,
     problem_options,
     write_output,
 )
@@ -86,6 +87,12 @@ def variance(
         raise InputError("--json - and --csv - cannot both write to stdout")
     if max_variance_ratio is not None and not max_variance_ratio > 0:
         raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+    objective_file = problem.objective.split(":", 1)[1] if problem.objective.startswith("file:") else None
+    check_outputs(
+        {"--json": json_out, "--csv": csv_out, "--plot": plot},
+        {"--baseline": baseline, "objective": objective_file},
+        plot,
+    )
     baseline_record = None
     if baseline is not None:
         from carms_cli.analysis.compare import parse_tolerance
