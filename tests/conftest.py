@@ -40,8 +40,12 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(capsys):
-    """Run ``carms ARGS`` in-process; returns exit code, stdout and stderr."""
+def cli(capsys, monkeypatch):
+    """Run ``carms ARGS`` in-process; returns exit code, stdout and stderr.
+
+    ``CARMS_DEBUG=1``: a bug raises with its traceback here instead of exit 3 and one line.
+    """
+    monkeypatch.setenv("CARMS_DEBUG", "1")
 
     def run(*args):
         code = main([str(a) for a in args])

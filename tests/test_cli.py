@@ -124,7 +124,7 @@ def test_fail_on_bias_gate(cli):
         (["-n", "three"], "--samples"),
         (["--bogus"], "No such option"),
         (["--json", "-", "--csv", "-"], "cannot both write to stdout"),
-        (["--json", "/nonexistent/dir/out.json", "-t", "100"], "cannot write JSON"),
+        (["--json", "/nonexistent/dir/out.json", "-t", "100"], "cannot write --json"),
         (["--seed", "-1"], "--seed must be in"),
     ],
 )
@@ -241,3 +241,32 @@ def test_problem_options_are_declared_once_and_shared(cli):
         assert not (set(PROBLEM_OPTIONS) - names) & shown, command
     with pytest.raises(ValueError, match="unknown problem options"):
         problem_options("colour")
+
+
+def test_a_bug_is_one_line_and_exit_3_and_ctrl_c_exit_130(capsys, monkeypatch):
+    """Issue 19, items 8 and 10: an unexpected exception is not the gate's exit 1 and prints no
+    traceback (unless CARMS_DEBUG is set); Ctrl-C is one line and exit 130."""
+    import pytest
+
+    from carms_cli.cli import app as cli_app
+    from carms_cli.cli.app import main
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.delenv("CARMS_DEBUG", raising=False)
+    monkeypatch.setattr(cli_app, "app", broken)
+    assert main(["list"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("Error: internal error (ZeroDivisionError: a bug)") and err.count("\n") == 1
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_app, "app", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err == "Error: interrupted\n"
+    monkeypatch.setenv("CARMS_DEBUG", "1")
+    monkeypatch.setattr(cli_app, "app", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["list"])

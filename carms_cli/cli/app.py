@@ -27,7 +27,7 @@ from carms_cli.cli import (
     variance_cmd,
     warmup_cmd,
 )
-from carms_cli.core.errors import EXIT_OK, EXIT_USAGE, InputError
+from carms_cli.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 
 app = typer.Typer(
     name="carms",
@@ -71,9 +71,14 @@ for _command, _name in (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI on ``argv`` and return the exit code (never raises for bad input)."""
+    """Run the CLI on ``argv`` and return the exit code (never raises, never prints a traceback).
+
+    Bad input is one ``Error:`` line and exit 2; Ctrl-C one line and exit 130; anything else is
+    a bug: one line naming the exception and exit 3 (``CARMS_DEBUG=1`` re-raises it, traceback
+    and all).
+    """
     exits = (typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit))
-    aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort), KeyboardInterrupt)
+    aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort))
     try:
         code = app(args=argv, prog_name="carms", standalone_mode=False)
     except InputError as exc:
@@ -85,10 +90,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except exits as exc:
         return exc.exit_code
-    except aborts:
-        print("Error: aborted", file=sys.stderr)
-        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except aborts as exc:
+        # click turns Ctrl-C and an end of input (EOFError) into Abort; only the first is the user's
+        if isinstance(exc.__cause__, EOFError):
+            return _internal_error(exc.__cause__)
+        print("Error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so in one line
+        return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("CARMS_DEBUG"):
+        raise exc
+    message = " ".join(str(exc).split())[:300]
+    hint = "please report it (CARMS_DEBUG=1 shows the traceback)"
+    print(f"Error: internal error ({type(exc).__name__}: {message}); {hint}", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def run() -> None:

@@ -5,7 +5,10 @@ class InputError(ValueError):
     """Bad user input or a configuration the tool refuses (exit code 2)."""
 
 
-#: Exit codes of every command: success, a requested gate failed, usage or input error.
+#: Exit codes of every command: success, a requested gate failed, usage or input error, an
+#: internal error (a bug: one line, the traceback with ``CARMS_DEBUG=1``), interrupted (Ctrl-C).
 EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
