@@ -14,20 +14,26 @@ from carms_cli.core import jit
 from carms_cli.core.rng import GOLDEN_GAMMA, mix64, uniform
 
 
-@jit.helper(error_model="numpy")
-def config_value(configs, offset, d_count, k, unary, pair, has_pair, full, has_full):  # pragma: no cover
-    """``f`` of the configuration ``configs[offset : offset + D]`` (see :mod:`carms_cli.discrete.objectives`)."""
+@jit.helper(inline="always")
+def objective_value(z, i, d_count, k, unary, pair, has_pair, full, has_full):  # pragma: no cover - compiled
+    """``f(z_i) = Σ_d unary[d, z_{i,d}] + Σ_{d<e} pair[d, e, z_{i,d}, z_{i,e}] + full[z_i]`` of row i of z (n×D).
+
+    The one copy of the objective (see :mod:`carms_cli.discrete.objectives`) in compiled code:
+    the trial kernel evaluates its samples with it, ARSM its swap configurations. Summed in this
+    order (unary terms, pairs d < e, the full table) everywhere, so every caller's numbers agree
+    bit for bit.
+    """
     value = 0.0
     for d in range(d_count):
-        value += unary[d, configs[offset + d]]
+        value += unary[d, z[i, d]]
     if has_pair:
         for d in range(d_count):
             for e in range(d + 1, d_count):
-                value += pair[d, e, configs[offset + d], configs[offset + e]]
+                value += pair[d, e, z[i, d], z[i, e]]
     if has_full:
         flat = 0
         for d in range(d_count):
-            flat = flat * k + configs[offset + d]
+            flat = flat * k + z[i, d]
         value += full[flat]
     return value
 
@@ -41,9 +47,11 @@ def arsm_scratch(k: int, d_count: int) -> tuple[int, int]:
     return 2 * d_count * k + k * k + k + configs, 3 * d_count + configs * d_count + table + configs
 
 
-@jit.helper(error_model="numpy")
+# no reference counting (_nrt=False): it allocates nothing, and the arrays it hands the inlined
+# objective_value per configuration would otherwise cost an atomic NRT incref/decref each
+@jit.helper(error_model="numpy", _nrt=False)
 def arsm_estimate(
-    key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full, work, iwork, dense
+    key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full, z, work, iwork, dense
 ):  # pragma: no cover - compiled
     """One ARSM estimate (spec 5) into ``dense``; returns its number of distinct configurations.
 
@@ -51,7 +59,8 @@ def arsm_estimate(
     only entries c and j move, so the argmin is the better of the swapped c and j and the best
     of the other entries (one of the three smallest of the unswapped keys). Configurations are
     deduplicated exactly (a hash table of the configuration, checked entry by entry) and f is
-    evaluated once per distinct configuration.
+    evaluated once per distinct configuration, copied into row 0 of ``z`` (n×D) for
+    :func:`objective_value` (the caller overwrites z afterwards).
     """
     dk = d_count * k
     n_configs = k * (k - 1) // 2 + 1
@@ -141,7 +150,9 @@ def arsm_estimate(
             else:
                 iwork[table + slot] = s
                 iwork[hashes + s] = np.int64(h >> np.uint64(1))
-                value = config_value(iwork, row, d_count, k, unary, pair, has_pair, full, has_full)
+                for d in range(d_count):
+                    z[0, d] = iwork[row + d]
+                value = objective_value(z, 0, d_count, k, unary, pair, has_pair, full, has_full)
                 distinct += 1
             work[config_f + s] = value
             work[values + c * k + j] = value

@@ -4,10 +4,17 @@ It takes every input and every scratch or output buffer from its caller and allo
 nothing, so the same function serves the CPU driver (called without the GIL from a pool of
 threads, one call per chunk, one set of scratch per thread), the per-trial debug path
 (``record=True``) and the CUDA driver (one row of device scratch per GPU thread). It keeps no
-state in its scratch between chunks. Inside the trial loop only scalar helpers (or helpers
-inlined at compile time) are called: in numba's CPU target an array passed to a compiled helper
-per trial costs an atomic reference-count update, which halves throughput and stops two threads
-from scaling.
+state in its scratch between chunks.
+
+The per-trial body reads like the NumPy backend: draw (:func:`inverse_set`, :func:`sample_set`,
+:func:`mc_ratios`), evaluate the objective (:func:`objective_values`, over the one compiled copy
+of f, :func:`~carms_cli.discrete.kernels.dense.objective_value`), :func:`coefficients`,
+:func:`accumulate` and :func:`distinct_count`. Those helpers are inlined at numba IR level
+(``inline="always"``), so the kernel stays one compile unit. In numba's CPU target every array
+variable costs an atomic reference-count update when it is bound, and an inlined helper binds
+each array it takes, once per call: that tripled the time per trial. The kernel allocates
+nothing, so it is compiled without reference counting (``_nrt=False``), which removes them all;
+the peer helpers that are not inlined still take arrays once per trial.
 
 Integer codes are read from :class:`carms_cli.discrete.sampling.copulas.Copula`,
 :class:`carms_cli.discrete.sampling.samplers.Construction` and
@@ -24,7 +31,7 @@ from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 from carms_cli.core.rng import normal_pair, uniform
 from carms_cli.discrete.estimators import Weighting
-from carms_cli.discrete.kernels.dense import arsm_estimate, relaxed_estimate
+from carms_cli.discrete.kernels.dense import arsm_estimate, objective_value, relaxed_estimate
 from carms_cli.discrete.kernels.unordered import sample_without_replacement, unord_coefficients
 from carms_cli.discrete.sampling.copulas import Copula
 from carms_cli.discrete.sampling.samplers import Construction
@@ -210,7 +217,297 @@ def rotated_category(u, a, b, p_a, prefix, d, k):  # pragma: no cover - compiled
     return low - k if low >= k else low
 
 
-@cached_kernel(nogil=True)
+@jit.helper(inline="always")
+def order_index(key, base, n_orders):  # pragma: no cover - compiled
+    """Index of the order drawn uniformly from ``n_orders`` with draw ``base`` (0 if there is one)."""
+    o = 0
+    if n_orders > 1:
+        o = int(uniform(key, base) * n_orders)
+        if o >= n_orders:
+            o = n_orders - 1
+    return o
+
+
+@jit.helper(inline="always")
+def inverse_set(
+    key, base, n_orders, rotated, copula, n, k, d, order_pairs, probs, prefix, orders, thresholds, guide, draws, z
+):  # pragma: no cover - compiled
+    """CARMS-I: the n categories of variable d from one order and one copula tuple, into ``z[:, d]``.
+
+    ``z_i`` = the category at position ``#{j : Y_i > t_j}`` of the order (thresholds increasing);
+    rotated plans (CARMS-I at K > 16) find it from prefix sums (:func:`rotated_category`).
+    """
+    n_buckets = guide.shape[2] - 1
+    o = order_index(key, base, n_orders)
+    copula_tuple(key, base + np.uint64(1), copula, n, False, draws)
+    if rotated:
+        a = order_pairs[o, 0]
+        b = order_pairs[o, 1]
+        p_a = probs[d, a]
+        for i in range(n):
+            z[i, d] = rotated_category(latent_to_uniform(draws[i], copula, n), a, b, p_a, prefix, d, k)
+        return
+    for i in range(n):
+        y = draws[i]
+        if k <= LINEAR_SCAN_MAX:
+            # count the thresholds below y, which for increasing thresholds is the
+            # position: a branch-free sum the compiler vectorises
+            position = 0
+            for j in range(k - 1):
+                position += np.int64(y > thresholds[d, o, j])
+        else:
+            # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
+            # guide[g] .. guide[g + 1] − 1, and #{j : y > t_j} counts those below y
+            # on top of guide[g]: O(1) expected in K. A bucket typically holds 0–2
+            # thresholds, so its first GUIDE_WINDOW are counted without branches (one
+            # at or past guide[g + 1] is ≥ the bucket's upper edge > y and never
+            # counts; the mask keeps the clamped read of a short row from counting
+            # twice); a binary search covers the rest, O(log K) when skewed p crowds
+            # a bucket. Without a guide (Gaussian latent scale) it spans all K − 1.
+            position = 0
+            high = k - 1
+            if n_buckets > 1:
+                bucket = int(y * n_buckets)
+                if bucket >= n_buckets:
+                    bucket = n_buckets - 1
+                low = guide[d, o, bucket]
+                high = guide[d, o, bucket + 1]
+                position = low
+                for w in range(GUIDE_WINDOW):
+                    index = low + w
+                    below = y > thresholds[d, o, min(index, k - 2)]
+                    position += np.int64(below & (index < high))
+                if position < low + GUIDE_WINDOW:
+                    high = position  # found inside the window
+            while position < high:
+                middle = (position + high) >> 1
+                if y > thresholds[d, o, middle]:
+                    position = middle + 1
+                else:
+                    high = middle
+        z[i, d] = orders[d, o, position]
+
+
+@jit.helper(inline="always")
+def sample_set(
+    key, base, construction, copula, n, k, d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws,
+    race, sample,
+):  # pragma: no cover - compiled
+    """One set of n samples of variable d into ``sample`` (GUMBEL, STICK, PAIRS), from draw ``base`` on.
+
+    GUMBEL: ``z_i = argmin_c (−log U_{c,i}) / p_c`` (first minimum); STICK: the first stage s with
+    ``Y_{s,i} < π_s``, else the last category of the order; PAIRS: ``z_{2j} = 1[u_j > 1 − p]``,
+    ``z_{2j+1} = 1[u_j < p]``. Copula tuple t starts at draw ``base + 1 + t·tuple_draws``.
+    """
+    # draw ``base`` would pick an order; these constructions read order 0 (their one order)
+    remaining = n
+    if construction == GUMBEL or construction == STICK:
+        for i in range(n):
+            sample[i] = -1
+            race[i] = np.inf  # GUMBEL: best race time so far
+    if construction == PAIRS:
+        p_one = probs[d, 1]
+        for j in range(n // 2):
+            u = uniform(key, base + np.uint64(1 + j))
+            sample[2 * j] = 1 if u > 1.0 - p_one else 0
+            sample[2 * j + 1] = 1 if u < p_one else 0
+        remaining = 0
+    for t in range(n_tuples):
+        if remaining == 0:
+            break
+        tuple_base = base + np.uint64(1 + t * tuple_draws)
+        copula_tuple(key, tuple_base, copula, n, construction == GUMBEL, draws)
+        # consume the tuple
+        if construction == GUMBEL:
+            for i in range(n):
+                race_i = draws[i] * inv_probs[d, t]
+                if race_i < race[i]:
+                    race[i] = race_i
+                    sample[i] = t
+        elif construction == STICK:
+            for i in range(n):
+                if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
+                    sample[i] = orders[d, 0, t]
+                    remaining -= 1
+    if construction == STICK:
+        for i in range(n):
+            if sample[i] < 0:
+                sample[i] = orders[d, 0, k - 1]
+
+
+@jit.helper(inline="always")
+def mc_ratios(n, k, d, mc_pmf_draws, probs, pair_counts, mc_ratio):  # pragma: no cover - compiled
+    """Variable d's ratio table of the Monte Carlo pair pmf, from the coincidences in ``pair_counts``.
+
+    ``P̂(a, b) = counts(a, b) / (R n (n − 1))`` over the R extra sample sets, and
+    ``w = clip((p_a p_b + 10⁻³)/(P̂ + 10⁻³), 0.01, 10)``.
+    """
+    scale = 1.0 / (mc_pmf_draws * n * (n - 1.0))
+    for a in range(k):
+        for b in range(k):
+            estimate = pair_counts[a, b] * scale
+            value = (probs[d, a] * probs[d, b] + 1e-3) / (estimate + 1e-3)
+            mc_ratio[d, a, b] = min(max(value, 0.01), 10.0)
+
+
+@jit.helper(inline="always")
+def objective_values(n, d_count, k, z, unary, pair, has_pair, full, has_full, f):  # pragma: no cover - compiled
+    """``f_i = f(z_i)`` for the n rows of z, into ``f`` (:func:`~carms_cli.discrete.kernels.dense.objective_value`)."""
+    for i in range(n):
+        f[i] = objective_value(z, i, d_count, k, unary, pair, has_pair, full, has_full)
+
+
+@jit.helper(inline="always")
+def coefficients(
+    weighting, d, n, z, f, probs, ratio, mc_ratio, mc_pmf_draws, key, trial_base, draws_per_var, coef
+):  # pragma: no cover - compiled
+    """Per-sample coefficients of variable d into ``coef``, so that ``g_d = Σ_i c_i (e_{z_i} − p_d)``.
+
+    SCORE ``c_i = f_i/n``; LEAVE_ONE_OUT ``c_i = (f_i − f̄)/(n − 1)``; IMPORTANCE
+    ``c_i = Σ_j w_d(z_i, z_j)(f_i − f_j) / (n(n − 1))``; ARM / DisARM: per pair j the target
+    ``t_j = (f(b) − f(b̃))(u_j − ½)/(n/2)`` or ``½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃)/(n/2)``, with
+    ``c_b = t/(b − b̃)``, ``c_b̃ = −c_b`` when b ≠ b̃ and ``c_b = t/(b − p)``, ``c_b̃ = 0`` otherwise.
+    UNORD's coefficients are shared by every variable and computed once per trial (left as they are).
+    """
+    if weighting == SCORE:
+        for i in range(n):
+            coef[i] = f[i] / n
+    elif weighting == LEAVE_ONE_OUT:
+        mean = 0.0
+        for i in range(n):
+            mean += f[i]
+        mean /= n
+        for i in range(n):
+            coef[i] = (f[i] - mean) / (n - 1)
+    elif weighting == UNORD:
+        pass  # computed once per trial by unord_coefficients
+    elif weighting == ARM or weighting == DISARM:
+        # per pair the φ-gradient is a target t_j; coordinate 1 of c (e_z − p) is c (z − p), so
+        # c_b = t/(b − b̃), c_b̃ = −c_b reproduces t when b ≠ b̃, and c_b = t/(b − p) when b = b̃
+        # (f may still differ through other variables).
+        p_one = probs[d, 1]
+        n_pairs = n // 2
+        for j in range(n_pairs):
+            b = z[2 * j, d]
+            b_tilde = z[2 * j + 1, d]
+            delta = f[2 * j] - f[2 * j + 1]
+            if weighting == ARM:
+                u = uniform(key, trial_base + np.uint64(d * draws_per_var + 1 + j))
+                target = delta * (u - 0.5) / n_pairs
+            else:
+                target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / n_pairs
+            if b != b_tilde:
+                coef[2 * j] = target / (b - b_tilde)
+                coef[2 * j + 1] = -coef[2 * j]
+            else:
+                coef[2 * j] = target / (b - p_one)
+                coef[2 * j + 1] = 0.0
+    elif weighting == IMPORTANCE:
+        # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
+        # summing in a register beats updating coef[j] in the inner loop
+        scale = 1.0 / (n * (n - 1.0))
+        if mc_pmf_draws > 0:  # the two loops differ only in the table (no branch inside)
+            for i in range(n):
+                zi = z[i, d]
+                fi = f[i]
+                acc_i = 0.0
+                for j in range(n):
+                    acc_i += mc_ratio[d, zi, z[j, d]] * (fi - f[j])
+                coef[i] = acc_i * scale
+        else:
+            for i in range(n):
+                zi = z[i, d]
+                fi = f[i]
+                acc_i = 0.0
+                for j in range(n):
+                    acc_i += ratio[d, zi, z[j, d]] * (fi - f[j])
+                coef[i] = acc_i * scale
+
+
+@jit.helper(inline="always")
+def first_occurrence(z, i, d):  # pragma: no cover - compiled
+    """Whether ``z[i, d]`` differs from every ``z[j, d]``, j < i (the first sample of its category)."""
+    c = z[i, d]
+    for j in range(i):
+        if z[j, d] == c:
+            return False
+    return True
+
+
+@jit.helper(inline="always")
+def distinct_count(n, z, d):  # pragma: no cover - compiled
+    """Distinct categories among the n samples ``z[:, d]`` of variable d."""
+    unique = 0
+    for i in range(n):
+        if first_occurrence(z, i, d):
+            unique += 1
+    return unique
+
+
+@jit.helper(inline="always")
+def accumulate(
+    d, n, k, z, coef, acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out_a, out_a2, out_ac, out_c, out_c2,
+    record, g_out, row,
+):  # pragma: no cover - compiled
+    """Add variable d's ``g_d = a − C p_d`` to the sums; return ``(‖g_d − ∇_d‖², distinct categories)``.
+
+    ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i`` (sample order) go to Σa, Σa², ΣaC (touched
+    categories only, at their first sample) and ΣC, ΣC². With ``record``, g_d also goes to
+    ``g_out[row, d]``. ``acc`` (K) is left zeroed.
+    """
+    total = 0.0
+    for i in range(n):
+        total += coef[i]
+        acc[z[i, d]] += coef[i]
+    # ‖g_d − ∇_d‖² if no category were touched is Σ_k (C p_k + ∇_k)²; touched ones are
+    # corrected below.
+    q_d = total * total * sum_p2[d] + 2.0 * total * sum_pg[d] + sum_g2[d]
+    unique = 0
+    for i in range(n):
+        if first_occurrence(z, i, d):
+            c = z[i, d]
+            unique += 1
+            a = acc[c]
+            acc[c] = 0.0
+            out_a[d, c] += a
+            out_a2[d, c] += a * a
+            out_ac[d, c] += a * total
+            shift = total * probs[d, c] + exact_gradient[d, c]
+            diff = a - shift
+            q_d += diff * diff - shift * shift
+            if record:
+                g_out[row, d, c] += a
+    if record:
+        for c in range(k):
+            g_out[row, d, c] -= total * probs[d, c]
+    out_c[d] += total
+    out_c2[d] += total * total
+    return q_d, unique
+
+
+@jit.helper(inline="always")
+def accumulate_dense(
+    d_count, k, dense, exact_gradient, out_a, out_a2, record, g_out, row
+):  # pragma: no cover - compiled
+    """Add a dense estimate g (``dense``, D×K) to Σa and Σa²; return ``‖g − ∇‖²``.
+
+    With ``record``, g also goes to ``g_out[row]``.
+    """
+    q = 0.0
+    for d in range(d_count):
+        for c in range(k):
+            g = dense[d, c]
+            out_a[d, c] += g
+            out_a2[d, c] += g * g
+            diff = g - exact_gradient[d, c]
+            q += diff * diff
+            if record:
+                g_out[row, d, c] = g
+    return q
+
+
+# _nrt=False: no reference counting (see the module docstring); it allocates nothing
+@cached_kernel(nogil=True, _nrt=False)
 def simulate_chunk(
     start,
     stop,
@@ -316,7 +613,6 @@ def simulate_chunk(
         d_count = len(fixed_dims)
     rotated = order_pairs.shape[0] > 1  # CARMS-I at K > 16: reference orders from prefix sums
     n_orders = order_pairs.shape[0] if rotated else orders.shape[1]
-    n_buckets = guide.shape[2] - 1
     stride = np.uint64(d_count * draws_per_var)
     if construction == GUMBEL:
         n_tuples = k
@@ -334,15 +630,17 @@ def simulate_chunk(
     evaluation_sum = 0
     for trial in range(start, stop):
         trial_base = np.uint64(trial) * stride
+        row = trial - start
         # `work is None` (the drivers pass None for the copula constructions) lets numba prune
         # every peer branch at compile time: the common kernels never compile ARSM, UNORD or
         # the Gumbel helpers, which would double their cold start
         if work is not None:
             if is_dense:
+                # --- draw and estimate at once (ARSM, Gumbel relaxations) --------------------
                 if weighting == ARSM:
                     evaluation_sum += arsm_estimate(
                         key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
-                        work, iwork, dense,
+                        z, work, iwork, dense,
                     )
                     for d in range(d_count):  # record the swap-free configuration, a draw from p
                         for i in range(n):
@@ -353,26 +651,11 @@ def simulate_chunk(
                         weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
                     )
                     evaluation_sum += n
-                q = 0.0
-                for d in range(d_count):
-                    for c in range(k):
-                        g = dense[d, c]
-                        out_a[d, c] += g
-                        out_a2[d, c] += g * g
-                        diff = g - exact_gradient[d, c]
-                        q += diff * diff
-                        if record:
-                            g_out[trial - start, d, c] = g
-                    if construction == RELAXED:
-                        unique = 0
-                        for i in range(n):
-                            first = True
-                            for j in range(i):
-                                if z[j, d] == z[i, d]:
-                                    first = False
-                                    break
-                            if first:
-                                unique += 1
+                # --- accumulate ------------------------------------------------------------
+                q = accumulate_dense(d_count, k, dense, exact_gradient, out_a, out_a2, record, g_out, row)
+                if construction == RELAXED:
+                    for d in range(d_count):
+                        unique = distinct_count(n, z, d)
                         unique_sum += unique
                         unique_sq_sum += unique * unique
                         if unique < n:
@@ -382,8 +665,9 @@ def simulate_chunk(
                 if record:
                     for i in range(n):
                         for d in range(d_count):
-                            z_out[trial - start, i, d] = z[i, d]
+                            z_out[row, i, d] = z[i, d]
                 continue
+        # --- draw: n samples per variable into z -------------------------------------------
         if work is not None:
             if construction == SUBSETS:
                 sample_without_replacement(key, trial_base, draws_per_var, n, k, d_count, probs, z, work, iwork)
@@ -395,106 +679,20 @@ def simulate_chunk(
                     for b in range(k):
                         pair_counts[a, b] = 0.0
             if construction == INVERSE:
-                # CARMS-I (no Monte Carlo pmf: the plan refuses one): one order, one tuple,
-                # categories written straight into z
-                base = trial_base + np.uint64(d * draws_per_var)
-                o = 0
-                if n_orders > 1:
-                    o = int(uniform(key, base) * n_orders)
-                    if o >= n_orders:
-                        o = n_orders - 1
-                copula_tuple(key, base + np.uint64(1), copula, n, False, draws)
-                if rotated:
-                    a = order_pairs[o, 0]
-                    b = order_pairs[o, 1]
-                    p_a = probs[d, a]
-                    for i in range(n):
-                        z[i, d] = rotated_category(latent_to_uniform(draws[i], copula, n), a, b, p_a, prefix, d, k)
-                    continue
-                for i in range(n):
-                    y = draws[i]
-                    if k <= LINEAR_SCAN_MAX:
-                        # count the thresholds below y, which for increasing thresholds is the
-                        # position: a branch-free sum the compiler vectorises
-                        position = 0
-                        for j in range(k - 1):
-                            position += np.int64(y > thresholds[d, o, j])
-                    else:
-                        # guide table (Chen & Asau): bucket g of [0, 1) holds the thresholds
-                        # guide[g] .. guide[g + 1] − 1, and #{j : y > t_j} counts those below y
-                        # on top of guide[g]: O(1) expected in K. A bucket typically holds 0–2
-                        # thresholds, so its first GUIDE_WINDOW are counted without branches (one
-                        # at or past guide[g + 1] is ≥ the bucket's upper edge > y and never
-                        # counts; the mask keeps the clamped read of a short row from counting
-                        # twice); a binary search covers the rest, O(log K) when skewed p crowds
-                        # a bucket. Without a guide (Gaussian latent scale) it spans all K − 1.
-                        position = 0
-                        high = k - 1
-                        if n_buckets > 1:
-                            bucket = int(y * n_buckets)
-                            if bucket >= n_buckets:
-                                bucket = n_buckets - 1
-                            low = guide[d, o, bucket]
-                            high = guide[d, o, bucket + 1]
-                            position = low
-                            for w in range(GUIDE_WINDOW):
-                                index = low + w
-                                below = y > thresholds[d, o, min(index, k - 2)]
-                                position += np.int64(below & (index < high))
-                            if position < low + GUIDE_WINDOW:
-                                high = position  # found inside the window
-                        while position < high:
-                            middle = (position + high) >> 1
-                            if y > thresholds[d, o, middle]:
-                                position = middle + 1
-                            else:
-                                high = middle
-                    z[i, d] = orders[d, o, position]
+                # CARMS-I (no Monte Carlo pmf: the plan refuses one): categories straight into z
+                inverse_set(
+                    key, trial_base + np.uint64(d * draws_per_var), n_orders, rotated, copula, n, k, d, order_pairs,
+                    probs, prefix, orders, thresholds, guide, draws, z,
+                )
                 continue
             # `sample is None` (the CPU driver's CARMS-I and peer specialisations) prunes the
             # other constructions' sampling at compile time, as `work is None` prunes the peers
             if sample is not None:
                 for rep in range(1 + mc_pmf_draws):
-                    # --- one set of n samples of variable d into `sample` ---------------------------
-                    base = trial_base + np.uint64(d * draws_per_var + rep * rep_draws)
-                    o = 0
-                    if n_orders > 1:
-                        o = int(uniform(key, base) * n_orders)
-                        if o >= n_orders:
-                            o = n_orders - 1
-                    remaining = n
-                    if construction == GUMBEL or construction == STICK:
-                        for i in range(n):
-                            sample[i] = -1
-                            race[i] = np.inf  # GUMBEL: best race time so far
-                    if construction == PAIRS:
-                        p_one = probs[d, 1]
-                        for j in range(n // 2):
-                            u = uniform(key, base + np.uint64(1 + j))
-                            sample[2 * j] = 1 if u > 1.0 - p_one else 0
-                            sample[2 * j + 1] = 1 if u < p_one else 0
-                        remaining = 0
-                    for t in range(n_tuples):
-                        if remaining == 0:
-                            break
-                        tuple_base = base + np.uint64(1 + t * tuple_draws)
-                        copula_tuple(key, tuple_base, copula, n, construction == GUMBEL, draws)
-                        # consume the tuple
-                        if construction == GUMBEL:
-                            for i in range(n):
-                                race_i = draws[i] * inv_probs[d, t]
-                                if race_i < race[i]:
-                                    race[i] = race_i
-                                    sample[i] = t
-                        elif construction == STICK:
-                            for i in range(n):
-                                if sample[i] < 0 and draws[i] < thresholds[d, 0, t]:
-                                    sample[i] = orders[d, 0, t]
-                                    remaining -= 1
-                    if construction == STICK:
-                        for i in range(n):
-                            if sample[i] < 0:
-                                sample[i] = orders[d, 0, k - 1]
+                    sample_set(
+                        key, trial_base + np.uint64(d * draws_per_var + rep * rep_draws), construction, copula, n, k,
+                        d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws, race, sample,
+                    )
                     if rep == 0:
                         for i in range(n):
                             z[i, d] = sample[i]
@@ -504,120 +702,23 @@ def simulate_chunk(
                                 if i != j:
                                     pair_counts[sample[i], sample[j]] += 1.0
             if mc_pmf_draws > 0:
-                scale = 1.0 / (mc_pmf_draws * n * (n - 1.0))
-                for a in range(k):
-                    for b in range(k):
-                        estimate = pair_counts[a, b] * scale
-                        value = (probs[d, a] * probs[d, b] + 1e-3) / (estimate + 1e-3)
-                        mc_ratio[d, a, b] = min(max(value, 0.01), 10.0)
-        # --- objective -----------------------------------------------------------------------
-        for i in range(n):
-            value = 0.0
-            for d in range(d_count):
-                value += unary[d, z[i, d]]
-            if has_pair:
-                for d in range(d_count):
-                    for e in range(d + 1, d_count):
-                        value += pair[d, e, z[i, d], z[i, e]]
-            if has_full:
-                flat = 0
-                for d in range(d_count):
-                    flat = flat * k + z[i, d]
-                value += full[flat]
-            f[i] = value
+                mc_ratios(n, k, d, mc_pmf_draws, probs, pair_counts, mc_ratio)
+        # --- evaluate the objective --------------------------------------------------------
+        objective_values(n, d_count, k, z, unary, pair, has_pair, full, has_full, f)
         evaluation_sum += n
         if work is not None:
             if weighting == UNORD:  # one coefficient per configuration, shared by every variable
                 unord_coefficients(n, f, work, coef)
-        # --- estimator coefficients and accumulation, per variable ----------------------------
+        # --- coefficients and accumulation, per variable -----------------------------------
         q = 0.0
         for d in range(d_count):
-            if weighting == SCORE:
-                for i in range(n):
-                    coef[i] = f[i] / n
-            elif weighting == LEAVE_ONE_OUT:
-                mean = 0.0
-                for i in range(n):
-                    mean += f[i]
-                mean /= n
-                for i in range(n):
-                    coef[i] = (f[i] - mean) / (n - 1)
-            elif weighting == UNORD:
-                pass  # computed above, once per trial
-            elif weighting == ARM or weighting == DISARM:
-                # per pair the φ-gradient is a target t_j: ARM (f(b) − f(b̃))(u_j − 1/2), DisARM
-                # ½(f(b) − f(b̃)) max(p, 1 − p)(b − b̃), averaged over the n/2 pairs. Coordinate 1 of
-                # c (e_z − p) is c (z − p), so c_b = t/(b − b̃), c_b̃ = −c_b reproduces t when
-                # b ≠ b̃, and c_b = t/(b − p) when b = b̃ (f may still differ through other variables).
-                p_one = probs[d, 1]
-                n_pairs = n // 2
-                for j in range(n_pairs):
-                    b = z[2 * j, d]
-                    b_tilde = z[2 * j + 1, d]
-                    delta = f[2 * j] - f[2 * j + 1]
-                    if weighting == ARM:
-                        u = uniform(key, trial_base + np.uint64(d * draws_per_var + 1 + j))
-                        target = delta * (u - 0.5) / n_pairs
-                    else:
-                        target = 0.5 * delta * max(p_one, 1.0 - p_one) * (b - b_tilde) / n_pairs
-                    if b != b_tilde:
-                        coef[2 * j] = target / (b - b_tilde)
-                        coef[2 * j + 1] = -coef[2 * j]
-                    else:
-                        coef[2 * j] = target / (b - p_one)
-                        coef[2 * j + 1] = 0.0
-            elif weighting == IMPORTANCE:
-                # ties have w = 0 on the diagonal (their (i, j) and (j, i) terms cancel anyway);
-                # summing in a register beats updating coef[j] in the inner loop
-                scale = 1.0 / (n * (n - 1.0))
-                if mc_pmf_draws > 0:  # the two loops differ only in the table (no branch inside)
-                    for i in range(n):
-                        zi = z[i, d]
-                        fi = f[i]
-                        acc_i = 0.0
-                        for j in range(n):
-                            acc_i += mc_ratio[d, zi, z[j, d]] * (fi - f[j])
-                        coef[i] = acc_i * scale
-                else:
-                    for i in range(n):
-                        zi = z[i, d]
-                        fi = f[i]
-                        acc_i = 0.0
-                        for j in range(n):
-                            acc_i += ratio[d, zi, z[j, d]] * (fi - f[j])
-                        coef[i] = acc_i * scale
-            total = 0.0
-            for i in range(n):
-                total += coef[i]
-                acc[z[i, d]] += coef[i]
-            # ‖g_d − ∇_d‖² if no category were touched is Σ_k (C p_k + ∇_k)²; touched ones are
-            # corrected below.
-            q_d = total * total * sum_p2[d] + 2.0 * total * sum_pg[d] + sum_g2[d]
-            unique = 0
-            for i in range(n):
-                c = z[i, d]
-                first = True
-                for j in range(i):
-                    if z[j, d] == c:
-                        first = False
-                        break
-                if first:
-                    unique += 1
-                    a = acc[c]
-                    acc[c] = 0.0
-                    out_a[d, c] += a
-                    out_a2[d, c] += a * a
-                    out_ac[d, c] += a * total
-                    shift = total * probs[d, c] + exact_gradient[d, c]
-                    diff = a - shift
-                    q_d += diff * diff - shift * shift
-                    if record:
-                        g_out[trial - start, d, c] += a
-            if record:
-                for c in range(k):
-                    g_out[trial - start, d, c] -= total * probs[d, c]
-            out_c[d] += total
-            out_c2[d] += total * total
+            coefficients(
+                weighting, d, n, z, f, probs, ratio, mc_ratio, mc_pmf_draws, key, trial_base, draws_per_var, coef
+            )
+            q_d, unique = accumulate(
+                d, n, k, z, coef, acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out_a, out_a2, out_ac, out_c,
+                out_c2, record, g_out, row,
+            )
             unique_sum += unique
             unique_sq_sum += unique * unique
             if unique < n:
@@ -628,7 +729,7 @@ def simulate_chunk(
         if record:
             for i in range(n):
                 for d in range(d_count):
-                    z_out[trial - start, i, d] = z[i, d]
+                    z_out[row, i, d] = z[i, d]
     scalars[Q_SUM] += q_sum
     scalars[Q_SQ_SUM] += q_sq_sum
     scalars[UNIQUE_SUM] += unique_sum
