@@ -290,3 +290,11 @@ def test_outputs_are_checked_before_any_work(cli, tmp_path):
         assert result.code == 2 and words in result.err and result.err.count("\n") == 1, args
     assert objective.read_text() == "3,-1,2,0.5\n"
     assert cli("sweep", "-k", "3,4", "-t", 10**9, "--jsonl", tmp_path / "no" / "s.jsonl", "-q").code == 2
+
+
+def test_an_empty_objective_file_is_one_line(cli, tmp_path):
+    """Issue 19, item 11: NumPy's warning about an empty CSV no longer leaks beside the error."""
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    result = cli("variance", "--probs", "0.1,0.2,0.3,0.4", "-o", f"file:{empty}", "-q")
+    assert result.code == 2 and result.err.startswith("Error: objective file") and result.err.count("\n") == 1

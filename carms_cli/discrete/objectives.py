@@ -6,6 +6,7 @@ exact conditional means ``F_d(c) = E[f(z) | z_d = c]`` (spec 1.2) come from the 
 in closed form (pairwise) or by contracting the full table with the other marginals.
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,9 @@ def _load_table(path_text: str) -> np.ndarray:
         if path.suffix.lower() == ".npy":
             table = np.load(path, allow_pickle=False)
         elif path.suffix.lower() == ".csv":
-            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=1)
+            with warnings.catch_warnings():  # an empty file warns; its shape is refused below, in one line
+                warnings.simplefilter("ignore", UserWarning)
+                table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=1)
         else:
             raise InputError(f"objective file '{path}' must end in .npy or .csv")
     except InputError:
