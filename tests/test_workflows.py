@@ -298,3 +298,14 @@ def test_an_empty_objective_file_is_one_line(cli, tmp_path):
     empty.write_text("")
     result = cli("variance", "--probs", "0.1,0.2,0.3,0.4", "-o", f"file:{empty}", "-q")
     assert result.code == 2 and result.err.startswith("Error: objective file") and result.err.count("\n") == 1
+
+
+def test_overflowing_objective_values_give_no_false_bias_verdict(cli, tmp_path):
+    """Issue 19, item 9: values near 1e308 overflow the statistics; that is no verdict (untested),
+    never a false "biased" that fails --fail-on-bias."""
+    huge = tmp_path / "h.csv"
+    huge.write_text("1e308,-1e308,1e308,0\n")
+    args = ("variance", "--probs", "0.1,0.2,0.3,0.4", "-n", 3, "-o", f"file:{huge}", "-e", "loorf,carms", "-t", 5_000)
+    result = cli(*args, "-q", "--fail-on-bias", "--json", "-")
+    assert result.code == 0 and result.err == ""
+    assert all(entry["unbiased"] is None for entry in result.json()["estimators"])

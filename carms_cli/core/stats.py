@@ -71,10 +71,14 @@ def summarise(
     mean, m2, exact_gradient = reported.mean, reported.m2, reported.exact_gradient
     variance = m2 / max(t - 1, 1)
     std_error = np.sqrt(variance / t)
-    z = bias_z_scores(mean, exact_gradient, std_error)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = bias_z_scores(mean, exact_gradient, std_error)
     tested = reported.testable
     n_tested = int(tested.sum())
-    if n_tested:
+    # numbers that overflowed float64 (objective values near 1e308) cannot be tested: no verdict,
+    # never a false "biased"
+    overflowed = not bool(np.all(np.isfinite(mean[tested]) & np.isfinite(variance[tested])))
+    if n_tested and not overflowed:
         tested_abs_z = np.where(tested, np.abs(z), -1.0).ravel()
         worst = int(np.argmax(tested_abs_z))
         max_z = float(tested_abs_z[worst])
@@ -84,8 +88,9 @@ def summarise(
     else:
         max_z = threshold = unbiased = worst_name = None
     total = float(variance.sum())
-    q_mean = reported.q_sum / t
-    q_var = max(reported.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q_mean = reported.q_sum / t
+        q_var = max(reported.q_sq_sum / t - q_mean * q_mean, 0.0) * t / max(t - 1, 1)
     half_width = Z_95 * math.sqrt(q_var / t)
     with np.errstate(divide="ignore"):
         log_var = np.log(variance)

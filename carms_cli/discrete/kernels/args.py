@@ -23,11 +23,13 @@ KernelArgs = NamedTuple(
 def kernel_args(plan: Plan) -> KernelArgs:
     """Return the plan's tables plus ``Σ_k p²``, ``Σ_k p∇`` and ``Σ_k ∇²`` per variable."""
     grad = plan.exact_gradient
+    with np.errstate(over="ignore"):  # gradients near 1e308 overflow to inf: the statistics say so, once
+        sum_g2 = (grad**2).sum(axis=1)
     return KernelArgs(
         *plan,
         sum_p2=(plan.probs**2).sum(axis=1),
         sum_pg=(plan.probs * grad).sum(axis=1),
-        sum_g2=(grad**2).sum(axis=1),
+        sum_g2=sum_g2,
     )
 
 
