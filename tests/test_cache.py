@@ -67,11 +67,12 @@ def test_the_default_run_needs_one_specialisation_of_the_chunk_kernel():
 
 
 def _run_cached_add(module_dir, cache_dir):
+    import os
     import subprocess
     import sys
 
     script = f"import sys; sys.path.insert(0, {str(module_dir)!r}); import tiny; print(tiny.add(2, 3))"
-    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(cache_dir)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)}
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
 
 

@@ -21,10 +21,11 @@ import numpy as np
 from scipy import special
 
 from carms_cli.core.errors import InputError
+from carms_cli.discrete.problem import PROBLEM_KEYS as DISCRETE_PROBLEM_KEYS
 
 Z_95 = 1.959963984540054
-#: The discrete family's problem keys: records written before ``problem_keys`` existed.
-LEGACY_PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary", "probs")
+#: Records written before ``problem_keys`` existed are discrete ones: read them with its keys.
+LEGACY_PROBLEM_KEYS = DISCRETE_PROBLEM_KEYS
 
 
 def parse_tolerance(text: str) -> float:

@@ -9,21 +9,7 @@ from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.family import CategoricalFamily, DiscreteRun
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import Problem
-from carms_cli.discrete.source import chunk_size
-
-
-def cuda_chunk() -> int:
-    """Return the CUDA backend's trials per chunk (imported only when asked for)."""
-    from carms_cli.discrete.kernels.cuda import CUDA_CHUNK
-
-    return CUDA_CHUNK
-
-
-def _chunk_size(backend: str, problem: Problem) -> int | None:
-    """Trials per chunk of the backend; None for NumPy, whose batches are sized per plan."""
-    if backend == "numpy":
-        return None
-    return cuda_chunk() if backend == "cuda" else chunk_size(problem.samples, problem.dims, problem.categories)
+from carms_cli.discrete.source import backend_chunk_size
 
 
 def problem_config(
@@ -51,7 +37,10 @@ def problem_config(
         "backend": backend,
         "backend_note": backend_note,
         "threads": threads,
-        "chunk_size": _chunk_size(backend, problem),
+        # trials per chunk of the numba backends; None for NumPy, whose batches are sized per plan
+        "chunk_size": None
+        if backend == "numpy"
+        else backend_chunk_size(backend, problem.samples, problem.dims, problem.categories),
         "version": __version__,
         "binary": problem.categories == 2,
         "gradient": "phi (p = sigmoid(phi) = P(z=1))" if problem.categories == 2 else "logits",

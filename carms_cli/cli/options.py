@@ -149,16 +149,17 @@ def write_output(target: str, text: str, what: str) -> None:
         raise InputError(f"cannot write {what} to '{target}': {exc.strerror or exc}") from None
 
 
-#: The problem options in their order on the command line: name → (option type, default).
+#: The problem options in their order on the command line: name → option type (the defaults are
+#: :class:`ProblemOptions`'s).
 PROBLEM_OPTIONS = {
-    "categories": (Categories, None),
-    "samples": (Samples, 4),
-    "dims": (Dims, None),
-    "seed": (Seed, 0),
-    "probs": (Probs, None),
-    "logits": (Logits, None),
-    "alpha": (Alpha, 1.0),
-    "objective": (Objective, "linear"),
+    "categories": Categories,
+    "samples": Samples,
+    "dims": Dims,
+    "seed": Seed,
+    "probs": Probs,
+    "logits": Logits,
+    "alpha": Alpha,
+    "objective": Objective,
 }
 
 
@@ -203,8 +204,8 @@ def problem_options(*names: str, **defaults):
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=PROBLEM_OPTIONS[name][0],
-                default=defaults.get(name, PROBLEM_OPTIONS[name][1]),
+                annotation=PROBLEM_OPTIONS[name],
+                default=defaults.get(name, ProblemOptions.__dataclass_fields__[name].default),
             )
             for name in PROBLEM_OPTIONS
             if name in chosen

@@ -123,17 +123,10 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def _self_healing_cache(dispatcher):
-    """Give ``dispatcher`` a cache that discards a damaged entry (with one warning) and recompiles.
-
-    numba unpickles cached kernels; a truncated or corrupted file (a full disk, a killed
-    process) raises there, and every later run would fail the same way. The damaged entry's
-    index and data files are removed instead, so the kernel compiles again and is saved afresh.
-    """
+@functools.lru_cache(maxsize=1)
+def _self_healing_cache_class():
+    """Numba's FunctionCache with a load that discards a damaged entry (defined once, on first use)."""
     from numba.core.caching import FunctionCache
-
-    if type(getattr(dispatcher, "_cache", None)) is not FunctionCache:
-        return dispatcher  # another numba version's internals: keep numba's own cache
 
     class SelfHealingCache(FunctionCache):
         def load_overload(self, sig, target_context):
@@ -152,7 +145,20 @@ def _self_healing_cache(dispatcher):
                     )
                 return None
 
-    dispatcher._cache = SelfHealingCache(dispatcher.py_func)
+    return FunctionCache, SelfHealingCache
+
+
+def _self_healing_cache(dispatcher):
+    """Give ``dispatcher`` a cache that discards a damaged entry (with one warning) and recompiles.
+
+    numba unpickles cached kernels; a truncated or corrupted file (a full disk, a killed
+    process) raises there, and every later run would fail the same way. The damaged entry's
+    index and data files are removed instead, so the kernel compiles again and is saved afresh.
+    """
+    function_cache, self_healing = _self_healing_cache_class()
+    if type(getattr(dispatcher, "_cache", None)) is not function_cache:
+        return dispatcher  # another numba version's internals: keep numba's own cache
+    dispatcher._cache = self_healing(dispatcher.py_func)
     return dispatcher
 
 

@@ -137,8 +137,8 @@ class Report:
     header: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()
     legend: tuple[str, ...] = ()
-    reference: str | None = "loorf"
-    untested_reason: str = "raise --trials"
+    reference: str | None = None
+    untested_reason: str = ""
     #: what counts as one evaluation where it is not plain (shown in the legend)
     evaluations_note: str = ""
 

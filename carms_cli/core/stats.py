@@ -8,7 +8,8 @@ Statistics of one estimate g (per reported coordinate):
 * bias z-score ``(ḡ − ∇)/SE`` against the exact gradient ∇; the verdict is Bonferroni-corrected:
   biased when ``max|z| > Φ⁻¹(1 − α/(2m))`` over the m tested coordinates (family-wise level α).
   Only the coordinates the family marks testable are tested (the discrete family: category k
-  expected among the samples at least :data:`MIN_EXPECTED_DRAWS` times, ``T·n·p_dk``: below
+  expected among the samples at least
+  :data:`~carms_cli.discrete.family.MIN_EXPECTED_DRAWS` times, ``T·n·p_dk``: below
   that a mean hinges on a handful of rare draws, the normal approximation fails and a
   never-drawn category would look like a zero-variance bias). Untested coordinates are counted
   and reported, never silently passed;
@@ -28,8 +29,6 @@ from scipy import special
 from carms_cli.core.family import EstimatorRun, ExactMoments, Family, Reported
 from carms_cli.core.records import EstimatorResult, RawResult, Report
 
-#: Expected number of samples equal to category k needed before coordinate k is bias-tested.
-MIN_EXPECTED_DRAWS = 100.0
 Z_95 = 1.959963984540054
 
 

@@ -20,7 +20,7 @@ from carms_cli.core.formatting import format_matrix
 from carms_cli.core.records import Column, RawResult
 from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.plan import Plan
-from carms_cli.discrete.problem import Problem
+from carms_cli.discrete.problem import PROBLEM_KEYS, Problem
 from carms_cli.discrete.registry import VARIANCE_REFERENCE
 
 #: Expected number of samples equal to category k needed before coordinate k is bias-tested.
@@ -28,8 +28,6 @@ MIN_EXPECTED_DRAWS = 100.0
 #: Largest D_unique · K^n · |Π| · 2^n work spent on exact duplicate statistics in a run.
 MAX_EXACT_DUPLICATE_WORK = 5e7
 
-#: Config entries that state a discrete problem (``compare`` refuses runs that differ in one).
-PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary", "probs")
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,13 @@ def chunk_size(samples: int, dims: int, categories: int = 2) -> int:
     return size
 
 
-def backend_chunk_size(plan: Plan, backend: str) -> int:
+def backend_chunk_size(backend: str, samples: int, dims: int, categories: int) -> int:
     """Trials per chunk of a numba backend: :func:`chunk_size` on the CPU, ``CUDA_CHUNK`` on the GPU."""
     if backend == "cuda":
         from carms_cli.discrete.kernels.cuda import CUDA_CHUNK
 
         return CUDA_CHUNK
-    return chunk_size(plan.samples, plan.dims, plan.categories)
+    return chunk_size(samples, dims, categories)
 
 
 def _run_rows(args, backend, first_trial, rows, size, last_trial, out, threads, g_out=None, z_out=None) -> None:
@@ -85,7 +85,7 @@ class PlanSource:
         self.plan = plan
         self.backend = backend
         self.shape = (plan.dims, plan.categories)
-        self.chunk_size = backend_chunk_size(plan, backend)
+        self.chunk_size = backend_chunk_size(backend, plan.samples, plan.dims, plan.categories)
         self.args = kernel_args(plan)
 
     def batch_rows(self, threads: int) -> int:
@@ -156,7 +156,7 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
     from carms_cli.discrete.kernels.args import kernel_args, row_buffers
 
     d_count, k = plan.dims, plan.categories
-    size = backend_chunk_size(plan, backend)
+    size = backend_chunk_size(backend, plan.samples, plan.dims, plan.categories)
     rows = max(1, -(-count // size))
     g = np.zeros((count, d_count, k))
     z = np.zeros((count, plan.samples, d_count), dtype=np.int64)
