@@ -1,0 +1,158 @@
+"""The continuous family's estimators: one spec each, and the rules that say where it applies.
+
+Per-sample terms for ∂/∂θ (averaged over the n samples of an estimate; ε ~ N(0, 1),
+x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
+
+* ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β;
+* ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x;
+* ``score-loo`` — (f(x_i) − mean_{j≠i} f(x_j))·s(x_i), the continuous LOORF (n ≥ 2);
+* ``score-delta`` / ``pathwise-delta`` — the same as score / pathwise for f − β·h plus β·∇E[h],
+  with h the second-order Taylor expansion of f at μ (the delta method) and the coefficient β
+  per coordinate the least-squares slope over n *fresh* samples (so the estimate stays
+  unbiased);
+* ``mvd`` — c·[f(x⁺) − f(x⁻)] per parameter coordinate, x⁺ and x⁻ differing from one shared
+  draw in that coordinate only: μ: c = 1/(σ√(2π)), x± = μ ± σW, W ~ Rayleigh; σ: c = 1/σ,
+  x⁺ = μ + σM with M double-sided Maxwell, x⁻ = μ + σMU, U ~ U(0, 1) (so MU ~ N(0, 1)); rate:
+  c = α/β, x⁺ ~ Gamma(α, β), x⁻ = x⁺ + E, E ~ Exp(β) (so x⁻ ~ Gamma(α + 1, β));
+* ``mvd-uncoupled`` — the same with independent draws for x⁺ and x⁻.
+
+Evaluations of f or f′ are counted alike: n for pathwise and score, 2n for the delta control
+variates (the fresh samples), and 2 per sample per reported coordinate for MVD.
+"""
+
+from dataclasses import dataclass
+
+from carms_cli.continuous.codes import EstimatorCode
+from carms_cli.continuous.problem import ContinuousProblem
+from carms_cli.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class ContinuousSpec:
+    """One estimator: its name, kernel code, one-line summary, and where it applies."""
+
+    name: str
+    code: EstimatorCode
+    summary: str
+    #: distributions it applies to
+    distributions: tuple[str, ...]
+    #: it needs the objective's derivative
+    needs_derivative: bool = False
+    #: it needs f's second-order Taylor expansion (the delta method)
+    needs_taylor: bool = False
+    #: least samples per estimate
+    min_samples: int = 1
+    #: random stream id (distinct per estimator, so no two share draws)
+    stream: int = 0
+
+
+ALL = ("gaussian", "exponential", "gamma")
+
+ESTIMATORS = {
+    spec.name: spec
+    for spec in (
+        ContinuousSpec(
+            "pathwise",
+            EstimatorCode.PATHWISE,
+            "reparameterization: f′(x)·∂x/∂θ",
+            ALL,
+            needs_derivative=True,
+            stream=101,
+        ),
+        ContinuousSpec("score", EstimatorCode.SCORE, "score function (REINFORCE): f(x)·∂log q/∂θ", ALL, stream=102),
+        ContinuousSpec(
+            "score-loo",
+            EstimatorCode.SCORE_LOO,
+            "score function, leave-one-out baseline (continuous LOORF)",
+            ALL,
+            min_samples=2,
+            stream=103,
+        ),
+        ContinuousSpec(
+            "score-delta",
+            EstimatorCode.SCORE_DELTA,
+            "score function, delta-method control variate (β from n fresh samples)",
+            ("gaussian",),
+            needs_derivative=True,
+            needs_taylor=True,
+            min_samples=2,
+            stream=104,
+        ),
+        ContinuousSpec(
+            "pathwise-delta",
+            EstimatorCode.PATHWISE_DELTA,
+            "pathwise, delta-method control variate (β from n fresh samples)",
+            ("gaussian",),
+            needs_derivative=True,
+            needs_taylor=True,
+            min_samples=2,
+            stream=105,
+        ),
+        ContinuousSpec("mvd", EstimatorCode.MVD, "measure-valued derivative, coupled x⁺ and x⁻", ALL, stream=106),
+        ContinuousSpec(
+            "mvd-uncoupled",
+            EstimatorCode.MVD_UNCOUPLED,
+            "measure-valued derivative, independent x⁺ and x⁻",
+            ALL,
+            stream=107,
+        ),
+    )
+}
+
+#: What ``carms continuous`` runs without ``--estimators``.
+DEFAULT_ESTIMATORS = ("pathwise", "score", "score-loo", "mvd")
+#: The estimator variance ratios are taken against.
+REFERENCE = "score-loo"
+
+
+def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
+    """Why ``spec`` does not apply to ``problem`` (None: it applies)."""
+    if problem.distribution not in spec.distributions:
+        return f"{spec.name} applies to --dist {', '.join(spec.distributions)} only, not {problem.distribution}"
+    if spec.needs_derivative and not problem.objective.differentiable:
+        return (
+            f"{spec.name} needs f′ but objective '{problem.objective.spec}' has no derivative: "
+            "use score, score-loo or mvd"
+        )
+    if problem.samples < spec.min_samples:
+        return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
+    return None
+
+
+def parse_estimators(text: str | None, problem: ContinuousProblem) -> list[ContinuousSpec]:
+    """Resolve ``--estimators`` (comma-separated names or ``all``) for ``problem``.
+
+    ``all`` takes every estimator that applies; a named one that does not apply is refused with
+    the reason.
+    """
+    if text is None:
+        names = [name for name in DEFAULT_ESTIMATORS if refusal(ESTIMATORS[name], problem) is None]
+    elif text.strip().lower() == "all":
+        names = [name for name, spec in ESTIMATORS.items() if refusal(spec, problem) is None]
+    else:
+        names = [item.strip().lower() for item in text.split(",") if item.strip()]
+        if not names:
+            raise InputError("--estimators is empty")
+    specs = []
+    for name in names:
+        if name not in ESTIMATORS:
+            raise InputError(f"unknown estimator '{name}' for carms continuous (known: {', '.join(ESTIMATORS)})")
+        reason = refusal(ESTIMATORS[name], problem)
+        if reason is not None:
+            raise InputError(reason)
+        if name in (spec.name for spec in specs):
+            raise InputError(f"estimator '{name}' is listed twice")
+        specs.append(ESTIMATORS[name])
+    if not specs:
+        raise InputError("no estimator applies to this problem")
+    return specs
+
+
+def evaluations_per_estimate(spec: ContinuousSpec, problem: ContinuousProblem) -> int:
+    """Return the evaluations of f or f′ in one estimate (see the module docstring)."""
+    n = problem.samples
+    if spec.code in (EstimatorCode.MVD, EstimatorCode.MVD_UNCOUPLED):
+        return 2 * n * problem.size
+    if spec.needs_taylor:
+        return 2 * n
+    return n
