@@ -18,6 +18,7 @@ from carms_cli import __version__
 from carms_cli.cli import (
     bench_cmd,
     compare_cmd,
+    continuous_cmd,
     duplicates_cmd,
     exact_cmd,
     list_cmd,
@@ -57,6 +58,7 @@ def _root(
 # the app (no import cycle between the app and its commands)
 for _command, _name in (
     (variance_cmd.variance, "variance"),
+    (continuous_cmd.continuous, "continuous"),
     (train_cmd.train, "train"),
     (exact_cmd.exact, "exact"),
     (pmf_cmd.pmf, "pmf"),

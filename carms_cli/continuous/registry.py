@@ -102,7 +102,7 @@ ESTIMATORS = {
 #: What ``carms continuous`` runs without ``--estimators``.
 DEFAULT_ESTIMATORS = ("pathwise", "score", "score-loo", "mvd")
 #: The estimator variance ratios are taken against.
-REFERENCE = "score-loo"
+REFERENCE = "score"
 
 
 def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:

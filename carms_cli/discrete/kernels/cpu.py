@@ -21,43 +21,11 @@ count n up to :data:`~carms_cli.discrete.kernels.trial.FIXED_SAMPLES_MAX` and fo
 once more (≈ 3–4 s, then cached).
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from carms_cli.core.jit import cached_kernel
+from carms_cli.core.pool import private, run_rows
 from carms_cli.discrete.kernels.trial import FIXED_SAMPLES_MAX, INVERSE, scratch_sizes, simulate_chunk
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor | None:
-    """Return the persistent worker pool, grown to at least ``workers`` threads (None if none needed)."""
-    global _POOL, _POOL_SIZE
-    if workers < 1:
-        return None
-    with _POOL_LOCK:
-        if _POOL_SIZE < workers:
-            if _POOL is not None:
-                _POOL.shutdown(wait=True)
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carms-chunk")
-            _POOL_SIZE = workers
-        return _POOL
-
-
-#: Bytes of padding around each scratch buffer: scratch is written on every trial, and two
-#: threads' small buffers side by side in one cache line would contend for it (false sharing).
-_PAD_BYTES = 128
-
-
-def _private(shape, dtype=np.float64) -> np.ndarray:
-    """Return a zeroed C-contiguous array of ``shape`` that shares no cache line with any other buffer."""
-    pad = _PAD_BYTES // np.dtype(dtype).itemsize
-    size = int(np.prod(shape))
-    return np.zeros(size + 2 * pad, dtype=dtype)[pad : pad + size].reshape(shape)
 
 
 def _scratch(args, n_tuple_constructions: bool):
@@ -69,14 +37,14 @@ def _scratch(args, n_tuple_constructions: bool):
     sizes = scratch_sizes(args.construction, n, k, d_count)
     mc_k = k if args.mc_pmf_draws > 0 else 1
     mc_d = d_count if args.mc_pmf_draws > 0 else 1
-    draws, race, f, coef, acc = _private(n), _private(n), _private(n), _private(n), _private(k)
-    z = _private((n, d_count), np.int64)
+    draws, race, f, coef, acc = private(n), private(n), private(n), private(n), private(k)
+    z = private((n, d_count), np.int64)
     if sizes is not None:  # peers: dense, work and iwork; no sample buffer
         (rows, cols), floats, ints = sizes
-        return (draws, race, None, z, f, coef, acc, _private((1, 1)), _private((1, 1, 1)),
-                _private((rows, cols)), _private(floats), _private(ints, np.int64))
-    sample = _private(n, np.int64) if n_tuple_constructions else None
-    pair_counts, mc_ratio = _private((mc_k, mc_k)), _private((mc_d, mc_k, mc_k))
+        return (draws, race, None, z, f, coef, acc, private((1, 1)), private((1, 1, 1)),
+                private((rows, cols)), private(floats), private(ints, np.int64))
+    sample = private(n, np.int64) if n_tuple_constructions else None
+    pair_counts, mc_ratio = private((mc_k, mc_k)), private((mc_d, mc_k, mc_k))
     return (draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, None, None, None)
 
 
@@ -109,17 +77,7 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
             )
             out_count[row] = stop - start
 
-    # contiguous runs of rows per thread (as a static schedule): neighbouring accumulator rows
-    # share cache lines, and two threads updating them at once would slow each other down
-    workers = max(1, min(threads, n_chunks))
-    bounds = [n_chunks * w // workers for w in range(workers + 1)]
-    pool = _pool(workers - 1)
-    futures = [pool.submit(work, bounds[w], bounds[w + 1]) for w in range(1, workers)] if pool is not None else []
-    try:
-        work(bounds[0], bounds[1])
-    finally:
-        for future in futures:
-            future.result()
+    run_rows(n_chunks, threads, work)
 
 
 @cached_kernel()

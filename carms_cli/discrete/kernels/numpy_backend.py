@@ -24,39 +24,20 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
+from carms_cli.core.rng_numpy import uniforms
 from carms_cli.discrete.dispatch import MissingBranch, branch
 from carms_cli.discrete.estimators import Weighting
 from carms_cli.discrete.plan import Plan
 from carms_cli.discrete.sampling.copulas import Copula
 from carms_cli.discrete.sampling.samplers import Construction
 
-# SplitMix64 constants (carms_cli/core/rng.py; repeated so that this module never imports numba)
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 _ONE = np.uint64(1)
-_INV_2_53 = 1.0 / 9007199254740992.0
 _TWO_PI = 2.0 * math.pi
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 #: Array elements a batch may use per trial and in all (≈ 8 bytes each, a few temporaries).
 BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 1 << 16
-
-
-def uniforms(key: np.uint64, counters: np.ndarray) -> np.ndarray:
-    """Uniform doubles in (0, 1): ``((h >> 11) + ½) · 2^−53`` with ``h = mix64(key + (c + 1)·γ)``.
-
-    ``mix64(z)``: ``z ← (z ⊕ z≫30)·M1``, ``z ← (z ⊕ z≫27)·M2``, ``z ⊕ z≫31`` modulo 2^64 — the
-    vectorised twin of :func:`carms_cli.core.rng.uniform`, bit for bit.
-    """
-    z = np.asarray(counters, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = np.uint64(key) + (z + _ONE) * _GAMMA
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z ^= z >> np.uint64(31)
-    return ((z >> np.uint64(11)).astype(np.int64).astype(np.float64) + 0.5) * _INV_2_53
 
 
 def _sum_in_order(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""The ``continuous`` analysis: a continuous problem and its estimators → one Report (no presentation here)."""
+
+from collections.abc import Callable
+
+from carms_cli import __version__
+from carms_cli.continuous.family import ContinuousFamily, ContinuousRun
+from carms_cli.continuous.problem import ContinuousProblem
+from carms_cli.continuous.registry import ContinuousSpec
+from carms_cli.continuous.source import chunk_size
+from carms_cli.core.records import Report
+from carms_cli.core.stats import run_estimators
+
+
+def problem_config(
+    problem: ContinuousProblem,
+    specs: list[ContinuousSpec],
+    threads: int,
+    significance: float,
+    backend: str = "cpu",
+    backend_note: str | None = None,
+) -> dict:
+    """Every resolved input of the run, as JSON-ready values."""
+    return {
+        "distribution": problem.distribution,
+        "values": {name: values.tolist() for name, values in problem.values.items()},
+        "parameters": list(problem.parameters),
+        "coordinates": problem.coordinate_names(),
+        "samples": problem.samples,
+        "dims": problem.dims,
+        "trials": problem.trials,
+        "seed": problem.seed,
+        "objective": problem.objective.spec,
+        "objective_description": problem.objective.description,
+        "estimators": [spec.name for spec in specs],
+        "significance": significance,
+        "backend": backend,
+        "backend_note": backend_note,
+        "threads": threads,
+        # trials per chunk of each estimator (a function of the problem, estimator and backend)
+        "chunk_size": {spec.name: chunk_size(backend, spec, problem) for spec in specs},
+        "version": __version__,
+    }
+
+
+def analyse_continuous(
+    problem: ContinuousProblem,
+    specs: list[ContinuousSpec],
+    threads: int,
+    significance: float = 1e-3,
+    progress: Callable[[int], None] | None = None,
+    exact: bool = False,
+    backend: str = "cpu",
+    backend_note: str | None = None,
+) -> Report:
+    """Run every estimator for ``problem.trials`` trials and summarise them in one Report.
+
+    With ``exact``, each estimator's exact moments are computed by quadrature where computable
+    (else a note saying why).
+    """
+    family = ContinuousFamily(problem)
+    runs = [ContinuousRun(family, spec, backend) for spec in specs]
+    config = problem_config(problem, specs, threads, significance, backend, backend_note)
+    return run_estimators(family, runs, problem.trials, threads, config, significance, progress, exact)

@@ -1,0 +1,150 @@
+"""``carms continuous``: bias and variance of pathwise, score-function and measure-valued estimators."""
+
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli.options import (
+    Backend,
+    BackendName,
+    CsvOut,
+    JsonOut,
+    Quiet,
+    Seed,
+    Threads,
+    Trials,
+    check_outputs,
+)
+from carms_cli.continuous.objectives import OBJECTIVE_HELP
+from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
+from carms_cli.core.errors import InputError
+from carms_cli.core.gates import require_reference
+
+_OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items())
+
+
+def continuous(
+    dist: Annotated[
+        str, typer.Option("--dist", help="Distribution of each coordinate: gaussian, exponential or gamma.")
+    ] = "gaussian",
+    mu: Annotated[str | None, typer.Option("--mu", help="Gaussian means μ: one value, or D comma-separated.")] = None,
+    sigma: Annotated[
+        str | None, typer.Option("--sigma", help="Gaussian standard deviations σ > 0: one value, or D.")
+    ] = None,
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="Exponential rate λ or Gamma rate β (> 0): one value, or D.")
+    ] = None,
+    alpha: Annotated[str | None, typer.Option("--alpha", help="Gamma shape α > 0: one value, or D.")] = None,
+    param: Annotated[
+        str | None,
+        typer.Option(
+            "--param",
+            help="Gradient reported: gaussian mu, sigma, log-sigma (σ·∂/∂σ) or all (default); exponential and "
+            "gamma: rate.",
+        ),
+    ] = None,
+    objective: Annotated[
+        str, typer.Option("--objective", "-o", help=f"Objective NAME[:PARAMS]. {_OBJECTIVES}.")
+    ] = "cos:1",
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per estimate.")] = 4,
+    dims: Annotated[
+        int | None, typer.Option("--dims", "-d", help="Coordinates D (default 1, or the length of the lists).")
+    ] = None,
+    trials: Trials = None,
+    seed: Seed = 0,
+    estimators: Annotated[
+        str | None,
+        typer.Option(
+            "--estimators",
+            "-e",
+            help=f"Comma-separated estimators, or 'all' (default: {','.join(DEFAULT_ESTIMATORS)}; known: "
+            f"{', '.join(ESTIMATORS)}).",
+        ),
+    ] = None,
+    threads: Threads = None,
+    backend: Backend = BackendName.cpu,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
+    ] = 1e-3,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Also compute each estimator's exact variance by quadrature.")
+    ] = False,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    quiet: Quiet = False,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Bar chart of total variance per estimator: PATH (.png/.svg) or '-' (terminal)."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Compare with this earlier --json record (see 'carms compare'); exit 1 on a regression."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+    ] = "variance:10%",
+    max_variance_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--max-variance-ratio", help=f"Exit 1 if an estimator's total variance exceeds R times {REFERENCE}'s."
+        ),
+    ] = None,
+    fail_on_bias: Annotated[
+        bool, typer.Option("--fail-on-bias", help="Exit 1 if an estimator fails the bias test.")
+    ] = False,
+) -> int:
+    """Compare gradient estimators for continuous distributions: bias against the exact gradient, variance, cost.
+
+    Example: carms continuous --dist gaussian --mu 1 --sigma 1 --objective cos:1 -n 4
+    """
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    if max_variance_ratio is not None and not max_variance_ratio > 0:
+        raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--baseline": baseline}, plot)
+    baseline_record = tolerance_value = None
+    if baseline is not None:
+        from carms_cli.analysis.compare import parse_tolerance
+        from carms_cli.cli.compare_cmd import load_record
+
+        baseline_record = load_record(baseline, "baseline")
+        tolerance_value = parse_tolerance(tolerance)
+    from carms_cli.continuous.problem import build_problem
+    from carms_cli.continuous.registry import parse_estimators
+
+    given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha}
+    problem = build_problem(dist, given, param, objective, samples, dims, trials, seed)
+    specs = parse_estimators(estimators, problem)
+    if max_variance_ratio is not None:
+        require_reference([spec.name for spec in specs], REFERENCE, "--max-variance-ratio")
+    from carms_cli.analysis.continuous import analyse_continuous
+    from carms_cli.cli.reporting import show_and_gate
+    from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.engine import set_threads
+    from carms_cli.present.table import ProgressBar
+
+    used_backend, backend_note = resolve_backend(backend.value)
+    used_threads = set_threads(threads)
+    bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
+    try:
+        report = analyse_continuous(
+            problem, specs, used_threads, significance, bar, exact, used_backend, backend_note
+        )
+    finally:
+        bar.close()
+    return show_and_gate(
+        report,
+        quiet=quiet,
+        json_out=json_out,
+        csv_out=csv_out,
+        plot=plot,
+        baseline_record=baseline_record,
+        tolerance=tolerance_value,
+        significance=significance,
+        fail_on_bias=fail_on_bias,
+        max_variance_ratio=max_variance_ratio,
+    )

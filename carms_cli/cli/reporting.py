@@ -1,0 +1,69 @@
+"""What every estimator-comparison command does with its Report: show it, write it, gate on it.
+
+Shared by ``carms variance`` and ``carms continuous``: the table (unless quiet or a record goes
+to stdout), the ``--plot`` bar chart, ``--json``/``--csv`` records, and the gates in order —
+regression against ``--baseline``, ``--fail-on-bias``, ``--max-variance-ratio`` — each failing
+gate one ``Gate failed:`` line on stderr and exit code 1.
+"""
+
+import sys
+
+from carms_cli.cli.options import write_output
+from carms_cli.core.errors import EXIT_GATE, EXIT_OK
+from carms_cli.core.gates import bias_gate, variance_ratio_gate
+from carms_cli.core.records import Report
+
+
+def show_and_gate(
+    report: Report,
+    *,
+    quiet: bool,
+    json_out: str | None,
+    csv_out: str | None,
+    plot: str | None,
+    baseline_record: dict | None,
+    tolerance: float | None,
+    significance: float,
+    fail_on_bias: bool,
+    max_variance_ratio: float | None,
+) -> int:
+    """Present ``report`` and apply the requested gates; return the exit code (0, or 1 on a failed gate)."""
+    from carms_cli.present.export import to_csv, to_json
+    from carms_cli.present.table import print_report
+
+    if not quiet and "-" not in (json_out, csv_out):
+        print_report(report)
+    if plot == "-":
+        from carms_cli.present.table import bar_chart, print_lines
+
+        print_lines(
+            ["total variance (log scale):"]
+            + bar_chart([r.name for r in report.results], [r.variance_total for r in report.results])
+        )
+    elif plot is not None:
+        from carms_cli.present.charts import write_variance_figure
+
+        write_variance_figure(report.results, plot)
+    if json_out is not None:
+        write_output(json_out, to_json(report), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, to_csv(report), "CSV")
+    code = EXIT_OK
+    if baseline_record is not None:
+        from carms_cli.analysis.compare import compare_records
+        from carms_cli.cli.compare_cmd import report_comparison
+        from carms_cli.core.records import report_record
+
+        comparisons = compare_records(baseline_record, report_record(report), tolerance, significance)
+        if report_comparison(comparisons, tolerance, None, show=not quiet) != EXIT_OK:
+            print("Gate failed: regression against the baseline", file=sys.stderr)
+            code = EXIT_GATE
+    if fail_on_bias:
+        for message in bias_gate(report):
+            print(f"Gate failed: {message}", file=sys.stderr)
+            code = EXIT_GATE
+    if max_variance_ratio is not None:
+        for message in variance_ratio_gate(report, max_variance_ratio):
+            print(f"Gate failed: {message}", file=sys.stderr)
+            code = EXIT_GATE
+    return code
