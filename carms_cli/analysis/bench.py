@@ -54,6 +54,8 @@ class BenchCase(NamedTuple):
     #: GPU rate ÷ numba CPU rate; None when the GPU was not timed (``trials``, ``seconds`` and
     #: ``trials_per_second`` then have no ``cuda`` entry)
     cuda_ratio: float | None = None
+    #: evaluations of f or f′ per trial (the continuous family compares estimators per evaluation)
+    evaluations_per_trial: int | None = None
 
 
 def uniforms_per_trial(plan: Plan, spec: EstimatorSpec) -> int:
@@ -156,6 +158,52 @@ def bench_case(
     )
 
 
+def bench_continuous_case(
+    problem, spec, trials: int, numpy_trials: int | None, repeats: int, threads: int
+) -> BenchCase:
+    """Time one continuous estimator: compiled kernel, NumPy backend and the bound, alternating.
+
+    The same protocol as :func:`bench_case`: the bound draws the trial's U uniforms (the
+    estimator's random layout, :mod:`carms_cli.continuous.kernels.layout`) and takes one log of
+    each; rates are trials over median seconds.
+    """
+    from carms_cli.continuous.registry import evaluations_per_estimate
+    from carms_cli.continuous.source import ContinuousSource
+    from carms_cli.core.engine import run_source
+
+    shift = np.zeros(problem.size)
+    numba_source = ContinuousSource(problem, spec, shift, "cpu")
+    numpy_source = ContinuousSource(problem, spec, shift, "numpy")
+    draws = int(numba_source.args.uniforms_per_trial)
+    key = numba_source.args.key
+    run_source(numba_source, min(trials, 10_000), threads)  # compile or load the kernel
+    bound_seconds(key, min(trials, 10_000), draws)
+    bound_trials = max(trials, int(trials * TARGET_SECONDS / bound_seconds(key, trials, draws)))
+    if numpy_trials is None:
+        probe = 4 * numpy_source.chunk_size
+        run_source(numpy_source, probe, 1)
+        rate = probe / run_source(numpy_source, probe, 1).seconds
+        numpy_trials = max(MIN_NUMPY_TRIALS, int(rate * TARGET_SECONDS))
+    counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
+    seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
+    for _ in range(repeats):
+        seconds["numba"].append(run_source(numba_source, trials, threads).seconds)
+        seconds["numpy"].append(run_source(numpy_source, numpy_trials, 1).seconds)
+        seconds["bound"].append(bound_seconds(key, bound_trials, draws))
+    rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+    return BenchCase(
+        estimator=spec.name,
+        uniforms_per_trial=draws,
+        trials=counts,
+        seconds=seconds,
+        trials_per_second={name: rates[name] for name in BACKENDS},
+        ratio=rates["numba"] / rates["numpy"],
+        bound_trials_per_second=rates["bound"],
+        fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
+        evaluations_per_trial=evaluations_per_estimate(spec, problem),
+    )
+
+
 def _wall_seconds(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -185,13 +233,17 @@ def startup_seconds(args: tuple[str, ...] = STARTUP_ARGS, warm_runs: int = WARM_
     }
 
 
-def bench_record(problem: Problem, cases: list[BenchCase], config: dict, startup: dict | None) -> dict:
-    """Build the versioned JSON record of a bench run."""
+def bench_record(problem, cases: list[BenchCase], config: dict, startup: dict | None) -> dict:
+    """Build the versioned JSON record of a bench run (a discrete or a continuous problem)."""
+    if hasattr(problem, "categories"):
+        stated = {"family": "discrete", "categories": problem.categories}
+    else:
+        stated = {"family": "continuous", "distribution": problem.describe()}
     return {
         "schema": SCHEMA,
         "version": __version__,
         "config": {
-            "categories": problem.categories,
+            **stated,
             "samples": problem.samples,
             "dims": problem.dims,
             "objective": problem.objective.spec,

@@ -12,6 +12,16 @@ from carms_cli.cli.options import JsonOut, ProblemOptions, Quiet, Threads, probl
 from carms_cli.core.errors import InputError
 
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
+DEFAULT_CONTINUOUS_ESTIMATORS = "pathwise,score,mvd"
+#: The continuous family's bench problem: a 1-D standard setting of the issue's speed target.
+CONTINUOUS_OBJECTIVE = "cos:1"
+
+
+class Family(str, Enum):
+    """Which family's kernels are timed."""
+
+    discrete = "discrete"
+    continuous = "continuous"
 
 
 class BenchBackend(str, Enum):
@@ -25,8 +35,22 @@ class BenchBackend(str, Enum):
 @problem_options("categories", "samples", "dims", "seed", "objective", categories=10, dims=1)
 def bench(
     estimators: Annotated[
-        str, typer.Option("--estimators", "-e", help="Comma-separated estimators to time (see 'carms list').")
-    ] = DEFAULT_BENCH_ESTIMATORS,
+        str | None,
+        typer.Option(
+            "--estimators",
+            "-e",
+            help=f"Comma-separated estimators to time (default: {DEFAULT_BENCH_ESTIMATORS}; continuous: "
+            f"{DEFAULT_CONTINUOUS_ESTIMATORS}).",
+        ),
+    ] = None,
+    family: Annotated[
+        Family,
+        typer.Option(
+            "--family",
+            help="discrete (categorical problems) or continuous (a Gaussian N(1, 1) per coordinate, objective "
+            f"{CONTINUOUS_OBJECTIVE} unless --objective is given).",
+        ),
+    ] = Family.discrete,
     problem: ProblemOptions = ProblemOptions(),
     trials: Annotated[
         int, typer.Option("--trials", "-t", help="Trials per numba timing (the bound runs at least as many).")
@@ -71,13 +95,38 @@ def bench(
         raise InputError(f"--numpy-trials must be positive, got {numpy_trials}")
     if cuda_trials is not None and cuda_trials < 1:
         raise InputError(f"--cuda-trials must be positive, got {cuda_trials}")
-    from carms_cli.analysis.bench import bench_case, bench_record, startup_seconds
+    from carms_cli.analysis.bench import bench_case, bench_continuous_case, bench_record, startup_seconds
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
+
+    if family == Family.continuous:
+        from carms_cli.continuous.problem import build_problem
+        from carms_cli.continuous.registry import parse_estimators as parse_continuous
+
+        if backend != BenchBackend.cpu:
+            raise InputError("--family continuous times the CPU kernels only (use --backend cpu)")
+        objective = CONTINUOUS_OBJECTIVE if problem.objective == ProblemOptions().objective else problem.objective
+        continuous = build_problem(
+            "gaussian", {}, "all", objective, problem.samples, problem.dims, trials, problem.seed
+        )
+        specs = parse_continuous(estimators or DEFAULT_CONTINUOUS_ESTIMATORS, continuous)
+        used_threads = set_threads(threads)
+        startup = None if no_startup else startup_seconds(("continuous", "-o", objective, "-n", str(problem.samples)))
+        cases = [bench_continuous_case(continuous, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
+        config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials,
+                  "backend": "cpu", "backend_note": None, "cuda_trials": None}
+        record = bench_record(continuous, cases, config, startup)
+        if not quiet and json_out != "-":
+            _print_bench(record)
+        if json_out is not None:
+            from carms_cli.present.table import plain_json
+
+            write_output(json_out, plain_json(record), "JSON")
+        return
     from carms_cli.discrete.registry import parse_estimators
 
     problem = problem.build(trials)
-    specs = parse_estimators(estimators, problem.categories, problem.samples)
+    specs = parse_estimators(estimators or DEFAULT_BENCH_ESTIMATORS, problem.categories, problem.samples)
     used_backend, backend_note = resolve_backend(backend.value)  # --backend cuda without a GPU: exit 2 here
     gpu_trials = (cuda_trials or trials) if used_backend == "cuda" else None
     used_threads = set_threads(threads)
@@ -108,14 +157,21 @@ def _print_bench(record: dict) -> None:
 
     c = record["config"]
     gpu = c["cuda_trials"] is not None
+    continuous = c["family"] == "continuous"
+    stated = (
+        f"{c['distribution']} · n={c['samples']} samples · D={c['dims']} coordinates"
+        if continuous
+        else f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables"
+    )
     header = [
         f"carms-cli {record['version']} · bench · numba (cpu, {c['threads']} threads) vs numpy (1 thread)"
         + (f" · numba on the GPU ({c['backend_note']})" if gpu else ""),
-        f"K={c['categories']} categories · n={c['samples']} samples · D={c['dims']} variables · "
-        f"objective {c['objective']} · medians of {c['repeats']} alternating repetitions",
+        f"{stated} · objective {c['objective']} · medians of {c['repeats']} alternating repetitions",
     ]
     columns = ["estimator", "uniforms", "trials numba/numpy", "numba M/s", "numpy M/s", "ratio", "bound M/s"]
     columns += ["numba/bound", "numpy/bound"]
+    if continuous:
+        columns += ["evals", "M evals/s"]
     if gpu:
         columns += ["cuda trials", "cuda M/s", "cuda/numba"]
     rows = []
@@ -134,6 +190,9 @@ def _print_bench(record: dict) -> None:
                 f"{100 * fraction['numpy']:.1f}%",
             ]
         )
+        if continuous:
+            evaluations = case["evaluations_per_trial"]
+            rows[-1] += [str(evaluations), f"{rate['numba'] * evaluations / 1e6:.3g}"]
         if gpu:
             rows[-1] += [f"{count['cuda']:,}", f"{rate['cuda'] / 1e6:.3g}", f"{case['cuda_ratio']:.3g}x"]
     footer = [
@@ -142,6 +201,10 @@ def _print_bench(record: dict) -> None:
         "bound: a numba kernel that only draws the same uniforms per trial and sums one log of each "
         "(same RNG, same threads)",
     ]
+    if continuous:
+        footer.append(
+            "evals: calls of f or f′ per trial; M evals/s: numba rate × evals (compares estimators per evaluation)"
+        )
     if gpu:
         footer.append(
             "cuda: the same numba kernel on the GPU, one thread per 64-trial chunk; seconds include the copies to "
