@@ -127,20 +127,26 @@ def with_exact(result: EstimatorResult, exact: ExactMoments | None, exact_gradie
     """Attach exact moments of the reported coordinates (or, with ``exact`` None, the note why not).
 
     ``variance_exact_z_max`` is the largest ``|s² − σ²| / √((μ₄ − σ⁴)/T)`` over coordinates with
-    positive exact spread: how far the Monte Carlo variances are from the exact ones.
+    positive exact spread: how far the Monte Carlo variances are from the exact ones. A
+    coordinate whose fourth moment is not known (NaN) gets no z; with none known it is None.
     """
     if exact is None:
         return replace(result, exact_note=note)
     mean, variance, fourth = exact.mean, exact.variance, exact.fourth_central
-    spread = np.sqrt(np.maximum(fourth - variance**2, 0.0) / result.trials)
+    with np.errstate(invalid="ignore"):
+        spread = np.sqrt(np.maximum(fourth - variance**2, 0.0) / result.trials)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(result.variance - variance) / spread
-    z = z[spread > 0]
+    z = z[spread > 0]  # NaN where the family has no fourth moment: no z for that coordinate
+    if z.size:
+        z_max = float(z.max())
+    else:
+        z_max = None if not np.all(np.isfinite(fourth)) else 0.0
     return replace(
         result,
         variance_exact=variance,
         variance_exact_total=float(variance.sum()),
-        variance_exact_z_max=float(z.max()) if z.size else 0.0,
+        variance_exact_z_max=z_max,
         bias_exact_max_abs=float(np.max(np.abs(mean - exact_gradient))),
         exact_note=None,
     )
