@@ -30,7 +30,7 @@ class ContinuousFamily:
     name = "continuous"
     problem_keys = PROBLEM_KEYS
     reference = REFERENCE
-    evaluations_note = "evals: calls of f or f′ per estimate (MVD: 2 per sample and coordinate)"
+    evaluations_note = "calls of f or f′; MVD: 2 per sample and coordinate"
 
     def __init__(self, problem: ContinuousProblem):
         from carms_cli.continuous.exact import exact_gradient
