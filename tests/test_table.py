@@ -212,3 +212,20 @@ def test_split_columns_keeps_groups_together_and_leaves_out_what_cannot_fit():
     # groups packed in order, as few tables as fit; a column wider than the room left out
     tables, left_out = split_columns([key], [[a], [b, c], [d]], 60)
     assert tables == [[a], [b, c]] and left_out == [d]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_another_familys_report_is_laid_out_from_its_own_columns(capsys, monkeypatch, width):
+    """The layout reads the Report's columns, not the discrete family's: the contract test's
+    Bernoulli family (a column without a short note) is complete too, its legend line standing in."""
+    from carms_cli.present.table import print_report
+    from tests.test_contract import _report
+
+    report = _report(trials=6_000)
+    report.config["threads"] = 1
+    monkeypatch.setenv("COLUMNS", str(width))
+    print_report(report)
+    out = capsys.readouterr().out
+    headers = ["estimator", "bias", "max|z| (thr)", "var total ±95%", "exact var", "z(var)", "÷score", "ones"]
+    _complete(out, width, [*headers, "evals", "var×evals", "M trials/s"], ["score", "score-baseline"])
+    assert "ones: share of ones" in out and "distinct" not in out
