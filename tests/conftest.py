@@ -43,9 +43,11 @@ class CliResult:
 def cli(capsys, monkeypatch):
     """Run ``carms ARGS`` in-process; returns exit code, stdout and stderr.
 
-    ``CARMS_DEBUG=1``: a bug raises with its traceback here instead of exit 3 and one line.
+    ``CARMS_DEBUG=1``: a bug raises with its traceback here instead of exit 3 and one line. COLUMNS
+    is unset, so tables are laid out wide as for any piped output (tests set it to choose a width).
     """
     monkeypatch.setenv("CARMS_DEBUG", "1")
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped output is laid out wide unless COLUMNS is set
 
     def run(*args):
         code = main([str(a) for a in args])

@@ -195,22 +195,20 @@ def _print_bench(record: dict) -> None:
             rows[-1] += [str(evaluations), f"{rate['numba'] * evaluations / 1e6:.3g}"]
         if gpu:
             rows[-1] += [f"{count['cuda']:,}", f"{rate['cuda'] / 1e6:.3g}", f"{case['cuda_ratio']:.3g}x"]
-    footer = [
-        "uniforms: uniforms drawn per trial; M/s: million trials per second (trials / median seconds); "
-        "ratio: numba ÷ numpy",
-        "bound: a numba kernel that only draws the same uniforms per trial and sums one log of each "
-        "(same RNG, same threads)",
-    ]
-    if continuous:
-        footer.append(
-            "evals: calls of f or f′ per trial; M evals/s: numba rate × evals (compares estimators per evaluation)"
-        )
-    if gpu:
-        footer.append(
-            "cuda: the same numba kernel on the GPU, one thread per 64-trial chunk; seconds include the copies to "
-            "and from the device, not the compilation; cuda/numba: GPU rate ÷ CPU rate"
-        )
-    elif c.get("backend_note"):
+    rate = "M/s: million trials per second (trials / median seconds)"
+    notes = {
+        "uniforms": "uniforms: drawn per trial",
+        "numba M/s": rate,
+        "numpy M/s": rate,
+        "ratio": "ratio: numba ÷ numpy",
+        "bound M/s": "bound: same RNG and threads, only drawing the uniforms and summing their logs",
+        "evals": "evals: calls of f or f′ per trial",
+        "M evals/s": "M evals/s: numba rate × evals (compares estimators per evaluation)",
+        "cuda M/s": "cuda: the kernel on the GPU (a thread per 64 trials), copies timed, not compiling",
+        "cuda/numba": "cuda/numba: GPU rate ÷ CPU rate",
+    }
+    footer = []
+    if not gpu and c.get("backend_note"):
         footer.append(f"GPU not timed: {c['backend_note']}")
     startup = record["startup"]
     if startup is not None:
@@ -219,4 +217,5 @@ def _print_bench(record: dict) -> None:
             f"cache) {startup['cold_seconds']:.2f} s, warm (cache populated) {startup['warm_seconds']:.2f} s "
             f"(median of {len(startup['warm_runs_seconds'])})"
         )
-    print_table(columns, rows, header=header, footer=footer)
+    groups = [2, 3, 3] + ([2] if continuous else []) + ([3] if gpu else [])
+    print_table(columns, rows, header=header, footer=footer, groups=groups, notes=notes)

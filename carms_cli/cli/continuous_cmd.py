@@ -94,6 +94,10 @@ def continuous(
     fail_on_bias: Annotated[
         bool, typer.Option("--fail-on-bias", help="Exit 1 if an estimator fails the bias test.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Explain every column of the table in full (instead of the short legend)."),
+    ] = False,
 ) -> int:
     """Compare gradient estimators for continuous distributions: bias against the exact gradient, variance, cost.
 
@@ -147,4 +151,5 @@ def continuous(
         significance=significance,
         fail_on_bias=fail_on_bias,
         max_variance_ratio=max_variance_ratio,
+        explain=explain,
     )

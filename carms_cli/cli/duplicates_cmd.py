@@ -76,10 +76,14 @@ def duplicates(
             f"p ({problem.probs_source}, row {variable}): "
             f"{np.array2string(record.config.probs, precision=4, separator=', ')}",
         ],
+        groups=[2, 2, 2, 2],
+        notes={
+            "distinct": "distinct: E[#distinct categories among the n samples]",
+            "coincident pairs": "coincident pairs: E[#{i<j: z_i = z_j}] = n(n−1)/2·Σ_a P(a,a)",
+            "cache saves": "cache saves: 1 − distinct/n of the f evaluations",
+        },
         footer=[
-            "distinct: E[#distinct categories among the n samples]; coincident pairs: E[#{i<j: z_i = z_j}] = "
-            "n(n−1)/2·Σ_a P(a,a); cache saves: 1 − distinct/n of the f evaluations",
-            "exact from the n-tuple pmf (pairs from the pair pmf) where closed-form, '–' otherwise; (MC) ± one "
-            "standard error",
+            "exact: from the n-tuple pmf (pairs: the pair pmf) where closed-form, '–' otherwise",
+            "(MC): sampled, ± one standard error",
         ],
     )

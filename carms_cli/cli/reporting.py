@@ -26,13 +26,17 @@ def show_and_gate(
     significance: float,
     fail_on_bias: bool,
     max_variance_ratio: float | None,
+    explain: bool = False,
 ) -> int:
-    """Present ``report`` and apply the requested gates; return the exit code (0, or 1 on a failed gate)."""
+    """Present ``report`` and apply the requested gates; return the exit code (0, or 1 on a failed gate).
+
+    ``explain``: the table is followed by every column's full explanation instead of the short legend.
+    """
     from carms_cli.present.export import to_csv, to_json
     from carms_cli.present.table import print_report
 
     if not quiet and "-" not in (json_out, csv_out):
-        print_report(report)
+        print_report(report, explain=explain)
     if plot == "-":
         from carms_cli.present.table import bar_chart, print_lines
 

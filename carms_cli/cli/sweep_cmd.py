@@ -196,4 +196,5 @@ def sweep(
         table,
         header=[f"carms-cli sweep · {len(points)} grid points · seed {seed}"],
         align="rrrrlllrrl",
+        keys=6,
     )

@@ -134,10 +134,12 @@ def train(
         f"carms-cli train · objective {objective} · p from {p_init} to {target} · lr {lr} · "
         f"{replicates} replicates per step · seed {seed}",
     ]
-    footer = [
-        "variance: geometric mean over the trajectory of the variance across replicates; exact: same for the"
-        " enumerated variance; ÷loorf: ratio of geometric means"
-    ]
+    notes = {
+        "variance": "variance: geometric mean over the trajectory of the variance across replicates",
+        "exact": "exact: the same for the enumerated variance",
+        f"÷{TRAIN_REFERENCE}": f"÷{TRAIN_REFERENCE}: ratio of geometric means",
+    }
+    footer = []
     for n in sizes:
         series = [(t.estimator, t.p, t.variance) for t in record.trajectories if t.samples == n and t.p]
         footer.append(f"n = {n}: log10 variance (y) against p (x)")
@@ -148,4 +150,6 @@ def train(
         header=header,
         footer=footer,
         align="llrrrrr",
+        keys=2,
+        notes=notes,
     )

@@ -76,6 +76,10 @@ def variance(
         bool,
         typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Explain every column of the table in full (instead of the short legend)."),
+    ] = False,
 ) -> int:
     """Compare estimators on one problem: bias against the exact gradient, variance, duplicates, speed.
 
@@ -134,7 +138,7 @@ def variance(
     finally:
         bar.close()
     if not quiet and "-" not in (json_out, csv_out):
-        print_report(report)
+        print_report(report, explain=explain)
     if plot == "-":
         from carms_cli.present.table import bar_chart, print_lines
 

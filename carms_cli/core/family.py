@@ -88,11 +88,11 @@ class Family(Protocol):
         ...
 
     def columns(self) -> tuple[Column, ...]:
-        """Extra columns read from each result's details (table and CSV)."""
+        """Extra columns read from each result's details (table and CSV), each with its short legend ``note``."""
         ...
 
     def legend(self) -> tuple[str, ...]:
-        """Legend lines: first what goes untested, then one line per extra column."""
+        """Full legend lines (``--explain``): first what goes untested, then the extra columns'."""
         ...
 
     def untested_reason(self) -> str:

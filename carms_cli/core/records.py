@@ -109,7 +109,9 @@ class Column:
     """A family's extra column, read from a result's JSON entry at ``path``.
 
     Titled ``header`` in the table (None: CSV only) and ``csv`` in CSV (None: table only); shown
-    with ``digits`` significant digits, or ``decimals`` fixed decimals.
+    with ``digits`` significant digits, or ``decimals`` fixed decimals. ``note`` is its entry in
+    the table's short legend, ``"header: a few words"``; the family's :meth:`legend` lines give
+    the full explanation (``--explain``), and stand in for the short legend where a note is missing.
     """
 
     header: str | None
@@ -117,6 +119,7 @@ class Column:
     path: tuple[str, ...]
     digits: int = 4
     decimals: int | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,27 @@ class CategoricalFamily:
     def columns(self) -> tuple[Column, ...]:
         """Return the duplicate columns: mean distinct samples and P(dup), with exact values."""
         return (
-            Column("distinct", "duplicates_mean_unique", ("duplicates", "mean_unique"), decimals=3),
-            Column("exact", "duplicates_mean_unique_exact", ("duplicates", "mean_unique_exact"), digits=4),
-            Column("P(dup)", "duplicates_prob_any_coincide", ("duplicates", "prob_any_coincide"), decimals=3),
+            Column(
+                "distinct",
+                "duplicates_mean_unique",
+                ("duplicates", "mean_unique"),
+                decimals=3,
+                note="distinct: mean distinct categories",
+            ),
+            Column(
+                "exact",
+                "duplicates_mean_unique_exact",
+                ("duplicates", "mean_unique_exact"),
+                digits=4,
+                note="exact: its exact value",
+            ),
+            Column(
+                "P(dup)",
+                "duplicates_prob_any_coincide",
+                ("duplicates", "prob_any_coincide"),
+                decimals=3,
+                note="P(dup): P(any two equal)",
+            ),
             Column(None, "duplicates_prob_any_coincide_exact", ("duplicates", "prob_any_coincide_exact")),
         )
 

@@ -4,14 +4,18 @@ The only module that imports Rich. Scripts should read the JSON; the table is fo
 """
 
 import math
+import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from carms_cli import __version__
 from carms_cli.core.formatting import fmt_fixed, fmt_number
@@ -21,20 +25,173 @@ from carms_cli.present.export import plain_json, to_csv, to_json
 
 __all__ = ["fmt_fixed", "fmt_number", "plain_json", "to_csv", "to_json"]
 
-#: Shared legend lines. A family's first legend line (what goes untested) follows the bias line,
-#: its others (its extra columns) the variance line.
-LEGEND_BIAS = (
-    "bias: mean against the exact gradient, Bonferroni-corrected: max|z| over coordinates (threshold); "
-    "* biased by design"
+#: Piped or redirected output is laid out this wide unless COLUMNS is set: one table, no wrapping.
+WIDE = 10_000
+#: A column of text that may wrap (a summary, a note) gets at least this width before a table splits.
+TEXT_WIDTH = 30
+#: Legend lines are at most this wide (or the console's width, if narrower).
+LEGEND_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One column to lay out: its title, one cell per row, its alignment, and whether its text wraps."""
+
+    title: str
+    cells: list[Text]
+    justify: str = "right"
+    wrap: bool = False
+
+    def width(self) -> int:
+        """Return the width the column needs: its widest cell or title; wrapping text up to TEXT_WIDTH."""
+        widest = max([cell_len(self.title), *(cell.cell_len for cell in self.cells)])
+        if not self.wrap:
+            return widest
+        words = [cell_len(word) for cell in self.cells for word in cell.plain.split()]
+        return max(min(widest, TEXT_WIDTH), cell_len(self.title), *words)
+
+
+def table_width(columns: list[TableColumn]) -> int:
+    """Return the width of a table of these columns (box SIMPLE_HEAD, outer padding off)."""
+    return sum(column.width() for column in columns) + 3 * (len(columns) - 1) + 2
+
+
+def split_columns(
+    keys: list[TableColumn], groups: list[list[TableColumn]], width: int
+) -> tuple[list[list[TableColumn]], list[TableColumn]]:
+    """Pack column groups, in order, into as few tables beside the key columns as fit ``width``.
+
+    Parameters
+    ----------
+    keys : list of TableColumn
+        The columns that name a row (the estimator), repeated in every table.
+    groups : list of list of TableColumn
+        The other columns, in groups kept in one table where they fit; a group too wide for one
+        table is split into its columns.
+    width : int
+        The console width.
+
+    Returns
+    -------
+    tables : list of list of TableColumn
+        The columns of each table, keys not included.
+    left_out : list of TableColumn
+        The columns too wide to fit beside the keys even alone.
+    """
+
+    def fits(columns):
+        return table_width([*keys, *columns]) <= width
+
+    units = []
+    for group in groups:
+        units.extend([group] if fits(group) else [[column] for column in group])
+    tables, left_out, current = [], [], []
+    for unit in units:
+        if fits([*current, *unit]):
+            current = [*current, *unit]
+        elif fits(unit):
+            tables.append(current)
+            current = list(unit)
+        else:
+            left_out.extend(unit)
+    if current:
+        tables.append(current)
+    return tables, left_out
+
+
+def print_columns(console: Console, keys: list[TableColumn], groups: list[list[TableColumn]]) -> list[str]:
+    """Print the columns as one table, or as stacked tables sharing the key columns where one does not fit.
+
+    A continuation table leaves out the rows whose cells are all blank in it (and is not printed
+    if none is left). Columns too wide to fit beside the keys even alone are named once under
+    the tables.
+
+    Returns
+    -------
+    list of str
+        The titles of the columns shown, keys included.
+    """
+    tables, left_out = split_columns(keys, groups, console.width)
+    for index, columns in enumerate(tables or [[]]):
+        rows = [
+            row
+            for row in range(len(keys[0].cells))
+            if not index or any(column.cells[row].plain.strip() for column in columns)
+        ]
+        if not rows and index:
+            continue  # a continuation table with nothing in it
+        table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in [*keys, *columns]:
+            table.add_column(
+                column.title, justify=column.justify, no_wrap=not column.wrap, min_width=cell_len(column.title)
+            )
+        for row in rows:
+            table.add_row(*[column.cells[row] for column in [*keys, *columns]])
+        console.print(table)
+    if left_out:
+        titles = ", ".join(column.title for column in left_out)
+        console.print(
+            f"not shown at {console.width} columns: {titles} (a wider terminal shows them, "
+            "as does piped output, e.g. '| less -S')",
+            highlight=False,
+            markup=False,
+        )
+    return [column.title for column in [*keys, *(column for columns in tables for column in columns)]]
+
+
+def legend_lines(entries: list[str], width: int) -> list[str]:
+    """Join legend entries with "; " into lines no wider than ``width`` (or LEGEND_WIDTH); repeats said once."""
+    width = min(width, LEGEND_WIDTH)
+    lines = []
+    for entry in dict.fromkeys(entry for entry in entries if entry):
+        if lines and cell_len(lines[-1]) + 2 + cell_len(entry) <= width:
+            lines[-1] += "; " + entry
+        else:
+            lines.append(entry)
+    return lines
+
+
+def _said_once(notes: list[tuple[str, str]]) -> list[str]:
+    """Return ``"name, name: message"`` lines: estimators with the same message named together."""
+    names: dict[str, list[str]] = {}
+    for name, message in notes:
+        names.setdefault(message, []).append(name)
+    return [f"{', '.join(group)}: {message}" for message, group in names.items()]
+
+
+#: The short legend of the shared columns of a variance table, by title ("REF": the reference).
+NOTES = {
+    "bias": "bias: mean vs exact gradient",
+    "max|z| (thr)": "max|z| (thr): largest z vs Bonferroni threshold",
+    "var total ±95%": "var total: variance of one estimate ±95% CI",
+    "exact var": "exact var: enumerated",
+    "z(var)": "z(var): max |MC − exact| / SE",
+    "÷REF": "÷REF: ratio of var totals",
+    "med ln var": "med ln var: median ln variance",
+    "evals": "evals: f calls per estimate",
+    "var×evals": "var×evals: cost-adjusted variance",
+    "M trials/s": "M trials/s: 10⁶ estimates/s",
+}
+
+#: The full explanation of the shared columns of a variance table (``--explain``); the family's
+#: first legend line (what goes untested) follows the bias lines, its others the variance lines.
+EXPLAIN_BIAS = (
+    "estimator: the estimator ('carms list' describes each)",
+    "bias: ok when the Monte Carlo mean agrees with the exact gradient, BIASED otherwise, Bonferroni-corrected "
+    "over the tested coordinates at family-wise level --significance; * biased by design; (k untested): k "
+    "coordinates could not be tested, named under the table; untested alone: none could",
+    "max|z| (thr): the largest coordinate z-score (mean − exact gradient) / SE, and the Bonferroni threshold",
 )
-LEGEND_VARIANCE = (
-    "var total: sum of per-coordinate variances of one estimate, ± the 95% interval half-width; "
-    "÷REF: ratio of var totals"
+EXPLAIN_VARIANCE = (
+    "var total ±95%: sum of per-coordinate variances of one estimate, ± the half-width of its 95% interval",
+    "exact var (--exact): the enumerated total variance; z(var): max over coordinates of |MC − exact variance| / SE",
+    "÷REF: var total ÷ REF's var total",
+    "med ln var: median over coordinates of the natural log of the per-coordinate variance",
 )
-LEGEND_TAIL = (
-    "evals: mean f evaluations per estimate{note}; "
-    "var×evals: var total × evals, the variance at a budget of one evaluation; "
-    "exact var (--exact): enumerated total variance, z(var): max over coordinates of |MC − exact variance| / SE",
+EXPLAIN_COST = (
+    "evals: mean f evaluations per estimate{note}",
+    "var×evals: var total × evals, the variance at a budget of one evaluation (compares estimators at equal cost)",
+    "M trials/s: millions of estimates per second (kernel time, compilation excluded; depends on the machine)",
 )
 
 
@@ -63,73 +220,107 @@ def _cell(value, column) -> str:
     return fmt_number(value, column.digits)
 
 
-def render_table(report: Report, console: Console) -> None:
-    """Print the header and one row per estimator: shared columns around the family's own."""
+def _verdict(result) -> str:
+    """Return the bias cell (Rich markup): ok, BIASED or untested, * if biased by design, the untested count."""
+    if result.unbiased is None:
+        verdict = "[yellow]untested[/]"
+    else:
+        verdict = "[green]ok[/]" if result.unbiased else "[red]BIASED[/]"
+    if not result.unbiased_by_design:
+        verdict += "*"
+    untested = result.mean.size - result.bias_tested_coordinates
+    if untested and result.unbiased is not None:
+        verdict += f" [yellow]({untested} untested)[/]"
+    return verdict
+
+
+def _plain(title: str, cells: list[str], justify: str = "right") -> TableColumn:
+    return TableColumn(title, [Text(cell) for cell in cells], justify)
+
+
+def report_columns(report: Report) -> tuple[TableColumn, list[list[TableColumn]]]:
+    """Return the estimator column and the variance table's groups: bias, variance, the family's, cost."""
+    results = report.results
+    entries = [result_entry(r) for r in results]
+    bias = [
+        TableColumn("bias", [Text.from_markup(_verdict(r)) for r in results], "left"),
+        _plain(
+            "max|z| (thr)",
+            [f"{fmt_number(r.bias_max_abs_z, 3)} ({fmt_number(r.bias_threshold_z, 3)})" for r in results],
+        ),
+    ]
+    half_widths = [(r.variance_total_ci95[1] - r.variance_total_ci95[0]) / 2 for r in results]
+    variance = [
+        _plain(
+            "var total ±95%",
+            [f"{fmt_number(r.variance_total)} ±{fmt_number(h, 2)}" for r, h in zip(results, half_widths, strict=True)],
+        )
+    ]
+    if any(r.variance_exact_total is not None or r.exact_note for r in results):
+        variance += [
+            _plain("exact var", [fmt_number(r.variance_exact_total) for r in results]),
+            _plain("z(var)", [fmt_number(r.variance_exact_z_max, 3) for r in results]),
+        ]
+    variance += [
+        _plain(f"÷{report.reference}", [fmt_number(r.variance_ratio_to_loorf, 3) for r in results]),
+        _plain("med ln var", [fmt_number(r.median_log_variance, 3) for r in results]),
+    ]
+    family = [
+        _plain(column.header, [_cell(lookup(entry, column.path), column) for entry in entries])
+        for column in report.columns
+        if column.header
+    ]
+    cost = [
+        _plain("evals", [fmt_number(r.evaluations_per_estimate, 4) for r in results]),
+        _plain("var×evals", [fmt_number(r.variance_times_evaluations) for r in results]),
+        _plain("M trials/s", [f"{r.trials_per_second / 1e6:.3g}" for r in results]),
+    ]
+    key = _plain("estimator", [r.name for r in results], "left")
+    return key, [group for group in (bias, variance, family, cost) if group]
+
+
+def render_table(report: Report, console: Console, explain: bool = False) -> None:
+    """Print the header, the table (stacked tables where it does not fit), the legend and the conclusions.
+
+    ``explain``: the full explanation of every column instead of the short legend of those shown.
+    """
     for line in header_lines(report):
         console.print(line, highlight=False, markup=False)
-    table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    family_columns = [column for column in report.columns if column.header]
-    columns = [
-        ("estimator", "left"),
-        ("bias", "left"),
-        ("max|z| (thr)", "right"),
-        ("var total ±95%", "right"),
-        (f"÷{report.reference}", "right"),
-        ("med ln var", "right"),
-        *[(column.header, "right") for column in family_columns],
-        ("evals", "right"),
-        ("var×evals", "right"),
-        ("M trials/s", "right"),
-    ]
-    show_exact = any(r.variance_exact_total is not None or r.exact_note for r in report.results)
-    if show_exact:
-        columns[4:4] = [("exact var", "right"), ("z(var)", "right")]
-    for title, justify in columns:
-        table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
-    for r in report.results:
-        if r.unbiased is None:
-            verdict = "[yellow]untested[/]"
-        else:
-            verdict = "[green]ok[/]" if r.unbiased else "[red]BIASED[/]"
-        if not r.unbiased_by_design:
-            verdict += "*"
-        untested = r.mean.size - r.bias_tested_coordinates
-        if untested and r.unbiased is not None:
-            verdict += f" [yellow]({untested} untested)[/]"
-        low, high = r.variance_total_ci95
-        entry = result_entry(r)
-        cells = [
-            r.name,
-            verdict,
-            f"{fmt_number(r.bias_max_abs_z, 3)} ({fmt_number(r.bias_threshold_z, 3)})",
-            f"{fmt_number(r.variance_total)} ±{fmt_number((high - low) / 2, 2)}",
-            fmt_number(r.variance_ratio_to_loorf, 3),
-            fmt_number(r.median_log_variance, 3),
-            *[_cell(lookup(entry, column.path), column) for column in family_columns],
-            fmt_number(r.evaluations_per_estimate, 4),
-            fmt_number(r.variance_times_evaluations),
-            f"{r.trials_per_second / 1e6:.3g}",
-        ]
-        if show_exact:
-            cells[4:4] = [fmt_number(r.variance_exact_total), fmt_number(r.variance_exact_z_max, 3)]
-        table.add_row(*cells)
-    console.print(table)
-    console.print(legend(report), highlight=False, markup=False)
-    for line in verdict_lines(report):
+    key, groups = report_columns(report)
+    shown = print_columns(console, [key], groups)
+    lines = explanations(report) if explain else legend_lines(legend(report, shown), console.width)
+    for line in lines + verdict_lines(report):
         console.print(line, highlight=False, markup=False)
 
 
-def legend(report: Report) -> str:
-    """Return the legend under a variance table: shared lines around the family's."""
+def legend(report: Report, shown: list[str]) -> list[str]:
+    """Return the short legend entries of the columns shown (in order), then the markers used and --explain."""
+    reference = f"÷{report.reference}"
+    notes = {**NOTES, reference: NOTES["÷REF"].replace("REF", str(report.reference))}
+    family = {column.header: column.note for column in report.columns if column.header}
+    entries = [notes.get(title) or family.get(title) for title in shown]
+    if any(title in family and not family[title] for title in shown):
+        entries += report.legend[1:]  # a column without a note: the family's own lines
+    if any(not r.unbiased_by_design for r in report.results):
+        entries.append("*: biased by design")
+    return [*entries, "more: --explain"]
+
+
+def explanations(report: Report) -> list[str]:
+    """Return the full explanation of every column of a variance table, one line each (``--explain``)."""
     untested, *columns = report.legend or ("",)
-    variance = LEGEND_VARIANCE.replace("÷REF", f"÷{report.reference}")
+    variance = [line.replace("REF", str(report.reference)) for line in EXPLAIN_VARIANCE]
     note = f" ({report.evaluations_note})" if report.evaluations_note else ""
-    tail = [line.replace("{note}", note) for line in LEGEND_TAIL]
-    return "\n".join(line for line in [LEGEND_BIAS, untested, variance, *columns, *tail] if line)
+    cost = [line.replace("{note}", note) for line in EXPLAIN_COST]
+    return [line for line in [*EXPLAIN_BIAS, untested, *variance, *columns, *cost] if line]
 
 
 def verdict_lines(report: Report) -> list[str]:
-    """Plain-language conclusions: lowest variance, comparisons with LOORF, bias failures."""
+    """Plain-language conclusions: lowest variance, comparisons with the reference, notes, bias failures.
+
+    A note that is the same for several estimators (an untested count, why no exact variance) is
+    said once, naming them all.
+    """
     lines = []
     unbiased = [r for r in report.results if r.unbiased and r.unbiased_by_design]
     if unbiased:
@@ -142,30 +333,40 @@ def verdict_lines(report: Report) -> list[str]:
                 f"{r.name}: total variance {r.variance_total:.4g} is {word} {report.reference}'s "
                 f"(ratio {r.variance_ratio_to_loorf:.3f})"
             )
+    notes = []
     for r in report.results:
         if r.exact_note:
-            lines.append(f"{r.name}: exact variance {r.exact_note}")
+            notes.append((r.name, f"exact variance {r.exact_note}"))
         if r.bias_exact_max_abs is not None and r.bias_exact_max_abs > 1e-9:
-            lines.append(f"{r.name}: exact mean differs from the gradient by up to {r.bias_exact_max_abs:.4g}")
+            notes.append((r.name, f"exact mean differs from the gradient by up to {r.bias_exact_max_abs:.4g}"))
     for r in report.results:
         untested = r.mean.size - r.bias_tested_coordinates
         if untested:
-            lines.append(
-                f"{r.name}: {untested} of {r.mean.size} coordinates not bias-tested ({report.untested_reason})"
+            notes.append(
+                (r.name, f"{untested} of {r.mean.size} coordinates not bias-tested ({report.untested_reason})")
             )
         if r.unbiased is False:
-            lines.append(
-                f"{r.name}: mean differs from the exact gradient (max|z| = {r.bias_max_abs_z:.3g} > "
-                f"{r.bias_threshold_z:.2f})"
+            notes.append(
+                (
+                    r.name,
+                    f"mean differs from the exact gradient (max|z| = {r.bias_max_abs_z:.3g} > "
+                    f"{r.bias_threshold_z:.2f})",
+                )
             )
-    return lines
+    return lines + _said_once(notes)
 
 
-def print_report(report: Report) -> None:
+def make_console() -> Console:
+    """Return the console for stdout: a terminal's width; piped or redirected, COLUMNS if set, else WIDE."""
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 160))  # files and pipes: no wrapping
-    render_table(report, console)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(width=WIDE)
+    return console
+
+
+def print_report(report: Report, explain: bool = False) -> None:
+    """Print a variance Report for people (see :func:`render_table`)."""
+    render_table(report, make_console(), explain)
 
 
 class ProgressBar:
@@ -205,62 +406,81 @@ class ProgressBar:
             self._progress.stop()
 
 
-def _console() -> Console:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 160))
-    return console
-
-
 def print_table(
     columns: list[str],
     rows: list[list[str]],
     header: list[str] | None = None,
     footer: list[str] | None = None,
-    title: str | None = None,
     align: str | None = None,
+    keys: int = 1,
+    groups: list[int] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> None:
-    """Print plain lines, then a table, then lines.
+    """Print plain lines, a table, the legend of the columns shown, then lines.
 
-    ``align`` has one letter per column: ``l`` for left-aligned text (wraps, except the first
-    column), ``r`` for right-aligned numbers (default: the first column ``l``, the others ``r``).
+    A table too wide for the console is printed as stacked tables that repeat the key columns
+    (see :func:`print_columns`).
+
+    Parameters
+    ----------
+    columns : list of str
+        The column titles.
+    rows : list of list of str
+        The cells, one list per row (printed as plain text, not markup).
+    header, footer : list of str, optional
+        Lines before the table, and after it and its legend.
+    align : str, optional
+        One letter per column: ``l`` for left-aligned text, which wraps (except in key columns),
+        ``r`` for right-aligned numbers (default: the first column ``l``, the others ``r``).
+    keys : int
+        The first ``keys`` columns name a row and are repeated in every stacked table.
+    groups : list of int, optional
+        Sizes of consecutive groups of the other columns kept in one table where they fit (a
+        column headed "(MC)" beside the exact value it samples); default: one group per column.
+    notes : dict of str to str, optional
+        A column's legend entry by its title ("title: a few words"), printed for the columns shown.
     """
-    console = _console()
+    console = make_console()
     for line in header or []:
         console.print(line, highlight=False, markup=False)
-    table = Table(title=title, show_header=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     align = align or "l" + "r" * (len(columns) - 1)
-    for index, name in enumerate(columns):
-        text = align[index] == "l"
-        table.add_column(
-            name, justify="left" if text else "right", no_wrap=not (text and index > 0), min_width=len(name)
+    table_columns = [
+        TableColumn(
+            title,
+            [Text(row[index]) for row in rows],
+            "left" if align[index] == "l" else "right",
+            wrap=align[index] == "l" and index >= keys,
         )
-    for row in rows:
-        table.add_row(*row)
-    console.print(table, markup=False)
-    for line in footer or []:
+        for index, title in enumerate(columns)
+    ]
+    others, start = [], keys
+    for size in groups or [1] * (len(columns) - keys):
+        others.append(table_columns[start : start + size])
+        start += size
+    shown = print_columns(console, table_columns[:keys], others)
+    legend = legend_lines([(notes or {}).get(title, "") for title in shown], console.width)
+    for line in legend + (footer or []):
         console.print(line, highlight=False, markup=False)
 
 
 def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | None = None, digits: int = 4) -> None:
-    """K×K matrices with category labels, one table each."""
-    console = _console()
+    """K×K matrices with category labels, one table each (split into column blocks where too wide)."""
+    console = make_console()
     for line in header or []:
         console.print(line, highlight=False, markup=False)
     for title, matrix in matrices:
-        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-        table.add_column("a\\b", justify="right", style="bold")
-        for b in range(matrix.shape[1]):
-            table.add_column(str(b), justify="right", no_wrap=True)
-        for a, row in enumerate(matrix):
-            table.add_row(str(a), *[fmt_number(float(x), digits) for x in row])
-        console.print(table)
+        console.print(title, highlight=False, markup=False)
+        key = TableColumn("a\\b", [Text(str(a), style="bold") for a in range(matrix.shape[0])])
+        columns = [
+            [_plain(str(b), [fmt_number(float(x), digits) for x in matrix[:, b]])] for b in range(matrix.shape[1])
+        ]
+        print_columns(console, [key], columns)
 
 
 CHART_MARKS = "o*x+#@%&"
 
 
-def ascii_chart(series: list[tuple[str, list[float], list[float]]], width: int = 72, height: int = 12) -> list[str]:
+def ascii_chart(series: list[tuple[str, list[float], list[float]]], width: int = 70, height: int = 12) -> list[str]:
     """Draw a plain-text chart of log10(y) against x, one mark per series, and a legend line."""
     points = [(x, math.log10(y)) for _, xs, ys in series for x, y in zip(xs, ys, strict=True) if y > 0]
     if not points:
@@ -305,6 +525,7 @@ def bar_chart(labels: list[str], values: list[float], width: int = 50) -> list[s
 
 
 def print_lines(lines: list[str]) -> None:
-    console = _console()
+    """Print plain lines (no markup) on the console of :func:`make_console`."""
+    console = make_console()
     for line in lines:
         console.print(line, highlight=False, markup=False)
