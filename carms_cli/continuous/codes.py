@@ -38,6 +38,7 @@ class EstimatorCode(IntEnum):
     PATHWISE_DELTA = 4
     MVD = 5
     MVD_UNCOUPLED = 6
+    SCORE_BASELINE = 7  # score with the optimal constant baseline (an oracle: computed exactly)
 
 
 class ParameterCode(IntEnum):

@@ -5,6 +5,9 @@ x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
 
 * ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β;
 * ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x;
+* ``score-baseline`` — (f(x) − b)·s(x) with the optimal constant baseline per coordinate,
+  b = E[f s²]/E[s²], computed exactly by quadrature: an oracle (as in the survey's figures), to
+  show how far any constant baseline can take the score function;
 * ``score-loo`` — (f(x_i) − mean_{j≠i} f(x_j))·s(x_i), the continuous LOORF (n ≥ 2);
 * ``score-delta`` / ``pathwise-delta`` — the same as score / pathwise for f − β·h plus β·∇E[h],
   with h the second-order Taylor expansion of f at μ (the delta method) and the coefficient β
@@ -40,6 +43,8 @@ class ContinuousSpec:
     needs_derivative: bool = False
     #: it needs f's second-order Taylor expansion (the delta method)
     needs_taylor: bool = False
+    #: it needs the exact optimal constant baseline (computable for separable objectives)
+    needs_baseline: bool = False
     #: least samples per estimate
     min_samples: int = 1
     #: random stream id (distinct per estimator, so no two share draws)
@@ -114,6 +119,9 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
             f"{spec.name} needs f′ but objective '{problem.objective.spec}' has no derivative: "
             "use score, score-loo or mvd"
         )
+    if spec.needs_baseline and not problem.objective.separable:
+        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by 1-D quadrature, which objective "
+                f"'{problem.objective.spec}' (not separable) does not allow")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

@@ -69,6 +69,12 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         else (0.0, np.zeros(problem.dims), np.zeros((problem.dims, problem.dims)), np.zeros(problem.size))
     )
     shift = np.ascontiguousarray(np.where(np.isfinite(shift), shift, 0.0), dtype=float)
+    if spec.needs_baseline:
+        from carms_cli.continuous.exact import optimal_baseline
+
+        baseline = optimal_baseline(problem)
+    else:
+        baseline = np.zeros(problem.size)
     return KernelArgs(
         key=np.uint64(stream_key(problem.seed, spec.stream)),
         uniforms_per_trial=np.uint64(
@@ -89,6 +95,7 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         taylor_g0=g0,
         taylor_h=hessian,
         taylor_gradient_mean=np.ascontiguousarray(gradient, dtype=float),
+        baseline=np.ascontiguousarray(baseline, dtype=float),
     )
 
 

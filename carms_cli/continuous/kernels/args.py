@@ -6,7 +6,7 @@ import numpy as np
 
 
 class KernelArgs(NamedTuple):
-    """Inputs of :func:`~carms_cli.continuous.kernels.trial.simulate_chunk` from ``key`` to ``taylor_gradient_mean``.
+    """Inputs of :func:`~carms_cli.continuous.kernels.trial.simulate_chunk` from ``key`` to ``baseline``.
 
     The field order is the kernel's parameter order (tests/test_continuous_kernels.py checks it).
     """
@@ -28,6 +28,7 @@ class KernelArgs(NamedTuple):
     taylor_g0: np.ndarray
     taylor_h: np.ndarray
     taylor_gradient_mean: np.ndarray
+    baseline: np.ndarray
 
 
 #: Scratch and output parameters that follow the inputs, in kernel order.

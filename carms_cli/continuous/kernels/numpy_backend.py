@@ -274,6 +274,9 @@ def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tupl
     if estimator in (EstimatorCode.PATHWISE, EstimatorCode.SCORE):
         a, _ = _terms(args, x, eps)
         return a.mean(axis=1), rejections
+    if estimator == EstimatorCode.SCORE_BASELINE:
+        s = score_terms(args, x, eps)
+        return ((objective_values(args, x)[..., None] - args.baseline) * s).mean(axis=1), rejections
     raise ValueError(f"estimator code {estimator} has no NumPy branch")
 
 

@@ -54,6 +54,7 @@ SCORE_DELTA = int(EstimatorCode.SCORE_DELTA)
 PATHWISE_DELTA = int(EstimatorCode.PATHWISE_DELTA)
 MVD = int(EstimatorCode.MVD)
 MVD_UNCOUPLED = int(EstimatorCode.MVD_UNCOUPLED)
+SCORE_BASELINE = int(EstimatorCode.SCORE_BASELINE)
 
 MU = int(ParameterCode.MU)
 SIGMA = int(ParameterCode.SIGMA)
@@ -345,7 +346,8 @@ def sample_terms(
 ):  # pragma: no cover - compiled
     """One sample's terms: a (the estimator's) and, for the delta CVs, c (the control variate's).
 
-    Score family: a = f(x)·s(x), c = h(x)·s(x); pathwise family: a = ∇f(x)·∂x/∂θ, c = ∇h(x)·∂x/∂θ.
+    Score family: a = f(x)·s(x), c = h(x)·s(x) (the delta CV) or s(x) (the constant baseline);
+    pathwise family: a = ∇f(x)·∂x/∂θ, c = ∇h(x)·∂x/∂θ.
     Returns f(x) (score family; 0 otherwise).
     """
     value = 0.0
@@ -361,7 +363,10 @@ def sample_terms(
                     out_c[j * dims + d] = path_term(parameters[j], d, slope[d], x_i, eps_i, param_b)
     else:
         value = objective_value(objective, objective_params, x_i, dims)
-        cv = taylor_value(taylor_f0, taylor_g0, taylor_h, param_a, x_i, dims) if estimator == SCORE_DELTA else 0.0
+        if estimator == SCORE_DELTA:
+            cv = taylor_value(taylor_f0, taylor_g0, taylor_h, param_a, x_i, dims)
+        else:
+            cv = 1.0 if estimator == SCORE_BASELINE else 0.0
         for j in range(parameters.shape[0]):
             for d in range(dims):
                 s = score_term(parameters[j], dist, d, x_i, eps_i, param_a, param_b)
@@ -390,10 +395,11 @@ def accumulate(g, shift, size, out_s1, out_s2):  # pragma: no cover - compiled
 def plain_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
+    baseline,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
-    """Run trials ``start … stop − 1`` of ``pathwise`` or ``score`` and add them to one chunk row.
+    """Run trials ``start … stop − 1`` of ``pathwise``, ``score`` or ``score-baseline`` into one chunk row.
 
     Parameters
     ----------
@@ -444,8 +450,12 @@ def plain_chunk(
                 estimator, dist, parameters, dims, x[i], eps[i], param_a, param_b, objective,
                 objective_params, taylor_f0, taylor_g0, taylor_h, slope, term_a, term_c,
             )
-            for p in range(size):
-                g[p] += term_a[p]
+            if estimator == SCORE_BASELINE:
+                for p in range(size):
+                    g[p] += term_a[p] - baseline[p] * term_c[p]  # (f − b)·s
+            else:
+                for p in range(size):
+                    g[p] += term_a[p]
         for p in range(size):
             g[p] *= inv_n
         q = accumulate(g, shift, size, out_s1, out_s2)
@@ -461,6 +471,7 @@ def plain_chunk(
 def loo_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
+    baseline,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -502,6 +513,7 @@ def loo_chunk(
 def delta_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
+    baseline,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -563,6 +575,7 @@ def delta_chunk(
 def mvd_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
+    baseline,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -615,6 +628,7 @@ def mvd_chunk(
 KERNELS = {
     EstimatorCode.PATHWISE: plain_chunk,
     EstimatorCode.SCORE: plain_chunk,
+    EstimatorCode.SCORE_BASELINE: plain_chunk,
     EstimatorCode.SCORE_LOO: loo_chunk,
     EstimatorCode.SCORE_DELTA: delta_chunk,
     EstimatorCode.PATHWISE_DELTA: delta_chunk,
