@@ -583,9 +583,10 @@ def _trig_power_expectations(z: np.ndarray, c: float, chi: np.ndarray) -> np.nda
         for a in range(m + 1):
             for b in range(m + 1 - a):
                 g = m - a - b
-                coefficient = math.factorial(m) / (math.factorial(a) * math.factorial(b) * math.factorial(g)) * (-c) ** g
-                l = a - b
-                char = chi[l] if l >= 0 else np.conj(chi[-l])
+                ways = math.factorial(m) / (math.factorial(a) * math.factorial(b) * math.factorial(g))
+                coefficient = ways * (-c) ** g
+                shift = a - b
+                char = chi[shift] if shift >= 0 else np.conj(chi[-shift])
                 total = total + coefficient * char * powers[a] * powers_conj[b]
         out.append(total.real)
     return np.stack(out)
@@ -728,7 +729,7 @@ class _Context:
         others = [e for e in range(problem.dims) if e != d]
         if objective.code == ObjectiveCode.COS_SUM:
             k = objective.params[0]
-            chi = np.array([np.prod(_characteristic(problem, l * k)[others]) for l in range(5)])
+            chi = np.array([np.prod(_characteristic(problem, j * k)[others]) for j in range(5)])
             return Part("trig", objective, chi=chi)
         if objective.code == ObjectiveCode.QUAD_FORM:
             w = _weights(problem)
