@@ -96,7 +96,7 @@ REL_TOL = 1e-13
 #: Relative tolerance of the outer integral of a nested 2-D integral.
 OUTER_REL_TOL = 1e-12
 #: Largest number of live intervals before the adaptive rule gives up.
-MAX_INTERVALS = 400_000
+MAX_INTERVALS = 100_000
 #: Largest number of bisection rounds.
 MAX_ROUNDS = 80
 #: Truncation of the standard normal, Rayleigh and Maxwell variables: e^{−39²/2} < 1e−330.
@@ -165,25 +165,36 @@ for _i, _node in enumerate(_XGK_HALF[1::2]):
 WG = _WG_FULL
 
 
-def integrate(func, edges, rel: float = REL_TOL):
+def integrate(func, edges, rel: float = REL_TOL, row_weights=None):
     """Integrate ``func`` over each row of ``edges`` by adaptive 21-point Gauss–Kronrod.
 
     Parameters
     ----------
     func : callable
         ``func(x, owner)`` with ``x`` of shape (N, 21) and ``owner`` (N,) the row each interval
-        belongs to; returns the integrands, shape (C, N, 21).
+        belongs to; returns the integrands, shape (C, N, 21), or a pair (integrands, noise) where
+        noise (same shape, ≥ 0) is the scale of each value's own rounding error.
     edges : np.ndarray
         Shape (B, E): B integrals, each over [edges[b, 0], edges[b, −1]] split at the increasing
         breakpoints edges[b] (repeated points give empty intervals and are dropped).
     rel : float
         An interval is accepted when, for every component c, its error estimate |K₂₁ − G₁₀| is at
-        most ``rel`` times the current estimate of ∫|g_c| over its row (or at rounding level).
+        most ``rel`` times the current estimate of ∫|g_c| over its row, or below the interval's
+        noise floor (8 × the Kronrod sum of the given noise, plus 50 ε ∫|g_c|), so that an
+        integrand that is mostly cancellation (an exactly zero term, t − c with |c| ≫ the spread of
+        t) cannot split forever.
+    row_weights : np.ndarray, optional
+        Shape (B,): the weights W_b ≥ 0 with which the B integrals are summed by the caller (the
+        inner integrals of a nested rule). Then the error is controlled globally: an interval of
+        row b is accepted when its error is at most ``rel`` Σ_b' W_b' ∫|g_c|_b' / W_b, so rows that
+        barely count are not resolved beyond what the weighted sum needs.
 
     Returns
     -------
     values : np.ndarray
         Shape (C, B): the integrals (the Kronrod sums of the accepted intervals).
+    bound : np.ndarray
+        Shape (C, B): the sum over the accepted intervals of max(|K₂₁ − G₁₀|, noise floor).
     converged : bool
         Whether every interval was accepted within the round and interval limits.
     """
@@ -194,34 +205,46 @@ def integrate(func, edges, rel: float = REL_TOL):
     owner = np.repeat(np.arange(rows), edges.shape[1] - 1)
     keep = hi > lo
     lo, hi, owner = lo[keep], hi[keep], owner[keep]
-    done_value = done_abs = None
+    done_value = done_abs = done_bound = None
+    eps = np.finfo(float).eps
     for _ in range(MAX_ROUNDS):
         half = 0.5 * (hi - lo)
         x = 0.5 * (hi + lo)[:, None] + half[:, None] * XGK
-        y = np.asarray(func(x, owner), dtype=float)
+        result = func(x, owner)
+        if isinstance(result, tuple):
+            y, noise = np.asarray(result[0], dtype=float), np.asarray(result[1], dtype=float)
+        else:
+            y, noise = np.asarray(result, dtype=float), 0.0
         if done_value is None:
-            done_value = np.zeros((y.shape[0], rows))
-            done_abs = np.zeros((y.shape[0], rows))
+            done_value, done_abs, done_bound = (np.zeros((y.shape[0], rows)) for _ in range(3))
         kronrod = (y @ WGK) * half
         gauss = (y @ WG) * half
         magnitude = (np.abs(y) @ WGK) * half
+        floor = 8.0 * (np.broadcast_to(noise, y.shape) @ WGK) * half + 50.0 * eps * magnitude
         error = np.abs(kronrod - gauss)
         scale = done_abs.copy()
         for c in range(y.shape[0]):
             scale[c] += np.bincount(owner, magnitude[c], minlength=rows)
-        tolerance = np.maximum(rel * scale[:, owner], 50.0 * np.finfo(float).eps * magnitude)
-        accept = np.all(error <= tolerance, axis=0) | (hi - lo <= 1e-15 * np.maximum(np.abs(lo), np.abs(hi)))
+        if row_weights is None:
+            tolerance = rel * scale[:, owner]
+        else:
+            with np.errstate(divide="ignore"):
+                tolerance = rel * (scale @ row_weights)[:, None] / row_weights[owner]
+        accept = np.all(error <= np.maximum(tolerance, floor), axis=0)
+        accept |= hi - lo <= 1e-15 * np.maximum(np.abs(lo), np.abs(hi))
+        bound = np.maximum(error, floor)
         for c in range(y.shape[0]):
             done_value[c] += np.bincount(owner[accept], kronrod[c, accept], minlength=rows)
             done_abs[c] += np.bincount(owner[accept], magnitude[c, accept], minlength=rows)
+            done_bound[c] += np.bincount(owner[accept], bound[c, accept], minlength=rows)
         lo, hi, owner = lo[~accept], hi[~accept], owner[~accept]
         if lo.size == 0:
-            return done_value, True
+            return done_value, done_bound, True
         if 2 * lo.size > MAX_INTERVALS:
             break
         mid = 0.5 * (lo + hi)
         lo, hi, owner = np.concatenate([lo, mid]), np.concatenate([mid, hi]), np.concatenate([owner, owner])
-    return done_value, False
+    return done_value, done_bound, False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,7 +299,7 @@ class Law:
         alpha = self.a
         u_lo, u_hi = _gamma_cut(alpha)
         width = min(1.0, 1.0 / math.sqrt(alpha))
-        powers = 2.0 ** np.arange(-1, 11)
+        powers = 2.0 ** np.array([-1, 0, 1, 2, 3, 5, 7, 9])
         points = np.concatenate(
             [
                 [u_lo, 0.0, u_hi],
@@ -335,6 +358,28 @@ def _x_dphi(objective: Objective, x):
     if objective.code == ObjectiveCode.LOG:
         return np.ones_like(np.asarray(x, dtype=float))
     return x * objective.phi(x, 1)
+
+
+def _phi_size(objective: Objective, x, log_x=None, derivative: int = 0):
+    """Return the magnitude whose rounding φ(x) (or φ′) carries: |φ| unless φ sums terms that cancel.
+
+    poly: Σ|c_i||x|^i; square: (|x| + |k|)^{2 − derivative}; cos: 1 + |kx| (argument reduction);
+    log: |log x| + 1; exp, step: |φ| (+1).
+    """
+    x = np.asarray(x, dtype=float)
+    code, p = objective.code, objective.params
+    if code == ObjectiveCode.POLY:
+        coefficients = np.polynomial.polynomial.polyder(p, derivative) if derivative else p
+        return np.polynomial.polynomial.polyval(np.abs(x), np.abs(coefficients))
+    if code == ObjectiveCode.SQUARE:
+        return (np.abs(x) + abs(p[0])) ** (2 - derivative) * (1 + derivative)
+    if code == ObjectiveCode.COS:
+        return (1.0 + np.abs(p[0] * x)) * (1.0 + abs(p[0])) ** derivative
+    if code == ObjectiveCode.LOG:
+        if derivative:
+            return np.abs(objective.phi(x, derivative))
+        return np.abs(log_x if log_x is not None else np.log(x)) + 1.0
+    return np.abs(objective.phi(x, derivative)) + 1.0
 
 
 def _features(objective: Objective) -> list[float]:
@@ -421,7 +466,7 @@ def _gamma_1d(objective: Objective, alpha: float, beta: float) -> tuple[float, f
             e = np.exp(-k * x * x) * law.weight(u)
             return np.stack([e, x * x * e])
 
-        values, converged = integrate(integrand, law.edges(_features(objective))[None, :], 1e-14)
+        values, _, converged = integrate(integrand, law.edges(_features(objective))[None, :], 1e-14)
         if not converged:
             raise NotComputable(f"quadrature of E[{objective.spec}] under Gamma did not converge")
         return float(values[0, 0]), float(2.0 * k / beta * values[1, 0])
@@ -599,6 +644,10 @@ class Part:
     ``sep``: f = φ(x_d) + const + r (r = R − E R; ``rmom`` None where R is irrelevant or D = 1);
     ``quad``: f = (const + w x_d + r)², r = Σ_{e≠d} w_e(x_e − E x_e); ``trig``: f = Re(e^{ikx_d} e^{ikS}),
     ``chi[l]`` = E e^{ilkS}. ``rmom[p]`` is E r^p.
+
+    Every method returns a pair (representation, size): the representation of a term t as
+    coefficients h_j with t = Σ_j h_j r^j, or as z with t = Re(z e^{ikS}); size is the magnitude of
+    the summands that h_0 (or z) was computed from, so that ε·size is the scale of its rounding.
     """
 
     kind: str
@@ -620,50 +669,81 @@ class Part:
         )
 
     def value(self, x, log_x=None):
-        """Representation of f: coefficients in r, or z with f = Re(z e^{ikS})."""
+        """Return f."""
         if self.kind == "sep":
             phi = _phi(self.objective, x, log_x)
-            return [phi] if self.rmom is None else [phi + self.const, np.ones_like(phi)]
+            size = _phi_size(self.objective, x, log_x)
+            if self.rmom is None:
+                return [phi], size
+            return [phi + self.const, np.ones_like(phi)], size + abs(self.const)
         if self.kind == "quad":
             y = self.const + self.weight * x
-            return [y * y, 2.0 * y, np.ones_like(y)]
-        return np.exp(1j * self.objective.params[0] * x)
+            return [y * y, 2.0 * y, np.ones_like(y)], (abs(self.const) + np.abs(self.weight * x)) ** 2
+        z = np.exp(1j * self.objective.params[0] * x)
+        return z, _phi_size(Objective("cos", ObjectiveCode.COS, self.objective.params, ""), x)
 
     def slope(self, x, factor):
-        """Representation of ∂f/∂x_d · factor."""
+        """Return ∂f/∂x_d · factor."""
         if self.kind == "sep":
-            return [self.objective.phi(x, 1) * factor]
+            return [self.objective.phi(x, 1) * factor], _phi_size(self.objective, x, None, 1) * np.abs(factor)
         if self.kind == "quad":
             w = self.weight
-            return [2.0 * w * (self.const + w * x) * factor, 2.0 * w * factor]
+            size = 2.0 * abs(w) * (abs(self.const) + np.abs(w * x)) * np.abs(factor)
+            return [2.0 * w * (self.const + w * x) * factor, 2.0 * w * factor], size
         k = self.objective.params[0]
-        return 1j * k * np.exp(1j * k * x) * factor
+        return 1j * k * np.exp(1j * k * x) * factor, abs(k) * (1.0 + np.abs(k * x)) * np.abs(factor)
 
     def rate_slope(self, x, beta: float):
-        """Representation of −x ∂f/∂x_d / β (the pathwise term of a rate)."""
+        """Return −x ∂f/∂x_d / β (the pathwise term of a rate)."""
         if self.kind == "sep":
-            return [-_x_dphi(self.objective, x) / beta]
+            if self.objective.code == ObjectiveCode.LOG:
+                return [np.full_like(x, -1.0 / beta)], np.full_like(x, 1.0 / beta)
+            return [-_x_dphi(self.objective, x) / beta], np.abs(x * _phi_size(self.objective, x, None, 1)) / beta
         return self.slope(x, -x / beta)
 
     def difference(self, xp, log_xp, xm, log_xm):
-        """Representation of f(x⁺) − f(x⁻) (x⁺, x⁻ differing in coordinate d only)."""
+        """Return f(x⁺) − f(x⁻) (x⁺, x⁻ differing in coordinate d only)."""
         if self.kind == "sep":
-            return [_phi(self.objective, xp, log_xp) - _phi(self.objective, xm, log_xm)]
+            plus, minus = _phi(self.objective, xp, log_xp), _phi(self.objective, xm, log_xm)
+            return [plus - minus], _phi_size(self.objective, xp, log_xp) + _phi_size(self.objective, xm, log_xm)
         if self.kind == "quad":
             w, delta = self.weight, xp - xm
-            return [w * delta * (2.0 * self.const + w * (xp + xm)), 2.0 * w * delta]
+            reach = np.abs(xp) + np.abs(xm)
+            size = abs(w) * reach * (2.0 * abs(self.const) + abs(w) * reach)
+            return [w * delta * (2.0 * self.const + w * (xp + xm)), 2.0 * w * delta], size
         k = self.objective.params[0]
-        return np.exp(1j * k * xp) - np.exp(1j * k * xm)
+        return np.exp(1j * k * xp) - np.exp(1j * k * xm), 2.0 + np.abs(k * xp) + np.abs(k * xm)
 
-    def moments(self, rep, c: float) -> np.ndarray:
-        """Return E[(t − c)^m | ξ], m = 1…4, for t given by ``rep`` (shape (4, …))."""
+    def moments(self, term, c: float):
+        """Return E[(t − c)^m | ξ], m = 1…4 (shape (4, …)), and the scale of their rounding.
+
+        With ν = 4ε(size + |c|) the rounding of t − c and A = E[(t − c)² | ξ]^{1/2}, the m-th
+        moment carries about m·ν·(A + ν)^{m−1}.
+        """
+        rep, size = term
         if self.kind == "trig":
-            return _trig_power_expectations(rep, c, self.chi)
-        return _poly_power_expectations([rep[0] - c, *rep[1:]], self.rmom)
+            values = _trig_power_expectations(rep, c, self.chi)
+        else:
+            values = _poly_power_expectations([rep[0] - c, *rep[1:]], self.rmom)
+        return values, _power_noise(values, 4.0 * np.finfo(float).eps * (size + abs(c)))
 
 
-def _scaled(rep, factor):
-    return [term * factor for term in rep] if isinstance(rep, list) else rep * factor
+def _power_noise(values: np.ndarray, nu):
+    """Return m·ν·(A + ν)^{m−1}, m = 1…4, with A = values[1]^{1/2}: the rounding of E[(t − c)^m]."""
+    spread = np.sqrt(np.maximum(values[1], 0.0)) + nu
+    return np.stack([nu + 0.0 * spread, 2.0 * nu * spread, 3.0 * nu * spread**2, 4.0 * nu * spread**3])
+
+
+def _scaled(term, factor):
+    """Multiply a term (representation, size) by ``factor``."""
+    rep, size = term
+    scaled = [h * factor for h in rep] if isinstance(rep, list) else rep * factor
+    return scaled, size * np.abs(factor)
+
+
+def _weighted(pair, weight):
+    """Multiply (values, noise) by a density."""
+    return pair[0] * weight, pair[1] * weight
 
 
 def _coordinate_law(problem: ContinuousProblem, d: int, shape_shift: int = 0) -> Law:
@@ -676,24 +756,27 @@ def _coordinate_law(problem: ContinuousProblem, d: int, shape_shift: int = 0) ->
 def _central_1d(law: Law, function, features) -> np.ndarray:
     """Return E g and the central moments μ_2, μ_3, μ_4 of g(x), x ~ ``law`` (two passes of quadrature).
 
-    ``function(x, log_x)`` is g.
+    ``function(x, log_x)`` returns g and the magnitude its rounding scales with.
     """
     edges = law.edges(features)[None, :]
 
     def first(u, owner):
         x, log_x = law.point(u)
-        return (function(x, log_x) * law.weight(u))[None]
+        g, size = function(x, log_x)
+        w = law.weight(u)
+        return (g * w)[None], (4.0 * np.finfo(float).eps * size * w)[None]
 
-    mean_values, ok_mean = integrate(first, edges)
+    mean_values, _, ok_mean = integrate(first, edges)
     mean = float(mean_values[0, 0])
 
     def central(u, owner):
         x, log_x = law.point(u)
-        g = function(x, log_x) - mean
-        w = law.weight(u)
-        return np.stack([g * w, g * g * w, g**3 * w, g**4 * w])
+        g, size = function(x, log_x)
+        g = g - mean
+        values = np.stack([g, g * g, g**3, g**4])
+        return _weighted((values, _power_noise(values, 4.0 * np.finfo(float).eps * (size + abs(mean)))), law.weight(u))
 
-    values, ok = integrate(central, edges)
+    values, _, ok = integrate(central, edges)
     if not (ok_mean and ok) or not np.all(np.isfinite(values)):
         raise NotComputable("the quadrature of a one-dimensional moment did not converge")
     delta, m2, m3, m4 = values[:, 0]
@@ -719,7 +802,7 @@ class _Context:
         if key not in self._phi_moments:
             objective = self.objective
             self._phi_moments[key] = _central_1d(
-                law, lambda x, log_x: _phi(objective, x, log_x), _features(objective)
+                law, lambda x, log_x: (_phi(objective, x, log_x), _phi_size(objective, x, log_x)), _features(objective)
             )
         return self._phi_moments[key]
 
@@ -765,9 +848,9 @@ def _one_dimensional(law: Law, features, conditional, rel: float = REL_TOL) -> n
 
     def integrand(u, owner):
         x, log_x = law.point(u)
-        return conditional(u, x, log_x) * law.weight(u)
+        return _weighted(conditional(u, x, log_x), law.weight(u))
 
-    values, ok = integrate(integrand, law.edges(features)[None, :], rel)
+    values, _, ok = integrate(integrand, law.edges(features)[None, :], rel)
     if not ok or not np.all(np.isfinite(values)):
         raise NotComputable("the quadrature did not converge to the target accuracy")
     return values[:, 0]
@@ -798,12 +881,16 @@ def _nested(outer: Law, outer_features, inner_edges, inner_conditional) -> np.nd
             lo = None if flat_log is None else flat_log[inner_owner][:, None]
             return inner_conditional(v, xo, lo)
 
-        values, ok = integrate(inner_integrand, inner_edges(flat_x, flat_log))
+        weight = outer.weight(u)
+        half = (u[:, -1] - u[:, 0]) / (XGK[-1] - XGK[0])
+        row_weights = (weight * WGK * half[:, None]).ravel()
+        values, bound, ok = integrate(inner_integrand, inner_edges(flat_x, flat_log), REL_TOL, row_weights)
         if not ok:
             failed.append(True)
-        return values.reshape((values.shape[0],) + u.shape) * outer.weight(u)
+        shape = (values.shape[0],) + u.shape
+        return values.reshape(shape) * weight, bound.reshape(shape) * weight
 
-    values, ok = integrate(outer_integrand, outer.edges(outer_features)[None, :], OUTER_REL_TOL)
+    values, _, ok = integrate(outer_integrand, outer.edges(outer_features)[None, :], OUTER_REL_TOL)
     if failed or not ok or not np.all(np.isfinite(values)):
         raise NotComputable("the nested quadrature did not converge to the target accuracy")
     return values[:, 0]
@@ -875,7 +962,7 @@ def _uncoupled(plus: Law, minus: Law, scale: float, c: float, part: Part, featur
         objective = part.objective
 
         def phi(x, log_x):
-            return _phi(objective, x, log_x)
+            return _phi(objective, x, log_x), _phi_size(objective, x, log_x)
 
         p = _central_1d(plus, phi, features)
         n = _central_1d(minus, phi, features)
@@ -900,7 +987,7 @@ def _uncoupled(plus: Law, minus: Law, scale: float, c: float, part: Part, featur
     def inner(v, x_plus, log_plus):
         x_minus, log_minus = minus.point(v)
         rep = part.difference(x_plus, log_plus, x_minus, log_minus)
-        return part.moments(_scaled(rep, scale), c) * minus.weight(v)
+        return _weighted(part.moments(_scaled(rep, scale), c), minus.weight(v))
 
     return _nested(plus, features, inner_edges, inner)
 
@@ -924,8 +1011,8 @@ def _rate_terms(ctx: _Context, code: EstimatorCode, d: int, c: float, part: Part
     # coupled: x⁻ ~ Gamma(α + 1, β), x⁺ = x⁻ e^{−y}, y ~ Exp(rate α)
     outer = Law("gamma", alpha + 1.0, beta)
     y_cut = GAMMA_CUT / alpha
-    powers = 2.0 ** np.arange(-3, 12)
-    base = np.unique(np.clip(np.concatenate([[0.0, y_cut], powers, powers / alpha]), 0.0, y_cut))
+    powers = 2.0 ** np.arange(-1, 12, 2)
+    base = np.unique(np.clip(np.concatenate([[0.0, y_cut], powers[:4], powers / alpha]), 0.0, y_cut))
     points = np.array([f for f in features if f > 0], dtype=float)
 
     def inner_edges(x_minus, log_minus):
@@ -936,7 +1023,7 @@ def _rate_terms(ctx: _Context, code: EstimatorCode, d: int, c: float, part: Part
     def inner(y, x_minus, log_minus):
         log_plus = log_minus - y
         rep = part.difference(np.exp(log_plus), log_plus, x_minus, log_minus)
-        return part.moments(_scaled(rep, scale), c) * (alpha * np.exp(-alpha * y))
+        return _weighted(part.moments(_scaled(rep, scale), c), alpha * np.exp(-alpha * y))
 
     return _nested(outer, features, inner_edges, inner)
 
@@ -989,8 +1076,10 @@ def _loo_statistics(ctx: _Context, base: str, d: int, mean_f: float, part: Part)
 
     def conditional(u, x, log_x):
         s = score(u, x)
-        g = part.moments(part.value(x, log_x), mean_f)
-        return np.stack([g[0] * s, g[1], s * s, g[1] * s * s])
+        g, noise = part.moments(part.value(x, log_x), mean_f)
+        s2 = s * s
+        values = np.stack([g[0] * s, g[1], s2, g[1] * s2])
+        return values, np.stack([noise[0] * np.abs(s), noise[1], 0.0 * s2, noise[1] * s2])
 
     return _one_dimensional(law, _features(ctx.objective), conditional)
 
@@ -1041,14 +1130,16 @@ def sample_moments(problem: ContinuousProblem, estimator_name: str) -> tuple[np.
         for d in range(problem.dims):
             c = gradient[index] / factor[d]
             index += 1
-            part = ctx.part(d, needs_rest=spec.code == EstimatorCode.SCORE)
+            with np.errstate(all="ignore"):
+                part = ctx.part(d, needs_rest=spec.code == EstimatorCode.SCORE)
             law = _coordinate_law(problem, d)
             key = (spec.code, base, law.kind, law.a, law.b, c, part.key)
             if key not in memo:
-                if problem.distribution == "gaussian":
-                    memo[key] = _gaussian_terms(ctx, spec.code, base, d, c, part)
-                else:
-                    memo[key] = _rate_terms(ctx, spec.code, d, c, part)
+                with np.errstate(all="ignore"):  # underflowed weights times infinite φ are checked below
+                    if problem.distribution == "gaussian":
+                        memo[key] = _gaussian_terms(ctx, spec.code, base, d, c, part)
+                    else:
+                        memo[key] = _rate_terms(ctx, spec.code, d, c, part)
             delta, m2, m3, m4 = memo[key]
             mu2 = max(m2 - delta**2, 0.0)
             mu4 = max(m4 - 4.0 * delta * m3 + 6.0 * delta**2 * m2 - 3.0 * delta**4, 0.0)
@@ -1075,11 +1166,13 @@ def loo_statistics(problem: ContinuousProblem) -> np.ndarray:
     for name in problem.parameters:
         base, factor = _base(name), _factor(problem, name)
         for d in range(problem.dims):
-            part = ctx.part(d, needs_rest=True)
+            with np.errstate(all="ignore"):
+                part = ctx.part(d, needs_rest=True)
             law = _coordinate_law(problem, d)
             key = (base, law.kind, law.a, law.b, part.key)
             if key not in memo:
-                memo[key] = _loo_statistics(ctx, base, d, mean_f, part)
+                with np.errstate(all="ignore"):
+                    memo[key] = _loo_statistics(ctx, base, d, mean_f, part)
             m11, m20, m02, m22 = memo[key]
             f = factor[d]
             columns.append([m11 * f, m20, m02 * f * f, m22 * f * f])
