@@ -228,8 +228,9 @@ def integrate(func, edges, rel: float = REL_TOL, row_weights=None):
         if row_weights is None:
             tolerance = rel * scale[:, owner]
         else:
-            with np.errstate(divide="ignore"):
-                tolerance = rel * (scale @ row_weights)[:, None] / row_weights[owner]
+            weights = row_weights[owner]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tolerance = np.where(weights > 0, rel * (scale @ row_weights)[:, None] / weights, np.inf)
         accept = np.all(error <= np.maximum(tolerance, floor), axis=0)
         accept |= hi - lo <= 1e-15 * np.maximum(np.abs(lo), np.abs(hi))
         bound = np.maximum(error, floor)
