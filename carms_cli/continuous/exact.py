@@ -52,12 +52,16 @@ law as x⁻ = x⁺ + E, E ~ Exp(β), since x⁺/x⁻ ~ Beta(α, 1) independent o
 a non-separable f (x⁺ outside, x⁻ inside). Raw moments are taken about the exact gradient c and
 converted to central ones (μ₂ = m₂ − δ², μ₄ = m₄ − 4δm₃ + 6δ²m₂ − 3δ⁴, δ = m₁).
 
-The integrals use a vectorised adaptive 21-point Gauss–Kronrod rule that bisects every interval
-whose error estimate exceeds 1e−13 of the component's L1 norm, on substituted variables with
-smooth weights: x = μ + σε (ε over [−39, 39]); Gamma x = αe^u/β with weight
+The integrals use a vectorised adaptive 21-point Gauss–Kronrod rule (:func:`integrate`) that
+bisects every interval whose error estimate |K₂₁ − G₁₀| exceeds 1e−13 of the component's L1 norm
+— or, for a term that is mostly cancellation (t ≡ c exactly, |c| ≫ the spread of t), its rounding
+floor, ε times the magnitude of the summands t was computed from — on substituted variables with
+smooth weights: x = μ + σε (ε, W, M over |·| ≤ 39); Gamma x = αe^u/β with weight
 exp(C − α(e^u − 1 − u)), C = α log α − α − log Γ(α), over the u where α(e^u − 1 − u) ≤ 800 (so
 log x is never evaluated from an underflowed x). Breakpoints are placed at the objective's
-features (the step, the bump of exp).
+features (the step, the bump of exp). A nested integral controls its error globally: an inner
+interval is judged against the outer-weighted total, so inner integrals at outer points of
+negligible weight are not resolved.
 
 ``score-loo`` is a U-statistic: g = (2/(n(n − 1))) Σ_{i<j} h(x_i, x_j) with kernel
 h(x, y) = ½(f(x) − f(y))(s(x) − s(y)), so Var g = (2/(n(n − 1)))(2(n − 2)ζ₁ + ζ₂) with, writing
@@ -85,6 +89,8 @@ __all__ = [
     "exact_expectation",
     "exact_gradient",
     "exact_moments",
+    "integrate",
+    "loo_statistics",
     "loo_variance",
     "sample_moments",
 ]
