@@ -21,6 +21,7 @@ def problem_config(
 ) -> dict:
     """Every resolved input of the run, as JSON-ready values."""
     return {
+        "command": "continuous",
         "distribution": problem.distribution,
         "values": {name: values.tolist() for name, values in problem.values.items()},
         "parameters": list(problem.parameters),

@@ -1091,6 +1091,94 @@ def _loo_statistics(ctx: _Context, base: str, d: int, mean_f: float, part: Part)
     return _one_dimensional(law, _features(ctx.objective), conditional)
 
 
+def _score_function(problem: ContinuousProblem, base: str, d: int):
+    """Return s(u, x), the score of coordinate d's base parameter on its law's variable u (or x)."""
+    if problem.distribution == "gaussian":
+        sigma = float(problem.value("sigma")[d])
+
+        def score(u, x):
+            return u / sigma if base == "mu" else (u * u - 1.0) / sigma
+
+        return score
+    alpha_all, beta_all = _alpha_beta(problem)
+    alpha, beta = float(alpha_all[d]), float(beta_all[d])
+
+    def score(u, x):
+        return alpha / beta - x
+
+    return score
+
+
+def _baseline_statistics(ctx: _Context, base: str, d: int, baseline: float | None, part: Part) -> np.ndarray:
+    """Return E[(f − b)^m s^m], m = 1…4, for coordinate d, or (baseline None) E[f s²] and E[s²].
+
+    Given x_d, s is fixed and only the other coordinates vary, so E[((f − b)s)^m | x_d] =
+    s^m E[(f − b)^m | x_d] (:meth:`Part.moments`); the outer integral is over x_d.
+    """
+    problem = ctx.problem
+    law = _coordinate_law(problem, d)
+    score = _score_function(problem, base, d)
+
+    def conditional(u, x, log_x):
+        s = score(u, x)
+        g, noise = part.moments(part.value(x, log_x), 0.0 if baseline is None else baseline)
+        if baseline is None:
+            s2 = s * s
+            return np.stack([g[0] * s2, s2]), np.stack([noise[0] * s2, 0.0 * s2])
+        powers = np.stack([s, s * s, s**3, s**4])
+        return g * powers, noise * np.abs(powers)
+
+    return _one_dimensional(law, _features(ctx.objective), conditional)
+
+
+def optimal_baseline(problem: ContinuousProblem) -> np.ndarray:
+    """Return the optimal constant baseline b = E[f s²]/E[s²] of each reported coordinate.
+
+    It minimises the variance of the score term (f − b)·s, since E[(f − b)² s²] is a quadratic in
+    b (and E[s] = 0 keeps every b unbiased); computed by quadrature over the coordinate (the
+    other coordinates through their exact moments). For ``log-sigma`` the score is σ·s_σ, which
+    leaves b unchanged.
+    """
+    reason = _moment_reason(problem)
+    if reason is not None:
+        raise NotComputable(reason)
+    ctx = _Context(problem)
+    values = []
+    for name in problem.parameters:
+        base = _base(name)
+        for d in range(problem.dims):
+            with np.errstate(all="ignore"):
+                part = ctx.part(d, needs_rest=True)
+                f_s2, s2 = _baseline_statistics(ctx, base, d, None, part)
+            values.append(f_s2 / s2)
+    return np.array(values)
+
+
+def _baseline_moments(problem: ContinuousProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return E t, Var t and μ₄ of the ``score-baseline`` term t = (f − b)·s per coordinate."""
+    reason = _moment_reason(problem)
+    if reason is not None:
+        raise NotComputable(reason)
+    baseline = optimal_baseline(problem)
+    ctx = _Context(problem)
+    means, variances, fourths = [], [], []
+    index = 0
+    for name in problem.parameters:
+        base, factor = _base(name), _factor(problem, name)
+        for d in range(problem.dims):
+            with np.errstate(all="ignore"):
+                part = ctx.part(d, needs_rest=True)
+                m1, m2, m3, m4 = _baseline_statistics(ctx, base, d, float(baseline[index]), part)
+            index += 1
+            mu2 = max(m2 - m1 * m1, 0.0)
+            mu4 = max(m4 - 4.0 * m1 * m3 + 6.0 * m1 * m1 * m2 - 3.0 * m1**4, 0.0)
+            f = float(factor[d])
+            means.append(m1 * f)
+            variances.append(mu2 * f * f)
+            fourths.append(mu4 * f**4)
+    return np.array(means), np.array(variances), np.array(fourths)
+
+
 # ---------------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------------
@@ -1217,7 +1305,10 @@ def exact_moments(problem: ContinuousProblem, estimator_name: str) -> ExactMomen
         if spec.code == EstimatorCode.SCORE_LOO:
             m11, m20, m02, m22 = loo_statistics(problem)
             return ExactMoments(m11, loo_variance(n, m11, m20, m02, m22), np.full(m11.shape, np.nan))
-        mean, variance, fourth = sample_moments(problem, estimator_name)
+        if spec.code == EstimatorCode.SCORE_BASELINE:
+            mean, variance, fourth = _baseline_moments(problem)
+        else:
+            mean, variance, fourth = sample_moments(problem, estimator_name)
     except NotComputable as error:
         return str(error)
     return ExactMoments(mean, variance / n, (fourth + 3.0 * (n - 1) * variance**2) / n**3)

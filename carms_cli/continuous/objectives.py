@@ -190,8 +190,9 @@ def build_objective(spec: str, dims: int) -> Objective:
     if values.size != 1:
         raise InputError(f"objective '{name}' takes one parameter k, got '{text}'")
     k = float(values[0])
+    shifted = f"x_d − {k:g}" if k >= 0 else f"x_d + {-k:g}"
     description = {
-        "square": f"Σ_d (x_d − {k:g})²",
+        "square": f"Σ_d ({shifted})²",
         "exp": f"Σ_d exp(−{k:g}·x_d²)",
         "cos": f"Σ_d cos({k:g}·x_d)",
         "cos-sum": f"cos({k:g}·Σ_d x_d)",

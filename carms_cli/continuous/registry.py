@@ -66,6 +66,14 @@ ESTIMATORS = {
         ),
         ContinuousSpec("score", EstimatorCode.SCORE, "score function (REINFORCE): f(x)·∂log q/∂θ", ALL, stream=102),
         ContinuousSpec(
+            "score-baseline",
+            EstimatorCode.SCORE_BASELINE,
+            "score function, optimal constant baseline E[f s²]/E[s²] (exact: an oracle)",
+            ALL,
+            needs_baseline=True,
+            stream=108,
+        ),
+        ContinuousSpec(
             "score-loo",
             EstimatorCode.SCORE_LOO,
             "score function, leave-one-out baseline (continuous LOORF)",

@@ -199,7 +199,8 @@ def header_lines(report: Report) -> list[str]:
     """Return the run's lines (version, command, backend, threads), then the family's stating the problem."""
     c = report.config
     backend = f"backend {c['backend']}" + (f" ({c['backend_note']})" if c.get("backend_note") else "")
-    return [f"carms-cli {report.version} · variance · {backend} · threads {c['threads']}", *report.header]
+    command = c.get("command", "variance")
+    return [f"carms-cli {report.version} · {command} · {backend} · threads {c['threads']}", *report.header]
 
 
 def header_lines_for(command: str, problem) -> list[str]:
