@@ -72,6 +72,7 @@ class BernoulliFamily:
     problem_keys = ("probs", "coefficients", "offset", "samples")
     reference = "score"
     evaluations_note = ""
+    exact_method = "enumerated"
 
     def __init__(self, p, coefficients, offset, samples):
         self.p, self.c, self.offset, self.samples = np.asarray(p), np.asarray(coefficients), offset, samples

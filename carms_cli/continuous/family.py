@@ -31,6 +31,7 @@ class ContinuousFamily:
     problem_keys = PROBLEM_KEYS
     reference = REFERENCE
     evaluations_note = "calls of f or f′; MVD: 2 per sample and coordinate"
+    exact_method = "by quadrature"
 
     def __init__(self, problem: ContinuousProblem):
         from carms_cli.continuous.exact import exact_gradient

@@ -70,6 +70,8 @@ class Family(Protocol):
     reference: str | None
     #: What counts as one evaluation where it is not plain ("" otherwise), for the legend.
     evaluations_note: str
+    #: How exact variances are computed ("enumerated", "by quadrature"), for the legend.
+    exact_method: str
 
     def parameter_name(self, index: int) -> str:
         """Name of reported coordinate ``index`` (flattened in C order), e.g. ``logit[0,3]``."""

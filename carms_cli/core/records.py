@@ -144,6 +144,8 @@ class Report:
     untested_reason: str = ""
     #: what counts as one evaluation where it is not plain (shown in the legend)
     evaluations_note: str = ""
+    #: how the family computes exact variances ("enumerated", "by quadrature"), for the legend
+    exact_method: str = "exact"
 
 
 def plain(value):

@@ -208,4 +208,5 @@ def build_report(family: Family, config: dict, results: list[EstimatorResult]) -
         reference=family.reference,
         untested_reason=family.untested_reason(),
         evaluations_note=family.evaluations_note,
+        exact_method=family.exact_method,
     )

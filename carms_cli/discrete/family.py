@@ -96,6 +96,7 @@ class CategoricalFamily:
     problem_keys = PROBLEM_KEYS
     reference = VARIANCE_REFERENCE
     evaluations_note = "ARSM: its distinct swap configurations"
+    exact_method = "enumerated"
 
     def __init__(self, problem: Problem):
         self.problem = problem

@@ -164,7 +164,7 @@ NOTES = {
     "bias": "bias: mean vs exact gradient",
     "max|z| (thr)": "max|z| (thr): largest z vs Bonferroni threshold",
     "var total ±95%": "var total: variance of one estimate ±95% CI",
-    "exact var": "exact var: enumerated",
+    "exact var": "exact var: METHOD",
     "z(var)": "z(var): max |MC − exact| / SE",
     "÷REF": "÷REF: ratio of var totals",
     "med ln var": "med ln var: median ln variance",
@@ -184,7 +184,7 @@ EXPLAIN_BIAS = (
 )
 EXPLAIN_VARIANCE = (
     "var total ±95%: sum of per-coordinate variances of one estimate, ± the half-width of its 95% interval",
-    "exact var (--exact): the enumerated total variance; z(var): max over coordinates of |MC − exact variance| / SE",
+    "exact var (--exact): the total variance, METHOD; z(var): max over coordinates of |MC − exact variance| / SE",
     "÷REF: var total ÷ REF's var total",
     "med ln var: median over coordinates of the natural log of the per-coordinate variance",
 )
@@ -298,6 +298,7 @@ def legend(report: Report, shown: list[str]) -> list[str]:
     """Return the short legend entries of the columns shown (in order), then the markers used and --explain."""
     reference = f"÷{report.reference}"
     notes = {**NOTES, reference: NOTES["÷REF"].replace("REF", str(report.reference))}
+    notes["exact var"] = NOTES["exact var"].replace("METHOD", report.exact_method)
     family = {column.header: column.note for column in report.columns if column.header}
     entries = [notes.get(title) or family.get(title) for title in shown]
     if any(title in family and not family[title] for title in shown):
@@ -310,7 +311,9 @@ def legend(report: Report, shown: list[str]) -> list[str]:
 def explanations(report: Report) -> list[str]:
     """Return the full explanation of every column of a variance table, one line each (``--explain``)."""
     untested, *columns = report.legend or ("",)
-    variance = [line.replace("REF", str(report.reference)) for line in EXPLAIN_VARIANCE]
+    variance = [
+        line.replace("REF", str(report.reference)).replace("METHOD", report.exact_method) for line in EXPLAIN_VARIANCE
+    ]
     note = f" ({report.evaluations_note})" if report.evaluations_note else ""
     cost = [line.replace("{note}", note) for line in EXPLAIN_COST]
     return [line for line in [*EXPLAIN_BIAS, untested, *variance, *columns, *cost] if line]
