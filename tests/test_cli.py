@@ -167,9 +167,10 @@ def test_every_command_has_help_and_is_in_the_readme(cli):
     assert cli("--help").code == 0
 
 
-def test_every_variance_option_is_documented_in_the_readme(cli):
+@pytest.mark.parametrize("command", ["variance", "continuous"])
+def test_every_variance_option_is_documented_in_the_readme(cli, command):
     readme = (ROOT / "README.md").read_text()
-    help_text = cli("variance", "--help").out
+    help_text = cli(command, "--help").out
     for option in set(re.findall(r"--[a-z][a-z-]+", help_text)) - {"--help"}:
         assert option in readme, option
 
