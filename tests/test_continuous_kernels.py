@@ -167,3 +167,46 @@ def test_simulated_cuda_equals_the_numpy_backend(tmp_path):
         [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+PTX_SCRIPT = """
+    import numpy as np
+    from numba import cuda
+    from numba.core.typing.typeof import typeof
+    import numba.cuda.dispatcher as dispatcher
+    from carms_cli.continuous.kernels import cuda as gpu
+    from carms_cli.continuous.kernels.args import SCRATCH, scratch_shapes
+    from carms_cli.continuous.problem import build_problem
+    from carms_cli.continuous.registry import ESTIMATORS
+    from carms_cli.continuous.source import kernel_args
+
+    class Device:  # no GPU here: give device-function compilation a target architecture
+        compute_capability = (8, 0)
+
+    dispatcher.get_current_device = lambda: Device()
+    problem = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
+    for name in ("pathwise", "score-loo", "mvd"):
+        args = kernel_args(problem, ESTIMATORS[name], np.zeros(problem.size))
+        shapes = scratch_shapes(3, 2, problem.size)
+        scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]
+        outputs = [np.zeros(2, dtype=np.int64), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 4))]
+        values = [0, 2, 64, 100, *args, *scratch, *outputs]
+        kernel = gpu.gpu_kernel(args.estimator)
+        ptx, _ = cuda.compile_ptx(kernel.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
+        assert ".entry" in ptx
+    print("ptx", len(ptx))
+"""
+
+
+def test_real_kernels_compile_to_ptx_where_the_toolkit_wheels_are_installed():
+    if not HAS_NUMBA_CUDA or importlib.util.find_spec("nvidia") is None:
+        pytest.skip("CUDA toolkit wheels are not installed: pip install 'numba-cuda[cu12]' to run this check")
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PTX_SCRIPT)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=900,
+    )
+    if result.returncode != 0 and "NVVM" in result.stderr and "not found" in result.stderr.lower():
+        pytest.skip("NVVM not found: pip install 'numba-cuda[cu12]'")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ptx")
