@@ -56,6 +56,20 @@ def backend_chunk_size(backend: str, samples: int, dims: int, categories: int) -
     return chunk_size(samples, dims, categories)
 
 
+def plan_chunk_size(plan: Plan, backend: str) -> int:
+    """Trials per chunk that ``backend`` runs ``plan`` in.
+
+    The numba backends use :func:`backend_chunk_size` (the problem's sizes alone); the NumPy
+    backend sizes its batches per plan (:func:`carms_cli.discrete.kernels.numpy_backend.batch_size`,
+    about a fixed number of array elements per batch).
+    """
+    if backend == "numpy":
+        from carms_cli.discrete.kernels.numpy_backend import batch_size
+
+        return batch_size(plan)
+    return backend_chunk_size(backend, plan.samples, plan.dims, plan.categories)
+
+
 def _run_rows(args, backend, first_trial, rows, size, last_trial, out, threads, g_out=None, z_out=None) -> None:
     """Call the backend's driver once: ``rows`` chunks of ``size`` trials from ``first_trial``.
 
