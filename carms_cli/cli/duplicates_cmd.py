@@ -79,7 +79,7 @@ def duplicates(
         footer=[
             "distinct: E[#distinct categories among the n samples]; coincident pairs: E[#{i<j: z_i = z_j}] = "
             "n(n−1)/2·Σ_a P(a,a); cache saves: 1 − distinct/n of the f evaluations",
-            "exact from the n-tuple pmf (pairs from the pair pmf) where closed-form, '–' otherwise; (MC) ± one "
+            "exact from the n-tuple pmf (pairs from the pair pmf) where computable, '–' otherwise; (MC) ± one "
             "standard error",
         ],
     )

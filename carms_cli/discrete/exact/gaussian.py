@@ -254,3 +254,12 @@ def box_probabilities(table: np.ndarray, lower: np.ndarray) -> np.ndarray:
         grid = np.sort(chunk[:, None, :] + 1 - corners[None, :, :], axis=-1)
         out[start : start + step] = table[multiset_ranks(grid)] @ signs
     return np.maximum(out, 0.0)
+
+
+def cdf_grid_work(orders: int, bounds: int, n: int) -> int:
+    """Node evaluations of :func:`cdf_grids` on ``orders`` rows of ``bounds`` latent bounds.
+
+    Every multiset of the bounds (``C(bounds + n − 1, n)`` per row) costs the head rule and, at
+    most, the whole ray rule, n factors each: the cost model callers cap before computing.
+    """
+    return orders * math.comb(bounds + n - 1, n) * (head_rule()[0].size + ray_rule(n)[0].size) * n
