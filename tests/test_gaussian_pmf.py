@@ -159,3 +159,19 @@ def test_newly_exact_estimators_mean_and_monte_carlo_variance(name, config):
     spread = np.sqrt(np.maximum(exact.fourth_central - exact.variance**2, 0.0) / raw.trials)
     tolerance = Z_MAX * spread + Z_MAX**2 * exact.variance / raw.trials + 1e-13 * exact.variance.max()
     assert np.all(np.abs(variance - exact.variance) <= tolerance)
+
+
+def test_one_blas_thread_restores_the_count_and_keeps_the_bits():
+    from carms_cli.core import blas
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((100, 4096)), rng.random((100, 4096))
+    threaded = a @ b.T
+    functions = blas._openblas()
+    before = functions[1]() if functions else None
+    with blas.single_thread():
+        if functions:
+            assert functions[1]() == 1
+        single = a @ b.T
+    assert functions is None or functions[1]() == before
+    assert np.array_equal(single, threaded)  # OpenBLAS splits rows and columns, never the sums
