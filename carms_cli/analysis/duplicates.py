@@ -44,7 +44,7 @@ def samplers_for(categories: int, samples: int) -> tuple[SamplerSpec, ...]:
 class ExactFigures:
     """Exact duplicate statistics of n samples.
 
-    Where the n-tuple pmf has no closed form only ``coincident_pairs`` (from the pair pmf) is
+    Where the n-tuple pmf is not computable only ``coincident_pairs`` (from the pair pmf) is
     known; the other fields are None and left out of the JSON.
     """
 

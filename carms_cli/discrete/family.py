@@ -74,8 +74,10 @@ def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float 
     from carms_cli.discrete.sampling.copulas import Copula
     from carms_cli.discrete.sampling.samplers import Construction
 
-    if spec.sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
-        return None, None  # no per-variable n-sample pmf (ARSM: no samples; UNORD: drawn jointly)
+    if spec.sampler.construction == Construction.SWAPS:
+        return None, None  # ARSM: no n samples
+    if spec.sampler.construction == Construction.SUBSETS and problem.dims > 1:
+        return None, None  # UNORD draws joint configurations: a variable's samples may repeat, no closed form
 
     rows = {row.tobytes(): row for row in problem.probs}
     k, n = problem.categories, problem.samples

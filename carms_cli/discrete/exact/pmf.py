@@ -37,7 +37,7 @@ def ratio_table(p: np.ndarray, joint: np.ndarray):
 
 
 class NotComputable(Exception):
-    """The pmf has no closed form here, or is too large to enumerate."""
+    """The pmf is not computable here (no closed form or 1-D reduction), or too large to enumerate."""
 
 
 def _require_per_variable_samples(sampler: SamplerSpec) -> None:
@@ -105,8 +105,7 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
 
 #: Why CARMS-G has no exact n-tuple pmf beyond n = 2.
 CARMS_G_TUPLES = (
-    "CARMS-G's n-sample pmf is an n-dimensional integral over the n winning values of products of "
-    "K copula-CDF derivatives (no 1-D reduction); only its pair pmf (a 2-D integral) is exact"
+    "CARMS-G's n-sample pmf is an n-dimensional integral over the n winning values; only its pair pmf (2-D) is exact"
 )
 
 
