@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from carms_cli.core.engine import set_threads
-from carms_cli.discrete.exact.moments import NotComputable, exact_moments
+from carms_cli.discrete.exact.moments import exact_moments
 from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import build_problem
 from carms_cli.discrete.registry import ESTIMATORS, parse_estimators
@@ -27,11 +27,7 @@ def _problem(p, n, trials=1, **extra):
 @pytest.mark.parametrize("n", NS)
 def test_exact_mean_is_the_gradient(name, p, n):
     problem = _problem(p, n)
-    try:
-        moments = exact_moments(problem, ESTIMATORS[name])
-    except NotComputable:
-        assert name == "arms-gauss" and n > 2
-        pytest.skip("Gaussian copula: no closed-form n-sample pmf for n > 2")
+    moments = exact_moments(problem, ESTIMATORS[name])  # every binary estimator: arms-gauss too (any n)
     assert moments.probability_total == pytest.approx(1.0, abs=1e-12)
     gradient = problem.exact_gradient()
     assert gradient[0, 1] == pytest.approx(0.02 * p * (1 - p), abs=1e-15)  # the ARMS toy: (1 − 2 p0) p (1 − p)
@@ -50,10 +46,7 @@ def test_monte_carlo_mean_and_variance(name, p, n):
     se = np.sqrt(variance / raw.trials)
     # + rounding: at p = 0.5 DisARM and ARMS with n = 2 are exact (zero variance)
     assert abs(raw.mean[0, 1] - gradient) <= Z_MAX * se + 1e-12 * abs(gradient)
-    try:
-        exact = exact_moments(problem, spec)
-    except NotComputable:
-        return
+    exact = exact_moments(problem, spec)
     spread = np.sqrt(max(exact.fourth_central[0, 1] - exact.variance[0, 1] ** 2, 0.0) / raw.trials)
     # + the O(σ²/T) term of the sample variance: it is all that is left when (g − μ)² is constant
     # a zero-variance estimator's MC variance is pure rounding of the sparse sums (~1e-16 · E[g²])

@@ -70,11 +70,19 @@ def test_exact_mean_by_enumeration_equals_exact_gradient(name, config):
     assert np.allclose(moments.mean, problem.exact_gradient(), rtol=0, atol=1e-12)
 
 
-def test_carms_gauss_enumerates_at_two_samples_only(problem_a):
-    moments = exact_moments(problem_a(samples=2), ESTIMATORS["carms-gauss"])
+@pytest.mark.parametrize("name", ["carms-gauss", "carms-sb-gauss"])
+@pytest.mark.parametrize("samples", [2, 3, 4, 5])
+def test_gaussian_copula_estimators_enumerate_at_every_n(problem_a, name, samples):
+    moments = exact_moments(problem_a(samples=samples), ESTIMATORS[name])
+    assert moments.probability_total == pytest.approx(1.0, abs=1e-12)
+    assert np.allclose(moments.mean, [PROBLEM_A_GRADIENT], rtol=0, atol=1e-12)
+
+
+def test_carms_g_gauss_enumerates_at_two_samples_only(problem_a):
+    moments = exact_moments(problem_a(samples=2), ESTIMATORS["carms-g-gauss"])
     assert np.allclose(moments.mean, [PROBLEM_A_GRADIENT], atol=1e-12)
-    with pytest.raises(NotComputable):
-        exact_moments(problem_a(samples=3), ESTIMATORS["carms-gauss"])
+    with pytest.raises(NotComputable, match="winning values"):
+        exact_moments(problem_a(samples=3), ESTIMATORS["carms-g-gauss"])
 
 
 def test_problem_a_variances_match_the_spec(problem_a):

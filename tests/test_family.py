@@ -4,6 +4,7 @@ list / exact commands."""
 import numpy as np
 import pytest
 
+from carms_cli.analysis.duplicates import DUPLICATE_SAMPLERS
 from carms_cli.discrete.exact.duplicates import exact_duplicates, sampled_duplicates
 from carms_cli.discrete.exact.moments import NotComputable, exact_moments
 from carms_cli.discrete.exact.pmf import pair_pmf, tuple_pmf
@@ -74,6 +75,8 @@ def test_enumeration_covers_the_computable_samplers():
         except NotComputable:
             pass
     assert {"carms", "carms-sb", "carms-indep", "carms-g-indep", "carms-sb-indep", "carms-ref"} <= set(computable)
+    assert {"carms-gauss", "carms-sb-gauss"} <= set(computable)
+    assert not {"carms-g", "carms-g-gauss"} & set(computable)  # n-dimensional integrals (n = 3 here)
 
 
 def test_reference_variants_are_biased_and_exact_versions_are_not(cli, skewed_values_file):
@@ -102,23 +105,27 @@ def test_reference_ratio_bias_is_exact_in_the_exact_command(cli, skewed_values_f
     assert np.asarray(by_name["carms-ref"]["bias"])[0, 2] == pytest.approx(0.00124889, rel=1e-4)
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: s.name)
+@pytest.mark.parametrize("sampler", DUPLICATE_SAMPLERS, ids=lambda s: s.name)
 def test_exact_duplicates_match_sampled_ones(sampler):
-    p = np.array([0.4, 0.1, 0.2, 0.3])
-    n = 3
+    """Every sampler with samples: exact statistics (n-tuple pmf, or closed form) against its sets."""
+    p = np.array([0.7, 0.3]) if sampler.construction == Construction.PAIRS else np.array([0.4, 0.1, 0.2, 0.3])
+    n = 4 if sampler.construction == Construction.PAIRS else 3
     z = np.concatenate(list(sample_sets(sampler, p, n, 40_000, seed=4)))
     mc = sampled_duplicates(z)
     try:
         exact = exact_duplicates(sampler, p, n)
     except NotComputable:
-        assert sampler.construction == Construction.GUMBEL or sampler.copula == Copula.GAUSSIAN
+        assert sampler.construction == Construction.GUMBEL and sampler.copula != Copula.INDEPENDENT
         exact = None
-    pairs = n * (n - 1) / 2 * np.trace(pair_pmf(sampler, p, n))
-    assert abs(mc.coincident_pairs - pairs) <= Z_MAX * mc.coincident_pairs_se
+    if sampler.construction in (Construction.PAIRS, Construction.SUBSETS, Construction.RELAXED):
+        pairs = exact.coincident_pairs  # no pair pmf of the copula kind: the closed forms only
+    else:
+        pairs = n * (n - 1) / 2 * np.trace(pair_pmf(sampler, p, n))
+    assert abs(mc.coincident_pairs - pairs) <= Z_MAX * mc.coincident_pairs_se + 1e-12
     if exact is not None:
         assert exact.coincident_pairs == pytest.approx(pairs, abs=1e-12)
-        assert abs(mc.mean_unique - exact.mean_unique) <= Z_MAX * mc.mean_unique_se
-        assert abs(mc.prob_all_distinct - exact.prob_all_distinct) <= Z_MAX * mc.prob_all_distinct_se
+        assert abs(mc.mean_unique - exact.mean_unique) <= Z_MAX * mc.mean_unique_se + 1e-12
+        assert abs(mc.prob_all_distinct - exact.prob_all_distinct) <= Z_MAX * mc.prob_all_distinct_se + 1e-12
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: s.name)
@@ -194,7 +201,7 @@ def test_duplicates_command(cli):
     record = cli("duplicates", "--probs", "0.4,0.1,0.2,0.3", "-n", 3, "-t", 20_000, "--json", "-").json()
     assert record["schema"] == "carms-cli/duplicates/1"
     names = [s["sampler"] for s in record["samplers"]]
-    assert names == [s.name for s in SAMPLERS]
+    assert names == [s.name for s in SAMPLERS] + ["without-replacement", "gumbel-noise"]  # no pairs at K = 4
     for entry in record["samplers"]:
         mc = entry["monte_carlo"]
         exact = entry["exact"]

@@ -96,7 +96,7 @@ def test_pmf_record_rejects_a_missing_variable():
 
 def test_duplicates_record_fields():
     from carms_cli.analysis.duplicates import SCHEMA, duplicates_record
-    from carms_cli.discrete.sampling.samplers import SAMPLERS
+    from carms_cli.discrete.sampling.samplers import ANTITHETIC_PAIRS, GUMBEL_NOISE, SAMPLERS
 
     problem = build_problem(probs="0.5,0.5;0.2,0.8", samples=4, trials=1, seed=0)
     record = duplicates_record(problem, variable=1, trials=3_000)
@@ -105,7 +105,8 @@ def test_duplicates_record_fields():
     assert record.schema == SCHEMA == "carms-cli/duplicates/1" and record.backend == "cpu"
     np.testing.assert_array_equal(record.config.probs, [0.2, 0.8])
     assert record.config.trials == 3_000 and record.config.samples == 4
-    assert [entry.sampler for entry in record.samplers] == [s.name for s in SAMPLERS]
+    # K = 2, n = 4: the antithetic pairs run; UNORD (n ≤ K) does not; ARSM has no n samples
+    assert [entry.sampler for entry in record.samplers] == [s.name for s in (*SAMPLERS, ANTITHETIC_PAIRS, GUMBEL_NOISE)]
     independent = record.samplers[0]
     assert independent.exact_note is None
     # n iid draws from [0.2, 0.8]: P(all distinct) = 0 at n = 4 > K, coincident pairs 6·(0.04 + 0.64)

@@ -10,16 +10,41 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from carms_cli.discrete.problem import Problem
-from carms_cli.discrete.sampling.samplers import SAMPLERS, SamplerSpec
+from carms_cli.discrete.sampling.samplers import (
+    ANTITHETIC_PAIRS,
+    GUMBEL_NOISE,
+    SAMPLERS,
+    WITHOUT_REPLACEMENT,
+    SamplerSpec,
+)
 
 SCHEMA = "carms-cli/duplicates/1"
+
+#: Every sampler that draws n samples per variable: the copula samplers, the antithetic pairs of
+#: ARM / DisARM, UNORD's draws without replacement and the Gumbel noise of the relaxations (ARSM's
+#: swaps of one Dirichlet draw are no n samples).
+DUPLICATE_SAMPLERS = (*SAMPLERS, ANTITHETIC_PAIRS, WITHOUT_REPLACEMENT, GUMBEL_NOISE)
+
+
+def samplers_for(categories: int, samples: int) -> tuple[SamplerSpec, ...]:
+    """Return the samplers of :data:`DUPLICATE_SAMPLERS` some registered estimator runs at K and n (D = 1).
+
+    Antithetic pairs need K = 2 and an even n, UNORD n ≤ K.
+    """
+    from carms_cli.discrete.registry import ESTIMATORS, applicable
+
+    def runs(sampler):
+        users = [spec for spec in ESTIMATORS.values() if spec.sampler == sampler]
+        return not users or any(applicable(spec, categories, samples) is None for spec in users)
+
+    return tuple(sampler for sampler in DUPLICATE_SAMPLERS if runs(sampler))
 
 
 @dataclass(frozen=True)
 class ExactFigures:
     """Exact duplicate statistics of n samples.
 
-    Where the n-tuple pmf has no closed form only ``coincident_pairs`` (from the pair pmf) is
+    Where the n-tuple pmf is not computable only ``coincident_pairs`` (from the pair pmf) is
     known; the other fields are None and left out of the JSON.
     """
 
@@ -147,7 +172,7 @@ def sampler_duplicates(
 def duplicates_record(
     problem: Problem, variable: int = 0, trials: int = 100_000, backend: str = "cpu"
 ) -> DuplicatesRecord:
-    """Duplicate statistics of every registered sampler for one variable of ``problem``.
+    """Duplicate statistics of every sampler with samples (:func:`samplers_for`) for one variable.
 
     Parameters
     ----------
@@ -176,5 +201,7 @@ def duplicates_record(
         seed=problem.seed,
         trials=trials,
     )
-    samplers = tuple(sampler_duplicates(s, p, n, trials, problem.seed, backend) for s in SAMPLERS)
+    samplers = tuple(
+        sampler_duplicates(s, p, n, trials, problem.seed, backend) for s in samplers_for(problem.categories, n)
+    )
     return DuplicatesRecord(config=config, backend=backend, samplers=samplers)

@@ -21,7 +21,7 @@ SCHEMA = "carms-cli/exact/1"
 class ExactEntry:
     """Exact moments of one estimator (arrays are D×K).
 
-    Every number is None, and ``note`` says why, where the joint pmf has no closed form or
+    Every number is None, and ``note`` says why, where the joint pmf is not computable or
     exceeds the enumeration cap.
     """
 

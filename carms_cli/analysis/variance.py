@@ -7,9 +7,9 @@ from carms_cli.core.records import Report
 from carms_cli.core.stats import run_estimators
 from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.family import CategoricalFamily, DiscreteRun
-from carms_cli.discrete.plan import build_plan
+from carms_cli.discrete.plan import Plan, build_plan
 from carms_cli.discrete.problem import Problem
-from carms_cli.discrete.source import backend_chunk_size
+from carms_cli.discrete.source import backend_chunk_size, plan_chunk_size
 
 
 def problem_config(
@@ -19,8 +19,19 @@ def problem_config(
     significance: float,
     backend: str = "cpu",
     backend_note: str | None = None,
+    plans: list[Plan] | None = None,
 ) -> dict:
-    """Every resolved input of the run, as JSON-ready values."""
+    """Every resolved input of the run, as JSON-ready values.
+
+    ``chunk_size`` is the numba kernel's trials per chunk (one value for the problem) or, with
+    ``backend="numpy"``, the NumPy backend's trials per batch of each estimator's plan
+    (``{estimator: trials}``; ``plans`` in the order of ``specs``, built here when not given).
+    """
+    if backend == "numpy":
+        plans = plans if plans is not None else [build_plan(problem, spec) for spec in specs]
+        chunks = {spec.name: plan_chunk_size(plan, backend) for spec, plan in zip(specs, plans, strict=True)}
+    else:
+        chunks = backend_chunk_size(backend, problem.samples, problem.dims, problem.categories)
     return {
         "categories": problem.categories,
         "samples": problem.samples,
@@ -37,10 +48,7 @@ def problem_config(
         "backend": backend,
         "backend_note": backend_note,
         "threads": threads,
-        # trials per chunk of the numba backends; None for NumPy, whose batches are sized per plan
-        "chunk_size": None
-        if backend == "numpy"
-        else backend_chunk_size(backend, problem.samples, problem.dims, problem.categories),
+        "chunk_size": chunks,
         "version": __version__,
         "binary": problem.categories == 2,
         "gradient": "phi (p = sigmoid(phi) = P(z=1))" if problem.categories == 2 else "logits",
@@ -66,5 +74,5 @@ def analyse_variance(
     family = CategoricalFamily(problem)
     duplicates_cache: dict = {}  # estimators sharing a sampler: exact duplicate statistics once
     runs = [DiscreteRun(family, spec, build_plan(problem, spec), backend, duplicates_cache) for spec in specs]
-    config = problem_config(problem, specs, threads, significance, backend, backend_note)
+    config = problem_config(problem, specs, threads, significance, backend, backend_note, [run.plan for run in runs])
     return run_estimators(family, runs, problem.trials, threads, config, significance, progress, exact)

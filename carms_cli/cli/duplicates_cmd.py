@@ -83,7 +83,7 @@ def duplicates(
             "cache saves": "cache saves: 1 − distinct/n of the f evaluations",
         },
         footer=[
-            "exact: from the n-tuple pmf (pairs: the pair pmf) where closed-form, '–' otherwise",
+            "exact: from the n-tuple pmf (pairs: the pair pmf) where computable, '–' otherwise",
             "(MC): sampled, ± one standard error",
         ],
     )

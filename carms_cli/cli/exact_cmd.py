@@ -46,5 +46,5 @@ def exact(
         rows,
         header=header_lines_for("exact", problem),
         align="lrrrrl",
-        footer=["* biased by design; n/a: the joint pmf has no closed form here or exceeds the enumeration cap"],
+        footer=["* biased by design; n/a: no computable joint pmf here (see the note) or over the enumeration cap"],
     )

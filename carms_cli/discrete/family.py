@@ -27,6 +27,10 @@ from carms_cli.discrete.registry import VARIANCE_REFERENCE
 MIN_EXPECTED_DRAWS = 100.0
 #: Largest D_unique · K^n · |Π| · 2^n work spent on exact duplicate statistics in a run.
 MAX_EXACT_DUPLICATE_WORK = 5e7
+#: Largest D_unique · (Fourier-integral node evaluations) spent on the Gaussian copula's CARMS-I
+#: tuple probabilities for exact duplicate statistics in a run (about a second on two cores;
+#: K = 10, n = 4 needs 9·10⁷).
+MAX_GAUSSIAN_DUPLICATE_WORK = 3e8
 
 
 
@@ -64,19 +68,27 @@ def duplicate_statistics(raw: RawResult, dims: int, has_samples: bool, exact: tu
 def exact_duplicate_means(problem: Problem, spec: EstimatorSpec) -> tuple[float | None, float | None]:
     """Exact (mean distinct, P(any coincide)) averaged over the variables, or (None, None)."""
     from carms_cli.discrete.exact.duplicates import exact_duplicates, multiset_count
+    from carms_cli.discrete.exact.gaussian import cdf_grid_work
     from carms_cli.discrete.exact.inverse import order_set_size
     from carms_cli.discrete.exact.pmf import NotComputable
+    from carms_cli.discrete.sampling.copulas import Copula
     from carms_cli.discrete.sampling.samplers import Construction
 
-    if spec.sampler.construction in (Construction.SWAPS, Construction.SUBSETS):
-        return None, None  # no per-variable n-sample pmf (ARSM: no samples; UNORD: drawn jointly)
+    if spec.sampler.construction == Construction.SWAPS:
+        return None, None  # ARSM: no n samples
+    if spec.sampler.construction == Construction.SUBSETS and problem.dims > 1:
+        return None, None  # UNORD draws joint configurations: a variable's samples may repeat, no closed form
 
     rows = {row.tobytes(): row for row in problem.probs}
     k, n = problem.categories, problem.samples
     # CARMS-I evaluates one box per multiset of categories; other samplers build the whole pmf
     tuples = multiset_count(k, n) if spec.sampler.construction == Construction.INVERSE else k**n
-    work = len(rows) * tuples * order_set_size(spec.sampler.orders, k) * 2**n
+    orders = order_set_size(spec.sampler.orders, k)
+    work = len(rows) * tuples * orders * 2**n
     if spec.sampler.copula.name != "INDEPENDENT" and work > MAX_EXACT_DUPLICATE_WORK:
+        return None, None
+    gaussian_inverse = spec.sampler.copula == Copula.GAUSSIAN and spec.sampler.construction == Construction.INVERSE
+    if gaussian_inverse and n > 2 and len(rows) * cdf_grid_work(orders, k + 1, n) > MAX_GAUSSIAN_DUPLICATE_WORK:
         return None, None
     try:
         stats = {key: exact_duplicates(spec.sampler, row, n) for key, row in rows.items()}
@@ -182,7 +194,7 @@ class CategoricalFamily:
             f"untested: coordinates whose category is expected fewer than {MIN_EXPECTED_DRAWS:.0f} times in the "
             "samples",
             "distinct: mean distinct categories among the n samples (exact: from the n-tuple pmf where "
-            "closed-form); P(dup): share of draws with two equal samples",
+            "computable); P(dup): share of draws with two equal samples",
         )
 
     def untested_reason(self) -> str:

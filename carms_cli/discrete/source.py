@@ -56,6 +56,20 @@ def backend_chunk_size(backend: str, samples: int, dims: int, categories: int) -
     return chunk_size(samples, dims, categories)
 
 
+def plan_chunk_size(plan: Plan, backend: str) -> int:
+    """Trials per chunk that ``backend`` runs ``plan`` in.
+
+    The numba backends use :func:`backend_chunk_size` (the problem's sizes alone); the NumPy
+    backend sizes its batches per plan (:func:`carms_cli.discrete.kernels.numpy_backend.batch_size`,
+    about a fixed number of array elements per batch).
+    """
+    if backend == "numpy":
+        from carms_cli.discrete.kernels.numpy_backend import batch_size
+
+        return batch_size(plan)
+    return backend_chunk_size(backend, plan.samples, plan.dims, plan.categories)
+
+
 def _run_rows(args, backend, first_trial, rows, size, last_trial, out, threads, g_out=None, z_out=None) -> None:
     """Call the backend's driver once: ``rows`` chunks of ``size`` trials from ``first_trial``.
 
@@ -166,12 +180,31 @@ def trial_estimates(plan: Plan, first_trial: int, count: int, backend: str = "cp
     return g, z
 
 
+def sampler_probe(sampler):
+    """Return the estimator :func:`sample_sets` runs to draw ``sampler``'s sets.
+
+    A sampler's samples do not depend on the weighting (estimators sharing a sampler see the same
+    samples). The copula constructions run a score-function probe; the others (antithetic pairs,
+    UNORD's subsets, the Gumbel-noise draws) run the first registered estimator on them. ARSM
+    draws no n samples (its evaluations are swaps of one Dirichlet draw): ValueError.
+    """
+    from carms_cli.discrete.estimators import EstimatorSpec, Weighting
+    from carms_cli.discrete.registry import ESTIMATORS
+    from carms_cli.discrete.sampling.samplers import Construction
+
+    if sampler.construction in (Construction.INVERSE, Construction.GUMBEL, Construction.STICK):
+        return EstimatorSpec("probe", "sampler probe", sampler, Weighting.SCORE, True, "")
+    for spec in ESTIMATORS.values():
+        if spec.sampler == sampler and spec.has_samples:
+            return spec
+    raise ValueError(f"sampler '{sampler.name}' draws no n-sample sets")
+
+
 def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15, backend: str = "cpu"):
     """Yield batches of n-sample sets (shape (b, n)) of one variable drawn by the kernel itself.
 
     The random stream is the sampler's stream for ``seed``, as in ``carms variance``.
     """
-    from carms_cli.discrete.estimators import EstimatorSpec, Weighting
     from carms_cli.discrete.objectives import build_objective
     from carms_cli.discrete.plan import build_plan
     from carms_cli.discrete.problem import Problem
@@ -187,7 +220,7 @@ def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: in
         trials=count,
         seed=seed,
     )
-    plan = build_plan(problem, EstimatorSpec("probe", "sampler probe", sampler, Weighting.SCORE, True, ""))
+    plan = build_plan(problem, sampler_probe(sampler))
     for first in range(0, count, batch):
         _, z = trial_estimates(plan, first, min(batch, count - first), backend)
         yield z[:, :, 0]

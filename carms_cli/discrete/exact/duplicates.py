@@ -73,7 +73,12 @@ def _multisets(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateStats:
-    """Exact statistics of one variable; raises NotComputable without a closed-form tuple pmf."""
+    """Exact statistics of one variable; raises NotComputable without a computable tuple pmf.
+
+    Antithetic pairs in closed form; UNORD's subsets of one variable are n distinct categories;
+    iid samples (the independent copula, the Gumbel-noise draws) by ``Σ_k 1 − (1 − p_k)^n`` and
+    ``n!·e_n(p)``; copula samplers from their n-tuple pmf over multisets.
+    """
     p = np.asarray(p, dtype=np.float64)
     k = p.size
     if sampler.construction == Construction.PAIRS:
@@ -82,7 +87,14 @@ def exact_duplicates(sampler: SamplerSpec, p: np.ndarray, n: int) -> DuplicateSt
         pairs = n // 2 * same + (n * (n - 1) / 2 - n // 2) * float(p @ p)
         all_distinct = 1.0 - same if n == 2 else 0.0
         return DuplicateStats(2.0 - same ** (n // 2), all_distinct, pairs)
-    if sampler.copula == Copula.INDEPENDENT:
+    if sampler.construction == Construction.SUBSETS:
+        # UNORD on one variable: n distinct categories by construction (n ≤ K)
+        if n > k:
+            raise NotComputable(f"UNORD draws n distinct categories: n = {n} > K = {k}")
+        return DuplicateStats(float(n), 1.0, 0.0)
+    if sampler.construction == Construction.SWAPS:
+        raise NotComputable("ARSM draws no n samples (its evaluations are swaps of one Dirichlet draw)")
+    if sampler.copula == Copula.INDEPENDENT:  # iid draws: also the Gumbel-noise samples
         pairs = n * (n - 1) / 2 * float(p @ p)
         e = np.zeros(n + 1)
         e[0] = 1.0

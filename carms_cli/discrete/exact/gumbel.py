@@ -87,6 +87,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from carms_cli.core.blas import single_thread
 from carms_cli.discrete.sampling.copulas import Copula, bivariate_normal_cdf, gaussian_rho
 
 __all__ = ["gumbel_pair_pmf", "sample_gumbel_tuples"]
@@ -237,6 +238,19 @@ def _gaussian_terms(p: np.ndarray, copula: Copula, n: int, refine: int):
         yield w_s, phi, psi, diag
 
 
+def _accumulate(total, diag, w_s, phi, psi, dg) -> None:
+    """Add one node chunk's ``Φ diag(W) Ψᵀ`` to ``total`` and its diagonal integrand to ``diag``."""
+    keep = w_s > 0
+    if not np.any(keep):
+        return
+    root = np.sqrt(w_s[keep])
+    phi_k = phi[:, keep] * root
+    psi_k = psi[:, keep] * root
+    total += phi_k @ psi_k.T
+    if dg is not None:
+        diag += dg[:, keep] @ w_s[keep]
+
+
 def _quadrature_tables(p, copula, n: int, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature of the pair pmf: ``(off, diag)``.
 
@@ -255,16 +269,9 @@ def _quadrature_tables(p, copula, n: int, refine: int = 0) -> tuple[np.ndarray, 
         chunks = _gaussian_terms(p, copula, n, refine)
     total = np.zeros((K, K))
     diag = np.zeros(K)
-    for w_s, phi, psi, dg in chunks:
-        keep = w_s > 0
-        if not np.any(keep):
-            continue
-        root = np.sqrt(w_s[keep])
-        phi_k = phi[:, keep] * root
-        psi_k = psi[:, keep] * root
-        total += phi_k @ psi_k.T
-        if dg is not None:
-            diag += dg[:, keep] @ w_s[keep]
+    with single_thread():  # the K×N×K products: spin-waiting BLAS threads cost more than they give
+        for w_s, phi, psi, dg in chunks:
+            _accumulate(total, diag, w_s, phi, psi, dg)
     off = 0.5 * (total + total.T)
     if copula == Copula.DIRICHLET or countermonotone:
         diag = np.diag(total) * ((n - 2) / (n - 1)) if n > 2 else np.zeros(K)

@@ -37,7 +37,7 @@ def ratio_table(p: np.ndarray, joint: np.ndarray):
 
 
 class NotComputable(Exception):
-    """The pmf has no closed form here, or is too large to enumerate."""
+    """The pmf is not computable here (no closed form or 1-D reduction), or too large to enumerate."""
 
 
 def _require_per_variable_samples(sampler: SamplerSpec) -> None:
@@ -77,9 +77,12 @@ def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
 def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     """Exact joint pmf of the n samples of one variable, shape (K,)*n.
 
-    Closed form for independent samples, CARMS-I and stick-breaking with the Dirichlet copula,
-    and any construction at n = 2 with the Gaussian copula where it is; raises
-    :class:`NotComputable` otherwise (CARMS-G's n-tuple pmf needs an (n·K)-dimensional integral).
+    Independent samples: the product of marginals. CARMS-I and stick-breaking: box probabilities
+    of the copula, closed-form for the Dirichlet copula and, for the Gaussian copula (n ≥ 3), from
+    its CDF by the 1-D Fourier integral of :mod:`carms_cli.discrete.exact.gaussian` (every entry
+    within ``2^n · 1e−15``). CARMS-G only at n = 2 (its pair pmf); otherwise raises
+    :class:`NotComputable` (its n-tuple pmf is an n-dimensional integral over the n winning
+    values, see :data:`CARMS_G_TUPLES`).
     """
     _require_per_variable_samples(sampler)
     p = np.asarray(p, dtype=np.float64)
@@ -89,61 +92,33 @@ def tuple_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
             out = np.multiply.outer(out, p)
         return out
     if sampler.construction == Construction.INVERSE:
-        if sampler.copula == Copula.GAUSSIAN and p.size == 2 and n == 3:
-            return _binary_gaussian_three(p, sampler)
-        if sampler.copula == Copula.GAUSSIAN and n > 2:
-            raise NotComputable(
-                "the Gaussian copula's n-variate box probabilities have no closed form for n > 2 (binary: n > 3)"
-            )
         return categorical.tuple_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
     if sampler.construction == Construction.STICK:
-        if sampler.copula == Copula.GAUSSIAN and n > 2:
-            raise NotComputable("stick-breaking with the Gaussian copula needs orthant probabilities for n > 2")
         from carms_cli.discrete.exact.stick import stick_tuple_pmf
 
         return stick_tuple_pmf(p, sampler.copula, n)
     if n == 2:
         joint = pair_pmf(sampler, p, n)
         return joint
-    raise NotComputable("CARMS-G's n-sample pmf is an (n·K)-dimensional integral; only its pair pmf is exact")
+    raise NotComputable(CARMS_G_TUPLES)
+
+
+#: Why CARMS-G has no exact n-tuple pmf beyond n = 2.
+CARMS_G_TUPLES = (
+    "CARMS-G's n-sample pmf is an n-dimensional integral over the n winning values; only its pair pmf (2-D) is exact"
+)
 
 
 def tuple_probabilities(sampler: SamplerSpec, p: np.ndarray, n: int, tuples: np.ndarray) -> np.ndarray:
     """``P(z_1..z_n = t)`` for each row t of ``tuples`` (M, n): :func:`tuple_pmf` at those tuples.
 
-    CARMS-I with a closed-form copula evaluates just those boxes; every other sampler gathers
-    them from its whole pmf (raises :class:`NotComputable` as :func:`tuple_pmf` does).
+    CARMS-I evaluates just those boxes; every other sampler gathers them from its whole pmf
+    (raises :class:`NotComputable` as :func:`tuple_pmf` does).
     """
     _require_per_variable_samples(sampler)
     p = np.asarray(p, dtype=np.float64)
-    closed_form = sampler.copula != Copula.GAUSSIAN or n == 2
-    if sampler.construction == Construction.INVERSE and closed_form:
+    if sampler.construction == Construction.INVERSE:
         return categorical.tuple_probabilities(p, categorical.order_set(sampler.orders, p), sampler.copula, n, tuples)
     if p.size**n > MAX_FULL_TUPLES:
         raise NotComputable(f"K^n = {p.size}^{n} tuples exceed the enumeration cap {MAX_FULL_TUPLES}")
     return tuple_pmf(sampler, p, n)[tuple(np.asarray(tuples).T)]
-
-
-def _binary_gaussian_three(p: np.ndarray, sampler: SamplerSpec) -> np.ndarray:
-    """K = 2, n = 3, Gaussian copula: the pattern pmf from orthant probabilities in closed form.
-
-    Sample i takes the rarer category r iff ``Z_i ≤ t = Φ⁻¹(p_r) ≤ 0``. With ``G(m)`` the
-    probability that m given samples all do, a pattern with j rare samples has probability
-    ``Σ_i (−1)^i C(n−j, i) G(j+i)``; ``G(0) = 1``, ``G(1) = p_r``, ``G(2) = Φ₂(t, t; ρ)`` and
-    ``G(3) = 0`` because the three Z sum to zero and cannot all be below t ≤ 0.
-    """
-    from math import comb
-
-    from scipy import special
-
-    from carms_cli.discrete.sampling.copulas import bivariate_normal_cdf, gaussian_rho
-
-    n = 3
-    rare = int(categorical.binary_order(p)[0, 0])
-    t = special.ndtri(p[rare])
-    orthant = [1.0, float(p[rare]), float(bivariate_normal_cdf(t, t, gaussian_rho(n))), 0.0]
-    out = np.zeros((2,) * n)
-    for pattern in np.ndindex(*out.shape):
-        j = sum(1 for z in pattern if z == rare)
-        out[pattern] = max(sum((-1) ** i * comb(n - j, i) * orthant[j + i] for i in range(n - j + 1)), 0.0)
-    return out

@@ -157,12 +157,17 @@ def _joint_lower_cdf(copula: Copula, n: int, x: float) -> np.ndarray:
         for j in range(3, n + 1):
             g[j] = dirichlet_joint_cdf(np.full(j, x), n)
     elif copula == Copula.GAUSSIAN:
-        if n != 2:
-            raise ValueError(
-                f"Gaussian copula: the {n}-sample stick-breaking tuple pmf needs normal orthant "
-                "probabilities of dimension > 2; no closed form is implemented (n = 2 only)"
-            )
+        # orthants of j of the n coordinates at Φ⁻¹(x): Φ₂ for j = 2, the 1-D Fourier integral of
+        # carms_cli.discrete.exact.gaussian for j ≥ 3 (j = n with x ≤ 1/2 is 0: the Z sum to 0)
+        from carms_cli.discrete.exact.gaussian import orthant_probabilities, scale
+
         g[2] = bivariate_cdf(copula, n, x, x)
+        if n > 2:
+            latent = special.ndtri(x) / scale(n)
+            rows = np.full((n - 2, n), np.inf)
+            for j in range(3, n + 1):
+                rows[j - 3, :j] = latent
+            g[3:] = orthant_probabilities(rows, n)
     else:  # pragma: no cover - Copula() already rejects unknown values
         raise ValueError(f"unknown copula {copula!r}")
     return g
@@ -199,8 +204,9 @@ def stick_tuple_pmf(p, copula: Copula, n: int) -> np.ndarray:
 
     where ``G_k(j) = P(U_1..U_j < π_k)`` is the j-dimensional marginal CDF of the n-dimensional
     copula at (π_k, …, π_k), ``G_k(0) = 1``: ``π_k^j`` (independent), ``dirichlet_joint_cdf`` over j
-    coordinates (Dirichlet), and for the Gaussian copula only j ≤ 2 (bivariate normal), hence
-    n = 2 only.
+    coordinates (Dirichlet), and for the Gaussian copula the bivariate normal CDF (j = 2) and the
+    1-D Fourier integral of :func:`carms_cli.discrete.exact.gaussian.orthant_probabilities`
+    (j ≥ 3; accurate to a few 1e−16).
 
     Parameters
     ----------
@@ -212,11 +218,6 @@ def stick_tuple_pmf(p, copula: Copula, n: int) -> np.ndarray:
     np.ndarray, shape (K,)*n, float64
         Indexed by original labels; sums to 1, every one-sample marginal is ``p`` and every
         two-sample marginal is :func:`stick_pair_pmf`.
-
-    Raises
-    ------
-    ValueError
-        For the Gaussian copula with n ≥ 3 (no closed form).
     """
     copula = Copula(copula)
     n = _check_n(n)

@@ -15,6 +15,7 @@ Latent variables (all increasing functions of the uniform ``U``):
   ``U_i = Φ(Z_i)``, latent ``Y_i = Z_i = Φ⁻¹(U_i)``.
 """
 
+import functools
 import math
 from enum import IntEnum
 
@@ -42,6 +43,7 @@ def gaussian_rho(n: int) -> float:
     return -1.0 / (n - 1)
 
 
+@functools.lru_cache(maxsize=16)
 def genz_rule(rho: float):
     """Nodes of ``Φ₂(h, k; ρ) = Φ(h)Φ(k) + scale · Σ_m w_m exp(a_m hk − b_m (h² + k²))``.
 
@@ -50,6 +52,8 @@ def genz_rule(rho: float):
     with nodes ``s_m = sin(arcsin ρ · (x_m + 1)/2)``, ``a_m = s_m/(1 − s_m²)``,
     ``b_m = 1/(2(1 − s_m²))`` and ``scale = arcsin ρ / (4π)``. Returns ``(a, b, w, scale)``;
     valid for −0.9 ≤ ρ ≤ 0.9 (``ρ = −1`` is handled by the callers as the countermonotone limit).
+    Cached per ρ (the arrays are read-only): CARMS-G's quadrature asks for it once per category
+    and node chunk.
     """
     if not -0.9 <= rho <= 0.9:
         raise ValueError(f"rho={rho} outside the supported range [-0.9, 0.9]")
@@ -58,7 +62,10 @@ def genz_rule(rho: float):
     angle = math.asin(rho)
     s = np.sin(0.5 * angle * (x + 1.0))
     one_minus_s2 = 1.0 - s * s
-    return s / one_minus_s2, 0.5 / one_minus_s2, w, angle / (4.0 * math.pi)
+    rule = (s / one_minus_s2, 0.5 / one_minus_s2, w)
+    for array in rule:
+        array.flags.writeable = False
+    return (*rule, angle / (4.0 * math.pi))
 
 
 def bivariate_normal_cdf(h, k, rho: float):
