@@ -84,12 +84,16 @@ def test_same_seed_same_numbers_whatever_the_threads(cli):
 
 
 def test_the_table_states_the_problem_and_the_reference(cli):
-    result = cli("continuous", "--mu", "1", "--sigma", "1", "-o", "cos:1", "-t", "20000", "--exact")
+    result = cli("continuous", "--mu", "1", "--sigma", "1", "-o", "cos:1", "-t", "20000", "--exact", "-e", "all")
     assert result.code == 0, result.err
     assert "gaussian(mu = 1, sigma = 1)" in result.out and "objective cos:1" in result.out
-    for name in ("pathwise", "score", "score-loo", "mvd"):
+    assert "carms-cli" in result.out and " · continuous · " in result.out
+    for name in ("pathwise", "score", "score-baseline", "score-loo", "score-delta", "pathwise-delta", "mvd"):
         assert name in result.out
-    assert "÷score" in result.out
+    assert "÷score" in result.out and "exact var: by quadrature" in " ".join(result.out.split())
+    # the same note for both delta estimators is said once, naming both
+    assert result.out.count("exact variance n/a") == 1
+    assert "score-delta, pathwise-delta: exact variance n/a" in result.out
 
 
 def test_baseline_gate_and_compare_read_the_continuous_problem(cli, tmp_path):

@@ -7,17 +7,25 @@ import typer
 from carms_cli.cli.options import (
     Backend,
     BackendName,
+    Baseline,
     CsvOut,
+    Explain,
+    FailOnBias,
     JsonOut,
+    Plot,
     Quiet,
     Seed,
+    Significance,
     Threads,
+    Tolerance,
     Trials,
     check_outputs,
+    check_report_options,
+    load_baseline,
+    max_variance_ratio_option,
 )
 from carms_cli.continuous.objectives import OBJECTIVE_HELP
 from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
-from carms_cli.core.errors import InputError
 from carms_cli.core.gates import require_reference
 
 _OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items())
@@ -63,60 +71,27 @@ def continuous(
     ] = None,
     threads: Threads = None,
     backend: Backend = BackendName.cpu,
-    significance: Annotated[
-        float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
-    ] = 1e-3,
+    significance: Significance = 1e-3,
     exact: Annotated[
         bool, typer.Option("--exact", help="Also compute each estimator's exact variance by quadrature.")
     ] = False,
     json_out: JsonOut = None,
     csv_out: CsvOut = None,
     quiet: Quiet = False,
-    plot: Annotated[
-        str | None,
-        typer.Option("--plot", help="Bar chart of total variance per estimator: PATH (.png/.svg) or '-' (terminal)."),
-    ] = None,
-    baseline: Annotated[
-        str | None,
-        typer.Option(
-            "--baseline", help="Compare with this earlier --json record (see 'carms compare'); exit 1 on a regression."
-        ),
-    ] = None,
-    tolerance: Annotated[
-        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
-    ] = "variance:10%",
-    max_variance_ratio: Annotated[
-        float | None,
-        typer.Option(
-            "--max-variance-ratio", help=f"Exit 1 if an estimator's total variance exceeds R times {REFERENCE}'s."
-        ),
-    ] = None,
-    fail_on_bias: Annotated[
-        bool, typer.Option("--fail-on-bias", help="Exit 1 if an estimator fails the bias test.")
-    ] = False,
-    explain: Annotated[
-        bool,
-        typer.Option("--explain", help="Explain every column of the table in full (instead of the short legend)."),
-    ] = False,
+    plot: Plot = None,
+    baseline: Baseline = None,
+    tolerance: Tolerance = "variance:10%",
+    max_variance_ratio: max_variance_ratio_option(REFERENCE) = None,
+    fail_on_bias: FailOnBias = False,
+    explain: Explain = False,
 ) -> int:
     """Compare gradient estimators for continuous distributions: bias against the exact gradient, variance, cost.
 
     Example: carms continuous --dist gaussian --mu 1 --sigma 1 --objective cos:1 -n 4
     """
-    if not 0 < significance < 1:
-        raise InputError(f"--significance must be in (0, 1), got {significance}")
-    if json_out == "-" and csv_out == "-":
-        raise InputError("--json - and --csv - cannot both write to stdout")
-    if max_variance_ratio is not None and not max_variance_ratio > 0:
-        raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+    check_report_options(significance, json_out, csv_out, max_variance_ratio)
     check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--baseline": baseline}, plot)
-    baseline_record = tolerance_value = None
-    if baseline is not None:
-        from carms_cli.analysis.compare import parse_tolerance
-        from carms_cli.cli.compare_cmd import load_record
-
-        baseline_record = load_record(baseline, "baseline")
-        tolerance_value = parse_tolerance(tolerance)
+    baseline_record, tolerance_value = load_baseline(baseline, tolerance)
     from carms_cli.continuous.problem import build_problem
     from carms_cli.continuous.registry import parse_estimators
 

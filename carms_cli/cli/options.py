@@ -71,6 +71,64 @@ CsvOut = Annotated[str | None, typer.Option("--csv", help="Write one CSV row per
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")]
 
 
+Significance = Annotated[
+    float, typer.Option("--significance", help="Family-wise level of the Bonferroni-corrected bias test.")
+]
+Plot = Annotated[
+    str | None,
+    typer.Option("--plot", help="Bar chart of total variance per estimator: PATH (.png/.svg) or '-' (terminal)."),
+]
+Baseline = Annotated[
+    str | None,
+    typer.Option(
+        "--baseline", help="Compare with this earlier --json record (see 'carms compare'); exit 1 on a regression."
+    ),
+]
+Tolerance = Annotated[
+    str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+]
+FailOnBias = Annotated[
+    bool,
+    typer.Option("--fail-on-bias", help="Exit 1 if an estimator that is unbiased by design fails the bias test."),
+]
+Explain = Annotated[
+    bool,
+    typer.Option("--explain", help="Explain every column of the table in full (instead of the short legend)."),
+]
+
+
+def max_variance_ratio_option(reference: str):
+    """Return the ``--max-variance-ratio`` option type, its help naming the family's reference estimator."""
+    return Annotated[
+        float | None,
+        typer.Option(
+            "--max-variance-ratio", help=f"Exit 1 if an estimator's total variance exceeds R times {reference}'s."
+        ),
+    ]
+
+
+def check_report_options(
+    significance: float, json_out: str | None, csv_out: str | None, max_variance_ratio: float | None
+) -> None:
+    """Refuse, before any work, the report options of ``variance`` and ``continuous`` that cannot work."""
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    if max_variance_ratio is not None and not max_variance_ratio > 0:
+        raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
+
+
+def load_baseline(baseline: str | None, tolerance: str) -> tuple[dict | None, float | None]:
+    """Read ``--baseline`` and parse ``--tolerance`` before any work: (record, tolerance), or (None, None)."""
+    if baseline is None:
+        return None, None
+    from carms_cli.analysis.compare import parse_tolerance
+    from carms_cli.cli.compare_cmd import load_record
+
+    return load_record(baseline, "baseline"), parse_tolerance(tolerance)
+
+
 class BackendName(str, Enum):
     """Where kernels run."""
 
