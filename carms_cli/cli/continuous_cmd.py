@@ -21,9 +21,9 @@ from carms_cli.cli.options import (
     Trials,
     check_outputs,
     check_report_options,
-    load_baseline,
     max_variance_ratio_option,
 )
+from carms_cli.cli.reporting import load_baseline
 from carms_cli.continuous.objectives import OBJECTIVE_HELP
 from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
 from carms_cli.core.gates import require_reference

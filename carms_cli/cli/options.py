@@ -119,16 +119,6 @@ def check_report_options(
         raise InputError(f"--max-variance-ratio must be positive, got {max_variance_ratio}")
 
 
-def load_baseline(baseline: str | None, tolerance: str) -> tuple[dict | None, float | None]:
-    """Read ``--baseline`` and parse ``--tolerance`` before any work: (record, tolerance), or (None, None)."""
-    if baseline is None:
-        return None, None
-    from carms_cli.analysis.compare import parse_tolerance
-    from carms_cli.cli.compare_cmd import load_record
-
-    return load_record(baseline, "baseline"), parse_tolerance(tolerance)
-
-
 class BackendName(str, Enum):
     """Where kernels run."""
 

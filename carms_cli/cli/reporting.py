@@ -14,6 +14,16 @@ from carms_cli.core.gates import bias_gate, variance_ratio_gate
 from carms_cli.core.records import Report
 
 
+def load_baseline(baseline: str | None, tolerance: str) -> tuple[dict | None, float | None]:
+    """Read ``--baseline`` and parse ``--tolerance`` before any work: (record, tolerance), or (None, None)."""
+    if baseline is None:
+        return None, None
+    from carms_cli.analysis.compare import parse_tolerance
+    from carms_cli.cli.compare_cmd import load_record
+
+    return load_record(baseline, "baseline"), parse_tolerance(tolerance)
+
+
 def show_and_gate(
     report: Report,
     *,

@@ -23,10 +23,10 @@ from carms_cli.cli.options import (
     Trials,
     check_outputs,
     check_report_options,
-    load_baseline,
     max_variance_ratio_option,
     problem_options,
 )
+from carms_cli.cli.reporting import load_baseline
 from carms_cli.core.errors import InputError
 from carms_cli.core.gates import require_reference
 from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators

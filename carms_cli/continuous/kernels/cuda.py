@@ -10,37 +10,12 @@ shape, and the trial maths and random stream are the CPU's (equal up to the GPU'
 of the four chunk kernels (:data:`~carms_cli.continuous.kernels.trial.KERNELS`).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
 from carms_cli.continuous.kernels.args import SCRATCH, KernelArgs, scratch_shapes
 from carms_cli.continuous.kernels.trial import KERNELS
-
-
-@dataclass
-class LaunchConfig:
-    """The one place the launch shape is set (tests patch it to check shape independence)."""
-
-    threads_per_block: int = 128
-    max_blocks: int = 4096
-
-
-LAUNCH = LaunchConfig()
-
-if config.ENABLE_CUDASIM:
-
-    def unwrap(array):
-        """Unwrap the simulator's wrapped array → the numpy array the CPU-compiled kernel accepts."""
-        return getattr(array, "_ary", array)
-
-else:
-
-    @cuda.jit(device=True, inline=True)
-    def unwrap(array):  # pragma: no cover - GPU only
-        """Return ``array`` itself (a real GPU passes device arrays through)."""
-        return array
+from carms_cli.core.kernels.cuda_launch import LAUNCH, unwrap
 
 
 def _gpu_kernel(chunk):
@@ -97,7 +72,7 @@ def launch(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, outp
     inputs = [to_device(a) if isinstance(a, np.ndarray) else a for a in args]
     scratch = [to_device(np.zeros((rows, *shapes[name]))) for name in SCRATCH]
     device_outputs = [to_device(a) for a in outputs]
-    blocks = max(1, min(LAUNCH.max_blocks, -(-rows // LAUNCH.threads_per_block)))
+    blocks = LAUNCH.blocks(rows)
     gpu_kernel(args.estimator)[blocks, LAUNCH.threads_per_block](
         first_trial, n_chunks, chunk_size, last_trial, *inputs, *scratch, *device_outputs
     )

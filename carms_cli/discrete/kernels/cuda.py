@@ -17,38 +17,16 @@ Scratch buffers are per-row slices of device arrays (dynamic n, K and D rule out
 hands the CPU-compiled helper plain numpy arrays there and is the identity on a real GPU.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
+from carms_cli.core.kernels.cuda_launch import LAUNCH, unwrap
 from carms_cli.discrete.kernels.trial import scratch_sizes, simulate_chunk
 
 #: Trials per GPU thread-chunk (fixed: results never depend on the launch shape).
 CUDA_CHUNK = 64
 
 
-@dataclass
-class LaunchConfig:
-    """The one place the launch shape is set (tests patch it to check shape independence)."""
-
-    threads_per_block: int = 128
-    max_blocks: int = 4096
-
-
-LAUNCH = LaunchConfig()
-
-if config.ENABLE_CUDASIM:
-
-    def unwrap(array):
-        """Unwrap the simulator's wrapped array → the numpy array the CPU-compiled helper accepts."""
-        return getattr(array, "_ary", array)
-
-else:
-
-    @cuda.jit(device=True, inline=True)
-    def unwrap(array):  # pragma: no cover - GPU only
-        return array
 
 
 # fmt: off
@@ -131,7 +109,7 @@ def launch(first_trial, n_chunks, chunk_size, last_trial, args, outputs, record=
     device_scratch = [to_device(a) for a in _scratch(rows, construction, n, k, d_count, mc_pmf_draws)]
     device_outputs = [to_device(a) for a in outputs]
     device_g, device_z = to_device(g_out), to_device(z_out)
-    blocks = max(1, min(LAUNCH.max_blocks, -(-rows // LAUNCH.threads_per_block)))
+    blocks = LAUNCH.blocks(rows)
     run_chunks_cuda[blocks, LAUNCH.threads_per_block](
         first_trial,
         n_chunks,
