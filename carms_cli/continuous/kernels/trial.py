@@ -387,6 +387,15 @@ def accumulate(g, shift, size, out_s1, out_s2):  # pragma: no cover - compiled
     return q
 
 
+@jit.helper(inline="always")
+def close_row(out_scalars, q_sum, q_sq_sum, evaluations, rejections):  # pragma: no cover - compiled
+    """Add a chunk's ``Σq``, ``Σq²``, evaluations and rejections to its row's scalars."""
+    out_scalars[0] += q_sum
+    out_scalars[1] += q_sq_sum
+    out_scalars[2] += evaluations
+    out_scalars[3] += rejections
+
+
 # The four kernels below share one signature (documented on plain_chunk) and differ in their
 # trial body only: each compiles just its own estimators' code, on first use.
 # _nrt=False: no reference counting (see the discrete kernel); they allocate nothing.
@@ -461,10 +470,7 @@ def plain_chunk(
         q = accumulate(g, shift, size, out_s1, out_s2)
         q_sum += q
         q_sq_sum += q * q
-    out_scalars[0] += q_sum
-    out_scalars[1] += q_sq_sum
-    out_scalars[2] += evaluations * (stop - start)
-    out_scalars[3] += rejections
+    close_row(out_scalars, q_sum, q_sq_sum, evaluations * (stop - start), rejections)
 
 
 @cached_kernel(nogil=True, _nrt=False)
@@ -503,10 +509,7 @@ def loo_chunk(
         q = accumulate(g, shift, size, out_s1, out_s2)
         q_sum += q
         q_sq_sum += q * q
-    out_scalars[0] += q_sum
-    out_scalars[1] += q_sq_sum
-    out_scalars[2] += evaluations * (stop - start)
-    out_scalars[3] += rejections
+    close_row(out_scalars, q_sum, q_sq_sum, evaluations * (stop - start), rejections)
 
 
 @cached_kernel(nogil=True, _nrt=False)
@@ -565,10 +568,7 @@ def delta_chunk(
         q = accumulate(g, shift, size, out_s1, out_s2)
         q_sum += q
         q_sq_sum += q * q
-    out_scalars[0] += q_sum
-    out_scalars[1] += q_sq_sum
-    out_scalars[2] += evaluations * (stop - start)
-    out_scalars[3] += rejections
+    close_row(out_scalars, q_sum, q_sq_sum, evaluations * (stop - start), rejections)
 
 
 @cached_kernel(nogil=True, _nrt=False)
@@ -617,10 +617,7 @@ def mvd_chunk(
         q = accumulate(g, shift, size, out_s1, out_s2)
         q_sum += q
         q_sq_sum += q * q
-    out_scalars[0] += q_sum
-    out_scalars[1] += q_sq_sum
-    out_scalars[2] += evaluations * (stop - start)
-    out_scalars[3] += rejections
+    close_row(out_scalars, q_sum, q_sq_sum, evaluations * (stop - start), rejections)
 # fmt: on
 
 
