@@ -130,7 +130,10 @@ def test_list_is_complete(cli, monkeypatch, width):
     record = cli("list", "--json", "-").json()
     headers = ["estimator", "construction", "copula", "default", "unbiased by design", "summary", "objective", "f(z)"]
     names = [e["name"] for e in record["estimators"]] + [o["name"] for o in record["objectives"]]
-    _complete(out, width, [*headers, "coupling of the n samples"], names, ellipses=1)  # "K×…×K" in file:PATH
+    names += [e["name"] for e in record["continuous_estimators"]] + [o["name"] for o in record["continuous_objectives"]]
+    headers += ["continuous estimator", "distributions", "continuous objective", "f(x)"]
+    # "K×…×K" in file:PATH; "poly:c0,c1,…" and "quad-form:w1,…,wD" are names
+    _complete(out, width, [*headers, "coupling of the n samples"], names, ellipses=3)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -1,4 +1,4 @@
-"""``carms list``'s record: every registered estimator, objective and copula.
+"""``carms list``'s record: every registered estimator, objective and copula, of both families.
 
 :func:`catalogue` returns a frozen :class:`Catalogue`; :meth:`Catalogue.to_dict` is the
 ``carms-cli/list/1`` JSON layout.
@@ -6,6 +6,8 @@
 
 from dataclasses import asdict, dataclass
 
+from carms_cli.continuous import registry as continuous_registry
+from carms_cli.continuous.objectives import OBJECTIVE_HELP as CONTINUOUS_OBJECTIVE_HELP
 from carms_cli.discrete.objectives import OBJECTIVE_HELP
 from carms_cli.discrete.registry import DEFAULT_ESTIMATORS, ESTIMATORS
 
@@ -42,12 +44,27 @@ class NamedSummary:
 
 
 @dataclass(frozen=True)
+class ContinuousEntry:
+    """One estimator of the continuous family (``carms continuous``)."""
+
+    name: str
+    summary: str
+    distributions: tuple[str, ...]
+    #: least samples per estimate
+    min_samples: int
+    #: in the default set of ``carms continuous``
+    default: bool
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """The registry as a record."""
 
     estimators: tuple[EstimatorEntry, ...]
     objectives: tuple[NamedSummary, ...]
     copulas: tuple[NamedSummary, ...]
+    continuous_estimators: tuple[ContinuousEntry, ...] = ()
+    continuous_objectives: tuple[NamedSummary, ...] = ()
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
@@ -57,6 +74,8 @@ class Catalogue:
             "estimators": [asdict(entry) for entry in self.estimators],
             "objectives": [asdict(entry) for entry in self.objectives],
             "copulas": [asdict(entry) for entry in self.copulas],
+            "continuous_estimators": [asdict(entry) for entry in self.continuous_estimators],
+            "continuous_objectives": [asdict(entry) for entry in self.continuous_objectives],
         }
 
 
@@ -79,4 +98,15 @@ def catalogue() -> Catalogue:
         estimators=estimators,
         objectives=tuple(NamedSummary(name, text) for name, text in OBJECTIVE_HELP.items()),
         copulas=tuple(NamedSummary(name, text) for name, text in COPULA_HELP.items()),
+        continuous_estimators=tuple(
+            ContinuousEntry(
+                name=spec.name,
+                summary=spec.summary,
+                distributions=spec.distributions,
+                min_samples=spec.min_samples,
+                default=spec.name in continuous_registry.DEFAULT_ESTIMATORS,
+            )
+            for spec in continuous_registry.ESTIMATORS.values()
+        ),
+        continuous_objectives=tuple(NamedSummary(name, text) for name, text in CONTINUOUS_OBJECTIVE_HELP.items()),
     )

@@ -12,7 +12,7 @@ def list_(
         str | None, typer.Option("--json", help="Write the catalogue as JSON to PATH ('-' for stdout).")
     ] = None,
 ) -> None:
-    """List every estimator (with whether it is unbiased by design), objective and copula."""
+    """List every estimator (with whether it is unbiased by design), objective and copula, of both families."""
     from carms_cli.analysis.catalogue import catalogue
     from carms_cli.present.table import plain_json, print_table
 
@@ -38,3 +38,14 @@ def list_(
     )
     print_table(["objective", "f(z)"], [[o.name, o.summary] for o in record.objectives], align="ll")
     print_table(["copula", "coupling of the n samples"], [[c.name, c.summary] for c in record.copulas], align="ll")
+    print_table(
+        ["continuous estimator", "distributions", "default", "summary"],
+        [
+            [e.name, ", ".join(e.distributions), "yes" if e.default else "", e.summary]
+            for e in record.continuous_estimators
+        ],
+        align="llll",
+    )
+    print_table(
+        ["continuous objective", "f(x)"], [[o.name, o.summary] for o in record.continuous_objectives], align="ll"
+    )
