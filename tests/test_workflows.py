@@ -93,7 +93,11 @@ def test_max_variance_ratio_without_loorf_is_refused_before_sampling(cli):
 
 def test_tolerance_parsing():
     assert parse_tolerance("variance:10%") == pytest.approx(0.10)
-    assert parse_tolerance("0.05") == pytest.approx(0.05)
+    assert parse_tolerance("x1.05") == pytest.approx(0.05)
+    assert parse_tolerance("variance:x1.10") == pytest.approx(0.10)
+    for ambiguous in ("0.05", "variance:5"):
+        with pytest.raises(InputError, match="ambiguous"):
+            parse_tolerance(ambiguous)
     with pytest.raises(InputError):
         parse_tolerance("bias:1%")
 

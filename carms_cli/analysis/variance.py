@@ -32,6 +32,7 @@ def problem_config(
         "objective": problem.objective.spec,
         "objective_description": problem.objective.description,
         "objective_additive": problem.objective.additive,
+        "objective_fingerprint": problem.objective.fingerprint,
         "estimators": [spec.name for spec in specs],
         "significance": significance,
         "backend": backend,

@@ -40,6 +40,13 @@ class Objective:
     full: np.ndarray | None = None
 
     @property
+    def fingerprint(self) -> str:
+        """Return the SHA-256 of the tables (``sha256:HEX``): equal exactly when f is the same table."""
+        from carms_cli.core.records import content_fingerprint
+
+        return content_fingerprint(unary=self.unary, pair=self.pair, full=self.full)
+
+    @property
     def additive(self) -> bool:
         """Whether f is a sum of per-variable terms (no pairwise or full table)."""
         return self.pair is None and self.full is None
