@@ -14,6 +14,7 @@ from carms_cli.cli.options import (
     Threads,
     Trials,
     check_outputs,
+    check_trials,
 )
 from carms_cli.continuous.objectives import OBJECTIVE_HELP
 from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
@@ -83,7 +84,11 @@ def continuous(
         ),
     ] = None,
     tolerance: Annotated[
-        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+        str, typer.Option(
+            "--tolerance",
+            help="With --baseline: variance increase allowed, as a percentage 'variance:10%' or a ratio "
+            "'variance:x1.10' (a bare number is refused).",
+        )
     ] = "variance:10%",
     max_variance_ratio: Annotated[
         float | None,
@@ -105,6 +110,7 @@ def continuous(
     """
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
+    check_trials(trials)
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
     if max_variance_ratio is not None and not max_variance_ratio > 0:

@@ -17,6 +17,7 @@ from carms_cli.cli.options import (
     Threads,
     Trials,
     check_outputs,
+    check_trials,
     problem_options,
     write_output,
 )
@@ -66,7 +67,11 @@ def variance(
         ),
     ] = None,
     tolerance: Annotated[
-        str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+        str, typer.Option(
+            "--tolerance",
+            help="With --baseline: variance increase allowed, as a percentage 'variance:10%' or a ratio "
+            "'variance:x1.10' (a bare number is refused).",
+        )
     ] = "variance:10%",
     max_variance_ratio: Annotated[
         float | None,
@@ -87,6 +92,7 @@ def variance(
     """
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
+    check_trials(trials)
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
     if max_variance_ratio is not None and not max_variance_ratio > 0:
