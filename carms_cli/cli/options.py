@@ -131,6 +131,12 @@ def check_outputs(outputs: dict[str, str | None], inputs: dict[str, str | None],
         raise InputError(f"--plot must end in .png or .svg (or be '-' for the terminal), got '{plot}'")
 
 
+def check_trials(trials: int | None) -> None:
+    """Refuse ``--trials 1`` for a command that reports variances: one estimate has no variance."""
+    if trials == 1:
+        raise InputError("--trials must be at least 2: the variance of a single estimate is undefined")
+
+
 def write_output(target: str, text: str, what: str) -> None:
     """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError.
 

@@ -143,11 +143,22 @@ def resolve_probs(
     _check_size(k, 2, d)
     if not (np.isfinite(alpha) and alpha > 0):
         raise InputError(f"--alpha must be a positive number, got {alpha}")
+    largest = max_alpha(k)
+    if alpha > largest:
+        raise InputError(
+            f"--alpha {alpha:g} overflows float64 in a Dirichlet draw of K = {k} categories; the largest that "
+            f"works is {largest:.3g} (p is then uniform to 16 digits already)"
+        )
     rng = np.random.default_rng([seed, 1])
     matrix = rng.dirichlet(np.full(k, alpha), size=d)
     if np.any(matrix <= 0) or not np.all(np.isfinite(matrix)):
         raise InputError(f"a probability drawn from Dirichlet({alpha:g}) underflowed to 0; use a larger --alpha")
     return matrix, k, d, f"Dirichlet(alpha={alpha:g}) draw, seed {seed}"
+
+
+def max_alpha(categories: int) -> float:
+    """Largest ``--alpha`` whose Dirichlet draw cannot overflow: the K Gamma(α) draws must sum below 1.8e308."""
+    return float(np.finfo(np.float64).max / (4 * categories))
 
 
 def default_trials(samples: int, dims: int) -> int:
