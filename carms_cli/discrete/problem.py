@@ -161,6 +161,40 @@ def max_alpha(categories: int) -> float:
     return float(np.finfo(np.float64).max / (4 * categories))
 
 
+def objective_bound(objective: Objective) -> float:
+    """Return a bound on ``max_z |f(z)|`` from the tables (inf when it overflows float64)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.abs(objective.unary).max(axis=1).sum()
+        if objective.pair is not None:
+            bound += np.abs(objective.pair).max(axis=(2, 3)).sum()
+        if objective.full is not None:
+            bound += np.abs(objective.full).max()
+    return float(bound)
+
+
+def largest_objective(trials: int, samples: int, dims: int, categories: int) -> float:
+    """Return the largest ``max |f|`` whose statistics stay finite in float64 for this run.
+
+    Every sum the statistics keep is at most ``trials · D·K`` squared estimates of size about
+    ``n·|f|`` (Σ(g − ḡ)², Σ‖g − r‖²); a factor 16 of headroom covers the centring. Beyond it a run
+    could only report overflowed numbers (no verdict), so it is refused up front.
+    """
+    return float(np.sqrt(np.finfo(np.float64).max / (16.0 * trials * dims * categories * samples**2)))
+
+
+def check_objective_magnitude(objective: Objective, trials: int, samples: int, dims: int, categories: int) -> None:
+    """Refuse objective values too large for the run's statistics (InputError naming the largest that works)."""
+    largest = largest_objective(trials, samples, dims, categories)
+    bound = objective_bound(objective)
+    if not bound <= largest:
+        reached = "overflow float64" if not np.isfinite(bound) else f"reach |f| = {bound:.3g}"
+        raise InputError(
+            f"objective values {reached}: the statistics ({trials:,} trial{'s' if trials > 1 else ''} × "
+            f"{dims * categories:,} coordinates, n = {samples}) stay finite only up to |f| = {largest:.3g}; "
+            "scale the objective down"
+        )
+
+
 def default_trials(samples: int, dims: int) -> int:
     """About one second of work for the default estimator set: 4·10⁶/(n·D), at least 10⁴."""
     return max(10_000, int(round(4_000_000 / (samples * dims), -3)))
@@ -191,13 +225,15 @@ def build_problem(
         raise InputError(f"--trials must be positive, got {trials}")
     if trials > MAX_TRIALS:
         raise InputError(f"--trials must be at most 2^40, got {trials}")
+    built = build_objective(objective, d, k, seed)
+    check_objective_magnitude(built, int(trials), samples, d, k)
     return Problem(
         categories=k,
         samples=samples,
         dims=d,
         probs=matrix,
         probs_source=source,
-        objective=build_objective(objective, d, k, seed),
+        objective=built,
         trials=int(trials),
         seed=int(seed),
     )
