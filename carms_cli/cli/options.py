@@ -69,6 +69,14 @@ Threads = Annotated[
 JsonOut = Annotated[str | None, typer.Option("--json", help="Write the JSON record to PATH ('-' for stdout).")]
 CsvOut = Annotated[str | None, typer.Option("--csv", help="Write one CSV row per estimator to PATH ('-' for stdout).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")]
+MaxMemory = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help="Memory budget, e.g. '4G' or '512M': a run estimated to need more is refused before it allocates "
+        "(default half the physical memory).",
+    ),
+]
 
 
 class BackendName(str, Enum):
@@ -166,6 +174,7 @@ PROBLEM_OPTIONS = {
     "logits": Logits,
     "alpha": Alpha,
     "objective": Objective,
+    "max_memory": MaxMemory,
 }
 
 
@@ -181,13 +190,30 @@ class ProblemOptions:
     logits: str | None = None
     alpha: float = 1.0
     objective: str = "linear"
+    max_memory: str | None = None
+
+    def budget(self) -> int:
+        """Return the memory budget in bytes (``--max-memory``, or half the physical memory)."""
+        from carms_cli.core.budget import parse_memory
+
+        return parse_memory(self.max_memory)
 
     def build(self, trials: int | None, **overrides):
-        """Build and validate the :class:`~carms_cli.discrete.problem.Problem` (``overrides`` replace options)."""
-        from carms_cli.discrete.problem import build_problem
+        """Build and validate the :class:`~carms_cli.discrete.problem.Problem` (``overrides`` replace options).
 
-        values = {field.name: getattr(self, field.name) for field in fields(self)}
-        return build_problem(**{**values, **overrides}, trials=trials)
+        The problem's own tables (probabilities, objective, exact gradient) are estimated from its
+        sizes first and refused beyond the memory budget, before anything is allocated.
+        """
+        from carms_cli.core.budget import check_memory
+        from carms_cli.discrete.problem import build_problem, problem_bytes
+
+        values = {field.name: getattr(self, field.name) for field in fields(self) if field.name != "max_memory"}
+        values = {**values, **overrides}
+        budget = self.budget()
+        matrix = values["probs"] or values["logits"]
+        need = problem_bytes(values["categories"], values["dims"], matrix, values["objective"])
+        check_memory(need, budget, "this problem's tables")
+        return build_problem(**values, trials=trials, memory_budget=budget)
 
 
 def problem_options(*names: str, **defaults):

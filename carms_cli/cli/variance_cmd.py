@@ -112,6 +112,7 @@ def variance(
         tolerance_value = parse_tolerance(tolerance)
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
+    budget = problem.budget()
     if binary and problem.categories not in (None, 2):
         raise InputError(f"--binary means --categories 2, got --categories {problem.categories}")
     problem = problem.build(trials, categories=2) if binary else problem.build(trials)
@@ -121,14 +122,22 @@ def variance(
     ]
     if max_variance_ratio is not None:
         require_reference([spec.name for spec in specs], VARIANCE_REFERENCE, "--max-variance-ratio")
-    from carms_cli.analysis.variance import analyse_variance
+    from carms_cli.analysis.variance import analyse_variance, variance_bytes
+    from carms_cli.cli.reporting import PreparationNote
     from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.budget import check_memory
     from carms_cli.core.engine import set_threads
     from carms_cli.present.export import to_csv, to_json
     from carms_cli.present.table import ProgressBar, print_report
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
+    check_memory(
+        variance_bytes(problem, specs, used_threads, used_backend),
+        budget,
+        f"this run ({len(specs)} estimator{'s' if len(specs) > 1 else ''} at K = {problem.categories:,}, "
+        f"D = {problem.dims:,}, {used_threads} threads)",
+    )
     bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
     try:
         report = analyse_variance(
@@ -140,6 +149,7 @@ def variance(
             exact=exact,
             backend=used_backend,
             backend_note=backend_note,
+            preparing=PreparationNote(enabled=not quiet),
         )
     finally:
         bar.close()
