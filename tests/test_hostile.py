@@ -94,7 +94,7 @@ def test_continuous_tolerance_and_trials_are_checked_as_for_variance(cli, tmp_pa
     assert cli(*base, "--json", record).code == 0
     assert "ambiguous" in one_error_line(cli(*base, "--baseline", record, "--tolerance", "variance:5"))
     assert cli(*base, "--baseline", record, "--tolerance", "variance:x1.5").code == 0
-    assert "undefined" in one_error_line(cli("continuous", "-t", 1, "-q"))
+    assert "--trials must be" in one_error_line(cli("continuous", "-t", 1, "-q"))
 
 
 # --- item 6: memory and work estimated before allocating ------------------------------------------

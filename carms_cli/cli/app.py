@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort))
     _tolerant_streams()
     try:
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
         _without_bool_metavar(command)
-        code = command.main(args=argv, prog_name="carms", standalone_mode=False)
+        code = command(args=argv, prog_name="carms", standalone_mode=False)
         if code in (None, EXIT_OK, EXIT_GATE):
             sys.stdout.flush()  # a full disk or a closed pipe is reported here, not lost at exit
     except InputError as exc:

@@ -14,7 +14,6 @@ from carms_cli.cli.options import (
     Threads,
     Trials,
     check_outputs,
-    check_trials,
 )
 from carms_cli.continuous.objectives import OBJECTIVE_HELP
 from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
@@ -110,7 +109,6 @@ def continuous(
     """
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
-    check_trials(trials)
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
     if max_variance_ratio is not None and not max_variance_ratio > 0:
