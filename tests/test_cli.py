@@ -232,14 +232,15 @@ def test_problem_options_are_declared_once_and_shared(cli):
     takes = {
         "variance": set(PROBLEM_OPTIONS),
         "exact": set(PROBLEM_OPTIONS),
-        "pmf": {"categories", "samples", "seed", "probs", "logits", "alpha"},
-        "duplicates": {"categories", "samples", "seed", "probs", "logits", "alpha"},
-        "bench": {"categories", "samples", "dims", "seed", "objective"},
+        "pmf": {"categories", "samples", "seed", "probs", "logits", "alpha", "max_memory"},
+        "duplicates": {"categories", "samples", "seed", "probs", "logits", "alpha", "max_memory"},
+        "bench": {"categories", "samples", "dims", "seed", "objective", "max_memory"},
     }
     for command, names in takes.items():
+        names = {name.replace("_", "-") for name in names}
         shown = set(re.findall(r"^\W --([a-z-]+)", cli(command, "--help").out, re.M))  # rows, not wrapped help
         assert names <= shown, command
-        assert not (set(PROBLEM_OPTIONS) - names) & shown, command
+        assert not ({name.replace("_", "-") for name in PROBLEM_OPTIONS} - names) & shown, command
     with pytest.raises(ValueError, match="unknown problem options"):
         problem_options("colour")
 

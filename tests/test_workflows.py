@@ -93,7 +93,11 @@ def test_max_variance_ratio_without_loorf_is_refused_before_sampling(cli):
 
 def test_tolerance_parsing():
     assert parse_tolerance("variance:10%") == pytest.approx(0.10)
-    assert parse_tolerance("0.05") == pytest.approx(0.05)
+    assert parse_tolerance("x1.05") == pytest.approx(0.05)
+    assert parse_tolerance("variance:x1.10") == pytest.approx(0.10)
+    for ambiguous in ("0.05", "variance:5"):
+        with pytest.raises(InputError, match="ambiguous"):
+            parse_tolerance(ambiguous)
     with pytest.raises(InputError):
         parse_tolerance("bias:1%")
 
@@ -300,12 +304,27 @@ def test_an_empty_objective_file_is_one_line(cli, tmp_path):
     assert result.code == 2 and result.err.startswith("Error: objective file") and result.err.count("\n") == 1
 
 
-def test_overflowing_objective_values_give_no_false_bias_verdict(cli, tmp_path):
-    """Issue 19, item 9: values near 1e308 overflow the statistics; that is no verdict (untested),
-    never a false "biased" that fails --fail-on-bias."""
+def test_overflowing_objective_values_are_refused_up_front(cli, tmp_path):
+    """Issue 19, item 9: values near 1e308 would overflow the statistics: refused before any work, naming
+    the largest magnitude that works (exit 2, never a false "biased" that fails --fail-on-bias)."""
     huge = tmp_path / "h.csv"
     huge.write_text("1e308,-1e308,1e308,0\n")
     args = ("variance", "--probs", "0.1,0.2,0.3,0.4", "-n", 3, "-o", f"file:{huge}", "-e", "loorf,carms", "-t", 5_000)
     result = cli(*args, "-q", "--fail-on-bias", "--json", "-")
-    assert result.code == 0 and result.err == ""
-    assert all(entry["unbiased"] is None for entry in result.json()["estimators"])
+    assert result.code == 2 and result.out == "" and result.err.count("\n") == 1
+    assert "stay finite only up to |f| = " in result.err
+
+
+def test_overflowed_statistics_give_no_false_bias_verdict():
+    """Past the up-front check (a Problem built by hand), overflowed numbers are no verdict, never "biased"."""
+    from carms_cli.analysis.variance import analyse_variance
+    from carms_cli.discrete.objectives import build_objective
+    from carms_cli.discrete.problem import Problem
+    from carms_cli.discrete.registry import parse_estimators
+
+    objective = build_objective("needle:1", 1, 4, 0)
+    objective = type(objective)("huge", "1e308 needle", objective.unary * 1e308)
+    probs = np.array([[0.1, 0.2, 0.3, 0.4]])
+    problem = Problem(4, 3, 1, probs, "--probs", objective, 5_000, 0)
+    report = analyse_variance(problem, parse_estimators("loorf,carms", 4, 3, 1, objective), 1)
+    assert all(result.unbiased is None for result in report.results)

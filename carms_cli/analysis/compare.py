@@ -3,7 +3,10 @@
 Two runs are comparable when they come from the same family and state the same problem: every
 config entry the family lists in ``problem_keys`` agrees (discrete: K, n, D, probabilities,
 objective, gradient target; arrays to 1e-12); trial counts and seeds may differ. Records written
-before families existed have no ``problem_keys`` and are read as discrete ones. For an estimator in both runs:
+before families existed have no ``problem_keys`` and are read as discrete ones. When both records
+carry an ``objective_fingerprint`` (SHA-256 of the objective's contents: its tables, or its kernel
+parameters), they must agree too: the objective's name alone does not say what a seeded table or
+an edited file held; a record without one is read as before. For an estimator in both runs:
 
 * variance: ``R = V_current / V_baseline`` of the total variances. With standard errors from
   each run's 95% interval, ``SE(log R) = √((SE_b/V_b)² + (SE_c/V_c)²)``; the variance has
@@ -28,18 +31,37 @@ Z_95 = 1.959963984540054
 LEGACY_PROBLEM_KEYS = DISCRETE_PROBLEM_KEYS
 
 
+#: Tolerances accepted: from 0 up to (not including) 1000% more variance.
+MAX_TOLERANCE = 10.0
+TOLERANCE_FORMS = "write 'variance:10%' (a percentage) or 'variance:x1.10' (a ratio); 'variance:' is optional"
+
+
 def parse_tolerance(text: str) -> float:
-    """``variance:10%`` (or ``10%``, ``0.1``) → 0.10."""
-    value = text.split(":", 1)[1] if ":" in text else text
-    if ":" in text and text.split(":", 1)[0].strip().lower() != "variance":
-        raise InputError(f"--tolerance supports 'variance:P%' only, got '{text}'")
+    """Return the allowed relative increase of the variance: ``variance:10%`` or ``variance:x1.10`` → 0.10.
+
+    A percentage needs its ``%`` and a ratio its ``x``: a bare number (``variance:5``) could mean
+    5%, 500% or a ratio of 5, so it is refused (exit 2) with the forms that are accepted.
+    """
+    kind, colon, value = text.strip().rpartition(":") if ":" in text else ("", "", text.strip())
+    if colon and kind.strip().lower() != "variance":
+        raise InputError(f"--tolerance supports the variance only, got '{text}': {TOLERANCE_FORMS}")
+    value = value.strip()
+    if not (value.endswith("%") or value[:1].lower() in ("x", "×", "*")):
+        raise InputError(f"--tolerance '{text}' is ambiguous (a percentage or a ratio?): {TOLERANCE_FORMS}")
     try:
-        number = float(value.strip().rstrip("%")) / (100.0 if value.strip().endswith("%") else 1.0)
+        number = float(value[:-1]) / 100.0 if value.endswith("%") else float(value[1:]) - 1.0
     except ValueError:
-        raise InputError(f"--tolerance expects e.g. 'variance:10%', got '{text}'") from None
-    if not 0 <= number < 10:
-        raise InputError(f"--tolerance must be a fraction in [0, 10), got '{text}'")
+        raise InputError(f"--tolerance expects a percentage or a ratio, got '{text}': {TOLERANCE_FORMS}") from None
+    if not (math.isfinite(number) and 0 <= number < MAX_TOLERANCE):
+        raise InputError(
+            f"--tolerance must be at least 0% (x1) and below {MAX_TOLERANCE:.0%} (x{1 + MAX_TOLERANCE:g}), got '{text}'"
+        )
     return number
+
+
+def tolerance_text(tolerance: float) -> str:
+    """Return ``tolerance`` as ``--tolerance`` writes it: ``variance:10%``."""
+    return f"variance:{tolerance * 100:.4g}%"
 
 
 def _finite(value) -> bool:
@@ -85,6 +107,14 @@ def check_comparable(baseline: dict, current: dict) -> None:
             if key == "probs":
                 raise InputError("runs are not comparable: the probabilities differ")
             raise InputError(f"runs are not comparable: {key} differs ({b.get(key)!r} vs {c.get(key)!r})")
+    # checked after the keys, which say more plainly what differs
+    fingerprints = b.get("objective_fingerprint"), c.get("objective_fingerprint")
+    if None not in fingerprints and fingerprints[0] != fingerprints[1]:
+        raise InputError(
+            "runs are not comparable: the objective's contents differ (objective_fingerprint "
+            f"{str(fingerprints[0])[:19]}… vs {str(fingerprints[1])[:19]}…)"
+        )
+
 
 
 def _same(a, b) -> bool:
@@ -175,5 +205,5 @@ def summary_line(comparisons: list[Comparison], tolerance: float) -> str:
     return (
         f"compare: {head}{detail} · {counts['regressed']} regressed, {counts['improved']} improved, "
         f"{counts['ok']} unchanged, {counts['new']} new, {counts['missing']} missing "
-        f"(tolerance variance:{tolerance:.0%})"
+        f"(tolerance {tolerance_text(tolerance)})"
     )

@@ -7,7 +7,7 @@ from carms_cli.continuous.family import ContinuousFamily, ContinuousRun
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.continuous.registry import ContinuousSpec
 from carms_cli.continuous.source import chunk_size
-from carms_cli.core.records import Report
+from carms_cli.core.records import Report, content_fingerprint
 from carms_cli.core.stats import run_estimators
 
 
@@ -32,6 +32,10 @@ def problem_config(
         "seed": problem.seed,
         "objective": problem.objective.spec,
         "objective_description": problem.objective.description,
+        # what the objective computes (its kernel code and parameters): its spec rounds k to 6 digits
+        "objective_fingerprint": content_fingerprint(
+            code=str(int(problem.objective.code)), params=problem.objective.params
+        ),
         "estimators": [spec.name for spec in specs],
         "significance": significance,
         "backend": backend,

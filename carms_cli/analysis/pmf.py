@@ -135,6 +135,23 @@ def pair_check(sampler, p: np.ndarray, joint: np.ndarray, n: int, sets: int, see
     )
 
 
+#: Peak bytes of the pair pmf per K² entry: the record's K×K tables (pmf, product, ratio, a
+#: sampled check with its standard errors) and the stick-breaking recursion's work arrays
+#: (measured 17·K² bytes at K = 400), with headroom.
+PMF_BYTES_PER_ENTRY = 24 * 8
+#: Peak bytes per category of the Gumbel construction's pair pmf (measured ≈ 0.4 MB at K = 100–400).
+GUMBEL_BYTES_PER_CATEGORY = 1 << 19
+#: Peak bytes per printed cell of the K×K tables (measured ≈ 360 through Rich, with headroom).
+PRINTED_BYTES_PER_CELL = 512
+
+
+def pmf_bytes(categories: int, printed: bool) -> int:
+    """Estimate the peak bytes of :func:`pmf_record` at K categories, and of printing its tables."""
+    cells = categories * categories
+    total = PMF_BYTES_PER_ENTRY * cells + GUMBEL_BYTES_PER_CATEGORY * categories
+    return total + (4 * cells * PRINTED_BYTES_PER_CELL if printed else 0)
+
+
 def pmf_record(
     problem: Problem,
     variable: int = 0,

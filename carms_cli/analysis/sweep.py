@@ -37,6 +37,8 @@ def parse_int_list(text: str, option: str) -> list[int]:
                 values.extend(range(low, high + 1))
             elif part:
                 values.append(int(part))
+    except InputError:
+        raise
     except ValueError:
         raise InputError(f"{option} expects integers like '5', '2,5,10' or '2..8', got '{text}'") from None
     if not values:

@@ -43,6 +43,7 @@ def problem_config(
         "objective": problem.objective.spec,
         "objective_description": problem.objective.description,
         "objective_additive": problem.objective.additive,
+        "objective_fingerprint": problem.objective.fingerprint,
         "estimators": [spec.name for spec in specs],
         "significance": significance,
         "backend": backend,
@@ -55,6 +56,34 @@ def problem_config(
     }
 
 
+#: D×K float64 arrays per estimator besides its plan's tables: the plan's p, 1/p, log p and exact
+#: gradient, the engine's running mean and M2, and the statistics kept for the report.
+PER_ESTIMATOR_ARRAYS = 16
+#: D×K float64 arrays per chunk row of a batch: the kernel's three accumulators, chunk mean and M2.
+PER_ROW_ARRAYS = 5
+
+
+def variance_bytes(problem: Problem, specs: list[EstimatorSpec], threads: int, backend: str = "cpu") -> int:
+    """Estimate the peak bytes of :func:`analyse_variance` beyond the problem (every plan is built first).
+
+    Each estimator's plan tables (:func:`~carms_cli.discrete.plan.plan_bytes`) and its D×K arrays,
+    plus one batch of chunk rows (:meth:`~carms_cli.discrete.source.PlanSource.batch_rows`'s rule).
+    """
+    from carms_cli.discrete.plan import plan_bytes
+
+    cells = problem.dims * problem.categories
+    if backend == "cuda":
+        rows = max(1, (1 << 25) // (3 * cells))
+    elif backend == "numpy":
+        from carms_cli.discrete.kernels.numpy_backend import BATCH_ELEMENTS
+
+        rows = max(1, BATCH_ELEMENTS // cells)
+    else:
+        rows = max(4 * threads, min(256, (1 << 22) // (3 * cells)))
+    plans = sum(plan_bytes(problem, spec) + PER_ESTIMATOR_ARRAYS * 8 * cells for spec in specs)
+    return plans + rows * PER_ROW_ARRAYS * 8 * cells
+
+
 def analyse_variance(
     problem: Problem,
     specs: list[EstimatorSpec],
@@ -64,15 +93,20 @@ def analyse_variance(
     exact: bool = False,
     backend: str = "cpu",
     backend_note: str | None = None,
+    preparing: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Run every estimator for ``problem.trials`` trials and summarise them in one Report.
 
     ``progress(done)`` receives the number of trials finished over all estimators.
-    Plans are built (and validated) for every estimator before any sampling starts. With
+    Plans are built (and validated) for every estimator before any sampling starts;
+    ``preparing(name, done, total)`` hears of each variable's tables as they are built. With
     ``exact``, each estimator's exact moments are enumerated where computable (else a note).
     """
     family = CategoricalFamily(problem)
     duplicates_cache: dict = {}  # estimators sharing a sampler: exact duplicate statistics once
-    runs = [DiscreteRun(family, spec, build_plan(problem, spec), backend, duplicates_cache) for spec in specs]
+    runs = []
+    for spec in specs:
+        step = None if preparing is None else (lambda done, name=spec.name: preparing(name, done, problem.dims))
+        runs.append(DiscreteRun(family, spec, build_plan(problem, spec, step), backend, duplicates_cache))
     config = problem_config(problem, specs, threads, significance, backend, backend_note, [run.plan for run in runs])
     return run_estimators(family, runs, problem.trials, threads, config, significance, progress, exact)

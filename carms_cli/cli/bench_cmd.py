@@ -32,7 +32,7 @@ class BenchBackend(str, Enum):
     auto = "auto"
 
 
-@problem_options("categories", "samples", "dims", "seed", "objective", categories=10, dims=1)
+@problem_options("categories", "samples", "dims", "seed", "objective", "max_memory", categories=10, dims=1)
 def bench(
     estimators: Annotated[
         str | None,

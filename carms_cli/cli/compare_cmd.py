@@ -12,7 +12,11 @@ from carms_cli.core.errors import EXIT_GATE, EXIT_OK, InputError
 
 Tolerance = Annotated[
     str,
-    typer.Option("--tolerance", help="Regression allowed before failing, e.g. 'variance:10%' (variance ratio 1.10)."),
+    typer.Option(
+        "--tolerance",
+        help="Variance increase allowed before failing: a percentage 'variance:10%' or a ratio 'variance:x1.10' "
+        "(the same; a bare number is refused as ambiguous).",
+    ),
 ]
 Significance = Annotated[
     float, typer.Option("--significance", help="Family-wise level of the one-sided variance-ratio tests.")

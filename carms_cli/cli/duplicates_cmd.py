@@ -17,7 +17,7 @@ from carms_cli.cli.pmf_cmd import Variable
 from carms_cli.core.errors import InputError
 
 
-@problem_options("categories", "samples", "seed", "probs", "logits", "alpha")
+@problem_options("categories", "samples", "seed", "probs", "logits", "alpha", "max_memory")
 def duplicates(
     problem: ProblemOptions = ProblemOptions(),
     variable: Variable = 0,

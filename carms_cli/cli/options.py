@@ -69,6 +69,14 @@ Threads = Annotated[
 JsonOut = Annotated[str | None, typer.Option("--json", help="Write the JSON record to PATH ('-' for stdout).")]
 CsvOut = Annotated[str | None, typer.Option("--csv", help="Write one CSV row per estimator to PATH ('-' for stdout).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table and no progress bar.")]
+MaxMemory = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help="Memory budget, e.g. '4G' or '512M': a run estimated to need more is refused before it allocates "
+        "(default half the physical memory).",
+    ),
+]
 
 
 Significance = Annotated[
@@ -85,7 +93,12 @@ Baseline = Annotated[
     ),
 ]
 Tolerance = Annotated[
-    str, typer.Option("--tolerance", help="With --baseline: regression allowed, e.g. 'variance:10%'.")
+    str,
+    typer.Option(
+        "--tolerance",
+        help="With --baseline: variance increase allowed, as a percentage 'variance:10%' or a ratio "
+        "'variance:x1.10' (a bare number is refused).",
+    ),
 ]
 FailOnBias = Annotated[
     bool,
@@ -179,6 +192,12 @@ def check_outputs(outputs: dict[str, str | None], inputs: dict[str, str | None],
         raise InputError(f"--plot must end in .png or .svg (or be '-' for the terminal), got '{plot}'")
 
 
+def check_trials(trials: int | None) -> None:
+    """Refuse ``--trials 1`` for a command that reports variances: one estimate has no variance."""
+    if trials == 1:
+        raise InputError("--trials must be at least 2: the variance of a single estimate is undefined")
+
+
 def write_output(target: str, text: str, what: str) -> None:
     """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError.
 
@@ -208,6 +227,7 @@ PROBLEM_OPTIONS = {
     "logits": Logits,
     "alpha": Alpha,
     "objective": Objective,
+    "max_memory": MaxMemory,
 }
 
 
@@ -223,13 +243,30 @@ class ProblemOptions:
     logits: str | None = None
     alpha: float = 1.0
     objective: str = "linear"
+    max_memory: str | None = None
+
+    def budget(self) -> int:
+        """Return the memory budget in bytes (``--max-memory``, or half the physical memory)."""
+        from carms_cli.core.budget import parse_memory
+
+        return parse_memory(self.max_memory)
 
     def build(self, trials: int | None, **overrides):
-        """Build and validate the :class:`~carms_cli.discrete.problem.Problem` (``overrides`` replace options)."""
-        from carms_cli.discrete.problem import build_problem
+        """Build and validate the :class:`~carms_cli.discrete.problem.Problem` (``overrides`` replace options).
 
-        values = {field.name: getattr(self, field.name) for field in fields(self)}
-        return build_problem(**{**values, **overrides}, trials=trials)
+        The problem's own tables (probabilities, objective, exact gradient) are estimated from its
+        sizes first and refused beyond the memory budget, before anything is allocated.
+        """
+        from carms_cli.core.budget import check_memory
+        from carms_cli.discrete.problem import build_problem, problem_bytes
+
+        values = {field.name: getattr(self, field.name) for field in fields(self) if field.name != "max_memory"}
+        values = {**values, **overrides}
+        budget = self.budget()
+        matrix = values["probs"] or values["logits"]
+        need = problem_bytes(values["categories"], values["dims"], matrix, values["objective"])
+        check_memory(need, budget, "this problem's tables")
+        return build_problem(**values, trials=trials, memory_budget=budget)
 
 
 def problem_options(*names: str, **defaults):

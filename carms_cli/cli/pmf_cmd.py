@@ -25,7 +25,7 @@ Copula_ = Annotated[CopulaName, typer.Option("--copula", help="Copula across the
 Variable = Annotated[int, typer.Option("--variable", help="Which row of --probs/--logits to use (0-based).")]
 
 
-@problem_options("categories", "samples", "seed", "probs", "logits", "alpha")
+@problem_options("categories", "samples", "seed", "probs", "logits", "alpha", "max_memory")
 def pmf(
     problem: ProblemOptions = ProblemOptions(),
     construction: Construction_ = ConstructionName.inverse,
@@ -44,8 +44,14 @@ def pmf(
     """
     if check is not None and check <= 0:
         raise InputError(f"--check must be positive, got {check}")
+    budget = problem.budget()
     problem = problem.build(trials=1)
-    from carms_cli.analysis.pmf import pmf_record, problem_row
+    from carms_cli.analysis.pmf import pmf_bytes, pmf_record, problem_row
+    from carms_cli.core.budget import check_memory
+
+    shown = "" if json_out == "-" else " and their printed table"
+    need = pmf_bytes(problem.categories, printed=json_out != "-")
+    check_memory(need, budget, f"the K×K pair pmf tables at K = {problem.categories:,}{shown}")
 
     problem_row(problem, variable)  # a bad --variable is reported before a bad --backend
     used_backend = "cpu"

@@ -24,6 +24,48 @@ def load_baseline(baseline: str | None, tolerance: str) -> tuple[dict | None, fl
     return load_record(baseline, "baseline"), parse_tolerance(tolerance)
 
 
+class PreparationNote:
+    """``preparing(name, done, total)`` callback: one stderr line when table building passes a second.
+
+    Says which estimator's tables are being built, how far along, and about how long is left at the
+    pace so far; silent when ``enabled`` is false (``--quiet``) or when preparation is quick.
+    """
+
+    def __init__(self, enabled: bool, delay: float = 1.0):
+        import time
+
+        self.enabled = enabled
+        self.delay = delay
+        self.clock = time.perf_counter
+        self.started: dict[str, float] = {}
+        self.said = False
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        """Note ``done`` of ``total`` variables' tables of estimator ``name`` built."""
+        if not self.enabled or self.said:
+            return
+        started = self.started.setdefault(name, self.clock())
+        elapsed = self.clock() - started
+        if elapsed < self.delay or done >= total:
+            return
+        left = elapsed / done * (total - done)
+        print(
+            f"preparing the tables of '{name}': variable {done:,} of {total:,} after {elapsed:.0f} s, "
+            f"about {_duration(left)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.said = True
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def show_and_gate(
     report: Report,
     *,

@@ -20,9 +20,13 @@ def parse_sizes(text: str) -> list[int]:
             part = part.strip()
             if ".." in part:
                 low, high = (int(x) for x in part.split(".."))
+                if high < low:
+                    raise InputError(f"--samples: empty range '{part}'")
                 sizes.extend(range(low, high + 1))
             else:
                 sizes.append(int(part))
+    except InputError:
+        raise
     except ValueError:
         raise InputError(f"--samples expects integers like '4', '2,4,6' or '2..10', got '{text}'") from None
     if not sizes or any(n < 2 or n > 64 for n in sizes):

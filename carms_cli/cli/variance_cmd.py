@@ -23,6 +23,7 @@ from carms_cli.cli.options import (
     Trials,
     check_outputs,
     check_report_options,
+    check_trials,
     max_variance_ratio_option,
     problem_options,
 )
@@ -72,6 +73,7 @@ def variance(
     Example: carms variance --categories 10 --samples 4
     """
     check_report_options(significance, json_out, csv_out, max_variance_ratio)
+    check_trials(trials)
     objective_file = problem.objective.split(":", 1)[1] if problem.objective.startswith("file:") else None
     check_outputs(
         {"--json": json_out, "--csv": csv_out, "--plot": plot},
@@ -81,6 +83,7 @@ def variance(
     baseline_record, tolerance_value = load_baseline(baseline, tolerance)
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
+    budget = problem.budget()
     if binary and problem.categories not in (None, 2):
         raise InputError(f"--binary means --categories 2, got --categories {problem.categories}")
     problem = problem.build(trials, categories=2) if binary else problem.build(trials)
@@ -90,14 +93,21 @@ def variance(
     ]
     if max_variance_ratio is not None:
         require_reference([spec.name for spec in specs], VARIANCE_REFERENCE, "--max-variance-ratio")
-    from carms_cli.analysis.variance import analyse_variance
-    from carms_cli.cli.reporting import show_and_gate
+    from carms_cli.analysis.variance import analyse_variance, variance_bytes
+    from carms_cli.cli.reporting import PreparationNote, show_and_gate
     from carms_cli.core.backends import resolve_backend
+    from carms_cli.core.budget import check_memory
     from carms_cli.core.engine import set_threads
     from carms_cli.present.table import ProgressBar
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
+    check_memory(
+        variance_bytes(problem, specs, used_threads, used_backend),
+        budget,
+        f"this run ({len(specs)} estimator{'s' if len(specs) > 1 else ''} at K = {problem.categories:,}, "
+        f"D = {problem.dims:,}, {used_threads} threads)",
+    )
     bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
     try:
         report = analyse_variance(
@@ -109,6 +119,7 @@ def variance(
             exact=exact,
             backend=used_backend,
             backend_note=backend_note,
+            preparing=PreparationNote(enabled=not quiet),
         )
     finally:
         bar.close()

@@ -5,8 +5,11 @@ class InputError(ValueError):
     """Bad user input or a configuration the tool refuses (exit code 2)."""
 
 
-#: Exit codes of every command: success, a requested gate failed, usage or input error, an
-#: internal error (a bug: one line, the traceback with ``CARMS_DEBUG=1``), interrupted (Ctrl-C).
+#: Exit codes of every command (README "Failure modes"): success; a requested gate failed (and
+#: nothing else); usage or input error — bad options or files, a run over the memory budget
+#: (``--max-memory``), objective values too large, output that cannot be written (a full disk, a
+#: closed pipe on stdout); an internal error (a bug: one line, the traceback with
+#: ``CARMS_DEBUG=1``); interrupted (Ctrl-C). Each is one ``Error: …`` line on stderr.
 EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2

@@ -24,6 +24,29 @@ from carms_cli import __version__
 
 SCHEMA = "carms-cli/variance/1"
 
+
+def content_fingerprint(**parts) -> str:
+    """Return ``sha256:HEX`` of named arrays and strings: what an objective holds, not what it is called.
+
+    Arrays enter as their name, shape and little-endian float64 bytes, so the fingerprint depends
+    on the values only (not on dtype, memory order or platform); ``None`` parts enter as absent.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(parts):
+        value = parts[name]
+        digest.update(f"{name}|".encode())
+        if value is None:
+            digest.update(b"none|")
+        elif isinstance(value, str):
+            digest.update(f"str|{value}|".encode())
+        else:
+            array = np.ascontiguousarray(value, dtype="<f8")
+            digest.update(f"{array.shape}|".encode())
+            digest.update(array.tobytes())
+    return "sha256:" + digest.hexdigest()
+
 #: Columns of :attr:`ChunkRows.scalars`: Σq, Σq², evaluations, then the family's extras.
 Q_SUM, Q_SQ_SUM, EVALUATIONS = 0, 1, 2
 FIRST_EXTRA = 3

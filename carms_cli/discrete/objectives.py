@@ -40,6 +40,13 @@ class Objective:
     full: np.ndarray | None = None
 
     @property
+    def fingerprint(self) -> str:
+        """Return the SHA-256 of the tables (``sha256:HEX``): equal exactly when f is the same table."""
+        from carms_cli.core.records import content_fingerprint
+
+        return content_fingerprint(unary=self.unary, pair=self.pair, full=self.full)
+
+    @property
     def additive(self) -> bool:
         """Whether f is a sum of per-variable terms (no pairwise or full table)."""
         return self.pair is None and self.full is None
@@ -110,14 +117,73 @@ def _parse_float(name: str, param: str | None, default: float) -> float:
     return value
 
 
-def _load_table(path_text: str) -> np.ndarray:
+#: dtype kinds a ``.npy`` objective may hold: booleans, integers and floats (read as float64).
+NPY_KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats"}
+#: Peak bytes of reading a CSV table, per byte of the file (np.loadtxt's lists of Python floats).
+CSV_BYTES_PER_FILE_BYTE = 16
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Return a ``.npy`` file's shape and dtype from its header alone (nothing else is read)."""
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    try:
+        with open(path, "rb") as handle:
+            version = npy.read_magic(handle)
+            reader = readers.get(version)
+            if reader is None:
+                raise InputError(f"objective file '{path}' is not a .npy file this tool reads (version {version})")
+            shape, _, dtype = reader(handle)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
+        raise InputError(f"objective file '{path}' is not a readable .npy file: {exc}") from None
+    return tuple(int(size) for size in shape), np.dtype(dtype)
+
+
+def _shape_message(path_text: str, shape: tuple, d_count: int, k: int) -> str:
+    full = k**d_count if d_count * np.log10(k) < 16 else f"{k}^{d_count}"
+    layout = f"flat or {(k,) * d_count}" if d_count <= 8 else f"flat or K×…×K, {d_count} axes"
+    return (
+        f"objective file '{path_text}' has shape {shape}; expected ({d_count}, {k}) "
+        f"additive values or a full table of {full} entries ({layout})"
+    )
+
+
+def _check_npy(path: Path, d_count: int, k: int, memory_budget: int | None) -> None:
+    """Refuse, from the header, a ``.npy`` table of the wrong kind or size before loading it."""
+    shape, dtype = npy_header(path)
+    if dtype.kind not in NPY_KINDS:
+        kind = {"c": "complex numbers (the imaginary part would be lost)", "M": "dates", "m": "time spans"}.get(
+            dtype.kind, f"values of type {dtype} (not real numbers)"
+        )
+        raise InputError(f"objective file '{path}' holds {kind}; an objective is a table of real numbers")
+    entries = int(np.prod(shape, dtype=object))
+    if entries not in (d_count * k, k**d_count):
+        raise InputError(_shape_message(str(path), shape, d_count, k))
+    if entries != d_count * k and entries > MAX_FULL_TABLE:
+        raise InputError(f"full objective table K^D = {entries} exceeds {MAX_FULL_TABLE}")
+    if memory_budget is not None:
+        from carms_cli.core.budget import check_memory
+
+        check_memory(entries * 8 * 3, memory_budget, f"objective file '{path}'")
+
+
+def _load_table(path_text: str, sizes: tuple[int, int] | None = None, memory_budget: int | None = None) -> np.ndarray:
     if not path_text:
         raise InputError("objective 'file' needs a path: --objective file:PATH")
     path = Path(path_text)
     if not path.is_file():
         raise InputError(f"objective file '{path}' does not exist or is not a file")
+    if memory_budget is not None and path.suffix.lower() == ".csv":
+        from carms_cli.core.budget import check_memory
+
+        check_memory(path.stat().st_size * CSV_BYTES_PER_FILE_BYTE, memory_budget, f"reading objective file '{path}'")
     try:
         if path.suffix.lower() == ".npy":
+            if sizes is not None:
+                _check_npy(path, *sizes, memory_budget)
             table = np.load(path, allow_pickle=False)
         elif path.suffix.lower() == ".csv":
             with warnings.catch_warnings():  # an empty file warns; its shape is refused below, in one line
@@ -138,8 +204,8 @@ def _load_table(path_text: str) -> np.ndarray:
     return table
 
 
-def _from_file(spec: str, path_text: str, d_count: int, k: int) -> Objective:
-    table = _load_table(path_text)
+def _from_file(spec: str, path_text: str, d_count: int, k: int, memory_budget: int | None = None) -> Objective:
+    table = _load_table(path_text, (d_count, k), memory_budget)
     if table.ndim == 2 and table.shape == (d_count, k):
         return Objective(spec, "additive D×K table from the file", table)
     if d_count == 1 and table.shape == (k,):
@@ -154,17 +220,15 @@ def _from_file(spec: str, path_text: str, d_count: int, k: int) -> Objective:
             np.zeros((d_count, k)),
             full=table.reshape(-1).copy(),
         )
-    raise InputError(
-        f"objective file '{path_text}' has shape {table.shape}; expected ({d_count}, {k}) "
-        f"additive values or a full table of {full_size} entries (flat or {(k,) * d_count})"
-    )
+    raise InputError(_shape_message(path_text, table.shape, d_count, k))
 
 
-def build_objective(spec: str, d_count: int, k: int, seed: int) -> Objective:
+def build_objective(spec: str, d_count: int, k: int, seed: int, memory_budget: int | None = None) -> Objective:
     """Resolve ``NAME[:PARAM]`` into tables for D variables with K categories.
 
     Seeded objectives draw from ``numpy.random.default_rng([seed, 2])``, so they change with
-    ``--seed`` and are reproducible from it.
+    ``--seed`` and are reproducible from it. With ``memory_budget`` (bytes), a ``file:`` table is
+    checked against it before it is read (a ``.npy`` header's shape, a CSV's size).
     """
     name, _, param = spec.partition(":")
     name = name.strip().lower()
@@ -204,7 +268,7 @@ def build_objective(spec: str, d_count: int, k: int, seed: int) -> Objective:
             pair=pair if d_count > 1 else None,
         )
     if name == "file":
-        return _from_file(spec, param or "", d_count, k)
+        return _from_file(spec, param or "", d_count, k, memory_budget)
     raise InputError(_unknown("objective", name, [n.partition(":")[0] for n in OBJECTIVE_HELP]))
 
 

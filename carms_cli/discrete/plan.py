@@ -6,6 +6,7 @@ smoothed version for the ``-ref`` estimators) and the objective tables. Exact pm
 never in kernels.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -267,10 +268,11 @@ def check_kernel_pair(spec: EstimatorSpec) -> None:
         )
 
 
-def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
+def build_plan(problem: Problem, spec: EstimatorSpec, progress: Callable[[int], None] | None = None) -> Plan:
     """Precompute the tables for ``spec`` on ``problem``.
 
     Raises InputError if too large or if the estimator cannot run on this problem.
+    ``progress(done)`` is called after each variable's tables (done = 1 … D).
     """
     from carms_cli.discrete.registry import applicable
 
@@ -316,6 +318,8 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
             if key not in joint_cache:  # identical rows (a broadcast --probs) share one pmf
                 joint_cache[key] = pair_pmf(sampler, p, n)
             ratio[d] = importance_ratios(p, joint_cache[key], sampler, d, spec.ratio)
+        if progress is not None:
+            progress(d + 1)
     objective = problem.objective
     pair = objective.pair if objective.pair is not None else np.zeros((1, 1, 1, 1))
     full = objective.full if objective.full is not None else np.zeros(1)

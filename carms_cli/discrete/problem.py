@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from carms_cli.core.errors import InputError
-from carms_cli.discrete.objectives import Objective, build_objective
+from carms_cli.discrete.objectives import MAX_PAIR_TABLE, Objective, build_objective
 
 #: |Σ p − 1| allowed in ``--probs`` before refusing; within it rows are renormalised.
 PROB_SUM_TOLERANCE = 1e-6
@@ -143,11 +143,73 @@ def resolve_probs(
     _check_size(k, 2, d)
     if not (np.isfinite(alpha) and alpha > 0):
         raise InputError(f"--alpha must be a positive number, got {alpha}")
+    largest = max_alpha(k)
+    if alpha > largest:
+        raise InputError(
+            f"--alpha {alpha:g} overflows float64 in a Dirichlet draw of K = {k} categories; the largest that "
+            f"works is {largest:.3g} (p is then uniform to 16 digits already)"
+        )
     rng = np.random.default_rng([seed, 1])
     matrix = rng.dirichlet(np.full(k, alpha), size=d)
     if np.any(matrix <= 0) or not np.all(np.isfinite(matrix)):
         raise InputError(f"a probability drawn from Dirichlet({alpha:g}) underflowed to 0; use a larger --alpha")
     return matrix, k, d, f"Dirichlet(alpha={alpha:g}) draw, seed {seed}"
+
+
+def max_alpha(categories: int) -> float:
+    """Largest ``--alpha`` whose Dirichlet draw cannot overflow: the K Gamma(α) draws must sum below 1.8e308."""
+    return float(np.finfo(np.float64).max / (4 * categories))
+
+
+def objective_bound(objective: Objective) -> float:
+    """Return a bound on ``max_z |f(z)|`` from the tables (inf when it overflows float64)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.abs(objective.unary).max(axis=1).sum()
+        if objective.pair is not None:
+            bound += np.abs(objective.pair).max(axis=(2, 3)).sum()
+        if objective.full is not None:
+            bound += np.abs(objective.full).max()
+    return float(bound)
+
+
+def largest_objective(trials: int, samples: int, dims: int, categories: int) -> float:
+    """Return the largest ``max |f|`` whose statistics stay finite in float64 for this run.
+
+    Every sum the statistics keep is at most ``trials · D·K`` squared estimates of size about
+    ``n·|f|`` (Σ(g − ḡ)², Σ‖g − r‖²); a factor 16 of headroom covers the centring. Beyond it a run
+    could only report overflowed numbers (no verdict), so it is refused up front.
+    """
+    return float(np.sqrt(np.finfo(np.float64).max / (16.0 * trials * dims * categories * samples**2)))
+
+
+def check_objective_magnitude(objective: Objective, trials: int, samples: int, dims: int, categories: int) -> None:
+    """Refuse objective values too large for the run's statistics (InputError naming the largest that works)."""
+    largest = largest_objective(trials, samples, dims, categories)
+    bound = objective_bound(objective)
+    if not bound <= largest:
+        reached = "overflow float64" if not np.isfinite(bound) else f"reach |f| = {bound:.3g}"
+        raise InputError(
+            f"objective values {reached}: the statistics ({trials:,} trial{'s' if trials > 1 else ''} × "
+            f"{dims * categories:,} coordinates, n = {samples}) stay finite only up to |f| = {largest:.3g}; "
+            "scale the objective down"
+        )
+
+
+#: Bytes per D·K entry of a problem's own tables at their peak: the Dirichlet draw and its
+#: temporaries, the objective's unary table, the exact gradient's conditional means (measured
+#: peak 5.4 float64 D×K arrays; 12 leaves room for the copies the run keeps beside them).
+PROBLEM_BYTES_PER_ENTRY = 12 * 8
+
+
+def problem_bytes(categories: int | None, dims: int | None, matrix: str | None, objective: str) -> int:
+    """Estimate the peak bytes of building a problem, from its options alone (before any allocation)."""
+    rows = matrix.count(";") + 1 if matrix else 1
+    k = categories or (matrix.split(";")[0].count(",") + 1 if matrix else 10)
+    d = dims or rows
+    total = PROBLEM_BYTES_PER_ENTRY * d * k
+    if objective.strip().lower().startswith("pairwise"):
+        total += 2 * 8 * min(d * d * k * k, MAX_PAIR_TABLE)
+    return total
 
 
 def default_trials(samples: int, dims: int) -> int:
@@ -166,8 +228,12 @@ def build_problem(
     objective: str = "linear",
     trials: int | None = None,
     seed: int = 0,
+    memory_budget: int | None = None,
 ) -> Problem:
-    """Validate all inputs and resolve them into a :class:`Problem` (raises InputError)."""
+    """Validate all inputs and resolve them into a :class:`Problem` (raises InputError).
+
+    ``memory_budget`` (bytes): an objective file is checked against it before it is read.
+    """
     if seed < 0 or seed >= 2**63:
         raise InputError(f"--seed must be in 0..2^63-1, got {seed}")
     matrix, k, d, source = resolve_probs(
@@ -180,13 +246,15 @@ def build_problem(
         raise InputError(f"--trials must be positive, got {trials}")
     if trials > MAX_TRIALS:
         raise InputError(f"--trials must be at most 2^40, got {trials}")
+    built = build_objective(objective, d, k, seed, memory_budget)
+    check_objective_magnitude(built, int(trials), samples, d, k)
     return Problem(
         categories=k,
         samples=samples,
         dims=d,
         probs=matrix,
         probs_source=source,
-        objective=build_objective(objective, d, k, seed),
+        objective=built,
         trials=int(trials),
         seed=int(seed),
     )
