@@ -232,3 +232,13 @@ def test_another_familys_report_is_laid_out_from_its_own_columns(capsys, monkeyp
     headers = ["estimator", "bias", "max|z| (thr)", "var total ±95%", "exact var", "z(var)", "÷score", "ones"]
     _complete(out, width, [*headers, "evals", "var×evals", "M trials/s"], ["score", "score-baseline"])
     assert "ones: share of ones" in out and "distinct" not in out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_continuous_is_complete_at_every_width(cli, monkeypatch, width):
+    args = ["continuous", "--dist", "gamma", "--alpha", "0.5,3", "-o", "square:1", "-t", 2_000, "-e", "all"]
+    out = _at(cli, monkeypatch, width, *args, "--exact")
+    names = [e["name"] for e in cli(*args, "--json", "-").json()["estimators"]]
+    headers = ["estimator", "bias", "max|z| (thr)", "var total ±95%", "exact var", "z(var)", "÷score", "med ln var",
+               "rejects/trial", "evals", "var×evals", "M trials/s"]
+    _complete(out, width, headers, names)

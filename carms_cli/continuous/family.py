@@ -67,7 +67,15 @@ class ContinuousFamily:
         """Return the rejection column for Gamma runs (the Marsaglia–Tsang sampler's rejections per trial)."""
         if self.problem.code != DistributionCode.GAMMA:
             return ()
-        return (Column("rejects/trial", "rejections_per_trial", ("rejections_per_trial",), digits=3),)
+        return (
+            Column(
+                "rejects/trial",
+                "rejections_per_trial",
+                ("rejections_per_trial",),
+                digits=3,
+                note="rejects/trial: Gamma proposals rejected per trial",
+            ),
+        )
 
     def legend(self) -> tuple[str, ...]:
         """Return the legend lines: what goes untested, then the family's columns."""
