@@ -196,7 +196,13 @@ def test_catalogue_fields():
     assert [o.name for o in record.objectives] == list(OBJECTIVE_HELP)
     assert [c.name for c in record.copulas] == list(COPULA_HELP)
     layout = record.to_dict()
-    assert list(layout) == ["schema", "estimators", "objectives", "copulas"]
+    assert list(layout) == ["schema", "estimators", "objectives", "copulas", "continuous_estimators",
+                            "continuous_objectives"]
     assert list(layout["estimators"][0]) == [
         "name", "summary", "sampler", "construction", "copula", "unbiased_by_design", "default", "reference"
     ]  # fmt: skip
+    from carms_cli.continuous import registry as continuous
+
+    assert [e.name for e in record.continuous_estimators] == list(continuous.ESTIMATORS)
+    assert {e.name for e in record.continuous_estimators if e.default} == set(continuous.DEFAULT_ESTIMATORS)
+    assert list(layout["continuous_estimators"][0]) == ["name", "summary", "distributions", "min_samples", "default"]
