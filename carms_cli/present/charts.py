@@ -143,9 +143,10 @@ def draw_continuous_sweep(axes, rows, x_field: str, log_x: bool = False, panel_f
         if shown:  # an exact zero (MVD-μ of the square at k = μ) would stretch the axis to 1e-32
             axis.set_ylim(bottom=max(min(shown), max(shown) * 1e-5) / 2)
         if log_x:
-            from matplotlib.ticker import FuncFormatter, NullFormatter
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
             axis.set_xscale("log")
+            axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel(x_field)
