@@ -182,3 +182,68 @@ def test_other_distributions_and_csv(cli):
         ("2.0", "2.0", "rate", "mvd"),
     ]
     assert all(r["unbiased"] == "True" and float(r["variance_exact_z_max"]) < 5 for r in rows)
+
+
+def _without_timing(rows):
+    return [{k: v for k, v in row.items() if k != "trials_per_second"} for row in rows]
+
+
+def test_resume_keeps_completed_points_and_runs_the_others(cli, tmp_path):
+    """Issue 19, item 8: a JSONL cut anywhere (here inside a point's rows and inside a line) resumes
+    to the rows of an uninterrupted run; a file of another sweep is refused."""
+    args = ["sweep", "-k", "3,4", "-n", "2..3", "-e", "loorf,carms", "-t", 5000, "-q"]
+    full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
+    assert cli(*args, "--jsonl", full).code == 0
+    lines = full.read_text().splitlines(keepends=True)
+    part.write_text("".join(lines[:3]) + lines[3][:40])  # point 1 whole, point 2 half, a cut line
+    resumed = cli(*args, "--jsonl", part, "--resume", "--json", "-")
+    assert resumed.code == 0
+    expected = _without_timing(_rows(full))
+    assert _without_timing(_rows(part)) == expected == _without_timing(resumed.json()["rows"])
+    # the same file resumed with one more point on an axis: only that point runs
+    assert (
+        cli("sweep", "-k", "3,4", "-n", "2..4", "-e", "loorf,carms", "-t", 5000, "-q", "--jsonl", part, "--resume").code
+        == 0
+    )
+    assert _without_timing(_rows(part))[:8] == expected and len(_rows(part)) == 12
+    other = cli("sweep", "-k", "3,4", "-n", "2..3", "-e", "loorf", "-t", 5000, "-q", "--jsonl", part, "--resume")
+    assert other.code == 2 and "row of another sweep" in other.err and len(_rows(part)) == 12
+    assert cli("sweep", "-k", 3, "-q", "--resume").code == 2  # nothing to resume from
+
+
+def test_ctrl_c_keeps_completed_points(tmp_path):
+    """Ctrl-C: one line naming what was kept, exit 130, every line of the JSONL a whole row."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    jsonl = tmp_path / "rows.jsonl"
+    command = [sys.executable, "-m", "carms_cli", *map(str, SWEEP[:-3]), "-t", "200000", "--k", "0.5:5:400"]
+    command += ["--jsonl", str(jsonl), "-q"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while (not jsonl.exists() or jsonl.stat().st_size == 0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.count("\n") == 1 and "grid points are in" in err and "--resume" in err
+    rows = _rows(jsonl)  # every line parses
+    assert rows and len(rows) % 3 == 0 and len(rows) < 400 * 2 * 3
+
+
+def test_discrete_points_are_all_checked_before_the_jsonl_is_touched(cli, tmp_path):
+    """Issue 19, item 7: a point whose exact pair pmf is too much work (K = 200) and a --probs that
+    fits no point are refused before any sampling, and an earlier --jsonl file is left as it was."""
+    jsonl = tmp_path / "s.jsonl"
+    jsonl.write_text("earlier\n")
+    too_big = cli(
+        "sweep", "-k", "10,60,200", "-e", "loorf,carms", "-t", 20000, "--jsonl", jsonl, "--csv", tmp_path / "s.csv"
+    )
+    assert too_big.code == 2 and "pair pmf at K=200" in too_big.err
+    probs = cli("sweep", "-k", "3,5", "--probs", "0.5,0.5", "-t", 2000, "--jsonl", jsonl, "-q")
+    assert probs.code == 2 and "--probs has 2 categories" in probs.err
+    assert jsonl.read_text() == "earlier\n" and not (tmp_path / "s.csv").exists()

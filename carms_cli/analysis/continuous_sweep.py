@@ -142,12 +142,21 @@ def rerun_command(point: ContinuousPoint, seed: int, trials: int, estimators: st
     return shlex.join(parts)
 
 
-def validate_point(point: ContinuousPoint, seed: int, trials: int | None, estimators: str | None) -> None:
-    """Refuse a point that ``carms continuous`` would refuse (bad value, estimator that does not apply)."""
+def point_command(point: ContinuousPoint, seed: int, trials: int | None, estimators: str | None, **options) -> str:
+    """Return the re-run command of one grid point's rows (as :func:`point_rows` writes it)."""
+    exact = bool(options.get("exact") or options.get("exact_only"))
+    return rerun_command(point, point_seed(seed, point), point_trials(point, trials), estimators, exact)
+
+
+def validate_point(point: ContinuousPoint, seed: int, trials: int | None, estimators: str | None, **_) -> list[str]:
+    """Refuse a point that ``carms continuous`` would refuse (bad value, estimator that does not apply).
+
+    Returns the names of the point's estimators.
+    """
     from carms_cli.continuous.registry import parse_estimators
 
     problem = build_point_problem(point, point_trials(point, trials), point_seed(seed, point))
-    parse_estimators(estimators, problem)
+    return [spec.name for spec in parse_estimators(estimators, problem)]
 
 
 def point_rows(
@@ -295,6 +304,8 @@ def family(distribution: str) -> SweepFamily:
         ),
         row_fields=row_fields(distribution),
         run_point=point_rows,
+        validate_point=validate_point,
+        command=point_command,
         reference=REFERENCE,
         panel_axis="param",
     )

@@ -50,6 +50,12 @@ class SweepFamily:
     run_point : callable
         ``run_point(point, **options) -> list[dict]``: the rows of one grid point, a pure function
         of its arguments (so it can run on a Dask worker).
+    validate_point : callable
+        ``validate_point(point, **options) -> list[str]``: refuse (InputError) a point that
+        ``run_point`` would refuse, without running it; return its estimators' names.
+    command : callable
+        ``command(point, **options) -> str``: the re-run command every row of the point carries
+        (``--resume`` keeps a row only if its command is this run's).
     reference : str
         The estimator variance ratios are taken against (its row field ``variance_ratio_to_<reference>``).
     panel_axis : str or None
@@ -60,6 +66,8 @@ class SweepFamily:
     axes: tuple[SweepAxis, ...]
     row_fields: tuple[str, ...]
     run_point: Callable[..., list[dict]]
+    validate_point: Callable[..., list[str]]
+    command: Callable[..., str]
     reference: str
     panel_axis: str | None = None
 
@@ -208,6 +216,44 @@ def rerun_command(point: GridPoint, seed: int, trials: int, estimators: str | No
     return shlex.join(parts)
 
 
+def trials_of(point: GridPoint, trials: int | None) -> int:
+    """Return the point's trials: ``trials``, or a quarter of ``carms variance``'s default."""
+    from carms_cli.discrete.problem import default_trials
+
+    return trials if trials is not None else default_trials(point.samples, point.dims) // 4
+
+
+def point_command(point: GridPoint, seed: int, trials: int | None, estimators: str | None, probs=None, **_) -> str:
+    """Return the re-run command of one grid point's rows (as :func:`point_rows` writes it)."""
+    return rerun_command(point, point_seed(seed, point), trials_of(point, trials), estimators, probs)
+
+
+def validate_point(point: GridPoint, seed: int, estimators: str | None, probs=None, **_) -> list[str]:
+    """Refuse (InputError) a point :func:`point_rows` would refuse, without running it; return its estimators.
+
+    Checks the problem (with ``--probs``), each estimator's applicability, the size of its tables
+    and the work of its exact pair pmf (:func:`carms_cli.discrete.plan.check_plan`).
+    """
+    from carms_cli.discrete.plan import check_plan
+    from carms_cli.discrete.problem import build_problem
+    from carms_cli.discrete.registry import parse_estimators
+
+    problem = build_problem(
+        categories=point.categories,
+        samples=point.samples,
+        dims=point.dims,
+        probs=probs,
+        alpha=point.alpha,
+        objective=point.objective,
+        trials=1,
+        seed=point_seed(seed, point),
+    )
+    specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
+    for spec in specs:
+        check_plan(problem, spec)
+    return [spec.name for spec in specs]
+
+
 def point_rows(
     point: GridPoint,
     seed: int,
@@ -222,11 +268,11 @@ def point_rows(
     from carms_cli.analysis.variance import analyse_variance
     from carms_cli.core.engine import set_threads
     from carms_cli.core.records import plain, report_record
-    from carms_cli.discrete.problem import build_problem, default_trials
+    from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import parse_estimators
 
     used_threads = set_threads(threads)
-    point_trials = trials if trials is not None else default_trials(point.samples, point.dims) // 4
+    point_trials = trials_of(point, trials)
     derived = point_seed(seed, point)
     problem = build_problem(
         categories=point.categories,
@@ -265,17 +311,18 @@ def point_rows(
     ]
 
 
-def sweep_rows(points, progress=None, dask: str | None = None, run_point=None, **options) -> Iterator[dict]:
-    """Rows of every point, in grid order. ``options`` go to ``run_point`` (default :func:`point_rows`).
+def sweep_point_rows(points, progress=None, dask: str | None = None, run_point=None, **options) -> Iterator[list[dict]]:
+    """Yield the rows of every point, one list per point, in grid order; ``options`` go to ``run_point``.
 
-    With ``dask`` (a scheduler address, or ``local`` / ``local:N`` for a LocalCluster of N worker
-    processes on loopback), points run on a Dask distributed cluster; results are identical to
-    the local run because every point is a pure function of its seed and coordinates.
+    ``run_point`` defaults to :func:`point_rows`. With ``dask`` (a scheduler address, or
+    ``local`` / ``local:N`` for a LocalCluster of N worker processes on loopback), points run on
+    a Dask distributed cluster; results are identical to the local run because every point is a
+    pure function of its seed and coordinates.
     """
     run_point = run_point or point_rows
     if dask is None:
         for done, point in enumerate(points, start=1):
-            yield from run_point(point, **options)
+            yield run_point(point, **options)
             if progress is not None:
                 progress(done)
         return
@@ -284,9 +331,15 @@ def sweep_rows(points, progress=None, dask: str | None = None, run_point=None, *
     with dask_client(dask) as client:
         futures = client.map(run_point, points, pure=False, **options)
         for done, future in enumerate(futures, start=1):
-            yield from future.result()
+            yield future.result()
             if progress is not None:
                 progress(done)
+
+
+def sweep_rows(points, progress=None, dask: str | None = None, run_point=None, **options) -> Iterator[dict]:
+    """Rows of every point, in grid order (see :func:`sweep_point_rows`)."""
+    for rows in sweep_point_rows(points, progress, dask, run_point, **options):
+        yield from rows
 
 
 #: The discrete family's sweep: ``carms variance`` over K, n, D, α and objectives.
@@ -317,5 +370,7 @@ DISCRETE = SweepFamily(
         "command",
     ),
     run_point=point_rows,
+    validate_point=validate_point,
+    command=point_command,
     reference="loorf",
 )

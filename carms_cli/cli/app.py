@@ -28,7 +28,7 @@ from carms_cli.cli import (
     variance_cmd,
     warmup_cmd,
 )
-from carms_cli.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from carms_cli.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, Interrupted
 
 app = typer.Typer(
     name="carms",
@@ -92,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except exits as exc:
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _interrupted(exc)
     except aborts as exc:
         # click turns Ctrl-C and an end of input (EOFError) into Abort; only the first is the user's
         if isinstance(exc.__cause__, EOFError):
@@ -104,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line
         return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Say ``Error: interrupted``, and what the command kept if it says (:class:`Interrupted`)."""
+    said = " ".join(str(exc).split())
+    print(f"Error: interrupted{'; ' + said if said else ''}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _internal_error(exc: BaseException) -> int:

@@ -27,7 +27,7 @@ from carms_cli.cli.options import (
     check_outputs,
     write_output,
 )
-from carms_cli.core.errors import InputError
+from carms_cli.core.errors import InputError, Interrupted
 
 
 class FamilyName(str, Enum):
@@ -146,6 +146,13 @@ def sweep(
         str | None, typer.Option("--csv", help="Write the rows as CSV to PATH ('-' for stdout).")
     ] = None,
     json_out: JsonOut = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the completed points of an interrupted sweep's --jsonl file and run only the others.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Run 'variance' (or 'continuous') over every combination of the given axes' values.
@@ -169,7 +176,7 @@ def sweep(
     if trials is not None and trials <= 0:
         raise InputError(f"--trials must be positive, got {trials}")
     if family == FamilyName.discrete:
-        declared, points, options = _discrete_grid(categories, samples, dims, alpha, objective, probs, seed, estimators)
+        declared, points, options = _discrete_grid(categories, samples, dims, alpha, objective, probs)
         log_x = False
     else:
         objective_given = ctx.get_parameter_source("objective").name != "DEFAULT"
@@ -182,9 +189,6 @@ def sweep(
             param,
             samples,
             dims,
-            seed,
-            trials,
-            estimators,
         )
         options.update(exact=exact or exact_only, exact_only=exact_only)
     coordinates = [_coordinates(point) for point in points]
@@ -199,7 +203,16 @@ def sweep(
         if declared.name == "discrete":
             numeric = "K, n, D or alpha"
         raise InputError(f"--plot needs a numeric swept parameter ({numeric}), not the {plotted[0]}")
-    from carms_cli.analysis.sweep import sweep_rows
+    # every point is validated before any is run (issue 19, item 7): bad input fails fast, not after an hour
+    point_options = {"seed": seed, "trials": trials, "estimators": estimators, **options}
+    expected = [declared.validate_point(point, **point_options) for point in points]
+    commands = [declared.command(point, **point_options) for point in points]
+    kept: dict[int, list[dict]] = {}
+    if resume:
+        if jsonl_out in (None, "-"):
+            raise InputError("--resume needs --jsonl PATH: the JSON Lines file of the interrupted sweep")
+        kept = _completed_points(jsonl_out, commands, expected)
+    from carms_cli.analysis.sweep import sweep_point_rows
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
     from carms_cli.present.table import ProgressBar, plain_json
@@ -209,34 +222,48 @@ def sweep(
     stream = None
     if jsonl_out is not None:
         try:
-            stream = sys.stdout if jsonl_out == "-" else open(jsonl_out, "w", encoding="utf-8")  # noqa: SIM115
+            if jsonl_out == "-":
+                stream = sys.stdout
+            else:
+                if resume:  # the completed points only (a point cut short is run again), then append
+                    from carms_cli.core.files import write_text_atomic
+
+                    write_text_atomic(jsonl_out, "".join(_jsonl(rows) for rows in kept.values()))
+                stream = open(jsonl_out, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise InputError(f"cannot write JSON Lines to '{jsonl_out}': {exc.strerror or exc}") from None
-    bar = ProgressBar(len(points), enabled=not quiet)
-    rows = []
+    to_run = [index for index in range(len(points)) if index not in kept]
+    bar = ProgressBar(len(to_run), enabled=not quiet)
+    done: dict[int, list[dict]] = dict(kept)
+    written = len(kept)
     try:
-        rows_iter = sweep_rows(
-            points,
+        point_iter = sweep_point_rows(
+            [points[index] for index in to_run],
             progress=bar,
             dask=dask,
             run_point=declared.run_point,
-            seed=seed,
-            trials=trials,
-            estimators=estimators,
             threads=threads if dask else used_threads,
             significance=significance,
             backend=used_backend,
-            **options,
+            **point_options,
         )
-        for row in rows_iter:
-            rows.append(row)
+        for index, point_rows in zip(to_run, point_iter, strict=False):
+            done[index] = point_rows
             if stream is not None:
-                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+                stream.write(_jsonl(point_rows))  # one write per point: a point's rows stay together
                 stream.flush()
+                written += 1
+    except KeyboardInterrupt:
+        if stream is not None and stream is not sys.stdout:
+            raise Interrupted(
+                f"{written} of {len(points)} grid points are in '{jsonl_out}'; add --resume to run the others"
+            ) from None
+        raise
     finally:
         bar.close()
         if stream is not None and stream is not sys.stdout:
             stream.close()
+    rows = [row for index in range(len(points)) for row in done[index]]
     if plot is not None and plot != "-":
         if declared.name == "discrete":
             from carms_cli.present.charts import write_sweep_figure
@@ -268,12 +295,56 @@ def sweep(
     _print_rows(declared, rows, len(points), seed)
 
 
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _completed_points(path: str, commands: list[str], expected: list[list[str]]) -> dict[int, list[dict]]:
+    """Return the rows of the points that ``path`` (an earlier run's JSON Lines) holds in full, by point index.
+
+    A row belongs to a point when its ``command`` is the one this run writes for the point (same
+    coordinates, seed, trials, estimators and options); a point is complete when it has a row for
+    each of its estimators, in order. A last line cut short by the interruption is dropped (its
+    point runs again); rows of another sweep are refused.
+    """
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--resume cannot read '{path}': {getattr(exc, 'strerror', None) or exc}") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # the interrupted write's partial last line
+    index_of = {command: index for index, command in enumerate(commands)}
+    found: dict[int, list[dict]] = {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise InputError(f"--resume: line {number} of '{path}' is not a JSON row of carms sweep") from None
+        index = index_of.get(row.get("command")) if isinstance(row, dict) else None
+        if index is None:
+            raise InputError(
+                f"--resume: line {number} of '{path}' is a row of another sweep (its command differs from every "
+                "point's here: same options as the interrupted run?)"
+            )
+        found.setdefault(index, []).append(row)
+    return {
+        index: rows for index, rows in sorted(found.items()) if [r.get("estimator") for r in rows] == expected[index]
+    }
+
+
 def _coordinates(point) -> dict:
     return point.coordinates() if hasattr(point, "coordinates") else point._asdict()
 
 
-def _discrete_grid(categories, samples, dims, alpha, objective, probs, seed, estimators):
-    """Return the discrete family's declaration, its points (each validated) and its point options."""
+def _discrete_grid(categories, samples, dims, alpha, objective, probs):
+    """Return the discrete family's declaration, its points and its point options."""
     from carms_cli.analysis.sweep import DISCRETE, grid, parse_float_list, parse_int_list, parse_objectives
 
     points = grid(
@@ -283,27 +354,11 @@ def _discrete_grid(categories, samples, dims, alpha, objective, probs, seed, est
         parse_float_list(alpha, "--alpha"),
         parse_objectives(objective),
     )
-    # validate every point before running any (bad input must fail fast, not after an hour)
-    from carms_cli.analysis.sweep import point_seed
-    from carms_cli.discrete.problem import build_problem
-    from carms_cli.discrete.registry import parse_estimators
-
-    for point in points:
-        problem = build_problem(
-            categories=point.categories,
-            samples=point.samples,
-            dims=point.dims,
-            alpha=point.alpha,
-            objective=point.objective,
-            trials=1,
-            seed=point_seed(seed, point),
-        )
-        parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     return DISCRETE, points, {"probs": probs}
 
 
-def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dims, seed, trials, estimators):
-    """Return the continuous family's declaration, its points (each validated), point options and log-x."""
+def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dims):
+    """Return the continuous family's declaration, its points, its point options and whether k is log-spaced."""
     from carms_cli.analysis import continuous_sweep
     from carms_cli.analysis.sweep import parse_int_list, parse_number_axis, parse_objectives
     from carms_cli.continuous.problem import DEFAULT_PARAMETER, build_problem
@@ -334,9 +389,6 @@ def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dim
         parse_int_list(samples, "--samples"),
         parse_int_list(dims, "--dims"),
     )
-    # every point is validated before any is run (issue 19, item 7)
-    for point in points:
-        continuous_sweep.validate_point(point, seed, trials, estimators)
     return declared, points, {}, log_x
 
 
