@@ -1,4 +1,4 @@
-"""``carms sweep --family continuous``: the grid, seeds per point, exact columns, re-run commands, plots."""
+"""``carms sweep``: the continuous family, the checks before sampling and ``--resume``."""
 
 import csv
 import io
