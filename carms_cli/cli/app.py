@@ -28,7 +28,7 @@ from carms_cli.cli import (
     variance_cmd,
     warmup_cmd,
 )
-from carms_cli.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, Interrupted
+from carms_cli.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 
 app = typer.Typer(
     name="carms",
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     a bug: one line naming the exception and exit 3 (``CARMS_DEBUG=1`` re-raises it, traceback
     and all).
     """
+    from carms_cli.core.errors import Interrupted  # a command's Ctrl-C with a word on what it kept
+
     exits = (typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit))
     aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort))
     try:

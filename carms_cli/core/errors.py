@@ -5,14 +5,6 @@ class InputError(ValueError):
     """Bad user input or a configuration the tool refuses (exit code 2)."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C, caught by a command that says what it kept (exit code 130); the message is that line's end.
-
-    Typer turns a KeyboardInterrupt inside a command into a silent exit 130, so a command that
-    has something to say re-raises it as this.
-    """
-
-
 #: Exit codes of every command: success, a requested gate failed, usage or input error, an
 #: internal error (a bug: one line, the traceback with ``CARMS_DEBUG=1``), interrupted (Ctrl-C).
 EXIT_OK = 0
@@ -20,3 +12,11 @@ EXIT_GATE = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """Ctrl-C, caught by a command that says what it kept (exit code 130); the message is that line's end.
+
+    Typer turns a KeyboardInterrupt inside a command into a silent exit 130, so a command that
+    has something to say re-raises it as this.
+    """

@@ -267,28 +267,6 @@ def check_kernel_pair(spec: EstimatorSpec) -> None:
         )
 
 
-def check_plan(problem: Problem, spec: EstimatorSpec) -> None:
-    """Refuse, without building anything, a plan :func:`build_plan` would refuse.
-
-    Raises InputError if the estimator cannot run on this problem, if its tables are too large,
-    or if its exact pair pmf would take too long; cheap enough to check every point of a sweep
-    before running any.
-    """
-    from carms_cli.discrete.registry import applicable
-
-    reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
-    if reason:
-        raise InputError(reason)
-    need = plan_bytes(problem, spec)
-    if need > MAX_PLAN_BYTES:
-        raise InputError(
-            f"estimator '{spec.name}' needs {need / 2**30:.2f} GiB of tables at K={problem.categories}, "
-            f"D={problem.dims} (limit {MAX_PLAN_BYTES / 2**30:.0f} GiB)"
-        )
-    if uses_ratio_table(spec):
-        check_pair_pmf_work(spec.sampler, problem.categories)
-
-
 def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
     """Precompute the tables for ``spec`` on ``problem``.
 
@@ -369,3 +347,25 @@ def build_plan(problem: Problem, spec: EstimatorSpec) -> Plan:
         has_full=objective.full is not None,
         exact_gradient=problem.exact_gradient(),
     )
+
+
+def check_plan(problem: Problem, spec: EstimatorSpec) -> None:
+    """Refuse, without building anything, a plan :func:`build_plan` would refuse.
+
+    Raises InputError if the estimator cannot run on this problem, if its tables are too large,
+    or if its exact pair pmf would take too long; cheap enough to check every point of a sweep
+    before running any.
+    """
+    from carms_cli.discrete.registry import applicable
+
+    reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
+    if reason:
+        raise InputError(reason)
+    need = plan_bytes(problem, spec)
+    if need > MAX_PLAN_BYTES:
+        raise InputError(
+            f"estimator '{spec.name}' needs {need / 2**30:.2f} GiB of tables at K={problem.categories}, "
+            f"D={problem.dims} (limit {MAX_PLAN_BYTES / 2**30:.0f} GiB)"
+        )
+    if uses_ratio_table(spec):
+        check_pair_pmf_work(spec.sampler, problem.categories)
