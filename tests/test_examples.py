@@ -22,6 +22,7 @@ SMALL_ARGS = {
     "gpu_check.py": ["1000"],
     "numpy_baseline.py": ["--trials", "100000"],
     "problem_a.sh": ["100000"],
+    "survey_figures.py": ["{tmp}/survey.png", "2000", "5"],
 }
 
 # Seconds before an example counts as hung (default 300).
@@ -74,6 +75,14 @@ def _check_problem_a(result, tmp_path):
     assert "carms / loorf total variance: 0.7" in result.stdout
 
 
+def _check_survey_figures(result, tmp_path):
+    """Three objectives, each an exact sweep and a Monte Carlo one; the square cost's exact
+    variances at k = -3 are the spec's closed forms (score-mu 495, pathwise-mu 4, mvd-sigma 68)."""
+    assert result.stdout.count("$ carms sweep --family continuous") == 6
+    assert "square, k = -3: score 495/1546, score-baseline 134/664, pathwise 4/72, mvd 17.49/68" in result.stdout
+    assert (tmp_path / "survey.png").read_bytes()[:4] == b"\x89PNG" and "figure written" in result.stdout
+
+
 def _check_gpu_check(result, tmp_path):
     out = result.stdout.strip()
     assert out.startswith("no GPU: ") or out.endswith("CPU and GPU numbers match")
@@ -88,6 +97,7 @@ CHECKS = {
     "gpu_check.py": _check_gpu_check,
     "numpy_baseline.py": _check_numpy_baseline,
     "problem_a.sh": _check_problem_a,
+    "survey_figures.py": _check_survey_figures,
 }
 
 

@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     a bug: one line naming the exception and exit 3 (``CARMS_DEBUG=1`` re-raises it, traceback
     and all).
     """
+    from carms_cli.core.errors import Interrupted  # a command's Ctrl-C with a word on what it kept
+
     exits = (typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit))
     aborts = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort))
     _tolerant_streams()
@@ -175,9 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except exits as exc:
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _interrupted(exc)
     except aborts as exc:
         # click turns Ctrl-C and an end of input (EOFError) into Abort; only the first is the user's
         if isinstance(exc.__cause__, EOFError):
@@ -196,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line
         return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Say ``Error: interrupted``, and what the command kept if it says (:class:`Interrupted`)."""
+    said = " ".join(str(exc).split())
+    print(f"Error: interrupted{'; ' + said if said else ''}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _internal_error(exc: BaseException) -> int:

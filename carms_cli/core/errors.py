@@ -15,3 +15,11 @@ EXIT_GATE = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """Ctrl-C, caught by a command that says what it kept (exit code 130); the message is that line's end.
+
+    Typer turns a KeyboardInterrupt inside a command into a silent exit 130, so a command that
+    has something to say re-raises it as this.
+    """

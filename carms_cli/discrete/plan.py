@@ -16,7 +16,7 @@ from carms_cli.core.errors import InputError
 from carms_cli.discrete.dispatch import MissingBranch, branch
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
 from carms_cli.discrete.exact import inverse as categorical
-from carms_cli.discrete.exact.pmf import pair_pmf, ratio_table
+from carms_cli.discrete.exact.pmf import check_pair_pmf_work, pair_pmf, ratio_table
 from carms_cli.discrete.problem import Problem
 from carms_cli.discrete.sampling.copulas import Copula, draws_per_tuple, to_latent
 from carms_cli.discrete.sampling.samplers import Construction, SamplerSpec
@@ -351,3 +351,25 @@ def build_plan(problem: Problem, spec: EstimatorSpec, progress: Callable[[int], 
         has_full=objective.full is not None,
         exact_gradient=problem.exact_gradient(),
     )
+
+
+def check_plan(problem: Problem, spec: EstimatorSpec) -> None:
+    """Refuse, without building anything, a plan :func:`build_plan` would refuse.
+
+    Raises InputError if the estimator cannot run on this problem, if its tables are too large,
+    or if its exact pair pmf would take too long; cheap enough to check every point of a sweep
+    before running any.
+    """
+    from carms_cli.discrete.registry import applicable
+
+    reason = applicable(spec, problem.categories, problem.samples, problem.dims, problem.objective)
+    if reason:
+        raise InputError(reason)
+    need = plan_bytes(problem, spec)
+    if need > MAX_PLAN_BYTES:
+        raise InputError(
+            f"estimator '{spec.name}' needs {need / 2**30:.2f} GiB of tables at K={problem.categories}, "
+            f"D={problem.dims} (limit {MAX_PLAN_BYTES / 2**30:.0f} GiB)"
+        )
+    if uses_ratio_table(spec):
+        check_pair_pmf_work(spec.sampler, problem.categories)

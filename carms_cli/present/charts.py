@@ -91,3 +91,94 @@ def write_sweep_figure(rows, axis_name: str, path: str) -> None:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     _save(fig, plt, path)
+
+
+#: How a reported parameter is named on a panel of the continuous sweep's figure.
+PARAMETER_LABELS = {"mu": "μ", "sigma": "σ", "log-sigma": "log σ", "rate": "rate", "all": "all parameters"}
+
+
+def draw_continuous_sweep(axes, rows, x_field: str, log_x: bool = False, panel_field: str = "param") -> None:
+    """Draw the continuous sweep's panels on ``axes`` (one per ``panel_field`` value, in row order).
+
+    In each panel: the variance of one estimate against ``x_field`` (log y), one colour per
+    estimator; the exact variance (by quadrature) as a line and the Monte Carlo variance as
+    markers with their 95% intervals, where the rows have them.
+    """
+    panels = list(dict.fromkeys(r[panel_field] for r in rows))
+    names = list(dict.fromkeys(r["estimator"] for r in rows))
+    for axis, panel in zip(axes, panels, strict=True):
+        for index, name in enumerate(names):
+            chosen = sorted(
+                (r for r in rows if r[panel_field] == panel and r["estimator"] == name), key=lambda r: r[x_field]
+            )
+            color = f"C{index}"
+            exact = [(r[x_field], r["variance_exact_total"]) for r in chosen if (r["variance_exact_total"] or 0) > 0]
+            sampled = [r for r in chosen if r["variance_total"] is not None and r["variance_total"] > 0]
+            if exact:
+                axis.plot(*zip(*exact, strict=True), color=color, lw=1.4, label=name)
+            if sampled:
+                x = [r[x_field] for r in sampled]
+                y = [r["variance_total"] for r in sampled]
+                low = [max(r["variance_total"] - (r["variance_total_ci95_low"] or 0.0), 0.0) for r in sampled]
+                high = [(r["variance_total_ci95_high"] or r["variance_total"]) - r["variance_total"] for r in sampled]
+                axis.errorbar(
+                    x,
+                    y,
+                    yerr=[low, high],
+                    fmt="o",
+                    ms=3,
+                    color=color,
+                    elinewidth=0.8,
+                    capsize=1.5,
+                    label=None if exact else name,
+                )
+        axis.set_yscale("log")
+        shown = [
+            v
+            for r in rows
+            if r[panel_field] == panel
+            for v in (r["variance_exact_total"], r["variance_total_ci95_low"], r["variance_total"])
+            if v is not None and v > 0
+        ]
+        if shown:  # an exact zero (MVD-μ of the square at k = μ) would stretch the axis to 1e-32
+            axis.set_ylim(bottom=max(min(shown), max(shown) * 1e-5) / 2)
+        if log_x:
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            axis.set_xscale("log")
+            axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel(x_field)
+        axis.set_title(f"gradient w.r.t. {PARAMETER_LABELS.get(panel, panel)}", fontsize=10)
+        axis.grid(alpha=0.3, which="both", lw=0.5)
+    axes[0].set_ylabel("variance of one estimate")
+
+
+def write_continuous_sweep_figure(rows, x_field: str, path: str, log_x: bool = False) -> None:
+    """Write the continuous sweep's figure: one panel per reported parameter (see :func:`draw_continuous_sweep`)."""
+    plt = _pyplot(path)
+    panels = list(dict.fromkeys(r["param"] for r in rows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    draw_continuous_sweep(axes[0], rows, x_field, log_x)
+    first = rows[0]
+    values = ", ".join(
+        f"{name} = {first[name]:g}"
+        for name in ("mu", "sigma", "rate", "alpha")
+        if name in first and len({r[name] for r in rows}) == 1
+    )
+    sampled = any(r["variance_total"] is not None for r in rows)
+    exact = any(r["variance_exact_total"] is not None for r in rows)
+    how = " · ".join(
+        [
+            text
+            for text, shown in (("lines: exact (quadrature)", exact), ("markers: Monte Carlo, 95% CI", sampled))
+            if shown
+        ]
+    )
+    fig.suptitle(
+        f"{first['distribution']}({values}) · objective {first['objective']} · n = {first['samples']} · {how}",
+        fontsize=9,
+    )
+    axes[0][-1].legend(fontsize=8)
+    _save(fig, plt, path)

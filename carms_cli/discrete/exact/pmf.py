@@ -50,6 +50,21 @@ def _require_per_variable_samples(sampler: SamplerSpec) -> None:
         raise NotComputable(f"sampler '{sampler.name}' has no per-variable n-sample pmf")
 
 
+def check_pair_pmf_work(sampler: SamplerSpec, k: int) -> None:
+    """Refuse (InputError) a CARMS-I pair pmf at K = ``k`` beyond :data:`MAX_PAIR_PMF_WORK` copula evaluations.
+
+    Cheap (no pmf is computed), so a sweep can check every point before running any.
+    """
+    if sampler.copula == Copula.INDEPENDENT or sampler.construction != Construction.INVERSE:
+        return
+    work = categorical.order_set_size(sampler.orders, k) * (k + 1) ** 2
+    if work > MAX_PAIR_PMF_WORK:
+        raise InputError(
+            f"the exact CARMS-I pair pmf at K={k} needs {work:.2g} copula evaluations "
+            f"(limit {MAX_PAIR_PMF_WORK:.2g}, about K <= 130)"
+        )
+
+
 def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     """Exact K×K pair pmf of two distinct samples of one variable (float64)."""
     _require_per_variable_samples(sampler)
@@ -57,13 +72,7 @@ def pair_pmf(sampler: SamplerSpec, p: np.ndarray, n: int) -> np.ndarray:
     if sampler.copula == Copula.INDEPENDENT:
         return np.outer(p, p)
     if sampler.construction == Construction.INVERSE:
-        k = p.size
-        work = categorical.order_set_size(sampler.orders, k) * (k + 1) ** 2
-        if work > MAX_PAIR_PMF_WORK:
-            raise InputError(
-                f"the exact CARMS-I pair pmf at K={k} needs {work:.2g} copula evaluations "
-                f"(limit {MAX_PAIR_PMF_WORK:.2g}, about K <= 130)"
-            )
+        check_pair_pmf_work(sampler, p.size)
         return categorical.pair_pmf(p, categorical.order_set(sampler.orders, p), sampler.copula, n)
     if sampler.construction == Construction.GUMBEL:
         from carms_cli.discrete.exact.gumbel import gumbel_pair_pmf
