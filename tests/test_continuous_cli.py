@@ -156,3 +156,14 @@ def test_the_json_record_has_the_shared_fields(cli):
     for field in ("mean", "variance", "bias_z", "unbiased", "variance_total_ci95", "evaluations_per_estimate",
                   "variance_times_evaluations", "rejections_per_trial"):
         assert field in entry
+
+
+def test_a_variance_that_is_zero_up_to_rounding_gets_no_variance_z(cli):
+    # square:k at k = μ: MVD-μ's two points are mirror images, f(x⁺) = f(x⁻) up to rounding, so both
+    # the exact and the Monte Carlo variance of mu[0] are ~1e−32; only sigma[0] is compared
+    result = cli("continuous", "--mu", "1", "--sigma", "1", "-o", "square:1", "-t", "50000", "--exact", "-e", "mvd",
+                 "--json", "-")
+    assert result.code == 0, result.err
+    (entry,) = result.json()["estimators"]
+    assert entry["variance_exact"][0] < 1e-28 and entry["variance"][0] < 1e-28
+    assert entry["variance_exact_z_max"] is not None and entry["variance_exact_z_max"] < 5

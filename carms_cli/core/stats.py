@@ -128,7 +128,8 @@ def with_exact(result: EstimatorResult, exact: ExactMoments | None, exact_gradie
 
     ``variance_exact_z_max`` is the largest ``|s² − σ²| / √((μ₄ − σ⁴)/T)`` over coordinates with
     positive exact spread: how far the Monte Carlo variances are from the exact ones. A
-    coordinate whose fourth moment is not known (NaN) gets no z; with none known it is None.
+    coordinate whose fourth moment is not known (NaN) gets no z; with none known it is None. Nor
+    does a coordinate whose exact variance is zero up to rounding.
     """
     if exact is None:
         return replace(result, exact_note=note)
@@ -137,7 +138,11 @@ def with_exact(result: EstimatorResult, exact: ExactMoments | None, exact_gradie
         spread = np.sqrt(np.maximum(fourth - variance**2, 0.0) / result.trials)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(result.variance - variance) / spread
-    z = z[spread > 0]  # NaN where the family has no fourth moment: no z for that coordinate
+    # a coordinate whose exact variance is zero up to rounding (below (1e−12·S)², S the estimate's
+    # scale) has a Monte Carlo variance made of rounding too: comparing the two would be noise
+    scale = float(np.max(np.abs(mean) + np.sqrt(np.maximum(variance, 0.0)), initial=0.0))
+    resolved = variance > (1e-12 * scale) ** 2
+    z = z[(spread > 0) & resolved]  # NaN where the family has no fourth moment: no z for that coordinate
     if z.size:
         z_max = float(z.max())
     else:
