@@ -147,17 +147,22 @@ def test_simulated_cuda_equals_the_numpy_backend(tmp_path):
         from carms_cli.continuous.registry import ESTIMATORS, refusal
         from carms_cli.continuous.source import ContinuousSource
         from carms_cli.core.engine import run_source
-        for threads, blocks in [(32, 2), (64, 1)]:
-            gpu.LAUNCH.threads_per_block, gpu.LAUNCH.max_blocks = threads, blocks
-            for dist, given, param, objective in [("gaussian", {"mu": "1,0.5", "sigma": "1,2"}, "all", "cos-sum:1"),
-                                                   ("gamma", {"alpha": "0.5", "rate": "2"}, None, "square:1")]:
-                problem = build_problem(dist, given, param, objective, 3, None, 400, 5)
-                for spec in ESTIMATORS.values():
+        # every estimator (all four chunk kernels) on a Gaussian at two launch shapes; the Gamma
+        # sampler's sub-keys on the GPU through one plain and one MVD estimator
+        gaussian = ("gaussian", {"mu": "1,0.5", "sigma": "1,2"}, "all", "cos-sum:1")
+        gamma = ("gamma", {"alpha": "0.5", "rate": "2"}, None, "square:1")
+        cases = [(*gaussian, list(ESTIMATORS), [(32, 2), (64, 1)]), (*gamma, ["pathwise", "mvd"], [(32, 1)])]
+        for dist, given, param, objective, names, shapes in cases:
+            problem = build_problem(dist, given, param, objective, 3, None, 256, 5)
+            for threads, blocks in shapes:
+                gpu.LAUNCH.threads_per_block, gpu.LAUNCH.max_blocks = threads, blocks
+                for name in names:
+                    spec = ESTIMATORS[name]
                     if refusal(spec, problem):
                         continue
                     shift = np.linspace(-0.3, 0.3, problem.size)
-                    a = run_source(ContinuousSource(problem, spec, shift, "numpy"), 400, 1)
-                    b = run_source(ContinuousSource(problem, spec, shift, "cuda"), 400, 1)
+                    a = run_source(ContinuousSource(problem, spec, shift, "numpy"), 256, 1)
+                    b = run_source(ContinuousSource(problem, spec, shift, "cuda"), 256, 1)
                     assert np.allclose(a.mean, b.mean, rtol=1e-9, atol=1e-12), spec.name
                     assert np.allclose(a.m2, b.m2, rtol=1e-8) and a.extras == b.extras, spec.name
         print("ok")
