@@ -61,6 +61,7 @@ def _build(real):
     budget_base, budget_slope = real(128.0), real(16.0)
     series_below = real(_SERIES_BELOW)
     tiny = real(np.finfo(real).tiny) * real(1e10)  # Lentz's stand-in for a zero denominator
+    subnormal_ratio = real(np.finfo(real).tiny / np.finfo(real).eps)  # below this, x/a may be subnormal (a ≥ 1)
 
     @jit.helper()
     def log_minus_digamma(a):  # pragma: no cover - compiled
@@ -82,10 +83,12 @@ def _build(real):
 
     @jit.helper()
     def log_ratio(x, a):  # pragma: no cover - compiled
-        """Return ln(x/a), through log1p((x − a)/a) when x is within a/2 of a."""
+        """Return ln(x/a) for a ≥ 1: log1p((x − a)/a) when x is within a/2 of a, ln x − ln a for tiny x."""
         difference = x - a
         if abs(difference) < near * a:
             return math.log1p(difference / a)
+        if x < subnormal_ratio:  # x/a could be subnormal and lose digits; log x itself is exact to rounding
+            return math.log(x) - math.log(a)
         return math.log(x / a)
 
     @jit.helper()
