@@ -9,7 +9,7 @@ and for a rate β, x = x̃/β gives ∂x/∂α = g(α, x̃)/β. Both branches be
 representation of P or Q = 1 − P in forward mode and divide by the density *before* summing,
 so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are needed:
 
-* **series** (x ≤ α or x ≤ 1.5): P = q·H with H = Σ_n h_n, h_n = x^{n+1}/(α(α+1)…(α+n)), so
+* **series** (x ≤ max(α + 0.3√α, 1.5)): P = q·H with H = Σ_n h_n, h_n = x^{n+1}/(α(α+1)…(α+n)), so
   ∂_α P / q = (ln x − ψ(α))·H + Σ_n h_n·∂_α ln h_n; using ψ(α) + 1/α = ψ(α + 1),
 
       g = Σ_n h_n·d_n − (ln x − ψ(α + 1))·H,    d_n = Σ_{k=1}^{n} 1/(α + k),
@@ -25,13 +25,14 @@ so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are ne
   It stops when both the step of F and the step of ∂_α ln F are below ε/2 relative.
 
 ``ln x − ψ(a)`` is formed as ``ln(x/a) + r(a)`` (``log1p`` when x is near a), so that for large α
-the difference of two nearly equal logarithms is not lost to rounding. Near x ≈ α both branches
-need about c·√α terms (the series ≈ 8.5√α in float64); the term budget is 128 + 16√α, never a
-fixed cap (a cap of 500 gives relative errors of 0.29 at α = 1e5).
+the difference of two nearly equal logarithms is not lost to rounding. Near x ≈ α the series
+needs about 8.5√α terms in float64 (the continued fraction about √α, but it loses digits to
+cancellation just above α, hence the series up to α + 0.3√α); the term budget is 128 + 16√α,
+never a fixed cap (a cap of 500 gives relative errors of 0.29 at α = 1e5).
 
 The helpers are built for float64 and float32 from one source (:func:`_build`): every constant
 has the precision's type, so the float32 variant computes in float32 arithmetic (as a GPU kernel
-would), with ε = 2⁻²⁴.
+would), with ε = 2⁻²⁴ and Kahan-compensated series sums (thousands of terms at large α).
 """
 
 import math
@@ -47,6 +48,9 @@ _ASYMPTOTIC = (1.0 / 12.0, -1.0 / 120.0, 1.0 / 252.0, -1.0 / 240.0, 1.0 / 132.0,
 #: The series is used for x ≤ max(α, this): for α < 1.5 and 1 < x ≤ 1.5 it needs ≤ 25 terms where the
 #: continued fraction needs 60–100, and it is as accurate (≤ 1e−14 relative; beyond x ≈ α + 2 it is not).
 _SERIES_BELOW = 1.5
+#: ... and for x ≤ α + this·√α: just above α the continued fraction loses digits to cancellation (2.5e−13 at
+#: α = 1e6, 4e−5 in float32), the series none.
+_SERIES_REACH = 0.3
 #: r(a) is shifted up to a ≥ this before the asymptotic series (its next term is then < 1e−16 relative).
 _SHIFT_TO = 10.0
 
@@ -60,7 +64,9 @@ def _build(real):
     near = half  # use log1p(x/a − 1) when |x − a| < a/2
     budget_base, budget_slope = real(128.0), real(16.0)
     series_below = real(_SERIES_BELOW)
+    reach_squared = real(_SERIES_REACH * _SERIES_REACH)
     tiny = real(np.finfo(real).tiny) * real(1e10)  # Lentz's stand-in for a zero denominator
+    compensated = real == np.float32  # float32 sums thousands of terms at large α: compensate them
     subnormal_ratio = real(np.finfo(real).tiny / np.finfo(real).eps)  # below this, x/a may be subnormal (a ≥ 1)
 
     @jit.helper()
@@ -91,6 +97,13 @@ def _build(real):
             return math.log(x) - math.log(a)
         return math.log(x / a)
 
+    @jit.helper(inline="always")
+    def kahan(total, lost, term):  # pragma: no cover - compiled
+        """Return ``total + term`` and the new compensation, carrying the rounding error ``lost``."""
+        y = term - lost
+        t = total + y
+        return t, (t - total) - y
+
     @jit.helper()
     def budget(alpha):  # pragma: no cover - compiled
         """Return the term budget of either branch, 128 + 16√α.
@@ -101,7 +114,7 @@ def _build(real):
 
     @jit.helper()
     def series(alpha, x):  # pragma: no cover - compiled
-        """Return g(α, x) by the differentiated series of P, and the terms used (x ≤ max(α, 1.5))."""
+        """Return g(α, x) by the differentiated series of P, and the terms used (x ≤ max(α + 0.3√α, 1.5))."""
         # ln x − ψ(α + 1) = ln(x/(α + 1)) + r(α + 1)
         above = alpha + one
         level = log_ratio(x, above) + log_minus_digamma(above)
@@ -111,15 +124,23 @@ def _build(real):
         total_g = zero
         d = zero
         k = zero
+        lost_d = zero  # Kahan compensations (float32 only: thousands of terms at large α)
+        lost_h = zero
+        lost_g = zero
         cap = budget(alpha)
         terms = 1
         while terms < cap:
             k += one
             r = one / (alpha + k)
-            h = h * x * r
-            d += r
-            total_h += h
-            total_g += h * d
+            h = h * (x * r)  # one multiply on the dependency chain
+            if compensated:
+                d, lost_d = kahan(d, lost_d, r)
+                total_h, lost_h = kahan(total_h, lost_h, h)
+                total_g, lost_g = kahan(total_g, lost_g, h * d)
+            else:
+                d += r
+                total_h += h
+                total_g += h * d
             terms += 1
             if h > tolerance * total_h:
                 continue  # H itself has not converged: no need for the bound yet
@@ -127,6 +148,8 @@ def _build(real):
             # Σ h_m ≤ h ρ/(1 − ρ), Σ h_m d_m ≤ h (d ρ/(1 − ρ) + s ρ/(1 − ρ)²), s = 1/(α + n + 1)
             s = one / (alpha + k + one)
             rho = x * s
+            if rho >= one:
+                continue  # x > α + n + 1 (x a little above α): the terms have not started to fall
             geometric = rho / (one - rho)
             tail = h * (d * geometric + s * geometric / (one - rho) + size * geometric)
             if tail <= tolerance * abs(total_g - level * total_h):
@@ -135,15 +158,16 @@ def _build(real):
 
     @jit.helper()
     def fraction(alpha, x):  # pragma: no cover - compiled
-        """Return g(α, x) by the differentiated continued fraction of Q, and the terms used (x > max(α, 1.5))."""
+        """Return g(α, x) by the differentiated continued fraction of Q, and its terms (x > max(α + 0.3√α, 1.5))."""
         level = log_ratio(x, alpha) + log_minus_digamma(alpha)  # ln x − ψ(α)
         b = x + one - alpha
-        c = b  # C₁ = b₁, D₁ = 0 (modified Lentz, F₁ = b₁)
+        c = b  # C₁ = b₁, D₁ = 0 (modified Lentz, F₁ = b₁); two divisions per term
+        inv_c = one / c
         dc = -one
         d = zero
         dd = zero
         f = b
-        dlog = -one / b  # ∂_α ln F
+        dlog = -inv_c  # ∂_α ln F
         n = one
         cap = budget(alpha)
         terms = 1
@@ -156,14 +180,15 @@ def _build(real):
             if denominator == zero:
                 denominator = tiny
             d_new = one / denominator
-            dd_new = -d_new * d_new * (-one + m * d + a * dd)
-            c_new = b + a / c
+            slope = -one + m * d + a * dd  # ∂_α of the denominator
+            c_new = b + a * inv_c
             if c_new == zero:
                 c_new = tiny
-            dc_new = -one + m / c - a * dc / (c * c)
+            dc_new = -one + (m - a * dc * inv_c) * inv_c
+            inv_c = one / c_new
             step = c_new * d_new
-            dstep = dc_new / c_new + dd_new / d_new
-            c, dc, d, dd = c_new, dc_new, d_new, dd_new
+            dstep = dc_new * inv_c - d_new * slope  # ∂_α ln C_n + ∂_α ln D_n
+            c, dc, d, dd = c_new, dc_new, d_new, -d_new * d_new * slope
             f *= step
             dlog += dstep
             terms += 1
@@ -176,7 +201,8 @@ def _build(real):
         """Return g(α, x) = ∂x/∂α of a Gamma(α, 1) variate x, and the terms its branch used."""
         if x <= zero:
             return zero, 0  # g → 0 as x → 0 (x underflowed)
-        if x <= alpha or x <= series_below:
+        above = x - alpha
+        if above <= zero or x <= series_below or above * above <= reach_squared * alpha:
             return series(alpha, x)
         return fraction(alpha, x)
 
