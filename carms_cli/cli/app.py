@@ -26,6 +26,7 @@ from carms_cli.cli import (
     continuous_cmd,
     duplicates_cmd,
     exact_cmd,
+    implicit_cmd,
     list_cmd,
     pmf_cmd,
     sweep_cmd,
@@ -73,6 +74,7 @@ for _command, _name in (
     (list_cmd.list_, "list"),
     (warmup_cmd.warmup, "warmup"),
     (bench_cmd.bench, "bench"),
+    (implicit_cmd.implicit, "implicit"),
 ):
     app.command(_name)(_command)
 
