@@ -127,26 +127,53 @@ def bench_case(
     plan = build_plan(problem, spec)
     draws = uniforms_per_trial(plan, spec)
     run_plan(plan, min(trials, 10_000), threads)  # compile or load the kernel
-    bound_seconds(plan.key, min(trials, 10_000), draws)
-    bound_trials = max(trials, int(trials * TARGET_SECONDS / bound_seconds(plan.key, trials, draws)))
     if numpy_trials is None:
         numpy_trials = numpy_trials_for(plan)
-    counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
-    seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
+    timers = {
+        "numba": (trials, lambda n: run_plan(plan, n, threads).seconds),
+        "numpy": (numpy_trials, lambda n: run_plan(plan, n, threads, backend="numpy").seconds),
+        "bound": (_bound_trials(plan.key, trials, draws), lambda n: bound_seconds(plan.key, n, draws)),
+    }
     if cuda_trials is not None:
         run_plan(plan, min(cuda_trials, 10_000), threads, backend="cuda")  # compile the GPU kernel
-        counts["cuda"] = cuda_trials
-        seconds["cuda"] = []
-    for _ in range(repeats):
-        seconds["numba"].append(run_plan(plan, trials, threads).seconds)
-        seconds["numpy"].append(run_plan(plan, numpy_trials, threads, backend="numpy").seconds)
-        seconds["bound"].append(bound_seconds(plan.key, bound_trials, draws))
-        if cuda_trials is not None:
-            seconds["cuda"].append(run_plan(plan, cuda_trials, threads, backend="cuda").seconds)
-    rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+        timers["cuda"] = (cuda_trials, lambda n: run_plan(plan, n, threads, backend="cuda").seconds)
+    counts, seconds, rates = _alternate(timers, repeats)
     timed = BACKENDS + (("cuda",) if cuda_trials is not None else ())
+    return _case(
+        spec.name,
+        draws,
+        counts,
+        seconds,
+        rates,
+        timed,
+        cuda_ratio=rates["cuda"] / rates["numba"] if cuda_trials is not None else None,
+    )
+
+
+def _bound_trials(key, trials: int, draws: int) -> int:
+    """Warm the bound kernel, then return the trials it runs: ``trials``, or as many as last :data:`TARGET_SECONDS`."""
+    bound_seconds(key, min(trials, 10_000), draws)
+    return max(trials, int(trials * TARGET_SECONDS / bound_seconds(key, trials, draws)))
+
+
+def _alternate(timers: dict, repeats: int) -> tuple[dict, dict, dict]:
+    """Run every ``name: (trials, seconds_of)`` timer in turn, ``repeats`` times.
+
+    Returns the trial counts, every repetition's seconds and the rates ``trials / median seconds``.
+    """
+    counts = {name: trials for name, (trials, _) in timers.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, (trials, seconds_of) in timers.items():
+            seconds[name].append(seconds_of(trials))
+    rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
+    return counts, seconds, rates
+
+
+def _case(estimator: str, draws: int, counts, seconds, rates, timed, **extra) -> BenchCase:
+    """Build a :class:`BenchCase` from the alternated timings (``timed``: the rates reported)."""
     return BenchCase(
-        estimator=spec.name,
+        estimator=estimator,
         uniforms_per_trial=draws,
         trials=counts,
         seconds=seconds,
@@ -154,7 +181,7 @@ def bench_case(
         ratio=rates["numba"] / rates["numpy"],
         bound_trials_per_second=rates["bound"],
         fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
-        cuda_ratio=rates["cuda"] / rates["numba"] if cuda_trials is not None else None,
+        **extra,
     )
 
 
@@ -177,29 +204,24 @@ def bench_continuous_case(
     draws = int(numba_source.args.uniforms_per_trial)
     key = numba_source.args.key
     run_source(numba_source, min(trials, 10_000), threads)  # compile or load the kernel
-    bound_seconds(key, min(trials, 10_000), draws)
-    bound_trials = max(trials, int(trials * TARGET_SECONDS / bound_seconds(key, trials, draws)))
     if numpy_trials is None:
         probe = 4 * numpy_source.chunk_size
         run_source(numpy_source, probe, 1)
         rate = probe / run_source(numpy_source, probe, 1).seconds
         numpy_trials = max(MIN_NUMPY_TRIALS, int(rate * TARGET_SECONDS))
-    counts = {"numba": trials, "numpy": numpy_trials, "bound": bound_trials}
-    seconds: dict[str, list[float]] = {"numba": [], "numpy": [], "bound": []}
-    for _ in range(repeats):
-        seconds["numba"].append(run_source(numba_source, trials, threads).seconds)
-        seconds["numpy"].append(run_source(numpy_source, numpy_trials, 1).seconds)
-        seconds["bound"].append(bound_seconds(key, bound_trials, draws))
-    rates = {name: counts[name] / statistics.median(seconds[name]) for name in seconds}
-    return BenchCase(
-        estimator=spec.name,
-        uniforms_per_trial=draws,
-        trials=counts,
-        seconds=seconds,
-        trials_per_second={name: rates[name] for name in BACKENDS},
-        ratio=rates["numba"] / rates["numpy"],
-        bound_trials_per_second=rates["bound"],
-        fraction_of_bound={name: rates[name] / rates["bound"] for name in BACKENDS},
+    timers = {
+        "numba": (trials, lambda n: run_source(numba_source, n, threads).seconds),
+        "numpy": (numpy_trials, lambda n: run_source(numpy_source, n, 1).seconds),
+        "bound": (_bound_trials(key, trials, draws), lambda n: bound_seconds(key, n, draws)),
+    }
+    counts, seconds, rates = _alternate(timers, repeats)
+    return _case(
+        spec.name,
+        draws,
+        counts,
+        seconds,
+        rates,
+        BACKENDS,
         evaluations_per_trial=evaluations_per_estimate(spec, problem),
     )
 
