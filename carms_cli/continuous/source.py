@@ -36,11 +36,9 @@ def taylor_expansion(problem: ContinuousProblem) -> tuple[float, np.ndarray, np.
 
     With the expansion point held at the current μ, E[h] = f(μ) + ½ Σ_d H_dd σ_d² + (terms of
     μ − μ̂ that vanish at μ̂ = μ with zero gradient beyond ∇f(μ)): ∂/∂μ_d = ∇f(μ)_d,
-    ∂/∂σ_d = H_dd σ_d and σ_d·∂/∂σ_d = H_dd σ_d². Zeros where no delta CV runs.
+    ∂/∂σ_d = H_dd σ_d and σ_d·∂/∂σ_d = H_dd σ_d². The registry runs the delta CVs on Gaussians
+    with a differentiable f only.
     """
-    d_count = problem.dims
-    if problem.code != DistributionCode.GAUSSIAN or not problem.objective.differentiable:
-        return 0.0, np.zeros(d_count), np.zeros((d_count, d_count)), np.zeros(problem.size)
     mu, sigma = problem.value("mu"), problem.value("sigma")
     f0 = float(problem.objective.value(mu))
     g0 = np.ascontiguousarray(problem.objective.gradient(mu), dtype=float)
@@ -63,11 +61,10 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         param_a, param_b = problem.value("alpha"), problem.value("rate")
     else:
         param_a, param_b = np.ones(problem.dims), problem.value("rate")
-    f0, g0, hessian, gradient = (
-        taylor_expansion(problem)
-        if spec.needs_taylor
-        else (0.0, np.zeros(problem.dims), np.zeros((problem.dims, problem.dims)), np.zeros(problem.size))
-    )
+    if spec.needs_taylor:
+        f0, g0, hessian, gradient = taylor_expansion(problem)
+    else:  # unused by the kernel: zeros of the kernel's shapes
+        f0, g0, hessian, gradient = 0.0, np.zeros(problem.dims), np.zeros((problem.dims,) * 2), np.zeros(problem.size)
     shift = np.ascontiguousarray(np.where(np.isfinite(shift), shift, 0.0), dtype=float)
     if spec.needs_baseline:
         from carms_cli.continuous.exact import optimal_baseline
