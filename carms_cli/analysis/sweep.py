@@ -237,23 +237,29 @@ def validate_point(point: GridPoint, seed: int, estimators: str | None, probs=No
     and the work of its exact pair pmf (:func:`carms_cli.discrete.plan.check_plan`).
     """
     from carms_cli.discrete.plan import check_plan
-    from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import parse_estimators
 
-    problem = build_problem(
+    problem = point_problem(point, seed, probs, trials=1)
+    specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
+    for spec in specs:
+        check_plan(problem, spec)
+    return [spec.name for spec in specs]
+
+
+def point_problem(point: GridPoint, seed: int, probs: str | None, trials: int):
+    """Return the discrete Problem of a grid point, with its derived seed."""
+    from carms_cli.discrete.problem import build_problem
+
+    return build_problem(
         categories=point.categories,
         samples=point.samples,
         dims=point.dims,
         probs=probs,
         alpha=point.alpha,
         objective=point.objective,
-        trials=1,
+        trials=trials,
         seed=point_seed(seed, point),
     )
-    specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
-    for spec in specs:
-        check_plan(problem, spec)
-    return [spec.name for spec in specs]
 
 
 def point_rows(
@@ -270,22 +276,12 @@ def point_rows(
     from carms_cli.analysis.variance import analyse_variance
     from carms_cli.core.engine import set_threads
     from carms_cli.core.records import plain, report_record
-    from carms_cli.discrete.problem import build_problem
     from carms_cli.discrete.registry import parse_estimators
 
     used_threads = set_threads(threads)
     point_trials = trials_of(point, trials)
     derived = point_seed(seed, point)
-    problem = build_problem(
-        categories=point.categories,
-        samples=point.samples,
-        dims=point.dims,
-        probs=probs,
-        alpha=point.alpha,
-        objective=point.objective,
-        trials=point_trials,
-        seed=derived,
-    )
+    problem = point_problem(point, seed, probs, point_trials)
     specs = parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     record = report_record(analyse_variance(problem, specs, used_threads, significance, backend=backend))
     command = rerun_command(point, derived, point_trials, estimators, probs)
