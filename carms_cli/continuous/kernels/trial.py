@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from carms_cli.continuous.codes import DistributionCode, EstimatorCode, ObjectiveCode, ParameterCode
+from carms_cli.continuous.kernels import layout
 from carms_cli.continuous.kernels.layout import BOOST_COUNTER as BOOST_SUBKEY_COUNTER
 from carms_cli.continuous.kernels.layout import MVD_SLOTS
 from carms_cli.core import jit
@@ -208,12 +209,8 @@ def gamma_variate(key, counter, shape):  # pragma: no cover - compiled
     return value, rejections
 
 
-@jit.helper(inline="always")
-def base_uniforms(dist, count):  # pragma: no cover - compiled
-    """Counters taken by ``count`` base draws: Box–Muller pairs for the Gaussian, one each otherwise."""
-    if dist == GAUSSIAN:
-        return count + (count & 1)
-    return count
+#: Counters taken by the base draws: the layout's own rule (the NumPy backend calls the same function)
+base_uniforms = jit.helper(inline="always")(layout.base_uniforms)
 
 
 @jit.helper(inline="always")
