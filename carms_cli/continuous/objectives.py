@@ -77,13 +77,6 @@ class Objective:
         """Whether f is defined only for x > 0 (``log``)."""
         return self.code == ObjectiveCode.LOG
 
-    @property
-    def quadratic(self) -> bool:
-        """Whether f is a polynomial of degree at most 2 (its second-order Taylor expansion is exact)."""
-        if self.code in (ObjectiveCode.SQUARE, ObjectiveCode.QUAD_FORM):
-            return True
-        return self.code == ObjectiveCode.POLY and self.params.size <= 3
-
     def phi(self, t, derivative: int = 0):
         """Return the separable part φ(t) (or its first or second derivative), elementwise."""
         t = np.asarray(t, dtype=float)
