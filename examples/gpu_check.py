@@ -3,7 +3,8 @@ estimator, and how fast is each?
 
     python examples/gpu_check.py [TRIALS]        # default 200000 trials per estimator and problem
 
-For a categorical, a binary and a multi-variable problem it runs ``carms variance -e all`` with
+For a categorical, a binary and a multi-variable problem it runs ``carms variance -e all``, and for
+a Gaussian, a Gamma-rate and an Exponential problem ``carms continuous -e all``, with
 ``--backend cpu`` and ``--backend cuda`` and compares every number of the two JSON records except
 the timing and machine fields: equal to 1e-9, relative (absolute below 1). The GPU's
 ``log``/``erfc`` and fused multiply-adds may differ from the CPU's in the last bit, and the GPU
@@ -39,10 +40,16 @@ IGNORED = {
 #: Largest |cpu − gpu| / max(|cpu|, |gpu|, 1) accepted.
 TOLERANCE = 1e-9
 SIMULATOR_TRIALS = 2_000
+COMMON = "-e all --seed 7 -q"
+DISCRETE = f"variance {COMMON} --reference-mc-draws 5"
+#: Each problem's command line; ``-t``, ``--backend`` and ``--json`` are added per run.
 PROBLEMS = {
-    "categorical": ["-k", "10", "-n", "4", "-o", "table"],
-    "binary": ["--binary", "--probs", "0.7,0.3", "-o", "quadratic:0.49", "-n", "4"],
-    "multi-variable": ["-k", "4", "-d", "3", "-n", "3", "-o", "pairwise"],
+    "categorical": f"{DISCRETE} -k 10 -n 4 -o table".split(),
+    "binary": f"{DISCRETE} --binary --probs 0.7,0.3 -o quadratic:0.49 -n 4".split(),
+    "multi-variable": f"{DISCRETE} -k 4 -d 3 -n 3 -o pairwise".split(),
+    "gaussian": f"continuous {COMMON} --dist gaussian --mu 0.5 --sigma 1.5 -d 2 -o cos:1".split(),
+    "gamma-rate": f"continuous {COMMON} --dist gamma --alpha 2.5 --rate 1.5 -o square".split(),
+    "exponential": f"continuous {COMMON} --dist exponential --rate 2 -o exp:1".split(),
 }
 
 
@@ -107,7 +114,6 @@ def main_check(trials: int) -> int:
         device = cuda.get_current_device().name
         device = device.decode() if isinstance(device, bytes) else device
     print(f"CPU against GPU ({device}), {trials:,} trials per estimator and problem")
-    common = ["variance", "-e", "all", "-t", str(trials), "--seed", "7", "-q", "--reference-mc-draws", "5"]
     failed = 0
     rates = {}
     with tempfile.TemporaryDirectory(prefix="carms-gpu-check-") as work:
@@ -115,7 +121,7 @@ def main_check(trials: int) -> int:
             records = {}
             for backend in ("cpu", "cuda"):
                 target = Path(work) / f"{name}-{backend}.json"
-                run([*common, *problem, "--backend", backend, "--json", str(target)])
+                run([*problem, "-t", str(trials), "--backend", backend, "--json", str(target)])
                 records[backend] = json.loads(target.read_text())
             numbers, equal, worst, bad = compare(records["cpu"], records["cuda"])
             verdict = "same" if not bad else f"DIFFERENT at {len(bad)} fields, first {bad[0]}"

@@ -208,3 +208,26 @@ def test_real_kernels_compile_to_ptx_where_the_toolkit_wheels_are_installed():
         pytest.skip("NVVM not found: pip install 'numba-cuda[cu12]'")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ptx")
+
+
+@needs_numba_cuda
+def test_a_numba_cuda_that_cannot_compile_with_this_numpy_is_not_usable():
+    """numba-cuda 0.30.4 with NumPy 2.5 fails at its first compile (``np.row_stack`` is gone):
+    detection reports that as a reason (→ exit 2 for ``--backend cuda``), not an internal error."""
+    script = """
+        import importlib
+        from carms_cli.core import backends
+        real = importlib.import_module
+        def broken(name, *args):
+            if name == backends.CUDA_ARRAY_MODULE:
+                raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+            return real(name, *args)
+        backends.importlib.import_module = broken
+        print(backends.cuda_status()[1])
+    """
+    result = _python(script, simulate=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    if result.stdout.startswith(("no usable", "numba-cuda is not installed")):
+        pytest.skip("numba-cuda has no CUDA array module here")
+    assert result.stdout.startswith("numba-cuda ") and "cannot compile kernels with NumPy" in result.stdout
+    assert "row_stack" in result.stdout
