@@ -15,8 +15,9 @@ from carms_cli.continuous.registry import ContinuousSpec, evaluations_per_estima
 from carms_cli.core.records import ChunkRows
 from carms_cli.core.rng import stream_key
 
-#: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape).
-CUDA_CHUNK = 64
+#: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape;
+#: the discrete family's :data:`~carms_cli.discrete.kernels.cuda.CUDA_CHUNK` says why 256).
+CUDA_CHUNK = 256
 #: Work units (samples × coordinates, × reported coordinates for MVD) per CPU chunk.
 CHUNK_WORK = 1 << 15
 
