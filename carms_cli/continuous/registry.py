@@ -60,8 +60,10 @@ class ContinuousSpec:
 
 
 ALL = ("gaussian", "exponential", "gamma")
+#: The Gaussian's parameters.
+GAUSSIAN = ("mu", "sigma", "log-sigma")
 #: Parameters with an explicit reparameterization (x = μ + σε, x = x̃/β) or a measure-valued derivative here.
-EXPLICIT = ("mu", "sigma", "log-sigma", "rate")
+EXPLICIT = (*GAUSSIAN, "rate")
 #: Every reportable parameter.
 EVERY = (*EXPLICIT, "alpha")
 
@@ -123,7 +125,7 @@ ESTIMATORS = {
             needs_taylor=True,
             min_samples=2,
             stream=104,
-            parameters=EXPLICIT,
+            parameters=GAUSSIAN,
         ),
         ContinuousSpec(
             "pathwise-delta",
@@ -134,7 +136,7 @@ ESTIMATORS = {
             needs_taylor=True,
             min_samples=2,
             stream=105,
-            parameters=EXPLICIT,
+            parameters=GAUSSIAN,
         ),
         ContinuousSpec(
             "mvd",
