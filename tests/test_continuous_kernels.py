@@ -25,8 +25,8 @@ from scipy import stats
 
 from carms_cli.continuous.codes import EstimatorCode
 from carms_cli.continuous.kernels import numpy_backend, trial
-from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.continuous.kernels.args import OUTPUTS, SCRATCH, KernelArgs
+from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.continuous.problem import build_problem
 from carms_cli.continuous.registry import ESTIMATORS, refusal
 from carms_cli.continuous.source import ContinuousSource, kernel_args
