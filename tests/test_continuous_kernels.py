@@ -191,8 +191,9 @@ PTX_SCRIPT = """
         compute_capability = (8, 0)
 
     dispatcher.get_current_device = lambda: Device()
-    problem = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
-    for name in ("pathwise", "score-loo", "mvd"):
+    rate = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
+    shape = build_problem("gamma", {"alpha": "0.5,2"}, "alpha", "cos:1", 3, None, 100, 0)
+    for problem, name in ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit")):
         args = kernel_args(problem, ESTIMATORS[name], np.zeros(problem.size))
         shapes = scratch_shapes(3, 2, problem.size)
         scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]
