@@ -80,9 +80,9 @@ negligible weight are not resolved.
 The Gamma shape's terms are 1-D integrals over x_d like the rate's: ``score`` with
 s_α = log(βx) − ψ(α) = u + log α − ψ(α) on the law's variable, ``implicit`` t = f′(x)·g(α, βx)/β
 with g computed at every node by the compiled derivative. The latter is the spec's ∫₀¹ (f′(x(u))
-g(α, x(u))/β)² du − ∇² over the CDF value u, written over x = F⁻¹(u) (dF = q dx); the nodes with
-βx < e^{−700} are left out (their mass is below e^{−700α}/Γ(α + 1) ≤ e^{−42} at α ≥ 0.06, and
-there x or g would underflow).
+g(α, x(u))/β)² du − ∇² over the CDF value u, written over x = F⁻¹(u) (dF = q dx); the nodes where
+βx or x is below e^{−700} are left out (for β ≤ 1 their mass is below e^{−700α}/Γ(α + 1) ≤ e^{−42}
+at α ≥ 0.06; there x or g would underflow).
 
 ``score-loo`` is a U-statistic: g = (2/(n(n − 1))) Σ_{i<j} h(x_i, x_j) with kernel
 h(x, y) = ½(f(x) − f(y))(s(x) − s(y)), so Var g = (2/(n(n − 1)))(2(n − 2)ζ₁ + ζ₂) with, writing
