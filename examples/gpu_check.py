@@ -4,11 +4,12 @@ estimator, and how fast is each?
     python examples/gpu_check.py [TRIALS]        # default 200000 trials per estimator and problem
 
 For a categorical, a binary and a multi-variable problem it runs ``carms variance -e all``, and for
-a Gaussian, a Gamma-rate and an Exponential problem ``carms continuous -e all``, with
-``--backend cpu`` and ``--backend cuda`` and compares every number of the two JSON records except
-the timing and machine fields: equal to 1e-9, relative (absolute below 1). The GPU's
+a Gaussian, a Gamma-rate, a Gamma-shape (the implicit estimator) and an Exponential problem
+``carms continuous -e all``, with ``--backend cpu`` and ``--backend cuda``, and compares every
+number of the two JSON records except the timing and machine fields: equal to 1e-9, relative
+(absolute below 1). The GPU's
 ``log``/``erfc`` and fused multiply-adds may differ from the CPU's in the last bit, and the GPU
-merges 64-trial chunks where the CPU merges larger ones, so sums differ in the last bits (under
+merges 256-trial chunks where the CPU merges larger ones, so sums differ in the last bits (under
 the simulator too); bias z-scores near 0 amplify that, hence the absolute floor. Then it prints
 each estimator's CPU and GPU throughput from those runs, and ``carms bench --backend cuda`` at a
 larger size (small runs time the GPU's launches, not its kernels). Exit 0 when every number
@@ -49,6 +50,7 @@ PROBLEMS = {
     "multi-variable": f"{DISCRETE} -k 4 -d 3 -n 3 -o pairwise".split(),
     "gaussian": f"continuous {COMMON} --dist gaussian --mu 0.5 --sigma 1.5 -d 2 -o cos:1".split(),
     "gamma-rate": f"continuous {COMMON} --dist gamma --alpha 2.5 --rate 1.5 -o square".split(),
+    "gamma-shape": f"continuous {COMMON} --dist gamma --alpha 2.5 --rate 1.5 --param alpha -o log".split(),
     "exponential": f"continuous {COMMON} --dist exponential --rate 2 -o exp:1".split(),
 }
 
