@@ -65,3 +65,28 @@ def test_bench_over_the_budget_is_refused_per_estimator_naming_the_largest_k(cli
 def test_variance_over_the_budget_also_names_the_largest_k(cli):
     args = ("variance", "-k", 1000, "-d", 1000, "-e", "loorf,reinforce", "-t", 20_000, "-q", "--max-memory", "200M")
     assert 2 <= _largest_k(one_error_line(cli(*args))) < 1000
+
+
+# --- sweep: a re-run without --resume does not replace the finished points --------------------------
+
+
+def test_a_sweep_will_not_replace_a_jsonl_holding_rows_unless_told(cli, tmp_path):
+    args = ["sweep", "-k", "3,4", "-n", 2, "-e", "loorf", "-t", 2000, "-q"]
+    jsonl = tmp_path / "s.jsonl"
+    assert cli(*args, "--jsonl", jsonl).code == 0
+    before = jsonl.read_text()
+    assert before.count("\n") == 2
+    error = one_error_line(cli(*args, "--jsonl", jsonl))
+    assert error == (
+        f"Error: '{jsonl}' already holds 2 rows of an earlier sweep: add --resume to keep its completed points "
+        "and run only the others, or --overwrite to replace it\n"
+    )
+    assert jsonl.read_text() == before  # untouched
+    assert "choose one" in one_error_line(cli(*args, "--jsonl", jsonl, "--resume", "--overwrite"))
+    assert cli(*args, "--jsonl", jsonl, "--resume").code == 0 and jsonl.read_text() == before  # nothing to run
+    other = ["sweep", "-k", 5, "-n", 2, "-e", "loorf", "-t", 2000, "-q", "--jsonl", jsonl, "--overwrite"]
+    assert cli(*other).code == 0
+    assert jsonl.read_text().count("\n") == 1 and '"categories": 5' in jsonl.read_text()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert cli(*args, "--jsonl", empty).code == 0  # an empty file holds nothing to lose
