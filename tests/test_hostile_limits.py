@@ -90,3 +90,159 @@ def test_a_sweep_will_not_replace_a_jsonl_holding_rows_unless_told(cli, tmp_path
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert cli(*args, "--jsonl", empty).code == 0  # an empty file holds nothing to lose
+
+
+# --- the continuous family: overflow and infinite variance refused up front ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-o", "exp:-0.01", "--mu", 300], "the estimates can overflow float64 (|f| overflows float64"),
+        (["-o", "poly:0,0,0,0,0,0,0,0,0,0,0,0,1", "--mu", 1e30], "the estimates can overflow float64"),
+        (["-o", "square", "--mu", 1e100], "the estimates can reach |g| = "),
+        (["--sigma", 1e-300], "the estimates can reach |g| = "),
+        (["--dist", "exponential", "--rate", 1e-300, "-o", "square"], "the estimates can overflow float64"),
+        (["-o", "quad-form:1e200"], "the estimates can overflow float64"),
+        (["-o", "cos:1e300"], "the estimates can reach |g| = "),
+    ],
+)
+def test_continuous_estimates_that_would_overflow_are_refused_naming_the_limit(cli, args, said):
+    from carms_cli.continuous.magnitude import largest_estimate
+
+    error = one_error_line(cli("continuous", *args, "-t", 20_000, "-e", "pathwise,score", "--fail-on-bias", "-q"))
+    assert said in error
+    limit = float(re.search(r"stay finite only up to \|g\| = ([0-9.e+]+);", error).group(1))
+    size = 1 if "exponential" in args else 2
+    assert limit == pytest.approx(largest_estimate(20_000, size), rel=1e-2)
+
+
+def test_continuous_magnitudes_below_the_limit_run_and_pass(cli):
+    """Large but representable: μ = 1e60 under square gives |g| ≈ 1e61, far below the limit, and an honest verdict."""
+    args = ("continuous", "-o", "square", "--mu", 1e60, "-t", 20_000, "-e", "pathwise,score", "--fail-on-bias")
+    result = cli(*args, "-q", "--json", "-")
+    assert result.code == 0, result.err
+    assert all(entry["unbiased"] is not False for entry in result.json()["estimators"])
+
+
+def test_estimate_bound_covers_every_sampled_estimate():
+    """The bound is an upper bound of what the kernels draw: every per-trial |g| stays below it."""
+    import numpy as np
+
+    from carms_cli.continuous.kernels import numpy_backend
+    from carms_cli.continuous.magnitude import estimate_bound
+    from carms_cli.continuous.registry import parse_estimators
+    from carms_cli.continuous.source import kernel_args
+    from tests.test_continuous_exact import make
+
+    for dist, values, objective in [
+        ("gaussian", {"mu": 0.4, "sigma": 1.3}, "poly:1,-2,0.5,0.1"),
+        ("gaussian", {"mu": -2.0, "sigma": 0.2}, "exp:-3"),
+        ("exponential", {"rate": 0.7}, "square:1"),
+        ("gamma", {"alpha": 0.3, "rate": 2.0}, "log"),
+    ]:
+        problem = make(dist, values, objective, samples=4)
+        bound, _ = estimate_bound(problem)
+        for spec in parse_estimators("all", problem):
+            g, _ = numpy_backend.trial_estimates(kernel_args(problem, spec, np.zeros(problem.size)), 0, 4000)
+            assert np.all(np.isfinite(g))
+            assert np.all(np.abs(g) <= bound), (dist, objective, spec.name, np.abs(g).max(), bound)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-o", "exp:-0.5"], "E[f²] is infinite unless k > -1/(4 sigma²) = -0.25"),
+        (["-o", "exp:-0.1", "--sigma", 2], "E[f²] is infinite unless k > -1/(4 sigma²) = -0.0625"),
+        (["--dist", "exponential", "-o", "exp:-0.01"], "faster than the exponential density falls"),
+        (["--dist", "gamma", "-o", "exp:-0.3"], "faster than the gamma density falls"),
+    ],
+)
+def test_continuous_objectives_without_a_variance_are_refused_not_called_biased(cli, args, said):
+    assert said in one_error_line(cli("continuous", *args, "-t", 20_000, "--fail-on-bias", "-q"))
+
+
+def test_an_optimal_baseline_without_quadrature_is_left_out_or_refused(cli):
+    """exp:k<0 has no quadrature for the optimal baseline: `-e all` leaves score-baseline out, naming it is exit 2."""
+    args = ("continuous", "-o", "exp:-3", "--mu", -2, "--sigma", 0.2, "-t", 2000, "-q")
+    record = cli(*args, "-e", "all", "--json", "-")
+    assert record.code == 0 and "score-baseline" not in [entry["name"] for entry in record.json()["estimators"]]
+    assert "needs the optimal baseline" in one_error_line(cli(*args, "-e", "score-baseline"))
+
+
+def test_continuous_sweep_checks_overflow_at_every_point_before_sampling(cli, tmp_path):
+    jsonl = tmp_path / "s.jsonl"
+    args = ("sweep", "--family", "continuous", "-o", "square", "--mu", "1,1e100", "-t", 2000, "-q", "--jsonl", jsonl)
+    error = one_error_line(cli(*args))
+    assert "the estimates can reach |g|" in error and not jsonl.exists()
+    args = ("sweep", "--family", "continuous", "-o", "exp", "--k=-1,1", "-t", 2000, "-q", "--jsonl", jsonl)
+    assert "E[f²] is infinite" in one_error_line(cli(*args)) and not jsonl.exists()
+
+
+# --- the hostile battery for `carms continuous` and `carms implicit` ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--dist", "gamma", "--alpha", "0"], "--alpha must be positive"),
+        (["--dist", "gamma", "--alpha", "-1"], "--alpha must be positive"),
+        (["--dist", "gamma", "--alpha", "nan"], "--alpha must be finite"),
+        (["--dist", "gamma", "--alpha", "inf"], "--alpha must be finite"),
+        (["--dist", "gamma", "--alpha", "1,x"], "--alpha must be comma-separated numbers"),
+        (["--dist", "gamma", "--alpha", ",,"], "--alpha must be comma-separated numbers"),
+        (["--dist", "gamma", "--alpha", "1,2,3", "-d", 2], "--alpha has 3 values but D = 2"),
+        (["--mu", "nan"], "--mu must be finite"),
+        (["--sigma", "-inf"], "--sigma must be finite"),
+        (["--sigma", "0"], "--sigma must be positive"),
+        (["-t", 0], "--trials must be"),
+        (["-n", 0], "--samples must be in 1..64"),
+        (["--json", "/nonexistent/folder/r.json"], "cannot write --json"),
+    ],
+)
+def test_continuous_hostile_inputs_are_one_line_exit_2(cli, args, said):
+    assert said in one_error_line(cli("continuous", *args, "-q"))
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--alpha", ""], "--alpha is empty"),
+        (["--alpha", ",,"], "--alpha is empty"),
+        (["--alpha", "1,x"], "--alpha expects comma-separated numbers"),
+        (["--alpha", "0"], "--alpha values must lie in"),
+        (["--alpha", "-1"], "--alpha values must lie in"),
+        (["--alpha", "nan"], "--alpha values must lie in"),
+        (["--alpha", "inf"], "--alpha values must lie in"),
+        (["--draws", 0], "--draws must be at least 2"),
+        (["--draws", 10**12], "the largest --draws that fits is"),
+        (["--draws", 10**8, "--max-memory", "1G"], "the largest --draws that fits is"),
+        (["--max-memory", "lots"], "--max-memory expects"),
+        (["--json", "/nonexistent/folder/r.json"], "cannot write --json"),
+    ],
+)
+def test_implicit_hostile_inputs_are_one_line_exit_2(cli, args, said):
+    assert said in one_error_line(cli("implicit", *args, "-q"))
+
+
+def test_implicit_draws_that_fit_the_budget_are_the_ones_named():
+    from carms_cli.analysis.implicit import implicit_bytes
+
+    budget = parse_memory("1G")
+    with pytest.raises(InputError) as refused:
+        check_size(lambda count: implicit_bytes(count, 10**6), 10**8, budget, "checking", "--draws", lower=2)
+    largest = int(re.search(r"is ([0-9,]+)$", str(refused.value)).group(1).replace(",", ""))
+    assert implicit_bytes(largest, 10**6) <= budget < implicit_bytes(largest + 1, 10**6)
+
+
+def test_implicit_to_a_closed_pipe_is_one_line_and_exit_2():
+    import subprocess
+
+    from carms_cli.core import errors
+    from tests.test_hostile import carms
+
+    process = carms("implicit", "--alpha", "1", "--draws", 50, "--batch", 1000, "-r", 1, stdout=subprocess.PIPE)
+    process.stdout.close()
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == errors.EXIT_USAGE
+    assert err.decode().endswith("(broken pipe)\n") and err.decode().count("\n") == 1
