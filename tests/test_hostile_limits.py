@@ -246,3 +246,50 @@ def test_implicit_to_a_closed_pipe_is_one_line_and_exit_2():
     _, err = process.communicate(timeout=300)
     assert process.returncode == errors.EXIT_USAGE
     assert err.decode().endswith("(broken pipe)\n") and err.decode().count("\n") == 1
+
+
+# --- carms pmf: progress on stderr for the long parts (the --check sampling, laying out K² cells) -------
+
+
+class _RecordingBar:
+    made: list = []
+
+    def __init__(self, total, enabled, delay=1.0, label="sampling", unit="trials"):
+        self.total, self.enabled, self.label, self.unit, self.calls = total, enabled, label, unit, []
+        _RecordingBar.made.append(self)
+
+    def __call__(self, done, total=None):
+        self.calls.append((done, self.total if total is None else total))
+
+    def close(self):
+        self.closed = True
+
+
+def test_pmf_reports_progress_of_the_check_and_of_printing(cli, monkeypatch):
+    import carms_cli.present.table as table
+
+    monkeypatch.setattr(table, "ProgressBar", _RecordingBar)
+    monkeypatch.setenv("COLUMNS", "60")  # K = 12 at 60 columns: several column blocks per matrix
+    _RecordingBar.made = []
+    assert cli("pmf", "-k", 12, "--check", 70_000).code == 0
+    sampling, printing = _RecordingBar.made
+    assert (sampling.label, sampling.unit, sampling.total, sampling.enabled) == ("sampling", "sets", 70_000, True)
+    assert [done for done, _ in sampling.calls] == sorted(done for done, _ in sampling.calls)
+    assert sampling.calls[-1] == (70_000, 70_000) and len(sampling.calls) > 1 and sampling.closed
+    assert (printing.label, printing.unit) == ("printing", "tables") and printing.closed
+    done, total = printing.calls[-1]
+    assert done == total > 4 and [d for d, _ in printing.calls] == list(range(1, total + 1))
+    _RecordingBar.made = []
+    quiet = cli("pmf", "-k", 12, "--check", 70_000, "-q")
+    assert quiet.code == 0 and quiet.out == "" and quiet.err == ""
+    assert [bar.enabled for bar in _RecordingBar.made] == [False]
+
+
+def test_progress_bar_is_silent_when_stderr_is_not_a_terminal(capsys):
+    from carms_cli.present.table import ProgressBar
+
+    bar = ProgressBar(10, enabled=True, delay=0.0, label="printing", unit="tables")
+    for done in range(1, 11):
+        bar(done)
+    bar.close()
+    assert not bar.enabled and capsys.readouterr().err == ""
