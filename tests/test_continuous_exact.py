@@ -28,6 +28,7 @@ from carms_cli.continuous.exact import (
     sample_moments,
 )
 from carms_cli.continuous.problem import build_problem
+from carms_cli.core.errors import InputError
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -754,7 +755,8 @@ def test_reasons():
     growing = make("gaussian", {"mu": 0.4, "sigma": 0.5}, "exp:-0.3", "all", samples=4)
     assert "grows like" in exact_moments(growing, "score")
     assert np.all(np.isfinite(exact_gradient(growing)))  # E f is finite while 1 + 2kσ² > 0
-    assert np.all(np.isnan(exact_gradient(make("gamma", {"alpha": 2.0, "rate": 1.0}, "exp:-0.3"))))
+    with pytest.raises(InputError, match="moments are infinite"):  # E f = ∞: refused before any exact formula
+        make("gamma", {"alpha": 2.0, "rate": 1.0}, "exp:-0.3")
 
 
 UNBIASED_CASES = [

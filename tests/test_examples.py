@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # Arguments that make each example run at small size ("{tmp}" is a per-test temporary directory).
 SMALL_ARGS = {
-    "arms_toy.sh": ["{tmp}/toy.png", "40", "300"],
+    "arms_toy.sh": ["{tmp}/toy.png", "120", "300"],
     "carms_toy.py": ["20000"],
     "carms_vs_n.sh": ["20000"],
     "ci_gate.sh": ["50000"],

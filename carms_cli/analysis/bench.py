@@ -104,6 +104,21 @@ def numpy_trials_for(plan: Plan, target_seconds: float = TARGET_SECONDS) -> int:
     return max(MIN_NUMPY_TRIALS, int(rate * target_seconds))
 
 
+def bench_bytes(categories: int, dims: int, specs: list[EstimatorSpec], threads: int, trials: int, cuda: bool) -> int:
+    """Estimate the peak bytes of timing ``specs`` at K categories and D variables (objective tables aside).
+
+    The cases run one after another, each on its own plan: the peak is the largest case's plan
+    with one batch of the numba CPU backend, of the NumPy backend or (``cuda``) of the GPU
+    (:func:`~carms_cli.analysis.variance.run_bytes`), plus the bound's per-chunk sums for at least
+    ``trials`` trials.
+    """
+    from carms_cli.analysis.variance import run_bytes
+
+    backends = ("cpu", "numpy", "cuda") if cuda else ("cpu", "numpy")
+    case = max(run_bytes(categories, dims, [spec], threads, backend) for spec in specs for backend in backends)
+    return case + 8 * -(-trials // BOUND_CHUNK)
+
+
 def bench_case(
     problem: Problem,
     spec: EstimatorSpec,

@@ -169,6 +169,33 @@ def sampler_duplicates(
     return SamplerDuplicates(sampler.name, sampler.summary, figures, note, sampled)
 
 
+#: Bytes per enumerated multiset of the exact statistics (its n categories, its probability and
+#: the distinct/coincident counts), times :data:`~carms_cli.discrete.exact.duplicates.MAX_TUPLES`.
+TUPLE_BYTES_PER_SAMPLE = 4 * 8
+
+
+def duplicates_bytes(categories: int, samples: int, trials: int) -> int:
+    """Estimate the peak bytes of :func:`duplicates_record` at K categories, n samples and ``trials`` sets.
+
+    The samplers run one after another, so the peak is one sampler's: its plan's tables, its K×K
+    pair pmf (:func:`~carms_cli.analysis.pmf.pmf_bytes`), the enumerated multisets of the exact
+    statistics, and one batch of sampled sets (:data:`~carms_cli.discrete.source.SET_BATCH`):
+    the kernel's (b, 1, K) estimates and (b, n) samples with their chunk rows (one per
+    :data:`~carms_cli.discrete.source.MIN_CHUNK` sets at most).
+    """
+    from carms_cli.analysis.pmf import pmf_bytes
+    from carms_cli.analysis.variance import PER_ROW_ARRAYS
+    from carms_cli.discrete.exact.duplicates import MAX_TUPLES
+    from carms_cli.discrete.plan import sampler_table_bytes
+    from carms_cli.discrete.source import MIN_CHUNK, SET_BATCH, sampler_probe
+
+    k, n = categories, samples
+    plan = max(sampler_table_bytes(sampler_probe(s), k, 1) for s in samplers_for(k, n))
+    batch = min(SET_BATCH, trials)
+    sampled = batch * (k + 4 * n) * 8 + batch // MIN_CHUNK * PER_ROW_ARRAYS * 8 * k
+    return plan + pmf_bytes(k, printed=False) + MAX_TUPLES * TUPLE_BYTES_PER_SAMPLE * n + sampled
+
+
 def duplicates_record(
     problem: Problem, variable: int = 0, trials: int = 100_000, backend: str = "cpu"
 ) -> DuplicatesRecord:

@@ -236,3 +236,15 @@ def implicit_csv(record: dict) -> str:
     for row in record["rows"]:
         writer.writerow({key: "" if row.get(key) is None else row[key] for key in CSV_FIELDS})
     return buffer.getvalue()
+
+
+#: Bytes per checked draw at the peak of :func:`implicit_row`: the standard and dtype-rounded
+#: draws, ∂x/∂α, the terms, the mpmath reference, the relative errors and their temporaries.
+BYTES_PER_DRAW = 80
+#: Bytes per draw of the timing batch (its draws, values and derivatives, and the mean tests).
+BYTES_PER_TIMED_DRAW = 64
+
+
+def implicit_bytes(draws: int, batch: int) -> int:
+    """Estimate the peak bytes of :func:`implicit_record`: one α's checked draws and timing batch at a time."""
+    return BYTES_PER_DRAW * draws + BYTES_PER_TIMED_DRAW * batch

@@ -6,6 +6,7 @@ Optionally also a sampled check of the pair frequencies against the exact table.
 ``carms-cli/pmf/1`` JSON layout.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,8 +35,12 @@ def sampler_for(construction: str, copula: str) -> SamplerSpec:
     return find_sampler(Construction[construction.upper()], Copula[copula.upper()])
 
 
-def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, backend: str = "cpu"):
+def empirical_pair_pmf(
+    sampler, p: np.ndarray, n: int, count: int, seed: int, backend: str = "cpu", progress: Callable | None = None
+):
     """Frequency of ordered pairs (z_i, z_j), i ≠ j, over ``count`` sampled sets, with standard errors.
+
+    ``progress(done)`` hears of the sets counted so far after each batch.
 
     Per set, ``X(a, b) = #{i ≠ j : z_i = a, z_j = b} / (n(n−1))`` (mean P(a, b)); sets are
     independent, so the standard error is ``sd(X)/√count``.
@@ -52,6 +57,7 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, ba
     total_sq = np.zeros((k, k))
     batch = max(1, min(1 << 15, 4_000_000 // (k * k)))
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    done = 0
     for z in sample_sets(sampler, p, n, count, seed, batch, backend):
         counts = np.zeros((z.shape[0], k, k))
         rows = np.arange(z.shape[0])
@@ -60,6 +66,9 @@ def empirical_pair_pmf(sampler, p: np.ndarray, n: int, count: int, seed: int, ba
         counts /= len(pairs)
         total += counts.sum(axis=0)
         total_sq += (counts**2).sum(axis=0)
+        done += z.shape[0]
+        if progress is not None:
+            progress(done)
     mean = total / count
     se = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0) / max(count - 1, 1))
     return mean, se
@@ -119,9 +128,11 @@ class PmfRecord:
         }
 
 
-def pair_check(sampler, p: np.ndarray, joint: np.ndarray, n: int, sets: int, seed: int, backend: str) -> PairCheck:
-    """Sample ``sets`` n-sample sets and compare their pair frequencies with ``joint``."""
-    frequency, se = empirical_pair_pmf(sampler, p, n, sets, seed, backend)
+def pair_check(
+    sampler, p: np.ndarray, joint: np.ndarray, n: int, sets: int, seed: int, backend: str, progress=None
+) -> PairCheck:
+    """Sample ``sets`` n-sample sets and compare their pair frequencies with ``joint`` (``progress(done)``: sets)."""
+    frequency, se = empirical_pair_pmf(sampler, p, n, sets, seed, backend, progress)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, (frequency - joint) / se, np.where(np.abs(frequency - joint) > 0, np.inf, 0.0))
     worst = np.unravel_index(np.argmax(np.abs(z)), z.shape)
@@ -159,6 +170,7 @@ def pmf_record(
     copula: str = "dirichlet",
     check: int | None = None,
     backend: str = "cpu",
+    progress: Callable[[int], None] | None = None,
 ) -> PmfRecord:
     """Compute the exact pair pmf of one variable's sampler, and optionally its sampled check.
 
@@ -174,6 +186,8 @@ def pmf_record(
         Sampled sets for the check of the pair frequencies (None: no check).
     backend : str
         A resolved backend (``cpu``, ``cuda`` or ``numpy``) for the check's sampling.
+    progress : callable, optional
+        ``progress(done)`` hears of the check's sets sampled so far.
 
     Returns
     -------
@@ -202,5 +216,5 @@ def pmf_record(
         independent_product=np.outer(p, p),
         ratio=importance_ratios(p, joint, sampler, variable),
         row_sum_max_error=float(np.max(np.abs(joint.sum(axis=1) - p))),
-        check=None if check is None else pair_check(sampler, p, joint, n, check, problem.seed, backend),
+        check=None if check is None else pair_check(sampler, p, joint, n, check, problem.seed, backend, progress),
     )

@@ -63,15 +63,19 @@ PER_ESTIMATOR_ARRAYS = 16
 PER_ROW_ARRAYS = 5
 
 
-def variance_bytes(problem: Problem, specs: list[EstimatorSpec], threads: int, backend: str = "cpu") -> int:
-    """Estimate the peak bytes of :func:`analyse_variance` beyond the problem (every plan is built first).
+def run_bytes(categories: int, dims: int, specs: list[EstimatorSpec], threads: int, backend: str = "cpu") -> int:
+    """Estimate the peak bytes of :func:`analyse_variance` at K categories and D variables, objective aside.
 
-    Each estimator's plan tables (:func:`~carms_cli.discrete.plan.plan_bytes`) and its D×K arrays,
-    plus one batch of chunk rows (:meth:`~carms_cli.discrete.source.PlanSource.batch_rows`'s rule).
+    Every plan is built first: each estimator's sampler tables
+    (:func:`~carms_cli.discrete.plan.sampler_table_bytes`) and its D×K arrays, plus one batch of
+    chunk rows (:meth:`~carms_cli.discrete.source.PlanSource.batch_rows`'s rule). The sizes alone
+    decide it, so the largest K that fits a budget can be searched
+    (:func:`carms_cli.core.budget.check_size`); each plan also carries the objective's tables
+    (:func:`~carms_cli.discrete.plan.objective_table_bytes`).
     """
-    from carms_cli.discrete.plan import plan_bytes
+    from carms_cli.discrete.plan import sampler_table_bytes
 
-    cells = problem.dims * problem.categories
+    cells = dims * categories
     if backend == "cuda":
         rows = max(1, (1 << 25) // (3 * cells))
     elif backend == "numpy":
@@ -80,7 +84,7 @@ def variance_bytes(problem: Problem, specs: list[EstimatorSpec], threads: int, b
         rows = max(1, BATCH_ELEMENTS // cells)
     else:
         rows = max(4 * threads, min(256, (1 << 22) // (3 * cells)))
-    plans = sum(plan_bytes(problem, spec) + PER_ESTIMATOR_ARRAYS * 8 * cells for spec in specs)
+    plans = sum(sampler_table_bytes(spec, categories, dims) + PER_ESTIMATOR_ARRAYS * 8 * cells for spec in specs)
     return plans + rows * PER_ROW_ARRAYS * 8 * cells
 
 

@@ -125,11 +125,13 @@ def bench(
         return
     from carms_cli.discrete.registry import parse_estimators
 
+    budget = problem.budget()
     problem = problem.build(trials)
     specs = parse_estimators(estimators or DEFAULT_BENCH_ESTIMATORS, problem.categories, problem.samples)
     used_backend, backend_note = resolve_backend(backend.value)  # --backend cuda without a GPU: exit 2 here
     gpu_trials = (cuda_trials or trials) if used_backend == "cuda" else None
     used_threads = set_threads(threads)
+    _check_bench_memory(problem, specs, used_threads, trials, gpu_trials is not None, budget)
     # start-up first: after the timings below, this process's idle BLAS and numba worker threads
     # still spin for a while and would slow the fresh processes down
     startup = None if no_startup else startup_seconds()
@@ -150,6 +152,24 @@ def bench(
         from carms_cli.present.table import plain_json
 
         write_output(json_out, plain_json(record), "JSON")
+
+
+def _check_bench_memory(problem, specs, threads: int, trials: int, cuda: bool, budget: int) -> None:
+    """Refuse (exit 2) a bench whose largest case would not fit ``budget``, naming the largest K that does."""
+    from carms_cli.analysis.bench import bench_bytes
+    from carms_cli.core.budget import check_size
+    from carms_cli.discrete.plan import objective_table_bytes
+
+    objective = objective_table_bytes(problem.objective)
+    count = f"{len(specs)} estimator{'s' if len(specs) > 1 else ''}"
+    check_size(
+        lambda k: bench_bytes(k, problem.dims, specs, threads, trials, cuda) + objective,
+        problem.categories,
+        budget,
+        f"this bench ({count} at K = {problem.categories:,}, D = {problem.dims:,}, {threads} threads)",
+        "K",
+        lower=2,
+    )
 
 
 def _print_bench(record: dict) -> None:

@@ -35,8 +35,19 @@ def duplicates(
     """
     if trials < 2:
         raise InputError(f"--trials must be at least 2, got {trials}")
+    budget = problem.budget()
     problem = problem.build(trials=1)
-    from carms_cli.analysis.duplicates import duplicates_record
+    from carms_cli.analysis.duplicates import duplicates_bytes, duplicates_record
+    from carms_cli.core.budget import check_size
+
+    check_size(
+        lambda k: duplicates_bytes(k, problem.samples, trials),
+        problem.categories,
+        budget,
+        f"duplicate statistics at K = {problem.categories:,}, n = {problem.samples}, {trials:,} sets",
+        "K",
+        lower=2,
+    )
     from carms_cli.analysis.pmf import problem_row
     from carms_cli.core.backends import resolve_backend
 

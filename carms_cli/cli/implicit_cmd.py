@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import CsvOut, JsonOut, Quiet, Seed, check_outputs, write_output
+from carms_cli.cli.options import CsvOut, JsonOut, MaxMemory, Quiet, Seed, check_outputs, write_output
 from carms_cli.core.errors import EXIT_GATE, EXIT_OK
 
 
@@ -31,6 +31,7 @@ def implicit(
     ] = None,
     json_out: JsonOut = None,
     csv_out: CsvOut = None,
+    max_memory: MaxMemory = None,
     quiet: Quiet = False,
 ) -> int:
     """Check implicit-reparameterization derivatives ∂x/∂α against mpmath, draw by draw, and time them.
@@ -42,6 +43,18 @@ def implicit(
     from carms_cli.present.table import ProgressBar, plain_json
 
     alphas = parse_alphas(alpha)
+    if draws >= 2 and batch >= 1000:  # smaller ones are refused below with their own message
+        from carms_cli.analysis.implicit import implicit_bytes
+        from carms_cli.core.budget import check_size, parse_memory
+
+        check_size(
+            lambda count: implicit_bytes(count, batch),
+            draws,
+            parse_memory(max_memory),
+            f"checking {draws:,} draws per α (timing batch up to {batch:,})",
+            "--draws",
+            lower=2,
+        )
     bar = ProgressBar(draws * len(alphas), enabled=not quiet)
     try:
         record = implicit_record(dist, alphas, dtype, draws, seed, batch, repeats, max_error, bar)

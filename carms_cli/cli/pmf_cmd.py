@@ -12,6 +12,7 @@ from carms_cli.cli.options import (
     CopulaName,
     JsonOut,
     ProblemOptions,
+    Quiet,
     problem_options,
     write_output,
 )
@@ -37,6 +38,7 @@ def pmf(
     ] = None,
     backend: Backend = BackendName.cpu,
     json_out: JsonOut = None,
+    quiet: Quiet = False,
 ) -> None:
     """Exact pair pmf P(a,b) of two of the n samples, p_a·p_b, and the ratio w(a,b) = p_a p_b / P(a,b).
 
@@ -60,13 +62,18 @@ def pmf(
 
         used_backend, _ = resolve_backend(backend.value)
 
-    record = pmf_record(problem, variable, construction.value, copula.value, check, used_backend)
-    from carms_cli.present.table import plain_json, print_matrices
+    from carms_cli.present.table import ProgressBar, plain_json, print_matrices
+
+    bar = ProgressBar(check or 0, enabled=not quiet, unit="sets")
+    try:
+        record = pmf_record(problem, variable, construction.value, copula.value, check, used_backend, bar)
+    finally:
+        bar.close()
 
     if json_out is not None:
         write_output(json_out, plain_json(record.to_dict()), "JSON")
-        if json_out == "-":
-            return
+    if json_out == "-" or quiet:
+        return
     p, sampled = record.config.probs, record.check
     header = [
         f"pair pmf of sampler {record.config.sampler}: K={problem.categories}, n={problem.samples}",
@@ -80,7 +87,11 @@ def pmf(
     ]
     if sampled:
         matrices.append((f"empirical P(a,b) from {check:,} sampled sets", sampled.frequency))
-    print_matrices(matrices, header=header)
+    bar = ProgressBar(len(matrices), enabled=not quiet, label="printing", unit="tables")
+    try:
+        print_matrices(matrices, header=header, progress=bar)
+    finally:
+        bar.close()
     if sampled:
         a, b = sampled.max_abs_z_at
         print_matrices([], header=[f"largest |z| of empirical vs exact: {sampled.max_abs_z:.2f} at ({a}, {b})"])

@@ -154,6 +154,13 @@ def sweep(
             help="Keep the completed points of an interrupted sweep's --jsonl file and run only the others.",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a --jsonl file that already holds rows (without it or --resume, such a file is refused).",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Run 'variance' (or 'continuous') over every combination of the given axes' values.
@@ -209,6 +216,10 @@ def sweep(
     expected = [declared.validate_point(point, **point_options) for point in points]
     commands = [declared.command(point, **point_options) for point in points]
     kept: dict[int, list[dict]] = {}
+    if resume and overwrite:
+        raise InputError("--resume keeps the --jsonl file's completed points, --overwrite replaces them: choose one")
+    if not resume and not overwrite:
+        _refuse_to_replace_rows(jsonl_out)
     if resume:
         if jsonl_out in (None, "-"):
             raise InputError("--resume needs --jsonl PATH: the JSON Lines file of the interrupted sweep")
@@ -298,6 +309,27 @@ def sweep(
 
 def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _refuse_to_replace_rows(path: str | None) -> None:
+    """Refuse (exit 2) a --jsonl file that already holds rows: an earlier sweep's work is not replaced silently."""
+    from pathlib import Path
+
+    if path in (None, "-"):
+        return
+    try:
+        target = Path(path)
+        if not target.is_file() or target.stat().st_size == 0:
+            return
+        with target.open("rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+    except OSError:
+        return  # unreadable: the write itself says why
+    if lines:
+        raise InputError(
+            f"'{path}' already holds {lines:,} row{'s' if lines > 1 else ''} of an earlier sweep: add --resume to keep "
+            "its completed points and run only the others, or --overwrite to replace it"
+        )
 
 
 def _completed_points(path: str, commands: list[str], expected: list[list[str]]) -> dict[int, list[dict]]:

@@ -93,20 +93,25 @@ def variance(
     ]
     if max_variance_ratio is not None:
         require_reference([spec.name for spec in specs], VARIANCE_REFERENCE, "--max-variance-ratio")
-    from carms_cli.analysis.variance import analyse_variance, variance_bytes
+    from carms_cli.analysis.variance import analyse_variance, run_bytes
     from carms_cli.cli.reporting import PreparationNote, show_and_gate
     from carms_cli.core.backends import resolve_backend
-    from carms_cli.core.budget import check_memory
+    from carms_cli.core.budget import check_size
     from carms_cli.core.engine import set_threads
+    from carms_cli.discrete.plan import objective_table_bytes
     from carms_cli.present.table import ProgressBar
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
-    check_memory(
-        variance_bytes(problem, specs, used_threads, used_backend),
+    objective = len(specs) * objective_table_bytes(problem.objective)
+    check_size(
+        lambda k: run_bytes(k, problem.dims, specs, used_threads, used_backend) + objective,
+        problem.categories,
         budget,
         f"this run ({len(specs)} estimator{'s' if len(specs) > 1 else ''} at K = {problem.categories:,}, "
         f"D = {problem.dims:,}, {used_threads} threads)",
+        "K",
+        lower=2,
     )
     bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
     try:

@@ -435,7 +435,8 @@ def _gaussian_1d(objective: Objective, mu: float, sigma: float) -> tuple[float, 
         return e, -2.0 * k * mu * e / s, 4.0 * k * sigma * e * (k * mu * mu / (s * s) - 0.5 / s)
     if code == ObjectiveCode.COS:
         k = p[0]
-        damp = math.exp(-0.5 * k * k * sigma * sigma)
+        spread = float(k) * float(sigma)  # Python floats: a huge kσ damps to 0 without a NumPy overflow warning
+        damp = math.exp(-0.5 * spread * spread)
         e = math.cos(k * mu) * damp
         return e, -k * math.sin(k * mu) * damp, -k * k * sigma * e
     if code == ObjectiveCode.POLY:

@@ -141,7 +141,8 @@ def build_problem(
 
     ``given`` maps parameter names (``mu``, ``sigma``, ``rate``, ``alpha``) to their text (None:
     not given). Values given for another distribution, σ, λ, α or β ≤ 0, a D that disagrees with
-    a list's length and an objective that does not fit the distribution are refused.
+    a list's length, an objective that does not fit the distribution and values whose estimates
+    could overflow the statistics (:mod:`carms_cli.continuous.magnitude`) are refused.
     """
     distribution = distribution.lower()
     if distribution not in DISTRIBUTIONS:
@@ -193,4 +194,8 @@ def build_problem(
     built = build_objective(objective, dims)
     if built.positive_only and distribution == "gaussian":
         raise InputError(f"objective '{built.spec}' needs x > 0: use --dist exponential or gamma")
-    return ContinuousProblem(distribution, values, parameters, built, samples, dims, trials, seed)
+    problem = ContinuousProblem(distribution, values, parameters, built, samples, dims, trials, seed)
+    from carms_cli.continuous.magnitude import check_estimate_magnitude
+
+    check_estimate_magnitude(problem)  # overflow refused before any sampling (issue 19)
+    return problem

@@ -29,7 +29,7 @@ variates (the fresh samples), and 2 per sample per reported coordinate for MVD.
 
 from dataclasses import dataclass
 
-from carms_cli.continuous.codes import EstimatorCode
+from carms_cli.continuous.codes import EstimatorCode, ObjectiveCode
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.core.errors import InputError
 
@@ -181,6 +181,9 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     if spec.needs_baseline and not problem.objective.separable:
         return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by 1-D quadrature, which objective "
                 f"'{problem.objective.spec}' (not separable) does not allow")
+    if spec.needs_baseline and problem.objective.code == ObjectiveCode.EXP and problem.objective.params[0] < 0:
+        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by quadrature, which objective "
+                f"'{problem.objective.spec}' (growing like e^(|k|x²)) does not allow")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

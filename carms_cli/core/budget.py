@@ -10,6 +10,7 @@ are upper bounds of the large arrays only (the interpreter and the compiled kern
 
 import os
 import re
+from collections.abc import Callable
 
 from carms_cli.core.errors import InputError
 
@@ -56,10 +57,49 @@ def fmt_bytes(count: float) -> str:
     return f"{count:.0f} B"
 
 
-def check_memory(estimate: float, budget: int, what: str) -> None:
-    """Raise InputError (exit 2) when ``estimate`` bytes exceed ``budget``, saying both and how to change it."""
+def largest_fitting(estimate: Callable[[int], float], budget: int, upper: int, lower: int = 1) -> int:
+    """Return the largest size ``s`` in ``[lower, upper]`` with ``estimate(s) ≤ budget`` (0 when none does).
+
+    ``estimate`` must not decrease with the size (a bisection over ``[lower, upper]``).
+    """
+    if estimate(lower) > budget:
+        return 0
+    low, high = lower, upper  # estimate(low) fits; the answer lies in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        if estimate(middle) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def check_memory(estimate: float, budget: int, what: str, fits: str | None = None) -> None:
+    """Raise InputError (exit 2) when ``estimate`` bytes exceed ``budget``, saying both and how to change it.
+
+    ``fits`` names the largest request that fits (e.g. ``"the largest --categories that fits is 1,200"``);
+    without it the message asks for a smaller problem.
+    """
     if estimate > budget:
         raise InputError(
             f"{what} would need about {fmt_bytes(estimate)} of memory, more than the budget of {fmt_bytes(budget)} "
-            "(--max-memory; default half the physical memory): choose a smaller problem"
+            f"(--max-memory; default half the physical memory): {fits or 'choose a smaller problem'}"
         )
+
+
+def check_size(estimate: Callable[[int], float], size: int, budget: int, what: str, name: str, lower: int = 1) -> None:
+    """:func:`check_memory` for a request whose memory grows with one size (e.g. K).
+
+    ``estimate(size)`` is the bytes at that size; a refusal names the largest size (``name``, e.g.
+    ``K``) in ``[lower, size]`` that fits, or says that none does.
+    """
+    need = estimate(size)
+    if need <= budget:
+        return
+    largest = largest_fitting(estimate, budget, size, lower)
+    fits = (
+        f"the largest {name} that fits is {largest:,}"
+        if largest
+        else f"not even {name} = {lower:,} fits (raise --max-memory)"
+    )
+    check_memory(need, budget, what, fits)

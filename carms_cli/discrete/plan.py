@@ -127,19 +127,26 @@ def uses_ratio_table(spec: EstimatorSpec) -> bool:
 
 def plan_bytes(problem: Problem, spec: EstimatorSpec) -> int:
     """Bytes of the tables :func:`build_plan` would allocate."""
-    k, d = problem.categories, problem.dims
+    return sampler_table_bytes(spec, problem.categories, problem.dims) + objective_table_bytes(problem.objective)
+
+
+def objective_table_bytes(objective) -> int:
+    """Bytes of the objective's pair and full tables that a plan carries."""
+    return sum(table.nbytes for table in (objective.pair, objective.full) if table is not None)
+
+
+def sampler_table_bytes(spec: EstimatorSpec, k: int, d: int) -> int:
+    """Bytes of :func:`build_plan`'s sampler and ratio tables at K categories and D variables (sizes alone).
+
+    The cumulative tables of every order (and their guide tables), or the rotated sampler's
+    offsets; the K×K ratio table per variable where the weighting uses one; p per variable.
+    """
     if rotated(spec.sampler, k):
         total = d * (2 * k + 1) * 8 + categorical.order_set_size("reference", k) * 8
     else:
         n_orders = categorical.order_set_size(spec.sampler.orders, k)
         total = d * n_orders * k * (16 + (4 if uses_guide(spec.sampler, k) else 0))
-    total += (d * k * k * 8 if uses_ratio_table(spec) else 0) + d * k * 8
-    objective = problem.objective
-    if objective.pair is not None:
-        total += objective.pair.nbytes
-    if objective.full is not None:
-        total += objective.full.nbytes
-    return total
+    return total + (d * k * k * 8 if uses_ratio_table(spec) else 0) + d * k * 8
 
 
 def importance_ratios(p: np.ndarray, joint: np.ndarray, sampler: SamplerSpec, d: int, kind: str = "exact"):

@@ -28,6 +28,8 @@ CHUNK_TRIALS_PER_CATEGORY = 16
 MAX_CHUNK_LARGE_K = 32768
 
 #: The discrete family's integer extras, in the order of the contract's scalar columns.
+#: Sets per batch of :func:`sample_sets` (its memory: a batch's (b, D, K) estimates and (b, n, D) samples).
+SET_BATCH = 1 << 15
 EXTRA_NAMES = ("unique_sum", "unique_sq_sum", "duplicate_sum")
 
 
@@ -200,7 +202,7 @@ def sampler_probe(sampler):
     raise ValueError(f"sampler '{sampler.name}' draws no n-sample sets")
 
 
-def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = 1 << 15, backend: str = "cpu"):
+def sample_sets(sampler, p: np.ndarray, n: int, count: int, seed: int, batch: int = SET_BATCH, backend: str = "cpu"):
     """Yield batches of n-sample sets (shape (b, n)) of one variable drawn by the kernel itself.
 
     The random stream is the sampler's stream for ``seed``, as in ``carms variance``.

@@ -3,10 +3,12 @@
 The only module that imports Rich. Scripts should read the JSON; the table is for people.
 """
 
+import functools
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,12 +101,17 @@ def split_columns(
     return tables, left_out
 
 
-def print_columns(console: Console, keys: list[TableColumn], groups: list[list[TableColumn]]) -> list[str]:
+def print_columns(
+    console: Console,
+    keys: list[TableColumn],
+    groups: list[list[TableColumn]],
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
     """Print the columns as one table, or as stacked tables sharing the key columns where one does not fit.
 
     A continuation table leaves out the rows whose cells are all blank in it (and is not printed
     if none is left). Columns too wide to fit beside the keys even alone are named once under
-    the tables.
+    the tables. ``progress(done)`` is called after each of the stacked tables.
 
     Returns
     -------
@@ -128,6 +135,8 @@ def print_columns(console: Console, keys: list[TableColumn], groups: list[list[T
         for row in rows:
             table.add_row(*[column.cells[row] for column in [*keys, *columns]])
         console.print(table)
+        if progress is not None:
+            progress(index + 1)
     if left_out:
         titles = ", ".join(column.title for column in left_out)
         console.print(
@@ -376,34 +385,39 @@ def print_report(report: Report, explain: bool = False) -> None:
 class ProgressBar:
     """A progress bar on stderr that appears only once a run has lasted more than a second.
 
-    Disabled when stderr is not a terminal or when ``enabled`` is false (``--quiet``).
+    Disabled when stderr is not a terminal or when ``enabled`` is false (``--quiet``). ``label``
+    and ``unit`` say what is counted (``sampling … trials`` unless told otherwise).
     """
 
-    def __init__(self, total: int, enabled: bool, delay: float = 1.0):
+    def __init__(self, total: int, enabled: bool, delay: float = 1.0, label: str = "sampling", unit: str = "trials"):
         self.total = total
         self.enabled = enabled and sys.stderr.isatty()
         self.delay = delay
+        self.label, self.unit = label, unit
         self.started = time.perf_counter()
         self._progress = None
         self._task = None
 
-    def __call__(self, done: int) -> None:
+    def __call__(self, done: int, total: int | None = None) -> None:
+        """Show ``done`` of the total (``total`` replaces it, for counts known only once work starts)."""
+        if total is not None:
+            self.total = total
         if not self.enabled:
             return
         if self._progress is None:
             if time.perf_counter() - self.started < self.delay:
                 return
             self._progress = Progress(
-                TextColumn("sampling"),
+                TextColumn(self.label),
                 BarColumn(),
-                TextColumn("{task.completed:,}/{task.total:,} trials"),
+                TextColumn("{task.completed:,}/{task.total:,} " + self.unit),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task("sampling", total=self.total)
-        self._progress.update(self._task, completed=done)
+            self._task = self._progress.add_task(self.label, total=self.total)
+        self._progress.update(self._task, completed=done, total=self.total)
 
     def close(self) -> None:
         if self._progress is not None:
@@ -467,18 +481,37 @@ def print_table(
         console.print(line, highlight=False, markup=False)
 
 
-def print_matrices(matrices: list[tuple[str, np.ndarray]], header: list[str] | None = None, digits: int = 4) -> None:
-    """K×K matrices with category labels, one table each (split into column blocks where too wide)."""
+def print_matrices(
+    matrices: list[tuple[str, np.ndarray]],
+    header: list[str] | None = None,
+    digits: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """K×K matrices with category labels, one table each (split into column blocks where too wide).
+
+    ``progress(done, total)`` hears of each printed table (column block) of all the matrices: at
+    large K, laying out the K² cells is what takes long.
+    """
     console = make_console()
     for line in header or []:
         console.print(line, highlight=False, markup=False)
+    laid_out = []
     for title, matrix in matrices:
-        console.print(title, highlight=False, markup=False)
         key = TableColumn("a\\b", [Text(str(a), style="bold") for a in range(matrix.shape[0])])
         columns = [
             [_plain(str(b), [fmt_number(float(x), digits) for x in matrix[:, b]])] for b in range(matrix.shape[1])
         ]
-        print_columns(console, [key], columns)
+        laid_out.append((title, key, columns, max(1, len(split_columns([key], columns, console.width)[0]))))
+    total, done = sum(blocks for *_, blocks in laid_out), 0
+    for title, key, columns, blocks in laid_out:
+        console.print(title, highlight=False, markup=False)
+        told = None if progress is None else functools.partial(_tell_block, progress, done, total)
+        print_columns(console, [key], columns, progress=told)
+        done += blocks
+
+
+def _tell_block(progress: Callable[[int, int], None], before: int, total: int, done: int) -> None:
+    progress(before + done, total)
 
 
 CHART_MARKS = "o*x+#@%&"

@@ -23,7 +23,12 @@ class LaunchConfig:
         return max(1, min(self.max_blocks, -(-rows // self.threads_per_block)))
 
 
-LAUNCH = LaunchConfig()
+#: Threads per block under the CUDA simulator: it runs one Python thread per CUDA thread of a
+#: block, idle ones included, so 128 per block made small test runs start thousands of threads
+#: (results do not depend on the shape; on a GPU the default stays).
+SIMULATOR_THREADS_PER_BLOCK = 16
+
+LAUNCH = LaunchConfig(threads_per_block=SIMULATOR_THREADS_PER_BLOCK) if config.ENABLE_CUDASIM else LaunchConfig()
 
 if config.ENABLE_CUDASIM:
 
