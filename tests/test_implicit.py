@@ -11,6 +11,7 @@
 """
 
 import json
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 from scipy import special
 
 from carms_cli.continuous.implicit import reference_shape_derivative, shape_derivative
-from carms_cli.continuous.kernels import implicit, numpy_backend
+from carms_cli.continuous.kernels import implicit, numpy_backend, temme
 from carms_cli.core.rng import stream_key
 
 QUANTILES = [1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 1 - 1e-6]
@@ -93,12 +94,69 @@ def test_log_minus_digamma_matches_mpmath():
 
 def test_the_term_budget_grows_with_alpha():
     # near x ≈ α the series needs about 8.5√α terms: far beyond a fixed cap of 500 at α = 1e5
-    for alpha in [1e4, 1e5, 1e6]:
-        x = np.array([alpha - 0.5 * np.sqrt(alpha), alpha])
-        g, terms = shape_derivative(alpha, x)
-        assert terms.max() > 8 * np.sqrt(alpha) and (alpha < 1e5 or terms.max() > 500)
-        for gi, xi in zip(g, x, strict=True):
-            assert _relative(gi, reference_shape_derivative(alpha, xi)) <= 1e-12
+    for alpha in [1e4, 1e5]:
+        table = np.empty(implicit.TABLE_SIZE)
+        implicit.shape_table(alpha, table)
+        for x in [alpha - 0.5 * np.sqrt(alpha), alpha]:
+            g, terms = implicit.gamma_series(alpha, x, table)
+            assert terms > 8 * np.sqrt(alpha) and (alpha < 1e5 or terms > 500)
+            assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12
+
+
+def _x_at_eta(alpha, eta):
+    """x = αλ with λ − 1 − ln λ = η²/2, sign(λ − 1) = sign(η)."""
+    with mpmath.workdps(30):
+        lam = mpmath.findroot(lambda t: t - 1 - mpmath.log(t) - mpmath.mpf(eta) ** 2 / 2, 1 + eta + eta**2 / 3)
+        return float(alpha * lam)
+
+
+def test_temme_coefficients_are_dlmf_s():
+    # DLMF 8.12.11: c₀(η) = −1/3 + η/12 − 2η²/135 + η³/864 + η⁴/2835 − …; c₁(0) = −1/540; c₂(0) = 25/6048
+    d = temme.temme_coefficients()
+    assert list(d[0][:5]) == [Fraction(-1, 3), Fraction(1, 12), Fraction(-2, 135), Fraction(1, 864), Fraction(1, 2835)]
+    assert d[1][0] == Fraction(-1, 540) and d[2][0] == Fraction(25, 6048)
+    assert temme.stirling_coefficients(4) == [1, Fraction(1, 12), Fraction(1, 288), Fraction(-139, 51840)]
+    # against the closed forms c₀ = 1/(λ − 1) − 1/η, c₁ = 1/η³ − 1/(λ − 1)³ − 1/(λ − 1)² − 1/(12(λ − 1))
+    for eta in [-0.9, -0.3, 0.4, 1.0]:
+        with mpmath.workdps(40):
+            lam = mpmath.findroot(lambda t, e=eta: t - 1 - mpmath.log(t) - mpmath.mpf(e) ** 2 / 2, 1 + eta)
+            m, e = lam - 1, mpmath.mpf(eta)
+            closed = [1 / m - 1 / e, 1 / e**3 - 1 / m**3 - 1 / m**2 - 1 / (12 * m)]
+            for k in range(2):
+                taylor = sum(mpmath.mpf(c.numerator) / c.denominator * e**n for n, c in enumerate(d[k]))
+                assert abs(taylor - closed[k]) <= 1e-13 * abs(closed[k]), (eta, k)
+
+
+@pytest.mark.parametrize("alpha", [np.nextafter(10.0, 0.0), 10.0, 31.7, 1e3, 1e6])
+def test_both_sides_of_each_switch_against_mpmath(alpha):
+    # switches: α = 10 (Temme from there), |η| = 1 on both sides of the bulk, and the series / fraction
+    # switch at x = α + 0.3√α behind it
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    points = [alpha, np.nextafter(alpha, 0.0), alpha + 0.3 * np.sqrt(alpha)]
+    for eta in [-1.0, 1.0]:
+        edge = _x_at_eta(alpha, eta)
+        points += [edge * (1 - 1e-9), edge * (1 + 1e-9)]
+    temme_used = []
+    for x in points:
+        g, terms = implicit.gamma_shape_derivative_terms(alpha, x, table)
+        temme_used.append(table[implicit.TABLE_TEMME] > 0 and implicit.gamma_uniform(alpha, x, table) >= 0)
+        assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12, (alpha, x, terms)
+    if alpha < 10:
+        assert not any(temme_used)
+    else:  # inside |η| ≤ 1: Temme; just outside: the series (left) or the continued fraction (right)
+        assert temme_used == [True, True, True, False, True, True, False]
+
+
+@pytest.mark.parametrize("alpha", [10.0, 100.0, 1e4])
+def test_temme_agrees_with_the_series_and_fraction_over_the_bulk(alpha):
+    # no mpmath: the two independent derivations agree where both converge (|η| ≤ 1)
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    for eta in np.linspace(-1.0, 1.0, 41):
+        x = _x_at_eta(alpha, eta) if eta else alpha
+        other = implicit.gamma_series if x <= alpha + 0.3 * np.sqrt(alpha) else implicit.gamma_fraction
+        assert _relative(implicit.gamma_uniform(alpha, x, table), other(alpha, x, table)[0]) <= 1e-14, (alpha, eta)
 
 
 def test_the_command_draws_the_continuous_family_gamma_variates():
