@@ -59,9 +59,10 @@ _SHIFT_TO = 10.0
 TEMME_FROM = 10.0
 TEMME_ETA = 1.0
 #: The per-α table of :func:`prepare_shape`: r(α + 1), r(α), 1 if Temme's expansion applies (α ≥ TEMME_FROM)
-#: else 0, then the coefficients Γ*(α)·Σ_k e_{k,n} α^{−k} of B in powers of η.
+#: else 0, 1/α, then the coefficients Γ*(α)·Σ_k e_{k,n} α^{−k} of B in powers of η.
 TABLE_TEMME = 2
-TABLE_COEFFICIENTS = 3
+TABLE_INVERSE = 3
+TABLE_COEFFICIENTS = 4
 TEMME_TERMS = temme.DEGREE + 3
 TABLE_SIZE = TABLE_COEFFICIENTS + TEMME_TERMS
 
@@ -85,7 +86,7 @@ def _build(real):
     orders = expansion.shape[0]
     log_gamma_star = np.array([float(v) for v in temme.log_gamma_star()], dtype=real)
     temme_terms = TEMME_TERMS
-    table_temme, first = TABLE_TEMME, TABLE_COEFFICIENTS
+    table_temme, table_inverse, first = TABLE_TEMME, TABLE_INVERSE, TABLE_COEFFICIENTS
 
     @jit.helper()
     def log_minus_digamma(a):  # pragma: no cover - compiled
@@ -139,13 +140,14 @@ def _build(real):
         """
         table[0] = log_minus_digamma(alpha + one)
         table[1] = log_minus_digamma(alpha)
+        table[table_inverse] = one / alpha
         if alpha < temme_from:
             table[table_temme] = zero
             for n in range(temme_terms):
                 table[first + n] = zero
             return
         table[table_temme] = one
-        w = one / alpha
+        w = table[table_inverse]
         w2 = w * w
         log_star = zero
         for m in range(log_gamma_star.shape[0] - 1, -1, -1):
@@ -166,7 +168,8 @@ def _build(real):
         absolute error ε|μ| moves η by about ε and g by about ε/2 (λ − 1 − ln λ ≈ μ²/2 is then
         resolved to within a few ulps of α, where η ≈ 0).
         """
-        mu = (x - alpha) / alpha
+        inverse = table[table_inverse]  # multiplies, not divisions: x/α to within 1.5 ulp
+        mu = (x - alpha) * inverse
         half_square = mu - math.log1p(mu)
         if half_square > eta_limit:
             return -one
@@ -180,7 +183,7 @@ def _build(real):
             even = even * eta2 + table[j]
             odd = odd * eta2 + table[j - 1]
         even = even * eta2 + table[first]
-        lam = x / alpha
+        lam = x * inverse
         return lam + lam * (even + eta * odd)
 
     @jit.helper()
