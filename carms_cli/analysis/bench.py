@@ -303,7 +303,7 @@ class ImplicitCase(NamedTuple):
 
 
 def _implicit_timer(kernel, key, alpha: float, outputs: tuple, threads: int):
-    """Return ``seconds_of(draws)``: ``kernel(key, first, α, *chunks)`` over contiguous chunks on ``threads`` threads."""
+    """Return ``seconds_of(draws)``: ``kernel(key, first, α, *chunks)`` over contiguous chunks, ``threads`` threads."""
     from carms_cli.core.pool import run_rows
 
     def seconds_of(draws: int) -> float:
@@ -377,8 +377,11 @@ def implicit_bench_record(cases: list[ImplicitCase], config: dict) -> dict:
             "family": "implicit",
             "distribution": "gamma",
             "dtype": "float64",
-            "targets": {"ns_per_draw": IMPLICIT_TARGET_NS, "up_to_alpha": IMPLICIT_TARGET_ALPHA,
-                        "ratio": IMPLICIT_TARGET_RATIO},  # fmt: skip
+            "targets": {
+                "ns_per_draw": IMPLICIT_TARGET_NS,
+                "up_to_alpha": IMPLICIT_TARGET_ALPHA,
+                "ratio": IMPLICIT_TARGET_RATIO,
+            },
             **config,
         },
         "cases": rows,
