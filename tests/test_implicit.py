@@ -10,8 +10,14 @@
   JSON, CSV, ``--max-error`` gate and bad input.
 """
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from fractions import Fraction
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -22,6 +28,7 @@ from carms_cli.continuous.implicit import reference_shape_derivative, shape_deri
 from carms_cli.continuous.kernels import implicit, numpy_backend, temme
 from carms_cli.core.rng import stream_key
 
+ROOT = Path(__file__).resolve().parents[1]
 QUANTILES = [1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 1 - 1e-6]
 ALPHAS = [1e-4, 1e-3, 0.01, 0.1, 0.5, 0.999, 1.0, 1.5, 3.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
 
@@ -246,3 +253,60 @@ def test_cli_bad_input_is_one_line_and_exit_2(cli, args, message):
     assert result.code == 2
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+CUDA_SCRIPT = """
+    import numpy as np
+    from numba import cuda
+    from carms_cli.continuous.kernels import implicit
+    from carms_cli.continuous.kernels.trial import gamma_variate
+    from carms_cli.core.kernels.cuda_launch import unwrap
+    from carms_cli.core.rng import stream_key
+
+    @cuda.jit
+    def draw(key, alpha, table, table32, x, g, g32, points, at_points):
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            value, _ = gamma_variate(key, np.uint64(i), alpha)
+            unwrap(x)[i] = value
+            unwrap(g)[i] = implicit.gamma_shape_derivative(alpha, value, unwrap(table))
+            rounded = np.float32(value)
+            unwrap(g32)[i] = implicit.gamma_shape_derivative32(np.float32(alpha), rounded, unwrap(table32))
+        if i < points.shape[0]:
+            unwrap(at_points)[i] = implicit.gamma_shape_derivative(alpha, unwrap(points)[i], unwrap(table))
+
+    key = np.uint64(stream_key(7, 201))
+    count = 48
+    # α < 1 (the boost; series and fraction), α = 2, and α = 50 (Temme in the bulk); every branch at
+    # given points too (x = 0, the series, Temme on both sides of α, the fraction)
+    for alpha in [0.3, 2.0, 50.0]:
+        points = np.array([0.0, 0.2, 1.0, 3.0, 10.0, 45.0, 55.0, 120.0])
+        at_points = np.empty(points.shape[0])
+        table = np.empty(implicit.TABLE_SIZE)
+        implicit.shape_table(alpha, table)
+        table32 = np.empty(implicit.TABLE_SIZE, dtype=np.float32)
+        implicit.prepare_shape32(np.float32(alpha), table32)
+        x, g = np.empty(count), np.empty(count)
+        g32 = np.empty(count, dtype=np.float32)
+        draw[2, 32](key, alpha, cuda.to_device(table), cuda.to_device(table32), x, g, g32, points, at_points)
+        cpu_points, terms = np.empty(points.shape[0]), np.empty(points.shape[0], np.int64)
+        implicit.shape_derivatives(alpha, points, cpu_points, terms)
+        assert np.array_equal(at_points, cpu_points), alpha
+        cpu_x, cpu_g = np.empty(count), np.empty(count)
+        implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, cpu_x, cpu_g)
+        x32, cpu_g32 = np.empty(count, np.float32), np.empty(count, np.float32)
+        implicit.gamma_samples_with_derivative32(key, np.uint64(0), alpha, x32, cpu_g32)
+        assert np.array_equal(x, cpu_x) and np.array_equal(g, cpu_g), alpha
+        assert np.array_equal(g32, cpu_g32), alpha
+    print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda is not installed")
+def test_simulated_cuda_device_functions_give_the_cpu_numbers():
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CUDA_SCRIPT)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
