@@ -310,3 +310,32 @@ def test_simulated_cuda_device_functions_give_the_cpu_numbers():
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_underflowed_and_subnormal_draws_are_reported_not_nan(cli):
+    # float64 at α = 1e-3: about half the draws underflow to x = 0 (∂x/∂α = 0 there), a few are subnormal
+    record = cli("implicit", "--alpha", "1e-3", "--draws", "60", "--batch", "1000", "-r", "1", "--json", "-").json()
+    (row,) = record["rows"]
+    key = np.uint64(stream_key(0, 201))
+    x = np.empty(60)
+    implicit.gamma_samples(key, np.uint64(0), 1e-3, x)
+    assert row["underflows"] == int((x == 0).sum()) > 0
+    assert row["subnormals"] == int(((x > 0) & (x < np.finfo(float).tiny)).sum())
+    assert row["timing_underflows"] > 0 and row["mean_ratio"] is None and np.isfinite(row["mean_derivative"])
+    g, _ = shape_derivative(1e-3, x)
+    assert np.all(np.isfinite(g)) and np.all(g[x == 0] == 0)
+    # float32 at α = 0.01: the float64 draws rounded; x = 0 and subnormal x counted apart from normal x
+    record = cli("implicit", "--alpha", "0.01", "--draws", "400", "--batch", "1000", "-r", "1", "--dtype", "float32",
+                 "--json", "-").json()  # fmt: skip
+    (row,) = record["rows"]
+    x = np.empty(400)
+    implicit.gamma_samples(key, np.uint64(0), float(np.float32(0.01)), x)
+    x32 = x.astype(np.float32)
+    tiny = np.finfo(np.float32).tiny
+    assert row["underflows"] == int((x32 == 0).sum()) > 0
+    assert row["subnormals"] == int(((x32 > 0) & (x32 < tiny)).sum()) > 0
+    assert row["checked"] == int((x32 >= tiny).sum())
+    g32, _ = shape_derivative(float(np.float32(0.01)), x32, np.float32)
+    assert np.all(np.isfinite(g32)) and np.all(g32[x32 == 0] == 0)
+    table = cli("implicit", "--alpha", "1e-3", "--draws", "20", "--batch", "1000", "-r", "1")
+    assert "x of the timing batch underflowed to 0" in table.out

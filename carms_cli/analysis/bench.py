@@ -300,6 +300,7 @@ class ImplicitCase(NamedTuple):
     #: median over the repetitions of (t_derivative − t_sample)/t_sample: each repetition's pair ran back to back
     ratio: float
     rejections_per_draw: float
+    underflows: int  # draws x = 0 (α ≲ 0.01; ∂x/∂α is 0 there)
 
 
 def _implicit_timer(kernel, key, alpha: float, outputs: tuple, threads: int):
@@ -357,6 +358,7 @@ def bench_implicit_case(alpha: float, draws: int, repeats: int, threads: int, se
         ns_derivative=ns_both - ns_sample,
         ratio=statistics.median(ratios),
         rejections_per_draw=rejections / draws,
+        underflows=int((values == 0).sum()),
     )
 
 

@@ -199,7 +199,7 @@ def _print_implicit_bench(record: dict) -> None:
         f"{c['threads']} threads · {c['batch']:,} draws per timing",
         f"medians of {c['repeats']} alternating repetitions · seed {c['seed']}",
     ]
-    columns = ["α", "ns sample", "ns +∂x/∂α", "ns ∂x/∂α", "∂x/∂α ÷ sample", "rejections"]
+    columns = ["α", "ns sample", "ns +∂x/∂α", "ns ∂x/∂α", "∂x/∂α ÷ sample", "rejections", "x = 0"]
     rows = []
     for case in record["cases"]:
         rows.append(
@@ -210,12 +210,14 @@ def _print_implicit_bench(record: dict) -> None:
                 f"{case['ns_derivative']:.1f}",
                 f"{case['ratio']:.2f}x",
                 f"{case['rejections_per_draw']:.3f}",
+                f"{case['underflows']:,}",
             ]
         )
     notes = {
         "ns sample": "ns: wall nanoseconds per draw on all threads (batch / median seconds)",
         "∂x/∂α ÷ sample": "∂x/∂α ÷ sample: (t with ∂x/∂α − t alone)/t alone, median over back-to-back pairs",
         "rejections": "rejections: Marsaglia–Tsang rejections per draw",
+        "x = 0": "x = 0: draws that underflowed (∂x/∂α = 0 there, finite; every derivative is checked finite)",
     }
     timed = [case for case in record["cases"] if case["meets_ns_target"] is not None]
     slow = [f"{case['alpha']:g}" for case in timed if not case["meets_ns_target"]]
@@ -226,7 +228,7 @@ def _print_implicit_bench(record: dict) -> None:
         f"target ∂x/∂α ≤ {targets['ratio']:g}x the sampling: "
         + (f"missed at α = {', '.join(costly)}" if costly else "met"),
     ]
-    print_table(columns, rows, header=header, footer=footer, groups=[1, 3, 2], notes=notes)
+    print_table(columns, rows, header=header, footer=footer, groups=[1, 3, 3], notes=notes)
 
 
 def _print_bench(record: dict) -> None:

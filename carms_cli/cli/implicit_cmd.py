@@ -103,7 +103,8 @@ def _print_implicit(record: dict) -> None:
             footer.append(f"α = {row['alpha']:g}: max rel err over the {row['subnormals']} subnormal x "
                           f"{row['subnormal_max_rel_error']:.1e}")  # fmt: skip
         if row["mean_ratio"] is None:
-            footer.append(f"α = {row['alpha']:g}: E[∂x/∂α / x] not tested: some x of the timing batch underflowed")
+            footer.append(f"α = {row['alpha']:g}: E[∂x/∂α / x] not tested: {row['timing_underflows']:,} x of the "
+                          f"timing batch underflowed to 0 ({row['timing_subnormals']:,} subnormal)")  # fmt: skip
     batches = sorted({row["timing_batch"] for row in record["rows"]})
     footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
     if c["max_error"] is not None:
