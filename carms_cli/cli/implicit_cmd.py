@@ -93,7 +93,7 @@ def _print_implicit(record: dict) -> None:
     notes = {
         "max rel err": "rel err: |g − mpmath|/|mpmath| at the dtype-rounded (α, x), over normal x",
         "x = 0": "x = 0: draws that underflowed (∂x/∂α = 0 there); subnormal x counted apart",
-        "terms": "terms: series or continued-fraction terms, mean / max",
+        "terms": "terms: series, continued-fraction or Temme-polynomial terms, mean / max",
         "ns sample": "ns: per draw on one thread, sampler alone and with ∂x/∂α (fastest of the repetitions)",
         "E[∂x/∂α] (z)": "E[∂x/∂α] = 1 and E[∂x/∂α / x] = ψ′(α) over the timing batch, z-scores in brackets",
     }

@@ -5,7 +5,7 @@ implicit derivative is
 
     g(α, x) = ∂x/∂α = −∂_α P(α, x) / q(x),    q(x) = x^{α−1} e^{−x} / Γ(α),
 
-and for a rate β, x = x̃/β gives ∂x/∂α = g(α, x̃)/β. Both branches below differentiate a
+and for a rate β, x = x̃/β gives ∂x/∂α = g(α, x̃)/β. The series and the fraction below differentiate a
 representation of P or Q = 1 − P in forward mode and divide by the density *before* summing,
 so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are needed:
 
@@ -23,6 +23,16 @@ so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are ne
       g = ∂_α Q / q = x·K·((ln x − ψ(α)) − ∂_α ln F).
 
   It stops when both the step of F and the step of ∂_α ln F are below ε/2 relative.
+
+* **Temme's uniform expansion** (α ≥ 10 and |η| ≤ 1, η = sign(λ − 1)√(2(λ − 1 − ln λ)), λ = x/α):
+  g = λ(1 + Γ*(α)·B(η)), a polynomial of degree 30 in η whose coefficients depend on α alone
+  (derived in :mod:`~carms_cli.continuous.kernels.temme`; truncation below 2e−16 relative there).
+  It replaces the series and the fraction where they are slow: near x ≈ α they need about
+  8.5√α and √α terms (13 µs per draw at α = 1e6), Temme 31 multiply-adds whatever α.
+
+Everything that depends on α alone (r(α + 1), r(α), 1/α, Temme's coefficients) is computed once
+per α into a table (:func:`prepare_shape`, :data:`TABLE_SIZE` values) that the per-draw helpers
+read; they allocate nothing, so a GPU kernel can call them (with a device copy of the table).
 
 ``ln x − ψ(a)`` is formed as ``ln(x/a) + r(a)`` (``log1p`` when x is near a), so that for large α
 the difference of two nearly equal logarithms is not lost to rounding. Near x ≈ α the series
