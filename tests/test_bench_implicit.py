@@ -54,6 +54,7 @@ def test_the_timed_chunks_on_two_threads_give_one_call_s_numbers():
         (["--alpha", "0"], "--alpha"),
         (["--batch", "0"], "--batch"),
         (["--backend", "cuda"], "--backend"),
+        (["-e", "pathwise"], "--estimators"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, args, message):

@@ -110,6 +110,8 @@ def bench(
     from carms_cli.core.engine import set_threads
 
     if family == Family.implicit:
+        if estimators is not None:
+            raise InputError("--family implicit times the Gamma sampler and its ∂x/∂α; it takes no --estimators")
         _bench_implicit(alpha, batch, repeats, threads, backend, problem.seed, json_out, quiet)
         return
     if alpha is not None:
