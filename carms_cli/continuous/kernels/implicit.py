@@ -281,28 +281,43 @@ def _build(real):
         return x / f * (level - dlog), terms
 
     @jit.helper()
-    def shape_derivative_terms(alpha, x, table):  # pragma: no cover - compiled
-        """Return g(α, x) = ∂x/∂α of a Gamma(α, 1) variate x, and the terms its branch used.
-
-        ``table`` is :func:`prepare`'s for this α. Temme's expansion (its :data:`TEMME_TERMS` coefficients
-        counted as terms) where α ≥ :data:`TEMME_FROM` and |η| ≤ :data:`TEMME_ETA`, else the series or
-        the continued fraction.
-        """
-        if x <= zero:
-            return zero, 0  # g → 0 as x → 0 (x underflowed)
-        if table[table_temme] > zero:
-            g = uniform(alpha, x, table)
-            if g >= zero:
-                return g, temme_terms
+    def classic(alpha, x, table):  # pragma: no cover - compiled
+        """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5)) or the continued fraction, and its terms."""
         above = x - alpha
         if above <= zero or x <= series_below or above * above <= reach_squared * alpha:
             return series(alpha, x, table)
         return fraction(alpha, x, table)
 
     @jit.helper()
+    def shape_derivative_terms(alpha, x, table):  # pragma: no cover - compiled
+        """Return g(α, x) = ∂x/∂α of a Gamma(α, 1) variate x, and the terms its branch used.
+
+        ``table`` is :func:`prepare`'s for this α. Temme's expansion (its :data:`TEMME_TERMS` coefficients
+        counted as terms) where α ≥ :data:`TEMME_FROM` and |η| ≤ :data:`TEMME_ETA`, else the series or
+        the continued fraction; the same rule, and numbers, as :func:`shape_derivative`.
+        """
+        if x <= zero:
+            return zero, 0  # g → 0 as x → 0 (x underflowed)
+        g = -one
+        if table[table_temme] > zero:
+            g = uniform(alpha, x, table)
+        if g >= zero:
+            return g, temme_terms
+        return classic(alpha, x, table)
+
+    # inlined into its caller, with one exit: measured about 1.8× faster at α = 1000 than a call of
+    # shape_derivative_terms (numba's calls between compiled helpers, and the tuple, cost that much)
+    @jit.helper(inline="always")
     def shape_derivative(alpha, x, table):  # pragma: no cover - compiled
         """Return g(α, x) = ∂x/∂α of a Gamma(α, 1) variate x (x = 0 gives 0); ``table`` is :func:`prepare`'s."""
-        return shape_derivative_terms(alpha, x, table)[0]
+        g = zero  # g → 0 as x → 0 (x underflowed)
+        if x > zero:
+            g = -one
+            if table[table_temme] > zero:
+                g = uniform(alpha, x, table)
+            if g < zero:
+                g = classic(alpha, x, table)[0]
+        return g
 
     return log_minus_digamma, prepare, uniform, series, fraction, shape_derivative_terms, shape_derivative
 
