@@ -339,3 +339,14 @@ def test_underflowed_and_subnormal_draws_are_reported_not_nan(cli):
     assert np.all(np.isfinite(g32)) and np.all(g32[x32 == 0] == 0)
     table = cli("implicit", "--alpha", "1e-3", "--draws", "20", "--batch", "1000", "-r", "1")
     assert "x of the timing batch underflowed to 0" in table.out
+
+
+@pytest.mark.parametrize("alpha", [0.3, 5.0, 50.0, 1e4])
+def test_the_sampling_kernel_s_derivative_is_the_checked_one(alpha):
+    # gamma_samples_with_derivative calls the inlined shape_derivative, `carms implicit` checks
+    # shape_derivative_terms: one rule, bitwise the same numbers (every branch: the CUDA test's points too)
+    key = np.uint64(stream_key(9, 201))
+    x, g = np.empty(5000), np.empty(5000)
+    implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, x, g)
+    checked, _ = shape_derivative(alpha, x)
+    np.testing.assert_array_equal(g, checked)

@@ -74,7 +74,9 @@ TABLE_TEMME = 2
 TABLE_INVERSE = 3
 TABLE_COEFFICIENTS = 4
 TEMME_TERMS = temme.DEGREE + 3
-TABLE_SIZE = TABLE_COEFFICIENTS + TEMME_TERMS
+#: Table slots for them: a multiple of 4 (four Horner chains in η⁴), the padding 0.
+TEMME_SLOTS = -(-TEMME_TERMS // 4) * 4
+TABLE_SIZE = TABLE_COEFFICIENTS + TEMME_SLOTS
 
 
 def _build(real):
@@ -95,7 +97,7 @@ def _build(real):
     expansion = np.array([[float(v) for v in row] for row in temme.derivative_coefficients()], dtype=real)
     orders = expansion.shape[0]
     log_gamma_star = np.array([float(v) for v in temme.log_gamma_star()], dtype=real)
-    temme_terms = TEMME_TERMS
+    temme_terms, temme_slots = TEMME_TERMS, TEMME_SLOTS
     table_temme, table_inverse, first = TABLE_TEMME, TABLE_INVERSE, TABLE_COEFFICIENTS
 
     @jit.helper()
@@ -153,7 +155,7 @@ def _build(real):
         table[table_inverse] = one / alpha
         if alpha < temme_from:
             table[table_temme] = zero
-            for n in range(temme_terms):
+            for n in range(temme_slots):
                 table[first + n] = zero
             return
         table[table_temme] = one
@@ -163,6 +165,8 @@ def _build(real):
         for m in range(log_gamma_star.shape[0] - 1, -1, -1):
             log_star = log_star * w2 + log_gamma_star[m]
         gamma_star = math.exp(log_star * w)
+        for n in range(temme_terms, temme_slots):
+            table[first + n] = zero
         for n in range(temme_terms):
             coefficient = zero
             for k in range(orders - 1, -1, -1):
@@ -185,16 +189,17 @@ def _build(real):
             return -one
         eta = math.copysign(math.sqrt(two * abs(half_square)), mu)
         eta2 = eta * eta
-        # two Horner chains in η² (even and odd powers): half the dependent multiply-adds of one
-        top = first + temme_terms - 1
-        even = table[top]
-        odd = table[top - 1]
-        for j in range(top - 2, first, -2):
-            even = even * eta2 + table[j]
-            odd = odd * eta2 + table[j - 1]
-        even = even * eta2 + table[first]
+        # four Horner chains in η⁴ (powers 4j, 4j + 1, 4j + 2, 4j + 3): a quarter of the dependent multiply-adds
+        eta4 = eta2 * eta2
+        top = first + temme_slots - 4
+        c0, c1, c2, c3 = table[top], table[top + 1], table[top + 2], table[top + 3]
+        for j in range(top - 4, first - 1, -4):
+            c0 = c0 * eta4 + table[j]
+            c1 = c1 * eta4 + table[j + 1]
+            c2 = c2 * eta4 + table[j + 2]
+            c3 = c3 * eta4 + table[j + 3]
         lam = x * inverse
-        return lam + lam * (even + eta * odd)
+        return lam + lam * ((c0 + eta * c1) + eta2 * (c2 + eta * c3))
 
     @jit.helper()
     def series(alpha, x, table):  # pragma: no cover - compiled

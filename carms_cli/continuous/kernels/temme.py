@@ -29,8 +29,8 @@ import functools
 from fractions import Fraction
 from math import comb
 
-#: Terms in 1/α (k = 0 … K − 1) and the degree N of the Taylor polynomials in η (even: B then has
-#: N + 3 coefficients, an odd number, evaluated as two Horner chains in η²). With |η| ≤ 1 and α ≥ 10
+#: Terms in 1/α (k = 0 … K − 1) and the degree N of the Taylor polynomials in η (B then has N + 3
+#: coefficients, the kernels evaluate it as four Horner chains in η⁴). With |η| ≤ 1 and α ≥ 10
 #: the truncation is below 2e−16 relative (tests check against mpmath).
 ORDERS = 20
 DEGREE = 28
