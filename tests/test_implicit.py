@@ -350,3 +350,45 @@ def test_the_sampling_kernel_s_derivative_is_the_checked_one(alpha):
     implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, x, g)
     checked, _ = shape_derivative(alpha, x)
     np.testing.assert_array_equal(g, checked)
+
+
+PTX_SCRIPT = """
+    import numpy as np
+    from numba import cuda
+    import numba.cuda.dispatcher as dispatcher
+    from carms_cli.continuous.kernels import implicit
+    from carms_cli.continuous.kernels.trial import gamma_variate
+
+    class Device:  # no GPU needed: give device-function compilation a target architecture
+        compute_capability = (8, 0)
+
+    dispatcher.get_current_device = lambda: Device()
+
+    def draw(key, alpha, table, table32, x, g, g32):
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            value, _ = gamma_variate(key, np.uint64(i), alpha)
+            x[i] = value
+            g[i] = implicit.gamma_shape_derivative(alpha, value, table)
+            g32[i] = implicit.gamma_shape_derivative32(np.float32(alpha), np.float32(value), table32)
+
+    f64, f32 = "float64[::1]", "float32[::1]"
+    signature = f"void(uint64, float64, {f64}, {f32}, {f64}, {f64}, {f32})"
+    ptx, _ = cuda.compile_ptx(draw, signature, cc=(8, 0))
+    assert ".entry" in ptx
+    print("ptx", len(ptx))
+"""
+
+
+def test_the_device_helpers_compile_to_ptx_where_the_toolkit_wheels_are_installed():
+    if importlib.util.find_spec("numba_cuda") is None or importlib.util.find_spec("nvidia") is None:
+        pytest.skip("CUDA toolkit wheels are not installed: pip install 'numba-cuda[cu12]' to run this check")
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PTX_SCRIPT)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=900,
+    )  # fmt: skip
+    if result.returncode != 0 and "NVVM" in result.stderr and "not found" in result.stderr.lower():
+        pytest.skip("NVVM not found: pip install 'numba-cuda[cu12]'")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ptx")
