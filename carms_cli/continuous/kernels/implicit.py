@@ -285,7 +285,7 @@ def _build(real):
                 break
         return x / f * (level - dlog), terms
 
-    @jit.helper()
+    @jit.helper(inline="always")
     def classic(alpha, x, table):  # pragma: no cover - compiled
         """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5)) or the continued fraction, and its terms."""
         above = x - alpha
