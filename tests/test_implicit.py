@@ -10,7 +10,14 @@
   JSON, CSV, ``--max-error`` gate and bad input.
 """
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from fractions import Fraction
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -18,9 +25,10 @@ import pytest
 from scipy import special
 
 from carms_cli.continuous.implicit import reference_shape_derivative, shape_derivative
-from carms_cli.continuous.kernels import implicit, numpy_backend
+from carms_cli.continuous.kernels import implicit, numpy_backend, temme
 from carms_cli.core.rng import stream_key
 
+ROOT = Path(__file__).resolve().parents[1]
 QUANTILES = [1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 1 - 1e-6]
 ALPHAS = [1e-4, 1e-3, 0.01, 0.1, 0.5, 0.999, 1.0, 1.5, 3.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
 
@@ -93,12 +101,69 @@ def test_log_minus_digamma_matches_mpmath():
 
 def test_the_term_budget_grows_with_alpha():
     # near x ≈ α the series needs about 8.5√α terms: far beyond a fixed cap of 500 at α = 1e5
-    for alpha in [1e4, 1e5, 1e6]:
-        x = np.array([alpha - 0.5 * np.sqrt(alpha), alpha])
-        g, terms = shape_derivative(alpha, x)
-        assert terms.max() > 8 * np.sqrt(alpha) and (alpha < 1e5 or terms.max() > 500)
-        for gi, xi in zip(g, x, strict=True):
-            assert _relative(gi, reference_shape_derivative(alpha, xi)) <= 1e-12
+    for alpha in [1e4, 1e5]:
+        table = np.empty(implicit.TABLE_SIZE)
+        implicit.shape_table(alpha, table)
+        for x in [alpha - 0.5 * np.sqrt(alpha), alpha]:
+            g, terms = implicit.gamma_series(alpha, x, table)
+            assert terms > 8 * np.sqrt(alpha) and (alpha < 1e5 or terms > 500)
+            assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12
+
+
+def _x_at_eta(alpha, eta):
+    """x = αλ with λ − 1 − ln λ = η²/2, sign(λ − 1) = sign(η)."""
+    with mpmath.workdps(30):
+        lam = mpmath.findroot(lambda t: t - 1 - mpmath.log(t) - mpmath.mpf(eta) ** 2 / 2, 1 + eta + eta**2 / 3)
+        return float(alpha * lam)
+
+
+def test_temme_coefficients_are_dlmf_s():
+    # DLMF 8.12.11: c₀(η) = −1/3 + η/12 − 2η²/135 + η³/864 + η⁴/2835 − …; c₁(0) = −1/540; c₂(0) = 25/6048
+    d = temme.temme_coefficients()
+    assert list(d[0][:5]) == [Fraction(-1, 3), Fraction(1, 12), Fraction(-2, 135), Fraction(1, 864), Fraction(1, 2835)]
+    assert d[1][0] == Fraction(-1, 540) and d[2][0] == Fraction(25, 6048)
+    assert temme.stirling_coefficients(4) == [1, Fraction(1, 12), Fraction(1, 288), Fraction(-139, 51840)]
+    # against the closed forms c₀ = 1/(λ − 1) − 1/η, c₁ = 1/η³ − 1/(λ − 1)³ − 1/(λ − 1)² − 1/(12(λ − 1))
+    for eta in [-0.9, -0.3, 0.4, 1.0]:
+        with mpmath.workdps(40):
+            lam = mpmath.findroot(lambda t, e=eta: t - 1 - mpmath.log(t) - mpmath.mpf(e) ** 2 / 2, 1 + eta)
+            m, e = lam - 1, mpmath.mpf(eta)
+            closed = [1 / m - 1 / e, 1 / e**3 - 1 / m**3 - 1 / m**2 - 1 / (12 * m)]
+            for k in range(2):
+                taylor = sum(mpmath.mpf(c.numerator) / c.denominator * e**n for n, c in enumerate(d[k]))
+                assert abs(taylor - closed[k]) <= 1e-13 * abs(closed[k]), (eta, k)
+
+
+@pytest.mark.parametrize("alpha", [np.nextafter(10.0, 0.0), 10.0, 31.7, 1e3, 1e6])
+def test_both_sides_of_each_switch_against_mpmath(alpha):
+    # switches: α = 10 (Temme from there), |η| = 1 on both sides of the bulk, and the series / fraction
+    # switch at x = α + 0.3√α behind it
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    points = [alpha, np.nextafter(alpha, 0.0), alpha + 0.3 * np.sqrt(alpha)]
+    for eta in [-1.0, 1.0]:
+        edge = _x_at_eta(alpha, eta)
+        points += [edge * (1 - 1e-9), edge * (1 + 1e-9)]
+    temme_used = []
+    for x in points:
+        g, terms = implicit.gamma_shape_derivative_terms(alpha, x, table)
+        temme_used.append(table[implicit.TABLE_TEMME] > 0 and implicit.gamma_uniform(alpha, x, table) >= 0)
+        assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12, (alpha, x, terms)
+    if alpha < 10:
+        assert not any(temme_used)
+    else:  # inside |η| ≤ 1: Temme; just outside: the series (left) or the continued fraction (right)
+        assert temme_used == [True, True, True, False, True, True, False]
+
+
+@pytest.mark.parametrize("alpha", [10.0, 100.0, 1e4])
+def test_temme_agrees_with_the_series_and_fraction_over_the_bulk(alpha):
+    # no mpmath: the two independent derivations agree where both converge (|η| ≤ 1)
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    for eta in np.linspace(-0.999, 0.999, 41):
+        x = _x_at_eta(alpha, eta) if eta else alpha
+        other = implicit.gamma_series if x <= alpha + 0.3 * np.sqrt(alpha) else implicit.gamma_fraction
+        assert _relative(implicit.gamma_uniform(alpha, x, table), other(alpha, x, table)[0]) <= 1e-14, (alpha, eta)
 
 
 def test_the_command_draws_the_continuous_family_gamma_variates():
@@ -188,3 +253,142 @@ def test_cli_bad_input_is_one_line_and_exit_2(cli, args, message):
     assert result.code == 2
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+CUDA_SCRIPT = """
+    import numpy as np
+    from numba import cuda
+    from carms_cli.continuous.kernels import implicit
+    from carms_cli.continuous.kernels.trial import gamma_variate
+    from carms_cli.core.kernels.cuda_launch import unwrap
+    from carms_cli.core.rng import stream_key
+
+    @cuda.jit
+    def draw(key, alpha, table, table32, x, g, g32, points, at_points):
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            value, _ = gamma_variate(key, np.uint64(i), alpha)
+            unwrap(x)[i] = value
+            unwrap(g)[i] = implicit.gamma_shape_derivative(alpha, value, unwrap(table))
+            rounded = np.float32(value)
+            unwrap(g32)[i] = implicit.gamma_shape_derivative32(np.float32(alpha), rounded, unwrap(table32))
+        if i < points.shape[0]:
+            unwrap(at_points)[i] = implicit.gamma_shape_derivative(alpha, unwrap(points)[i], unwrap(table))
+
+    key = np.uint64(stream_key(7, 201))
+    count = 48
+    # α < 1 (the boost; series and fraction), α = 2, and α = 50 (Temme in the bulk); every branch at
+    # given points too (x = 0, the series, Temme on both sides of α, the fraction)
+    for alpha in [0.3, 2.0, 50.0]:
+        points = np.array([0.0, 0.2, 1.0, 3.0, 10.0, 45.0, 55.0, 120.0])
+        at_points = np.empty(points.shape[0])
+        table = np.empty(implicit.TABLE_SIZE)
+        implicit.shape_table(alpha, table)
+        table32 = np.empty(implicit.TABLE_SIZE, dtype=np.float32)
+        implicit.prepare_shape32(np.float32(alpha), table32)
+        x, g = np.empty(count), np.empty(count)
+        g32 = np.empty(count, dtype=np.float32)
+        draw[2, 32](key, alpha, cuda.to_device(table), cuda.to_device(table32), x, g, g32, points, at_points)
+        cpu_points, terms = np.empty(points.shape[0]), np.empty(points.shape[0], np.int64)
+        implicit.shape_derivatives(alpha, points, cpu_points, terms)
+        assert np.array_equal(at_points, cpu_points), alpha
+        cpu_x, cpu_g = np.empty(count), np.empty(count)
+        implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, cpu_x, cpu_g)
+        x32, cpu_g32 = np.empty(count, np.float32), np.empty(count, np.float32)
+        implicit.gamma_samples_with_derivative32(key, np.uint64(0), alpha, x32, cpu_g32)
+        assert np.array_equal(x, cpu_x) and np.array_equal(g, cpu_g), alpha
+        assert np.array_equal(g32, cpu_g32), alpha
+    print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda is not installed")
+def test_simulated_cuda_device_functions_give_the_cpu_numbers():
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CUDA_SCRIPT)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_underflowed_and_subnormal_draws_are_reported_not_nan(cli):
+    # float64 at α = 1e-3: about half the draws underflow to x = 0 (∂x/∂α = 0 there), a few are subnormal
+    record = cli("implicit", "--alpha", "1e-3", "--draws", "60", "--batch", "1000", "-r", "1", "--json", "-").json()
+    (row,) = record["rows"]
+    key = np.uint64(stream_key(0, 201))
+    x = np.empty(60)
+    implicit.gamma_samples(key, np.uint64(0), 1e-3, x)
+    assert row["underflows"] == int((x == 0).sum()) > 0
+    assert row["subnormals"] == int(((x > 0) & (x < np.finfo(float).tiny)).sum())
+    assert row["timing_underflows"] > 0 and row["mean_ratio"] is None and np.isfinite(row["mean_derivative"])
+    g, _ = shape_derivative(1e-3, x)
+    assert np.all(np.isfinite(g)) and np.all(g[x == 0] == 0)
+    # float32 at α = 0.01: the float64 draws rounded; x = 0 and subnormal x counted apart from normal x
+    record = cli("implicit", "--alpha", "0.01", "--draws", "400", "--batch", "1000", "-r", "1", "--dtype", "float32",
+                 "--json", "-").json()  # fmt: skip
+    (row,) = record["rows"]
+    x = np.empty(400)
+    implicit.gamma_samples(key, np.uint64(0), float(np.float32(0.01)), x)
+    x32 = x.astype(np.float32)
+    tiny = np.finfo(np.float32).tiny
+    assert row["underflows"] == int((x32 == 0).sum()) > 0
+    assert row["subnormals"] == int(((x32 > 0) & (x32 < tiny)).sum()) > 0
+    assert row["checked"] == int((x32 >= tiny).sum())
+    g32, _ = shape_derivative(float(np.float32(0.01)), x32, np.float32)
+    assert np.all(np.isfinite(g32)) and np.all(g32[x32 == 0] == 0)
+    table = cli("implicit", "--alpha", "1e-3", "--draws", "20", "--batch", "1000", "-r", "1")
+    assert "x of the timing batch underflowed to 0" in table.out
+
+
+@pytest.mark.parametrize("alpha", [0.3, 5.0, 50.0, 1e4])
+def test_the_sampling_kernel_s_derivative_is_the_checked_one(alpha):
+    # gamma_samples_with_derivative calls the inlined shape_derivative, `carms implicit` checks
+    # shape_derivative_terms: one rule, bitwise the same numbers (every branch: the CUDA test's points too)
+    key = np.uint64(stream_key(9, 201))
+    x, g = np.empty(5000), np.empty(5000)
+    implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, x, g)
+    checked, _ = shape_derivative(alpha, x)
+    np.testing.assert_array_equal(g, checked)
+
+
+PTX_SCRIPT = """
+    import numpy as np
+    from numba import cuda
+    import numba.cuda.dispatcher as dispatcher
+    from carms_cli.continuous.kernels import implicit
+    from carms_cli.continuous.kernels.trial import gamma_variate
+
+    class Device:  # no GPU needed: give device-function compilation a target architecture
+        compute_capability = (8, 0)
+
+    dispatcher.get_current_device = lambda: Device()
+
+    def draw(key, alpha, table, table32, x, g, g32):
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            value, _ = gamma_variate(key, np.uint64(i), alpha)
+            x[i] = value
+            g[i] = implicit.gamma_shape_derivative(alpha, value, table)
+            g32[i] = implicit.gamma_shape_derivative32(np.float32(alpha), np.float32(value), table32)
+
+    f64, f32 = "float64[::1]", "float32[::1]"
+    signature = f"void(uint64, float64, {f64}, {f32}, {f64}, {f64}, {f32})"
+    ptx, _ = cuda.compile_ptx(draw, signature, cc=(8, 0))
+    assert ".entry" in ptx
+    print("ptx", len(ptx))
+"""
+
+
+def test_the_device_helpers_compile_to_ptx_where_the_toolkit_wheels_are_installed():
+    if importlib.util.find_spec("numba_cuda") is None or importlib.util.find_spec("nvidia") is None:
+        pytest.skip("CUDA toolkit wheels are not installed: pip install 'numba-cuda[cu12]' to run this check")
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PTX_SCRIPT)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=900,
+    )  # fmt: skip
+    if result.returncode != 0 and "NVVM" in result.stderr and "not found" in result.stderr.lower():
+        pytest.skip("NVVM not found: pip install 'numba-cuda[cu12]'")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ptx")

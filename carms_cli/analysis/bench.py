@@ -290,3 +290,117 @@ def bench_record(problem, cases: list[BenchCase], config: dict, startup: dict | 
         "cases": [case._asdict() for case in cases],
         "startup": startup,
     }
+
+
+#: ``carms bench --family implicit``: the shapes timed, the draws per kernel call (chunks split among
+#: the threads; counters are the draw indices, so the numbers do not depend on the split).
+IMPLICIT_ALPHAS = (0.01, 0.1, 1.0, 10.0, 1000.0)
+IMPLICIT_CHUNK = 1 << 16
+#: The issue's speed targets: sample + ∂x/∂α within this many ns per draw for α ≤ 10, and ∂x/∂α costing at
+#: most this multiple of the sampling it rides on.
+IMPLICIT_TARGET_NS = 100.0
+IMPLICIT_TARGET_ALPHA = 10.0
+IMPLICIT_TARGET_RATIO = 1.0
+
+
+class ImplicitCase(NamedTuple):
+    """Timings of Gamma(α, 1) draws alone and with ∂x/∂α, alternating; nanoseconds per draw from medians."""
+
+    alpha: float
+    draws: int
+    seconds: dict[str, list[float]]  # sample, derivative: one entry per repetition
+    ns_sample: float
+    ns_sample_derivative: float
+    ns_derivative: float  # ns_sample_derivative − ns_sample
+    #: median over the repetitions of (t_derivative − t_sample)/t_sample: each repetition's pair ran back to back
+    ratio: float
+    rejections_per_draw: float
+    underflows: int  # draws x = 0 (α ≲ 0.01; ∂x/∂α is 0 there)
+
+
+def _implicit_timer(kernel, key, alpha: float, outputs: tuple, threads: int):
+    """Return ``seconds_of(draws)``: ``kernel(key, first, α, *chunks)`` over contiguous chunks, ``threads`` threads."""
+    from carms_cli.core.pool import run_rows
+
+    def seconds_of(draws: int) -> float:
+        chunks = -(-draws // IMPLICIT_CHUNK)
+
+        def work(first_row, last_row):
+            for row in range(first_row, last_row):
+                start, stop = row * IMPLICIT_CHUNK, min((row + 1) * IMPLICIT_CHUNK, draws)
+                kernel(key, np.uint64(start), alpha, *(out[start:stop] for out in outputs))
+
+        started = time.perf_counter()
+        run_rows(chunks, threads, work)
+        return time.perf_counter() - started
+
+    return seconds_of
+
+
+def bench_implicit_case(alpha: float, draws: int, repeats: int, threads: int, seed: int) -> ImplicitCase:
+    """Time Gamma(α, 1) draws alone and draws with ∂x/∂α (float64), alternating, ``repeats`` times.
+
+    Both kernels draw the same variates (:mod:`carms_cli.continuous.kernels.implicit`): checked
+    after the timings, as is that every derivative is finite.
+    """
+    from carms_cli.analysis.implicit import STREAM
+    from carms_cli.continuous.kernels import implicit
+    from carms_cli.core.rng import stream_key
+
+    key = np.uint64(stream_key(seed, STREAM))
+    alone, values, derivatives = np.empty(draws), np.empty(draws), np.empty(draws)
+    implicit.gamma_samples(key, np.uint64(0), alpha, alone[:1])  # compile or load, outside the timing
+    implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, values[:1], derivatives[:1])
+    timers = {
+        "sample": (draws, _implicit_timer(implicit.gamma_samples, key, alpha, (alone,), threads)),
+        "derivative": (
+            draws,
+            _implicit_timer(implicit.gamma_samples_with_derivative, key, alpha, (values, derivatives), threads),
+        ),
+    }
+    _, seconds, rates = _alternate(timers, repeats)
+    if not np.array_equal(alone, values) or not np.all(np.isfinite(derivatives)):
+        raise RuntimeError(f"the Gamma kernels disagree or a derivative is not finite at α = {alpha:g}")
+    ratios = [(both - sample) / sample for sample, both in zip(seconds["sample"], seconds["derivative"], strict=True)]
+    rejections = implicit.gamma_samples(key, np.uint64(0), alpha, alone)
+    ns_sample, ns_both = 1e9 / rates["sample"], 1e9 / rates["derivative"]
+    return ImplicitCase(
+        alpha=alpha,
+        draws=draws,
+        seconds=seconds,
+        ns_sample=ns_sample,
+        ns_sample_derivative=ns_both,
+        ns_derivative=ns_both - ns_sample,
+        ratio=statistics.median(ratios),
+        rejections_per_draw=rejections / draws,
+        underflows=int((values == 0).sum()),
+    )
+
+
+def implicit_bench_record(cases: list[ImplicitCase], config: dict) -> dict:
+    """Build the versioned JSON record of ``carms bench --family implicit``, with the issue's targets checked."""
+    rows = []
+    for case in cases:
+        row = case._asdict()
+        row["meets_ns_target"] = (
+            case.ns_sample_derivative <= IMPLICIT_TARGET_NS if case.alpha <= IMPLICIT_TARGET_ALPHA else None
+        )
+        row["meets_ratio_target"] = case.ratio <= IMPLICIT_TARGET_RATIO
+        rows.append(row)
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "config": {
+            "family": "implicit",
+            "distribution": "gamma",
+            "dtype": "float64",
+            "targets": {
+                "ns_per_draw": IMPLICIT_TARGET_NS,
+                "up_to_alpha": IMPLICIT_TARGET_ALPHA,
+                "ratio": IMPLICIT_TARGET_RATIO,
+            },
+            **config,
+        },
+        "cases": rows,
+        "startup": None,
+    }

@@ -36,7 +36,7 @@ CSV_FIELDS = [
     "distribution", "dtype", "alpha", "draws", "checked", "underflows", "subnormals", "max_rel_error",
     "median_rel_error", "subnormal_max_rel_error", "worst_x", "terms_mean", "terms_max", "ns_sample",
     "ns_sample_derivative", "ns_derivative", "timing_batch", "mean_derivative", "mean_derivative_z",
-    "mean_ratio", "mean_ratio_target", "mean_ratio_z", "passed",
+    "mean_ratio", "mean_ratio_target", "mean_ratio_z", "timing_underflows", "timing_subnormals", "passed",
 ]  # fmt: skip
 
 
@@ -110,14 +110,18 @@ def _identities(alpha: float, values: np.ndarray, derivatives: np.ndarray) -> di
         spread = float(samples.std(ddof=1)) / np.sqrt(count)
         return mean, (mean - target) / spread if spread > 0 else None
 
+    if not np.all(np.isfinite(g)):  # never expected: say so rather than average a NaN or an infinity
+        raise RuntimeError(f"∂x/∂α is not finite for {int((~np.isfinite(g)).sum())} draws at α = {alpha:g}")
     mean_g, z_g = z_score(g, 1.0)
     target = float(polygamma(1, alpha))
-    if np.all(values > 0):
+    underflows = int((values == 0).sum())
+    if underflows == 0:
         mean_ratio, z_ratio = z_score(g / values.astype(np.float64), target)
     else:  # an underflowed x hides (1/x)∂x/∂α, which grows without bound as x → 0
         mean_ratio, z_ratio = None, None
     return {"mean_derivative": mean_g, "mean_derivative_z": z_g, "mean_ratio": mean_ratio,
-            "mean_ratio_target": target, "mean_ratio_z": z_ratio}  # fmt: skip
+            "mean_ratio_target": target, "mean_ratio_z": z_ratio, "timing_underflows": underflows,
+            "timing_subnormals": int(((values > 0) & (values < np.finfo(values.dtype).tiny)).sum())}  # fmt: skip
 
 
 def implicit_row(

@@ -1,6 +1,7 @@
 """``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up.
 
-With ``--backend cuda``, also the numba kernel on the GPU beside them.
+With ``--backend cuda``, also the numba kernel on the GPU beside them. ``--family implicit`` times
+Gamma draws alone against draws with their implicit derivative ∂x/∂α instead.
 """
 
 from enum import Enum
@@ -22,6 +23,7 @@ class Family(str, Enum):
 
     discrete = "discrete"
     continuous = "continuous"
+    implicit = "implicit"
 
 
 class BenchBackend(str, Enum):
@@ -47,8 +49,9 @@ def bench(
         Family,
         typer.Option(
             "--family",
-            help="discrete (categorical problems) or continuous (a Gaussian N(1, 1) per coordinate, objective "
-            f"{CONTINUOUS_OBJECTIVE} unless --objective is given).",
+            help="discrete (categorical problems), continuous (a Gaussian N(1, 1) per coordinate, objective "
+            f"{CONTINUOUS_OBJECTIVE} unless --objective is given) or implicit (Gamma(α, 1) draws alone and with "
+            "∂x/∂α, float64, at --alpha).",
         ),
     ] = Family.discrete,
     problem: ProblemOptions = ProblemOptions(),
@@ -75,6 +78,13 @@ def bench(
         int | None,
         typer.Option("--cuda-trials", help="Trials per GPU timing (default: --trials; a GPU wants more)."),
     ] = None,
+    alpha: Annotated[
+        str | None,
+        typer.Option("--alpha", help="--family implicit: comma-separated shapes α (default: 0.01,0.1,1,10,1000)."),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option("--batch", help="--family implicit: draws per timing of each kernel.")
+    ] = 1_000_000,
     no_startup: Annotated[
         bool, typer.Option("--no-startup", help="Skip the cold- and warm-start timings (fresh processes).")
     ] = False,
@@ -99,6 +109,13 @@ def bench(
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
 
+    if family == Family.implicit:
+        if estimators is not None:
+            raise InputError("--family implicit times the Gamma sampler and its ∂x/∂α; it takes no --estimators")
+        _bench_implicit(alpha, batch, repeats, threads, backend, problem.seed, json_out, quiet)
+        return
+    if alpha is not None:
+        raise InputError("--alpha belongs to --family implicit")
     if family == Family.continuous:
         from carms_cli.continuous.problem import build_problem
         from carms_cli.continuous.registry import parse_estimators as parse_continuous
@@ -113,8 +130,15 @@ def bench(
         used_threads = set_threads(threads)
         startup = None if no_startup else startup_seconds(("continuous", "-o", objective, "-n", str(problem.samples)))
         cases = [bench_continuous_case(continuous, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
-        config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials,
-                  "backend": "cpu", "backend_note": None, "cuda_trials": None}
+        config = {
+            "threads": used_threads,
+            "repeats": repeats,
+            "trials": trials,
+            "numpy_trials": numpy_trials,
+            "backend": "cpu",
+            "backend_note": None,
+            "cuda_trials": None,
+        }
         record = bench_record(continuous, cases, config, startup)
         if not quiet and json_out != "-":
             _print_bench(record)
@@ -170,6 +194,70 @@ def _check_bench_memory(problem, specs, threads: int, trials: int, cuda: bool, b
         "K",
         lower=2,
     )
+
+
+def _bench_implicit(alpha, batch, repeats, threads, backend, seed, json_out, quiet) -> None:
+    """``carms bench --family implicit``: time, print and write the record."""
+    from carms_cli.analysis.bench import IMPLICIT_ALPHAS, bench_implicit_case, implicit_bench_record
+    from carms_cli.analysis.implicit import parse_alphas
+    from carms_cli.core.engine import set_threads
+
+    if backend != BenchBackend.cpu:
+        raise InputError("--family implicit times the CPU kernels only (use --backend cpu)")
+    if batch < 1:
+        raise InputError(f"--batch must be positive, got {batch}")
+    alphas = parse_alphas(alpha) if alpha is not None else list(IMPLICIT_ALPHAS)
+    used_threads = set_threads(threads)
+    cases = [bench_implicit_case(a, batch, repeats, used_threads, seed) for a in alphas]
+    record = implicit_bench_record(cases, {"alphas": alphas, "batch": batch, "repeats": repeats,
+                                           "threads": used_threads, "seed": seed})  # fmt: skip
+    if not quiet and json_out != "-":
+        _print_implicit_bench(record)
+    if json_out is not None:
+        from carms_cli.present.table import plain_json
+
+        write_output(json_out, plain_json(record), "JSON")
+
+
+def _print_implicit_bench(record: dict) -> None:
+    from carms_cli.present.table import print_table
+
+    c, targets = record["config"], record["config"]["targets"]
+    header = [
+        f"carms-cli {record['version']} · bench · implicit · Gamma(α, 1) draws alone and with ∂x/∂α (float64) · "
+        f"{c['threads']} threads · {c['batch']:,} draws per timing",
+        f"medians of {c['repeats']} alternating repetitions · seed {c['seed']}",
+    ]
+    columns = ["α", "ns sample", "ns +∂x/∂α", "ns ∂x/∂α", "∂x/∂α ÷ sample", "rejections", "x = 0"]
+    rows = []
+    for case in record["cases"]:
+        rows.append(
+            [
+                f"{case['alpha']:g}",
+                f"{case['ns_sample']:.1f}",
+                f"{case['ns_sample_derivative']:.1f}",
+                f"{case['ns_derivative']:.1f}",
+                f"{case['ratio']:.2f}x",
+                f"{case['rejections_per_draw']:.3f}",
+                f"{case['underflows']:,}",
+            ]
+        )
+    notes = {
+        "ns sample": "ns: wall nanoseconds per draw on all threads (batch / median seconds)",
+        "∂x/∂α ÷ sample": "∂x/∂α ÷ sample: (t with ∂x/∂α − t alone)/t alone, median over back-to-back pairs",
+        "rejections": "rejections: Marsaglia–Tsang rejections per draw",
+        "x = 0": "x = 0: draws that underflowed (∂x/∂α = 0 there, finite; every derivative is checked finite)",
+    }
+    timed = [case for case in record["cases"] if case["meets_ns_target"] is not None]
+    slow = [f"{case['alpha']:g}" for case in timed if not case["meets_ns_target"]]
+    costly = [f"{case['alpha']:g}" for case in record["cases"] if not case["meets_ratio_target"]]
+    footer = [
+        f"target ≤ {targets['ns_per_draw']:g} ns per draw with ∂x/∂α for α ≤ {targets['up_to_alpha']:g}: "
+        + (f"missed at α = {', '.join(slow)}" if slow else "met" if timed else "no such α timed"),
+        f"target ∂x/∂α ≤ {targets['ratio']:g}x the sampling: "
+        + (f"missed at α = {', '.join(costly)}" if costly else "met"),
+    ]
+    print_table(columns, rows, header=header, footer=footer, groups=[1, 3, 3], notes=notes)
 
 
 def _print_bench(record: dict) -> None:

@@ -106,7 +106,7 @@ def _print_implicit(record: dict) -> None:
     notes = {
         "max rel err": "rel err: |g − mpmath|/|mpmath| at the dtype-rounded (α, x), over normal x",
         "x = 0": "x = 0: draws that underflowed (∂x/∂α = 0 there); subnormal x counted apart",
-        "terms": "terms: series or continued-fraction terms, mean / max",
+        "terms": "terms: series, continued-fraction or Temme-polynomial terms, mean / max",
         "ns sample": "ns: per draw on one thread, sampler alone and with ∂x/∂α (fastest of the repetitions)",
         "E[∂x/∂α] (z)": "E[∂x/∂α] = 1 and E[∂x/∂α / x] = ψ′(α) over the timing batch, z-scores in brackets",
     }
@@ -116,7 +116,8 @@ def _print_implicit(record: dict) -> None:
             footer.append(f"α = {row['alpha']:g}: max rel err over the {row['subnormals']} subnormal x "
                           f"{row['subnormal_max_rel_error']:.1e}")  # fmt: skip
         if row["mean_ratio"] is None:
-            footer.append(f"α = {row['alpha']:g}: E[∂x/∂α / x] not tested: some x of the timing batch underflowed")
+            footer.append(f"α = {row['alpha']:g}: E[∂x/∂α / x] not tested: {row['timing_underflows']:,} x of the "
+                          f"timing batch underflowed to 0 ({row['timing_subnormals']:,} subnormal)")  # fmt: skip
     batches = sorted({row["timing_batch"] for row in record["rows"]})
     footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
     if c["max_error"] is not None:

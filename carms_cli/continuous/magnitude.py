@@ -22,6 +22,7 @@ largest ``|g|`` the run's statistics hold.
 import math
 
 import numpy as np
+from scipy import special
 
 from carms_cli.continuous.codes import ObjectiveCode
 from carms_cli.core.errors import InputError
@@ -62,6 +63,12 @@ def _reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             x = standard / rate
             scores = {"rate": (shape + standard) / rate}
             paths = {"rate": standard / rate**2}
+            if "alpha" in values:
+                # α score log x̃ − ψ(α), |log x̃| ≤ LOG_REACH; ∂x/∂α = g(α, x̃)/β with the crude bound
+                # |g| ≤ x̃·(LOG_REACH + |ψ(α)|)/α + x̃ (enough to rule out overflow, not a tight bound)
+                digamma = np.abs(special.digamma(shape))
+                scores["alpha"] = LOG_REACH + digamma
+                paths["alpha"] = standard * ((LOG_REACH + digamma) / shape + 1.0) / rate
     score = np.max([scores[name] for name in problem.parameters], axis=0)
     path = np.max([paths[name] for name in problem.parameters], axis=0)
     return x, score, path

@@ -67,6 +67,24 @@ def score_offsets(problem: ContinuousProblem) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts), dtype=float)
 
 
+def shape_tables(problem: ContinuousProblem) -> np.ndarray:
+    """Return the Gamma shape derivative's per-α table for each coordinate, (D, T); (1, 1) zeros otherwise.
+
+    Filled once on the host by :func:`~carms_cli.continuous.kernels.implicit.shape_table` (the
+    same compiled :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` the derivative's
+    own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it.
+    """
+    if "alpha" not in problem.parameters:
+        return np.zeros((1, 1))
+    from carms_cli.continuous.kernels.implicit import TABLE_SIZE, shape_table
+
+    alphas = np.broadcast_to(np.asarray(problem.value("alpha"), dtype=float), (problem.dims,))
+    tables = np.zeros((problem.dims, TABLE_SIZE))
+    for d in range(problem.dims):
+        shape_table(float(alphas[d]), tables[d])
+    return tables
+
+
 def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndarray) -> KernelArgs:
     """Return the kernel inputs of ``spec`` on ``problem`` (accumulating about ``shift``)."""
     if problem.code == DistributionCode.GAUSSIAN:
@@ -108,6 +126,7 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         taylor_gradient_mean=np.ascontiguousarray(gradient, dtype=float),
         baseline=np.ascontiguousarray(baseline, dtype=float),
         score_offset=score_offsets(problem),
+        shape_table=shape_tables(problem),
     )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class KernelArgs(NamedTuple):
-    """Inputs of the chunk kernels (:data:`~.chunks.KERNELS`) from ``key`` to ``score_offset``.
+    """Inputs of the chunk kernels (:data:`~.chunks.KERNELS`) from ``key`` to ``shape_table``.
 
     The field order is the kernel's parameter order (tests/test_continuous_kernels.py checks it).
     """
@@ -30,6 +30,8 @@ class KernelArgs(NamedTuple):
     taylor_gradient_mean: np.ndarray
     baseline: np.ndarray
     score_offset: np.ndarray
+    #: per coordinate, the Gamma shape derivative's per-α table (:func:`~.implicit.prepare_shape`), (D, T)
+    shape_table: np.ndarray
 
 
 #: Scratch and output parameters that follow the inputs, in kernel order.

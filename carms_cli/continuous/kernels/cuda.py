@@ -27,7 +27,7 @@ def _gpu_kernel(chunk):
         first_trial, n_chunks, chunk_size, last_trial,
         key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
         objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-        baseline, score_offset, x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
+        baseline, score_offset, shape_table, x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
         out_count, out_s1, out_s2, out_scalars,
     ):  # pragma: no cover - compiled
         row = cuda.grid(1)
@@ -39,7 +39,7 @@ def _gpu_kernel(chunk):
                 start, stop, key, uniforms_per_trial, dist, estimator, samples, dims,
                 unwrap(param_a), unwrap(param_b), unwrap(parameters), objective, unwrap(objective_params),
                 unwrap(shift), evaluations, taylor_f0, unwrap(taylor_g0), unwrap(taylor_h),
-                unwrap(taylor_gradient_mean), unwrap(baseline), unwrap(score_offset),
+                unwrap(taylor_gradient_mean), unwrap(baseline), unwrap(score_offset), unwrap(shape_table),
                 unwrap(x)[row], unwrap(eps)[row], unwrap(point)[row], unwrap(slope)[row], unwrap(g)[row],
                 unwrap(term_a)[row], unwrap(term_c)[row], unwrap(fresh_a)[row], unwrap(fresh_c)[row],
                 unwrap(beta)[row], unwrap(f_values)[row],

@@ -32,13 +32,14 @@ SHAPE = int(ParameterCode.SHAPE)
 
 
 @jit.helper(inline="always")
-def implicit_derivative(dist, parameter, d, eps, param_a, param_b):  # pragma: no cover - compiled
+def implicit_derivative(dist, parameter, d, eps, param_a, param_b, shape_table):  # pragma: no cover - compiled
     """Return ∂x_d/∂θ for the reported ``parameter`` of coordinate d from its standard variate ``eps[d]``.
 
-    Gamma shape: g(α_d, x̃_d)/β_d (x̃ = βx the rate-1 variate). NaN for a pair without one.
+    Gamma shape: g(α_d, x̃_d)/β_d (x̃ = βx the rate-1 variate; ``shape_table[d]`` is α_d's
+    :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table). NaN for a pair without one.
     """
     if dist == GAMMA and parameter == SHAPE:
-        return gamma_shape_derivative(param_a[d], eps[d]) / param_b[d]
+        return gamma_shape_derivative(param_a[d], eps[d], shape_table[d]) / param_b[d]
     return math.nan
 
 
@@ -47,7 +48,7 @@ def implicit_derivative(dist, parameter, d, eps, param_a, param_b):  # pragma: n
 def implicit_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline, score_offset,
+    baseline, score_offset, shape_table,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -67,7 +68,8 @@ def implicit_chunk(
             objective_gradient(objective, objective_params, x[i], dims, slope)
             for j in range(parameters.shape[0]):
                 for d in range(dims):
-                    g[j * dims + d] += slope[d] * implicit_derivative(dist, parameters[j], d, eps[i], param_a, param_b)
+                    path = implicit_derivative(dist, parameters[j], d, eps[i], param_a, param_b, shape_table)
+                    g[j * dims + d] += slope[d] * path
         for p in range(size):
             g[p] *= inv_n
         q = accumulate(g, shift, size, out_s1, out_s2)

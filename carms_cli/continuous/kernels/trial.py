@@ -415,7 +415,7 @@ def close_row(out_scalars, q_sum, q_sq_sum, evaluations, rejections):  # pragma:
 def plain_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline, score_offset,
+    baseline, score_offset, shape_table,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -443,6 +443,8 @@ def plain_chunk(
         The optimal constant baseline (score-baseline).
     score_offset : float64 (P,)
         The score's constant part (ψ(α) for the Gamma shape; see :func:`score_term`).
+    shape_table : float64 (D, T)
+        The Gamma shape derivative's per-α tables (the ``implicit`` kernel's; (1, 1) otherwise).
     x, eps : float64 (2n, D)
         Samples and their standard variates (rows n … 2n − 1: the fresh samples).
     point, slope : float64 (D,)
@@ -492,7 +494,7 @@ def plain_chunk(
 def loo_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline, score_offset,
+    baseline, score_offset, shape_table,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -532,7 +534,7 @@ def loo_chunk(
 def delta_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline, score_offset,
+    baseline, score_offset, shape_table,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -591,7 +593,7 @@ def delta_chunk(
 def mvd_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline, score_offset,
+    baseline, score_offset, shape_table,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
