@@ -39,16 +39,19 @@ def reference_beta_derivatives(a: float, b: float, x: float, digits: int = REFER
         return 0.0, 0.0
     with mpmath.workdps(digits):
         p, q, point = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(x)
+        # differentiate the smaller of I_x(a, b) and 1 − I_x(a, b) = I_{1−x}(b, a), each as a lower integral
+        # (mpmath's betainc(a, b, x, 1) is I(1) − I(x), which cancels in the far upper tail)
+        complement = 1 - point
         lower = mpmath.betainc(p, q, 0, point, regularized=True) <= mpmath.mpf(0.5)
 
         def cdf(s, t):
             if lower:
                 return mpmath.betainc(s, t, 0, point, regularized=True)
-            return -mpmath.betainc(s, t, point, 1, regularized=True)  # I − 1: the same derivative
+            return -mpmath.betainc(t, s, 0, complement, regularized=True)  # I − 1: the same derivative
 
         da = mpmath.diff(lambda s: cdf(s, q), p)
         db = mpmath.diff(lambda t: cdf(p, t), q)
-        log_density = (p - 1) * mpmath.log(point) + (q - 1) * mpmath.log1p(-point) - mpmath.log(mpmath.beta(p, q))
+        log_density = (p - 1) * mpmath.log(point) + (q - 1) * mpmath.log(complement) - mpmath.log(mpmath.beta(p, q))
         density = mpmath.exp(log_density)
         return float(-da / density), float(-db / density)
 
