@@ -276,7 +276,7 @@ def _build(real, shape_derivative, log_minus_digamma):
 
     @jit.helper()
     def gamma_over_total(alpha, g, log_g, total, xj):  # pragma: no cover - compiled
-        """c = g(α, G)/ΣG; when the Gammas underflowed, x_j·(ψ(α + 1) − ln G)/α (the limit of g/G)."""
+        """Return c = g(α, G)/ΣG; when the Gammas underflowed, x_j·(ψ(α + 1) − ln G)/α (the limit of g/G)."""
         if total >= tiny:
             return shape_derivative(alpha, g) / total
         above = alpha + one
@@ -404,5 +404,38 @@ def dirichlet_samples_cdf(key, first, alpha, rest, rows, x, jacobian):  # pragma
         counter = (first + np.uint64(i)) * np.uint64(dims)
         _, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, x[i])
         cdf_jacobian(alpha, rest, x[i], rows, jacobian[i])
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_ratio32(key, first, alpha, alpha32, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw in float64 as :func:`dirichlet_samples_ratio`, round G, ln G, ΣG and x to float32, derive in float32."""
+    dims = alpha.shape[0]
+    gammas, logs, values = np.empty(dims), np.empty(dims), np.empty(dims)
+    gammas32, logs32 = np.empty(dims, np.float32), np.empty(dims, np.float32)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        total, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, values)
+        for k in range(dims):
+            gammas32[k], logs32[k], x[i, k] = gammas[k], logs[k], values[k]
+        ratio_jacobian32(alpha32, gammas32, logs32, np.float32(total), x[i], rows, jacobian[i])
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_cdf32(key, first, alpha, alpha32, rest32, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw in float64 as :func:`dirichlet_samples_cdf`, round x to float32, derive in float32."""
+    dims = alpha.shape[0]
+    gammas, logs, values = np.empty(dims), np.empty(dims), np.empty(dims)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        _, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, values)
+        for k in range(dims):
+            x[i, k] = values[k]
+        cdf_jacobian32(alpha32, rest32, x[i], rows, jacobian[i])
         rejections += rejected
     return rejections
