@@ -113,15 +113,8 @@ def bench(
         used_threads = set_threads(threads)
         startup = None if no_startup else startup_seconds(("continuous", "-o", objective, "-n", str(problem.samples)))
         cases = [bench_continuous_case(continuous, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
-        config = {
-            "threads": used_threads,
-            "repeats": repeats,
-            "trials": trials,
-            "numpy_trials": numpy_trials,
-            "backend": "cpu",
-            "backend_note": None,
-            "cuda_trials": None,
-        }
+        config = {"threads": used_threads, "repeats": repeats, "trials": trials, "numpy_trials": numpy_trials,
+                  "backend": "cpu", "backend_note": None, "cuda_trials": None}
         record = bench_record(continuous, cases, config, startup)
         if not quiet and json_out != "-":
             _print_bench(record)

@@ -110,7 +110,9 @@ def continuous(
     used_threads = set_threads(threads)
     bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
     try:
-        report = analyse_continuous(problem, specs, used_threads, significance, bar, exact, used_backend, backend_note)
+        report = analyse_continuous(
+            problem, specs, used_threads, significance, bar, exact, used_backend, backend_note
+        )
     finally:
         bar.close()
     return show_and_gate(

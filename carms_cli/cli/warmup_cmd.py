@@ -60,5 +60,8 @@ def warmup(
         compiled_gaussian_pair_pmf(np.full(3, 1.0 / 3.0), reference_orders(3), 4)
     seconds = time.perf_counter() - started
     print_lines(
-        [f"kernels ready for backend {used_backend} at n = {samples} in {seconds:.1f} s (cache: {kernel_cache_dir()})"]
+        [
+            f"kernels ready for backend {used_backend} at n = {samples} in {seconds:.1f} s "
+            f"(cache: {kernel_cache_dir()})"
+        ]
     )

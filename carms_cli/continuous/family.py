@@ -59,10 +59,7 @@ class ContinuousFamily:
         return [
             f"{p.describe()} · D={p.dims} · n={p.samples} samples · trials={p.trials:,} · seed={p.seed}",
             f"objective {p.objective.spec}: {p.objective.description}",
-            "exact gradient ("
-            + ", ".join(self._names[:6])
-            + (", …" if len(self._names) > 6 else "")
-            + "): "
+            "exact gradient (" + ", ".join(self._names[:6]) + (", …" if len(self._names) > 6 else "") + "): "
             + format_matrix(self._gradient[None, :]),
         ]
 

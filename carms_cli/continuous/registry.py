@@ -128,10 +128,8 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
             "use score, score-loo or mvd"
         )
     if spec.needs_baseline and not problem.objective.separable:
-        return (
-            f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by 1-D quadrature, which objective "
-            f"'{problem.objective.spec}' (not separable) does not allow"
-        )
+        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by 1-D quadrature, which objective "
+                f"'{problem.objective.spec}' (not separable) does not allow")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

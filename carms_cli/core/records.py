@@ -47,7 +47,6 @@ def content_fingerprint(**parts) -> str:
             digest.update(array.tobytes())
     return "sha256:" + digest.hexdigest()
 
-
 #: Columns of :attr:`ChunkRows.scalars`: Σq, Σq², evaluations, then the family's extras.
 Q_SUM, Q_SQ_SUM, EVALUATIONS = 0, 1, 2
 FIRST_EXTRA = 3

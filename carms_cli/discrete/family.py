@@ -33,6 +33,7 @@ MAX_EXACT_DUPLICATE_WORK = 5e7
 MAX_GAUSSIAN_DUPLICATE_WORK = 3e8
 
 
+
 @dataclass(frozen=True)
 class Duplicates:
     """Duplicate-sample statistics (per variable, averaged over variables)."""

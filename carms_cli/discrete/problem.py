@@ -21,7 +21,6 @@ MAX_TRIALS = 1 << 40
 #: Config entries that state a discrete problem (``compare`` refuses runs that differ in one).
 PROBLEM_KEYS = ("categories", "samples", "dims", "objective", "binary", "probs")
 
-
 @dataclass(frozen=True, eq=False)
 class Problem:
     """K categories, n samples, D independent variables with probabilities ``probs`` (D×K)."""

@@ -338,22 +338,8 @@ def mvd_difference(
 
 @jit.helper(inline="always")
 def sample_terms(
-    estimator,
-    dist,
-    parameters,
-    dims,
-    x_i,
-    eps_i,
-    param_a,
-    param_b,
-    objective,
-    objective_params,
-    taylor_f0,
-    taylor_g0,
-    taylor_h,
-    slope,
-    out_a,
-    out_c,
+    estimator, dist, parameters, dims, x_i, eps_i, param_a, param_b, objective, objective_params,
+    taylor_f0, taylor_g0, taylor_h, slope, out_a, out_c,
 ):  # pragma: no cover - compiled
     """One sample's terms: a (the estimator's) and, for the delta CVs, c (the control variate's).
 

@@ -44,3 +44,5 @@ def row_buffers(rows: int, d_count: int, k: int):
         np.zeros((rows, d_count)),
         np.zeros((rows, N_SCALARS)),
     )
+
+

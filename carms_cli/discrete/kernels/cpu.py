@@ -41,20 +41,8 @@ def _scratch(args, n_tuple_constructions: bool):
     z = private((n, d_count), np.int64)
     if sizes is not None:  # peers: dense, work and iwork; no sample buffer
         (rows, cols), floats, ints = sizes
-        return (
-            draws,
-            race,
-            None,
-            z,
-            f,
-            coef,
-            acc,
-            private((1, 1)),
-            private((1, 1, 1)),
-            private((rows, cols)),
-            private(floats),
-            private(ints, np.int64),
-        )
+        return (draws, race, None, z, f, coef, acc, private((1, 1)), private((1, 1, 1)),
+                private((rows, cols)), private(floats), private(ints, np.int64))
     sample = private(n, np.int64) if n_tuple_constructions else None
     pair_counts, mc_ratio = private((mc_k, mc_k)), private((mc_d, mc_k, mc_k))
     return (draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, None, None, None)
@@ -83,21 +71,9 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
             stop = min(start + chunk_size, last_trial)
             low, high = (start - first_trial, stop - first_trial) if record else (0, 0)
             simulate_chunk(
-                start,
-                stop,
-                *args,
-                *scratch,
-                out_a[row],
-                out_a2[row],
-                out_ac[row],
-                out_c[row],
-                out_c2[row],
-                out_scalars[row],
-                record,
-                g_out[low:high],
-                z_out[low:high],
-                fixed_samples,
-                fixed_dims,
+                start, stop, *args, *scratch,
+                out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
+                record, g_out[low:high], z_out[low:high], fixed_samples, fixed_dims,
             )
             out_count[row] = stop - start
 

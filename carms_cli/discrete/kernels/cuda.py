@@ -27,6 +27,8 @@ from carms_cli.discrete.kernels.trial import scratch_sizes, simulate_chunk
 CUDA_CHUNK = 64
 
 
+
+
 # fmt: off
 @cuda.jit
 def run_chunks_cuda(

@@ -183,21 +183,8 @@ def relaxed_scratch(n: int, k: int, d_count: int) -> int:
 
 @jit.helper(error_model="numpy")
 def relaxed_estimate(
-    key,
-    trial_base,
-    draws_per_var,
-    n,
-    k,
-    d_count,
-    log_probs,
-    temperature,
-    straight_through,
-    unary,
-    pair,
-    has_pair,
-    z,
-    work,
-    dense,
+    key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature, straight_through, unary, pair, has_pair,
+    z, work, dense,
 ):  # pragma: no cover - compiled
     """One Gumbel-softmax (or, with ``straight_through``, straight-through) estimate into ``dense``.
 

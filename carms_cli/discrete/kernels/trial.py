@@ -290,22 +290,8 @@ def inverse_set(
 
 @jit.helper(inline="always")
 def sample_set(
-    key,
-    base,
-    construction,
-    copula,
-    n,
-    k,
-    d,
-    n_tuples,
-    tuple_draws,
-    probs,
-    inv_probs,
-    orders,
-    thresholds,
-    draws,
-    race,
-    sample,
+    key, base, construction, copula, n, k, d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws,
+    race, sample,
 ):  # pragma: no cover - compiled
     """One set of n samples of variable d into ``sample`` (GUMBEL, STICK, PAIRS), from draw ``base`` on.
 
@@ -460,25 +446,8 @@ def distinct_count(n, z, d):  # pragma: no cover - compiled
 
 @jit.helper(inline="always")
 def accumulate(
-    d,
-    n,
-    k,
-    z,
-    coef,
-    acc,
-    probs,
-    exact_gradient,
-    sum_p2,
-    sum_pg,
-    sum_g2,
-    out_a,
-    out_a2,
-    out_ac,
-    out_c,
-    out_c2,
-    record,
-    g_out,
-    row,
+    d, n, k, z, coef, acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out_a, out_a2, out_ac, out_c, out_c2,
+    record, g_out, row,
 ):  # pragma: no cover - compiled
     """Add variable d's ``g_d = a − C p_d`` to the sums; return ``(‖g_d − ∇_d‖², distinct categories)``.
 
@@ -670,42 +639,16 @@ def simulate_chunk(
                 # --- draw and estimate at once (ARSM, Gumbel relaxations) --------------------
                 if weighting == ARSM:
                     evaluation_sum += arsm_estimate(
-                        key,
-                        trial_base,
-                        draws_per_var,
-                        k,
-                        d_count,
-                        log_probs,
-                        unary,
-                        pair,
-                        has_pair,
-                        full,
-                        has_full,
-                        z,
-                        work,
-                        iwork,
-                        dense,
+                        key, trial_base, draws_per_var, k, d_count, log_probs, unary, pair, has_pair, full, has_full,
+                        z, work, iwork, dense,
                     )
                     for d in range(d_count):  # record the swap-free configuration, a draw from p
                         for i in range(n):
                             z[i, d] = iwork[3 * d]
                 elif weighting == GUMBEL_SOFTMAX or weighting == STRAIGHT_THROUGH:
                     relaxed_estimate(
-                        key,
-                        trial_base,
-                        draws_per_var,
-                        n,
-                        k,
-                        d_count,
-                        log_probs,
-                        temperature,
-                        weighting == STRAIGHT_THROUGH,
-                        unary,
-                        pair,
-                        has_pair,
-                        z,
-                        work,
-                        dense,
+                        key, trial_base, draws_per_var, n, k, d_count, log_probs, temperature,
+                        weighting == STRAIGHT_THROUGH, unary, pair, has_pair, z, work, dense,
                     )
                     evaluation_sum += n
                 # --- accumulate ------------------------------------------------------------
@@ -738,22 +681,8 @@ def simulate_chunk(
             if construction == INVERSE:
                 # CARMS-I (no Monte Carlo pmf: the plan refuses one): categories straight into z
                 inverse_set(
-                    key,
-                    trial_base + np.uint64(d * draws_per_var),
-                    n_orders,
-                    rotated,
-                    copula,
-                    n,
-                    k,
-                    d,
-                    order_pairs,
-                    probs,
-                    prefix,
-                    orders,
-                    thresholds,
-                    guide,
-                    draws,
-                    z,
+                    key, trial_base + np.uint64(d * draws_per_var), n_orders, rotated, copula, n, k, d, order_pairs,
+                    probs, prefix, orders, thresholds, guide, draws, z,
                 )
                 continue
             # `sample is None` (the CPU driver's CARMS-I and peer specialisations) prunes the
@@ -761,22 +690,8 @@ def simulate_chunk(
             if sample is not None:
                 for rep in range(1 + mc_pmf_draws):
                     sample_set(
-                        key,
-                        trial_base + np.uint64(d * draws_per_var + rep * rep_draws),
-                        construction,
-                        copula,
-                        n,
-                        k,
-                        d,
-                        n_tuples,
-                        tuple_draws,
-                        probs,
-                        inv_probs,
-                        orders,
-                        thresholds,
-                        draws,
-                        race,
-                        sample,
+                        key, trial_base + np.uint64(d * draws_per_var + rep * rep_draws), construction, copula, n, k,
+                        d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws, race, sample,
                     )
                     if rep == 0:
                         for i in range(n):
@@ -801,25 +716,8 @@ def simulate_chunk(
                 weighting, d, n, z, f, probs, ratio, mc_ratio, mc_pmf_draws, key, trial_base, draws_per_var, coef
             )
             q_d, unique = accumulate(
-                d,
-                n,
-                k,
-                z,
-                coef,
-                acc,
-                probs,
-                exact_gradient,
-                sum_p2,
-                sum_pg,
-                sum_g2,
-                out_a,
-                out_a2,
-                out_ac,
-                out_c,
-                out_c2,
-                record,
-                g_out,
-                row,
+                d, n, k, z, coef, acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out_a, out_a2, out_ac, out_c,
+                out_c2, record, g_out, row,
             )
             unique_sum += unique
             unique_sq_sum += unique * unique
