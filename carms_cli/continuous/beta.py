@@ -15,7 +15,6 @@ import numpy as np
 
 from carms_cli.continuous.implicit import REFERENCE_DIGITS, reference_shape_derivative
 
-
 #: Extra working digits of the incomplete-beta reference.
 GUARD_DIGITS = 20
 

@@ -33,7 +33,7 @@ along) and divided by the density before anything is summed, so B(a, b) cancels:
     ∂x/∂a = −x(1 − x)/(a F)·(ln x − ψ(a + 1) + ψ(a + b) − ∂_a ln F),
     ∂x/∂b = −x(1 − x)/(a F)·(ln(1 − x) − ψ(b) + ψ(a + b) − ∂_b ln F).
 
-Where the fraction's first shape is small (≤ 20) the hypergeometric series
+Where the fraction's first shape is small (≤ 20) and below the other, the hypergeometric series
 I_x(a, b) = q(x)·x(1 − x)/a·₂F₁(a + b, 1; a + 1; x) replaces 1/F: its terms are positive and so are
 their derivatives' (:func:`_build`'s ``series``), where the fraction loses up to 1.5e−12 near the
 switch point when b ≫ a. The fraction converges quickly for x < (a + 1)/(a + b + 2); beyond, the symmetry
@@ -68,7 +68,7 @@ from carms_cli.core.rng import mix64, uniform
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the sub-key hash of gamma_variate
 _ONE = np.uint64(1)
 _TINY = np.finfo(np.float64).tiny
-#: The series is used for the fraction's side when its own first shape p is at most this (it needs about
+#: The series is used for the fraction's side when its own first shape p is at most this and below q (it needs about
 #: √(74(p + 1)/(1 − u)) terms at the switch point u ≈ (p + 1)/(p + q + 2), the fraction about as many but loses
 #: digits there when q ≫ p: 1.5e−12 at (a, b) = (0.5, 1e4))
 _SERIES_SHAPE = 20.0
@@ -260,7 +260,7 @@ def _build(real, shape_derivative, log_minus_digamma):
             level_a = level(log_x, a + one, b - one)  # ln x − ψ(a + 1) + ψ(a + b)
             level_b = level(log_y, b, a)  # ln(1 − x) − ψ(b) + ψ(a + b)
             scale = -(x * y) / a
-            if a <= series_shape:
+            if a <= series_shape and b > a:
                 total, total_a, total_b, terms = series(a, b, x, level_a, level_b)
                 return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
             f, dlog_a, dlog_b, terms = fraction(a, b, x, level_a, level_b)
@@ -268,7 +268,7 @@ def _build(real, shape_derivative, log_minus_digamma):
         level_a = level(log_x, a, b)  # I_x(a, b) = 1 − I_{1−x}(b, a): at 1 − x with a ↔ b
         level_b = level(log_y, b + one, a - one)
         scale = (x * y) / b
-        if b <= series_shape:
+        if b <= series_shape and a > b:
             total, total_b, total_a, terms = series(b, a, y, level_b, level_a)
             return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
         f, dlog_b, dlog_a, terms = fraction(b, a, y, level_b, level_a)
