@@ -164,14 +164,14 @@ def _print_beta(record: dict) -> None:
                 f"{row['variance']:.3g}",
             ]
         )
-    entry = "x" if beta else "x_j (for ∂x/∂α_j)"
+    entry = "∂x/∂a or ∂x/∂b" if beta else "∂x_j/∂α_j"
     notes = {
         "path": "path: gamma-ratio through G/ΣG and ∂G/∂α; cdf: −∂_θ I_x/q of the (marginal) Beta, E[gamma-ratio | x]",
         "max rel err": "rel err: |value − mpmath|/|mpmath| at the dtype-rounded parameters and x (or G), normal values",
         "underflow": "underflow: values with x = 0 or 1 (gamma-ratio: a G or ΣG underflowed); subnormal x (G) apart",
         "terms": "terms: series or continued-fraction terms per draw, mean / max",
         "ns sample": "ns: per draw on one thread, sampler alone and with the path's Jacobian (fastest repetition)",
-        "E[∂] (z)": f"E[∂{entry}] over the timing batch (z-score); target (δ_ij α₀ − α_i)/α₀²; max |z| over the column",
+        "E[∂] (z)": f"E[∂]: mean {entry} over the timing batch (z-score); target (δ_ij α₀ − α_i)/α₀²; max |z|: any i",
         "var": "var: variance of one draw's derivative (the cdf path's is lower)",
     }
     footer = []
