@@ -1,6 +1,10 @@
-"""``carms implicit``: the implicit derivative ∂x/∂α of Gamma variates, checked draw by draw and timed.
+"""``carms implicit``: implicit-reparameterization derivatives, checked draw by draw against mpmath and timed.
 
-For each shape α (rounded to the chosen dtype): draw ``draws`` Gamma(α, 1) variates with the
+One :class:`Distribution` entry per ``--dist`` (:data:`DISTRIBUTIONS`): which parameter options it
+reads, how it parses them into parameter sets, and the rows it makes of each set. Gamma is here;
+Beta and Dirichlet are in :mod:`carms_cli.analysis.implicit_beta`.
+
+Gamma: for each shape α (rounded to the chosen dtype): draw ``draws`` Gamma(α, 1) variates with the
 continuous family's counter-RNG sampler (Marsaglia–Tsang on sub-keys, the α < 1 boost), round
 them to the dtype, compute ∂x/∂α with the compiled helpers, and compare each with the mpmath
 reference at the same (α, x): the maximum and median relative error over normal x, with x = 0
@@ -11,6 +15,7 @@ Carlo identities E[∂x/∂α] = 1 and E[(1/x)·∂x/∂α] = ψ′(α) (rate β
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,8 +27,6 @@ from carms_cli.core.rng import stream_key
 SCHEMA = "carms-cli/implicit/1"
 #: Random stream of the command's draws (the continuous estimators use 101–108).
 STREAM = 201
-#: Distributions ``carms implicit`` knows.
-DISTRIBUTIONS = ("gamma",)
 #: Supported precisions.
 DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Shapes whose derivative the issue targets (the accuracy claim), and the sampler's usable range.
@@ -63,7 +66,8 @@ def _relative_errors(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return errors
 
 
-def _best_seconds(run: Callable[[], None], repeats: int) -> float:
+def best_seconds(run: Callable[[], None], repeats: int) -> float:
+    """Return the fastest of ``repeats`` timed calls of ``run``, in seconds."""
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
@@ -92,8 +96,8 @@ def _timing(key, alpha: float, dtype, batch: int, repeats: int) -> dict:
     size = int(min(batch, max(probe, TIMING_SECONDS / max(per_draw, 1e-9))))
     x = np.empty(size)
     values, g = np.empty(size, dtype=dtype), np.empty(size, dtype=dtype)
-    sample = _best_seconds(lambda: implicit.gamma_samples(key, first, alpha, x), repeats)
-    both = _best_seconds(lambda: derivative_kernel(key, first, alpha, values, g), repeats)
+    sample = best_seconds(lambda: implicit.gamma_samples(key, first, alpha, x), repeats)
+    both = best_seconds(lambda: derivative_kernel(key, first, alpha, values, g), repeats)
     return {"batch": size, "ns_sample": 1e9 * sample / size, "ns_sample_derivative": 1e9 * both / size,
             "values": values, "derivatives": g}  # fmt: skip
 
@@ -174,9 +178,109 @@ def implicit_row(
     return row
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """One ``--dist`` of ``carms implicit``.
+
+    Attributes
+    ----------
+    options : tuple of str
+        The parameter options it reads (names of :func:`parse_parameters`'s ``options``).
+    parse : callable
+        ``options → list of parameter sets`` (defaults filled in; :class:`InputError` on bad input).
+    rows : callable
+        ``(parameter set, dtype name, draws, seed, batch, repeats, progress) → list of rows``;
+        ``progress()`` is called once per reference check.
+    work : callable
+        ``(parameter sets, draws) → number of progress calls``.
+    config : callable
+        ``parameter sets → the record config entries naming them``.
+    csv_fields : list of str
+        The CSV columns of a row.
+    """
+
+    options: tuple[str, ...]
+    parse: Callable[[dict], list]
+    rows: Callable[..., list[dict]]
+    work: Callable[[list, int], int]
+    config: Callable[[list], dict]
+    csv_fields: list[str]
+
+
+def _gamma_rows(alpha, dtype_name, draws, seed, batch, repeats, progress):
+    count = [0]
+
+    def advance(done):
+        while count[0] < done:
+            count[0] += 1
+            progress()
+
+    return [implicit_row(alpha, dtype_name, draws, seed, batch, repeats, advance)]
+
+
+def _beta_family(name: str) -> Distribution:
+    def rows(parameters, dtype_name, draws, seed, batch, repeats, progress):
+        from carms_cli.analysis.implicit_beta import dirichlet_rows
+
+        return dirichlet_rows(name, parameters, dtype_name, draws, seed, batch, repeats, progress)
+
+    def parse(options):
+        from carms_cli.analysis.implicit_beta import parse_beta, parse_dirichlet
+
+        if name == "beta":
+            return parse_beta(options.get("a") or "0.5,2,20", options.get("b") or "0.5,5,100")
+        return parse_dirichlet(options.get("alpha") or "0.5,1,2")
+
+    def config(parameter_sets):
+        from carms_cli.analysis.implicit_beta import dirichlet_config
+
+        return dirichlet_config(name, parameter_sets)
+
+    def work(parameter_sets, draws):
+        return 2 * draws * len(parameter_sets)  # one reference check per draw and path
+
+    from carms_cli.analysis.implicit_beta import CSV_FIELDS as BETA_CSV_FIELDS
+
+    options = ("a", "b") if name == "beta" else ("alpha",)
+    return Distribution(options, parse, rows, work, config, BETA_CSV_FIELDS)
+
+
+#: The distributions ``carms implicit`` knows: adding one is one entry.
+DISTRIBUTIONS: dict[str, Distribution] = {
+    "gamma": Distribution(
+        options=("alpha",),
+        parse=lambda options: parse_alphas(options.get("alpha") or "1e-3,0.1,1,10,1e6"),
+        rows=_gamma_rows,
+        work=lambda alphas, draws: draws * len(alphas),
+        config=lambda alphas: {"alphas": alphas},
+        csv_fields=CSV_FIELDS,
+    ),
+    "beta": _beta_family("beta"),
+    "dirichlet": _beta_family("dirichlet"),
+}
+#: The option each parameter name is given as on the command line.
+OPTION_NAMES = {"alpha": "--alpha", "a": "--a", "b": "--b"}
+
+
+def parse_parameters(distribution: str, options: dict[str, str | None]) -> list:
+    """Return the parameter sets of ``distribution`` from the option texts (None: not given).
+
+    An option the distribution does not read is refused rather than ignored.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise InputError(f"--dist must be one of {', '.join(DISTRIBUTIONS)}, got '{distribution}'")
+    entry = DISTRIBUTIONS[distribution]
+    for name, value in options.items():
+        if value is not None and name not in entry.options:
+            users = [dist for dist, other in DISTRIBUTIONS.items() if name in other.options]
+            option = OPTION_NAMES.get(name, name)
+            raise InputError(f"{option} applies to --dist {' or '.join(users)}, not {distribution}")
+    return entry.parse(options)
+
+
 def implicit_record(
     distribution: str,
-    alphas: list[float],
+    parameter_sets: list,
     dtype_name: str,
     draws: int,
     seed: int,
@@ -185,9 +289,12 @@ def implicit_record(
     max_error: float | None,
     progress: Callable[[int], None],
 ) -> dict:
-    """Run :func:`implicit_row` for every α and return the JSON record (``rows``, ``config``, ``passed``)."""
+    """Make the rows of every parameter set and return the JSON record (``rows``, ``config``, ``passed``).
+
+    ``progress(done)`` is told how many reference checks are done (of the distribution's ``work``).
+    """
     if distribution not in DISTRIBUTIONS:
-        raise InputError(f"--dist must be one of {', '.join(DISTRIBUTIONS)} for now, got '{distribution}'")
+        raise InputError(f"--dist must be one of {', '.join(DISTRIBUTIONS)}, got '{distribution}'")
     if dtype_name not in DTYPES:
         raise InputError(f"--dtype must be float64 or float32, got '{dtype_name}'")
     if draws < 2:
@@ -200,21 +307,26 @@ def implicit_record(
         raise InputError(f"--max-error must be a positive number, got {max_error:g}")
     from carms_cli.continuous.implicit import REFERENCE_DIGITS
 
+    entry = DISTRIBUTIONS[distribution]
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        progress(done[0])
+
     rows = []
-    for position, alpha in enumerate(alphas):
-        row = implicit_row(
-            alpha, dtype_name, draws, seed, batch, repeats, lambda done, base=position * draws: progress(base + done)
-        )
-        # a row with no normal x (every draw underflowed or was subnormal) has nothing to fail
-        row["passed"] = max_error is None or row["max_rel_error"] is None or row["max_rel_error"] <= max_error
-        rows.append(row)
+    for parameters in parameter_sets:
+        for row in entry.rows(parameters, dtype_name, draws, seed, batch, repeats, tick):
+            # a row with no normal x (every draw underflowed or was subnormal) has nothing to fail
+            row["passed"] = max_error is None or row["max_rel_error"] is None or row["max_rel_error"] <= max_error
+            rows.append(row)
     return {
         "schema": SCHEMA,
         "version": __version__,
         "config": {
             "distribution": distribution,
             "dtype": dtype_name,
-            "alphas": alphas,
+            **entry.config(parameter_sets),
             "draws": draws,
             "seed": seed,
             "stream": STREAM,
@@ -230,15 +342,16 @@ def implicit_record(
 
 
 def implicit_csv(record: dict) -> str:
-    """One CSV row per α of an ``implicit`` record."""
+    """One CSV row per row of an ``implicit`` record, in its distribution's columns (lists joined by commas)."""
     import csv
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
+    fields = DISTRIBUTIONS[record["config"]["distribution"]].csv_fields
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in record["rows"]:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in CSV_FIELDS})
+        writer.writerow({key: _cell(row.get(key)) for key in fields})
     return buffer.getvalue()
 
 
@@ -252,3 +365,9 @@ BYTES_PER_TIMED_DRAW = 64
 def implicit_bytes(draws: int, batch: int) -> int:
     """Estimate the peak bytes of :func:`implicit_record`: one α's checked draws and timing batch at a time."""
     return BYTES_PER_DRAW * draws + BYTES_PER_TIMED_DRAW * batch
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
+    return value

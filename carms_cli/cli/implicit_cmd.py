@@ -9,12 +9,28 @@ from carms_cli.core.errors import EXIT_GATE, EXIT_OK
 
 
 def implicit(
-    dist: Annotated[str, typer.Option("--dist", help="Distribution: gamma (∂x/∂α of Gamma(α, 1) variates).")] = "gamma",
+    dist: Annotated[
+        str,
+        typer.Option(
+            "--dist",
+            help="Distribution: gamma (∂x/∂α of Gamma(α, 1)), beta (∂x/∂a, ∂x/∂b) or dirichlet (∂x_i/∂α_j).",
+        ),
+    ] = "gamma",
     alpha: Annotated[
-        str, typer.Option("--alpha", help="Comma-separated shapes α (the accuracy target covers 1e-4 … 1e6).")
-    ] = "1e-3,0.1,1,10,1e6",
+        str | None,
+        typer.Option(
+            "--alpha",
+            help="gamma: comma-separated shapes α (default 1e-3,0.1,1,10,1e6; the accuracy target covers 1e-4 … 1e6). "
+            "dirichlet: one vector α₁,…,α_K, several separated by '/' (default 0.5,1,2).",
+        ),
+    ] = None,
+    a: Annotated[str | None, typer.Option("--a", help="beta: comma-separated shapes a (default 0.5,2,20).")] = None,
+    b: Annotated[
+        str | None,
+        typer.Option("--b", help="beta: comma-separated shapes b (default 0.5,5,100), paired with --a in order."),
+    ] = None,
     draws: Annotated[
-        int, typer.Option("--draws", "-N", help="Draws per α, each checked against the mpmath reference.")
+        int, typer.Option("--draws", "-N", help="Draws per parameter set, each checked against the mpmath reference.")
     ] = 500,
     dtype: Annotated[
         str, typer.Option("--dtype", help="float64, or float32 (the derivative in float32 arithmetic).")
@@ -34,15 +50,16 @@ def implicit(
     max_memory: MaxMemory = None,
     quiet: Quiet = False,
 ) -> int:
-    """Check implicit-reparameterization derivatives ∂x/∂α against mpmath, draw by draw, and time them.
+    """Check implicit-reparameterization derivatives against mpmath, draw by draw, and time them.
 
-    Example: carms implicit --dist gamma --alpha 1e-3,0.1,1,10,1e6 --draws 2000
+    Example: carms implicit --dist gamma --alpha 1e-3,0.1,1,10,1e6 --draws 2000;
+    carms implicit --dist beta --a 0.5,2 --b 0.5,3; carms implicit --dist dirichlet --alpha 0.5,1,2
     """
     check_outputs({"--json": json_out, "--csv": csv_out}, {})
-    from carms_cli.analysis.implicit import implicit_csv, implicit_record, parse_alphas
+    from carms_cli.analysis.implicit import DISTRIBUTIONS, implicit_csv, implicit_record, parse_parameters
     from carms_cli.present.table import ProgressBar, plain_json
 
-    alphas = parse_alphas(alpha)
+    parameter_sets = parse_parameters(dist, {"alpha": alpha, "a": a, "b": b})
     if draws >= 2 and batch >= 1000:  # smaller ones are refused below with their own message
         from carms_cli.analysis.implicit import implicit_bytes
         from carms_cli.core.budget import check_size, parse_memory
@@ -51,17 +68,17 @@ def implicit(
             lambda count: implicit_bytes(count, batch),
             draws,
             parse_memory(max_memory),
-            f"checking {draws:,} draws per α (timing batch up to {batch:,})",
+            f"checking {draws:,} draws per parameter set (timing batch up to {batch:,})",
             "--draws",
             lower=2,
         )
-    bar = ProgressBar(draws * len(alphas), enabled=not quiet)
+    bar = ProgressBar(DISTRIBUTIONS[dist].work(parameter_sets, draws), enabled=not quiet)
     try:
-        record = implicit_record(dist, alphas, dtype, draws, seed, batch, repeats, max_error, bar)
+        record = implicit_record(dist, parameter_sets, dtype, draws, seed, batch, repeats, max_error, bar)
     finally:
         bar.close()
     if not quiet and "-" not in (json_out, csv_out):
-        _print_implicit(record)
+        _PRINTERS[record["config"]["distribution"]](record)
     if json_out is not None:
         write_output(json_out, plain_json(record), "JSON")
     if csv_out is not None:
@@ -77,7 +94,7 @@ def _z(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
-def _print_implicit(record: dict) -> None:
+def _print_gamma(record: dict) -> None:
     from carms_cli.present.table import print_table
 
     c = record["config"]
@@ -125,3 +142,68 @@ def _print_implicit(record: dict) -> None:
         verdict = f"exceeded at α = {', '.join(failed)}" if failed else "every row passes"
         footer.append(f"--max-error {c['max_error']:g}: {verdict}")
     print_table(columns, rows, header=header, footer=footer, groups=[2, 2, 1, 2, 2], notes=notes)
+
+
+def _print_beta(record: dict) -> None:
+    """Print the Beta or Dirichlet table: a row per parameter set, path and parameter θ_j (the column ∂x/∂θ_j)."""
+    from carms_cli.present.table import print_table
+
+    c = record["config"]
+    beta = c["distribution"] == "beta"
+    name = "Beta(a, b) ∂x/∂a, ∂x/∂b" if beta else "Dirichlet(α) ∂x_i/∂α_j"
+    header = [
+        f"carms-cli {record['version']} · implicit · {name} in {c['dtype']} · {c['draws']:,} draws per parameter set "
+        f"checked against {c['reference']} · seed {c['seed']}",
+    ]
+    columns = ["θ", "path", "∂", "max rel err", "median rel err", "underflow", "subnormal", "terms", "ns sample",
+               "ns +∂", "E[∂] (z)", "target", "max |z|", "var"]  # fmt: skip
+    rows = []
+    for row in record["rows"]:
+        label = f"∂x/∂{row['wrt']}" if beta else f"∂x/∂α{row['wrt'].removeprefix('alpha')}"
+        rows.append(
+            [
+                ",".join(f"{value:g}" for value in row["parameters"]),
+                row["path"],
+                label,
+                _error(row["max_rel_error"]),
+                _error(row["median_rel_error"]),
+                str(row["underflows"]),
+                str(row["subnormals"]),
+                "–" if row["terms_mean"] is None else f"{row['terms_mean']:.0f} / {row['terms_max']}",
+                f"{row['ns_sample']:.0f}",
+                f"{row['ns_sample_derivative']:.0f}",
+                f"{row['mean_derivative']:.4g} ({_z(row['mean_z'])})",
+                f"{row['mean_target']:.4g}",
+                "–" if row["max_abs_z"] is None else f"{row['max_abs_z']:.2f}",
+                f"{row['variance']:.3g}",
+            ]
+        )
+    entry = "∂x/∂a or ∂x/∂b" if beta else "∂x_j/∂α_j"
+    notes = {
+        "path": "path: gamma-ratio through G/ΣG and ∂G/∂α; cdf: −∂_θ I_x/q of the (marginal) Beta, E[gamma-ratio | x]",
+        "max rel err": "rel err: |value − mpmath|/|mpmath| at the dtype-rounded parameters and x (or G), normal values",
+        "underflow": "underflow: values with x = 0 or 1 (gamma-ratio: a G or ΣG underflowed); subnormal x (G) apart",
+        "terms": "terms: series or continued-fraction terms per draw, mean / max",
+        "ns sample": "ns: per draw on one thread, sampler alone and with the path's Jacobian (fastest repetition)",
+        "E[∂] (z)": f"E[∂]: mean {entry} over the timing batch (z-score); target (δ_ij α₀ − α_i)/α₀²; max |z|: any i",
+        "var": "var: variance of one draw's derivative (the cdf path's is lower)",
+    }
+    footer = []
+    for row in record["rows"]:
+        if row["subnormal_max_rel_error"] is not None:
+            theta = ",".join(f"{v:g}" for v in row["parameters"])
+            footer.append(f"{theta} {row['path']} ∂/∂{row['wrt']}: max rel err over the {row['subnormals']} subnormal "
+                          f"values {row['subnormal_max_rel_error']:.1e}")  # fmt: skip
+    batches = sorted({row["timing_batch"] for row in record["rows"]})
+    footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
+    if c["max_error"] is not None:
+        failed = sorted({",".join(f"{v:g}" for v in row["parameters"]) for row in record["rows"] if not row["passed"]})
+        verdict = f"exceeded at {'; '.join(failed)}" if failed else "every row passes"
+        footer.append(f"--max-error {c['max_error']:g}: {verdict}")
+    print_table(
+        columns, rows, header=header, footer=footer, align="lll" + "r" * 11, keys=3, groups=[2, 2, 1, 2, 4], notes=notes
+    )
+
+
+#: The table of each distribution.
+_PRINTERS = {"gamma": _print_gamma, "beta": _print_beta, "dirichlet": _print_beta}

@@ -1,0 +1,472 @@
+"""Beta and Dirichlet variates from the Gamma sampler, and their two exact implicit derivatives.
+
+**Sampler.** A Dirichlet(α₁ … α_K) variate is x = G/ΣG with G_k ~ Gamma(α_k, 1) drawn by the
+continuous family's sampler (:func:`carms_cli.continuous.kernels.trial.gamma_variate`) at the
+counters ``i·K + k`` of draw i; Beta(a, b) is the case K = 2 (x = x₁, the counters ``2i, 2i + 1``).
+For α < 1 the sampler returns G = M·e^t with M ~ Gamma(α + 1) and t = ln(U)/α;
+:func:`gamma_parts` returns M and t apart (the same numbers, G = M·e^t bitwise), so that when
+every G_k underflows (ΣG < the smallest normal number, about once in 10⁶ draws at a = b = 0.01)
+x is formed from ln G_k = ln M_k + t_k instead of 0/0.
+
+**Gamma-ratio derivative** (the path of JAX, TFP and NumPyro): with g(α, G) = ∂G/∂α the Gamma
+implicit derivative (:func:`carms_cli.continuous.kernels.implicit.gamma_shape_derivative`),
+
+    ∂x_i/∂α_j = c_j·(δ_ij − x_i),    c_j = g(α_j, G_j)/ΣG,
+
+with 1 − x_i formed as Σ_{k≠i} G_k/ΣG when x_i > 1/2 (no digits lost to the subtraction). When the
+Gammas underflowed, c_j = x_j·g(α_j, G_j)/G_j with g/G = (ψ(α_j + 1) − ln G_j)/α_j, its limit as
+G → 0 (the next term is O(G) relative, below 1e−300).
+
+**CDF-implicit derivative** (the path of PyTorch, there approximately): for x ~ Beta(a, b) with
+CDF I_x(a, b) and density q(x) = x^{a−1}(1 − x)^{b−1}/B(a, b),
+
+    ∂x/∂a = −∂_a I_x(a, b)/q(x),    ∂x/∂b = −∂_b I_x(a, b)/q(x),
+
+computed from the continued fraction (Abramowitz & Stegun 26.5.8)
+
+    I_x(a, b) = q(x)·x(1 − x)/(a·F),    F = 1 + d₁/(1 + d₂/(1 + …)),
+    d_{2m+1} = −(a + m)(a + b + m)x/((a + 2m)(a + 2m + 1)),    d_{2m} = m(b − m)x/((a + 2m − 1)(a + 2m)),
+
+differentiated in forward mode (modified Lentz, with ∂_a and ∂_b of its C_n and D_n carried
+along) and divided by the density before anything is summed, so B(a, b) cancels:
+
+    ∂x/∂a = −x(1 − x)/(a F)·(ln x − ψ(a + 1) + ψ(a + b) − ∂_a ln F),
+    ∂x/∂b = −x(1 − x)/(a F)·(ln(1 − x) − ψ(b) + ψ(a + b) − ∂_b ln F).
+
+Where the fraction's first shape is small (≤ 20) and below the other, the hypergeometric series
+I_x(a, b) = q(x)·x(1 − x)/a·₂F₁(a + b, 1; a + 1; x) replaces 1/F: its terms are positive and so are
+their derivatives' (:func:`_build`'s ``series``), where the fraction loses up to 1.5e−12 near the
+switch point when b ≫ a. The fraction converges quickly for x < (a + 1)/(a + b + 2); beyond, the symmetry
+I_x(a, b) = 1 − I_{1−x}(b, a) is used (the fraction at 1 − x with a and b swapped), which gives the
+same formulas with a ↔ b, x ↔ 1 − x and the opposite sign. Each ln u − ψ(s) + ψ(t) is formed as
+ln(u·t/s) + r(s) − r(t) with r(s) = ln s − ψ(s) (``log1p`` when u·t/s is near 1). Both
+derivatives have a fixed sign (Beta is stochastically increasing in a, decreasing in b), so the
+final difference cancels no leading digits. A Dirichlet coordinate x_i ~ Beta(α_i, α₀ − α_i): its
+CDF-implicit derivatives are ∂x_i/∂α_i = ∂x/∂a and ∂x_i/∂α_j = ∂x/∂b (j ≠ i) of that Beta. This
+is E[gamma-ratio derivative | x_i], another unbiased path with lower variance, not the same
+numbers.
+
+Everything is built for float64 and float32 from one source (:func:`_build`), through
+``core/jit.helper`` (so CUDA kernels can call the helpers); the samplers draw in float64.
+"""
+
+import math
+
+import numpy as np
+
+from carms_cli.continuous.kernels.implicit import (
+    TABLE_SIZE,
+    gamma_shape_derivative,
+    gamma_shape_derivative32,
+    log_minus_digamma,
+    log_minus_digamma32,
+    prepare_shape,
+    prepare_shape32,
+)
+from carms_cli.continuous.kernels.trial import BOOST_COUNTER, gamma_variate
+from carms_cli.core import jit
+from carms_cli.core.jit import cached_kernel
+from carms_cli.core.rng import mix64, uniform
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the sub-key hash of gamma_variate
+_ONE = np.uint64(1)
+_TINY = np.finfo(np.float64).tiny
+#: The series is used for the fraction's side when its own first shape p is at most this and below q (it needs about
+#: √(74(p + 1)/(1 − u)) terms at the switch point u ≈ (p + 1)/(p + q + 2), the fraction about as many but loses
+#: digits there when q ≫ p: 1.5e−12 at (a, b) = (0.5, 1e4))
+_SERIES_SHAPE = 20.0
+#: ... and a little beyond the switch point, up to x(a + b) ≤ this·(a + 1), when a is small and b is not: there the
+#: upper fraction loses digits too (9e−13 at (0.01, 1e4)), and further up the lower form cancels (5.6e−10 at 7.9).
+_SERIES_REACH = 1.5
+
+
+@jit.helper()
+def gamma_parts(key, counter, shape):  # pragma: no cover - compiled
+    """Return (M, t, rejections) with M·e^t the Gamma(shape, 1) variate of ``gamma_variate`` at ``counter``.
+
+    For shape ≥ 1, t = 0 and M is the variate; for shape < 1, M ~ Gamma(shape + 1) is the same
+    Marsaglia–Tsang draw and t = ln(U)/shape with U the boost uniform of the same sub-key.
+    """
+    if shape >= 1.0:
+        value, rejections = gamma_variate(key, counter, shape)
+        return value, 0.0, rejections
+    value, rejections = gamma_variate(key, counter, shape + 1.0)
+    sub = mix64(key + (counter + _ONE) * _GOLDEN)
+    return value, math.log(uniform(sub, BOOST_COUNTER)) / shape, rejections
+
+
+@jit.helper()
+def dirichlet_draw(key, first, alpha, gammas, logs, x):  # pragma: no cover - compiled
+    """Draw one Dirichlet(α) variate from the Gamma counters ``first … first + K − 1`` into ``x``.
+
+    ``gammas`` receives G_k, ``logs`` ln G_k; returns (ΣG, rejections). ΣG below the smallest
+    normal number means the Gammas underflowed and x was formed from ln G.
+    """
+    dims = alpha.shape[0]
+    total = 0.0
+    rejections = 0
+    for k in range(dims):
+        m, t, rejected = gamma_parts(key, first + np.uint64(k), alpha[k])
+        g = m * math.exp(t)
+        gammas[k] = g
+        logs[k] = math.log(m) + t
+        total += g
+        rejections += rejected
+    if total >= _TINY:
+        for k in range(dims):
+            x[k] = gammas[k] / total
+        return total, rejections
+    top = logs[0]
+    for k in range(1, dims):
+        top = max(top, logs[k])
+    scaled = 0.0
+    for k in range(dims):
+        x[k] = math.exp(logs[k] - top)
+        scaled += x[k]
+    for k in range(dims):
+        x[k] /= scaled
+    return total, rejections
+
+
+def _build(real, shape_derivative, log_minus_digamma):
+    """Compile-ready derivative helpers for one precision ``real`` (``np.float64`` or ``np.float32``)."""
+    zero, one, two, half = real(0.0), real(1.0), real(2.0), real(0.5)
+    tolerance = real(np.finfo(real).eps) * half
+    tiny = real(np.finfo(real).tiny)
+    lentz_tiny = tiny * real(1e10)  # Lentz's stand-in for a zero denominator
+    budget_base, budget_slope = real(128.0), real(16.0)
+    series_shape = real(_SERIES_SHAPE)
+    series_reach = real(_SERIES_REACH)
+
+    @jit.helper()
+    def level(log_u, s, delta):  # pragma: no cover - compiled
+        """Return ln u − ψ(s) + ψ(s + δ) = ln u + ln(1 + δ/s) + r(s) − r(s + δ), given ln u.
+
+        δ is passed apart (not s + δ) so that ψ(s + δ) − ψ(s) keeps its digits when δ ≪ s.
+        """
+        return log_u + math.log1p(delta / s) + (log_minus_digamma(s) - log_minus_digamma(s + delta))
+
+    @jit.helper()
+    def fraction(p, q, u, level_p, level_q):  # pragma: no cover - compiled
+        """Return F, ∂_p ln F, ∂_q ln F and the terms of the incomplete-beta fraction at (p, q, u).
+
+        It stops when the step of F and the steps of both derivatives are below ε/2 relative to
+        F and to the brackets ``level − ∂ ln F`` they enter.
+        """
+        f = one
+        c = one  # C₀ = b₀ = 1, D₀ = 0 (modified Lentz)
+        d = zero
+        dc_p, dc_q, dd_p, dd_q = zero, zero, zero, zero
+        dlog_p, dlog_q = zero, zero
+        cap = 2 * int(budget_base + budget_slope * math.sqrt(max(p, q)))
+        terms = 0
+        m = zero
+        odd = True
+        while terms < cap:
+            terms += 1
+            if odd:  # n = 2m + 1
+                s1, s2 = p + m, p + q + m
+                e1, e2 = p + two * m, p + two * m + one
+                a = -(s1 * s2 * u) / (e1 * e2)
+                da_p = a * (one / s1 + one / s2 - one / e1 - one / e2)
+                da_q = a / s2
+                m += one
+            else:  # n = 2m, m ≥ 1
+                e1, e2 = p + two * m - one, p + two * m
+                base = m * u / (e1 * e2)
+                a = base * (q - m)
+                da_p = -a * (one / e1 + one / e2)
+                da_q = base
+            odd = not odd
+            denominator = one + a * d
+            if denominator == zero:
+                denominator = lentz_tiny
+            d_new = one / denominator
+            c_new = one + a / c
+            if c_new == zero:
+                c_new = lentz_tiny
+            inner_p = da_p * d + a * dd_p  # ∂ of the denominator
+            inner_q = da_q * d + a * dd_q
+            dc_p_new = (da_p - a * dc_p / c) / c
+            dc_q_new = (da_q - a * dc_q / c) / c
+            step = c_new * d_new
+            step_p = dc_p_new / c_new - d_new * inner_p  # ∂ ln C_n + ∂ ln D_n
+            step_q = dc_q_new / c_new - d_new * inner_q
+            dd_p, dd_q = -d_new * d_new * inner_p, -d_new * d_new * inner_q
+            c, d, dc_p, dc_q = c_new, d_new, dc_p_new, dc_q_new
+            f *= step
+            dlog_p += step_p
+            dlog_q += step_q
+            if (
+                abs(step - one) <= tolerance
+                and abs(step_p) <= tolerance * abs(level_p - dlog_p)
+                and abs(step_q) <= tolerance * abs(level_q - dlog_q)
+            ):
+                break
+        return f, dlog_p, dlog_q, terms
+
+    @jit.helper()
+    def series(p, q, u, level_p, level_q):  # pragma: no cover - compiled
+        """Return S = ₂F₁(p + q, 1; p + 1; u) = Σ t_n, Σ t_n ∂_p ln t_n, Σ t_n ∂_q ln t_n and the terms.
+
+        t₀ = 1, t_{n+1} = t_n·u(p + q + n)/(p + 1 + n): positive terms, and derivatives
+        ∂_p ln t_n = Σ_{k<n} (1 − q)/((p + q + k)(p + 1 + k)), ∂_q ln t_n = Σ_{k<n} 1/(p + q + k) whose
+        terms have one sign each (no cancellation). It stops on a rigorous bound of the three tails:
+        the ratios tend monotonically to u, so max(ratio, u) < 1 bounds every later one.
+        """
+        t = one
+        total, total_p, total_q = one, zero, zero
+        e, f, k = zero, zero, zero
+        cap = 2 * int(budget_base + budget_slope * math.sqrt(p + q))
+        terms = 1
+        while terms < cap:
+            upper, lower = p + q + k, p + one + k
+            e += (one - q) / (upper * lower)
+            f += one / upper
+            t = t * (u * upper / lower)
+            total += t
+            total_p += t * e
+            total_q += t * f
+            k += one
+            terms += 1
+            if t > tolerance * total:
+                continue
+            rho = max(u * (p + q + k) / (p + one + k), u)
+            if rho >= one:
+                continue
+            g = rho / (one - rho)
+            step_p = abs(one - q) / ((p + q + k) * (p + one + k))
+            step_q = one / (p + q + k)
+            if (
+                t * g <= tolerance * total
+                and t * (abs(e) * g + step_p * g / (one - rho)) <= tolerance * abs(total * level_p + total_p)
+                and t * (f * g + step_q * g / (one - rho)) <= tolerance * abs(total * level_q + total_q)
+            ):
+                break
+        return total, total_p, total_q, terms
+
+    @jit.helper()
+    def beta_derivatives_terms(a, b, x):  # pragma: no cover - compiled
+        """Return ∂x/∂a, ∂x/∂b of a Beta(a, b) variate x (CDF-implicit) and the fraction's terms.
+
+        x = 0 and x = 1 give (0, 0): the limits of both derivatives.
+        """
+        if x <= zero or x >= one:
+            return zero, zero, 0
+        y = one - x  # exact for x ≥ 1/2; below, ln(1 − x) is taken from x itself
+        if x <= half:
+            log_x, log_y = math.log(x), math.log1p(-x)
+        else:
+            log_x, log_y = math.log1p(-y), math.log(y)
+        direct = x * (a + b + two) < a + one
+        if direct or (a <= series_shape and x * (a + b) <= series_reach * (a + one) and b > series_shape):
+            level_a = level(log_x, a + one, b - one)  # ln x − ψ(a + 1) + ψ(a + b)
+            level_b = level(log_y, b, a)  # ln(1 − x) − ψ(b) + ψ(a + b)
+            scale = -(x * y) / a
+            if a <= series_shape and b > a:
+                total, total_a, total_b, terms = series(a, b, x, level_a, level_b)
+                return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
+            f, dlog_a, dlog_b, terms = fraction(a, b, x, level_a, level_b)
+            return scale / f * (level_a - dlog_a), scale / f * (level_b - dlog_b), terms
+        level_a = level(log_x, a, b)  # I_x(a, b) = 1 − I_{1−x}(b, a): at 1 − x with a ↔ b
+        level_b = level(log_y, b + one, a - one)
+        scale = (x * y) / b
+        if b <= series_shape and a > b:
+            total, total_b, total_a, terms = series(b, a, y, level_b, level_a)
+            return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
+        f, dlog_b, dlog_a, terms = fraction(b, a, y, level_b, level_a)
+        return scale / f * (level_a - dlog_a), scale / f * (level_b - dlog_b), terms
+
+    @jit.helper()
+    def gamma_over_total(alpha, g, log_g, total, xj, table):  # pragma: no cover - compiled
+        """Return c = g(α, G)/ΣG; when the Gammas underflowed, x_j·(ψ(α + 1) − ln G)/α (the limit of g/G).
+
+        ``table`` is α's :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table.
+        """
+        if total >= tiny:
+            return shape_derivative(alpha, g, table) / total
+        above = alpha + one
+        psi = math.log(above) - log_minus_digamma(above)
+        return xj * (psi - log_g) / alpha
+
+    @jit.helper()
+    def ratio_jacobian(alpha, gammas, logs, total, x, rows, jacobian, tables):  # pragma: no cover - compiled
+        """Write ∂x_i/∂α_j = c_j(δ_ij − x_i) (gamma-ratio path) for i < ``rows`` into ``jacobian`` (K × K).
+
+        ``tables[j]`` is α_j's :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table.
+        """
+        dims = alpha.shape[0]
+        for j in range(dims):
+            c = gamma_over_total(alpha[j], gammas[j], logs[j], total, x[j], tables[j])
+            for i in range(rows):
+                if i != j:
+                    jacobian[i, j] = -c * x[i]
+                elif x[i] <= half:
+                    jacobian[i, j] = c * (one - x[i])
+                else:  # 1 − x_i = Σ_{k≠i} x_k (each x_k < 1/2): no digits lost
+                    rest = zero
+                    for k in range(dims):
+                        if k != i:
+                            rest += x[k]
+                    jacobian[i, j] = c * rest
+
+    @jit.helper()
+    def cdf_jacobian(alpha, rest, x, rows, jacobian):  # pragma: no cover - compiled
+        """Write the CDF-implicit ∂x_i/∂α_j (i < ``rows``) of the marginal Beta(α_i, α₀ − α_i); return the terms."""
+        dims = alpha.shape[0]
+        terms = 0
+        for i in range(rows):
+            da, db, used = beta_derivatives_terms(alpha[i], rest[i], x[i])
+            terms += used
+            for j in range(dims):
+                jacobian[i, j] = da if i == j else db
+        return terms
+
+    return level, fraction, beta_derivatives_terms, ratio_jacobian, cdf_jacobian
+
+
+(beta_level, beta_fraction, beta_derivatives_terms, ratio_jacobian, cdf_jacobian) = _build(
+    np.float64, gamma_shape_derivative, log_minus_digamma
+)
+(beta_level32, beta_fraction32, beta_derivatives_terms32, ratio_jacobian32, cdf_jacobian32) = _build(
+    np.float32, gamma_shape_derivative32, log_minus_digamma32
+)
+
+
+@jit.helper()
+def shape_tables(alpha):  # pragma: no cover - compiled
+    """Return each α_j's :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table (K × T, float64)."""
+    tables = np.empty((alpha.shape[0], TABLE_SIZE))
+    for j in range(alpha.shape[0]):
+        prepare_shape(alpha[j], tables[j])
+    return tables
+
+
+@jit.helper()
+def shape_tables32(alpha):  # pragma: no cover - compiled
+    """As :func:`shape_tables` in float32 (α float32)."""
+    tables = np.empty((alpha.shape[0], TABLE_SIZE), dtype=np.float32)
+    for j in range(alpha.shape[0]):
+        prepare_shape32(alpha[j], tables[j])
+    return tables
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples(key, first, alpha, x, gammas, logs, totals):  # pragma: no cover - compiled
+    """Draw Dirichlet(α) variates for draws ``first …`` into ``x`` (n × K) with their G, ln G and ΣG."""
+    dims = alpha.shape[0]
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        totals[i], rejected = dirichlet_draw(key, counter, alpha, gammas[i], logs[i], x[i])
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_sample_only(key, first, alpha, x):  # pragma: no cover - compiled
+    """Draw Dirichlet(α) variates into ``x`` (n × K) and nothing else (the sampler's timing)."""
+    dims = alpha.shape[0]
+    gammas = np.empty(dims)
+    logs = np.empty(dims)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        _, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, x[i])
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def ratio_jacobians(alpha, gammas, logs, totals, x, rows, jacobian):  # pragma: no cover - compiled
+    """Write the gamma-ratio ∂x_i/∂α_j (i < ``rows``) of every drawn (G, x) into ``jacobian`` (n × K × K, float64)."""
+    tables = shape_tables(alpha)
+    for i in range(x.shape[0]):
+        ratio_jacobian(alpha, gammas[i], logs[i], totals[i], x[i], rows, jacobian[i], tables)
+
+
+@cached_kernel(nogil=True)
+def ratio_jacobians32(alpha, gammas, logs, totals, x, rows, jacobian):  # pragma: no cover - compiled
+    """As :func:`ratio_jacobians` in float32 arithmetic (every array float32)."""
+    tables = shape_tables32(alpha)
+    for i in range(x.shape[0]):
+        ratio_jacobian32(alpha, gammas[i], logs[i], totals[i], x[i], rows, jacobian[i], tables)
+
+
+@cached_kernel(nogil=True)
+def cdf_jacobians(alpha, rest, x, rows, jacobian, terms):  # pragma: no cover - compiled
+    """Write the CDF-implicit ∂x_i/∂α_j (i < ``rows``) of every x into ``jacobian`` and the terms per draw (float64)."""
+    for i in range(x.shape[0]):
+        terms[i] = cdf_jacobian(alpha, rest, x[i], rows, jacobian[i])
+
+
+@cached_kernel(nogil=True)
+def cdf_jacobians32(alpha, rest, x, rows, jacobian, terms):  # pragma: no cover - compiled
+    """As :func:`cdf_jacobians` in float32 arithmetic (α, rest, x and the Jacobian float32)."""
+    for i in range(x.shape[0]):
+        terms[i] = cdf_jacobian32(alpha, rest, x[i], rows, jacobian[i])
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_ratio(key, first, alpha, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw as :func:`dirichlet_sample_only` with the gamma-ratio ∂x_i/∂α_j of each draw (float64)."""
+    dims = alpha.shape[0]
+    tables = shape_tables(alpha)
+    gammas = np.empty(dims)
+    logs = np.empty(dims)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        total, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, x[i])
+        ratio_jacobian(alpha, gammas, logs, total, x[i], rows, jacobian[i], tables)
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_cdf(key, first, alpha, rest, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw as :func:`dirichlet_sample_only` with the CDF-implicit ∂x_i/∂α_j of each draw (float64)."""
+    dims = alpha.shape[0]
+    gammas = np.empty(dims)
+    logs = np.empty(dims)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        _, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, x[i])
+        cdf_jacobian(alpha, rest, x[i], rows, jacobian[i])
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_ratio32(key, first, alpha, alpha32, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw in float64 as :func:`dirichlet_samples_ratio`, round G, ln G, ΣG and x to float32, derive in float32."""
+    dims = alpha.shape[0]
+    tables = shape_tables32(alpha32)
+    gammas, logs, values = np.empty(dims), np.empty(dims), np.empty(dims)
+    gammas32, logs32 = np.empty(dims, np.float32), np.empty(dims, np.float32)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        total, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, values)
+        for k in range(dims):
+            gammas32[k], logs32[k], x[i, k] = gammas[k], logs[k], values[k]
+        ratio_jacobian32(alpha32, gammas32, logs32, np.float32(total), x[i], rows, jacobian[i], tables)
+        rejections += rejected
+    return rejections
+
+
+@cached_kernel(nogil=True)
+def dirichlet_samples_cdf32(key, first, alpha, alpha32, rest32, rows, x, jacobian):  # pragma: no cover - compiled
+    """Draw in float64 as :func:`dirichlet_samples_cdf`, round x to float32, derive in float32."""
+    dims = alpha.shape[0]
+    gammas, logs, values = np.empty(dims), np.empty(dims), np.empty(dims)
+    rejections = 0
+    for i in range(x.shape[0]):
+        counter = (first + np.uint64(i)) * np.uint64(dims)
+        _, rejected = dirichlet_draw(key, counter, alpha, gammas, logs, values)
+        for k in range(dims):
+            x[i, k] = values[k]
+        cdf_jacobian32(alpha32, rest32, x[i], rows, jacobian[i])
+        rejections += rejected
+    return rejections
