@@ -22,8 +22,8 @@ from carms_cli.core.rng import stream_key
 SCHEMA = "carms-cli/implicit/1"
 #: Random stream of the command's draws (the continuous estimators use 101–108).
 STREAM = 201
-#: Distributions ``carms implicit`` knows.
-DISTRIBUTIONS = ("gamma",)
+#: Distributions ``carms implicit`` knows (von Mises: :mod:`carms_cli.analysis.implicit_vonmises`).
+DISTRIBUTIONS = ("gamma", "vonmises")
 #: Supported precisions.
 DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Shapes whose derivative the issue targets (the accuracy claim), and the sampler's usable range.
@@ -181,7 +181,8 @@ def implicit_record(
     max_error: float | None,
     progress: Callable[[int], None],
 ) -> dict:
-    """Run :func:`implicit_row` for every α and return the JSON record (``rows``, ``config``, ``passed``)."""
+    """Run :func:`implicit_row` for every α (von Mises: ``vonmises_row`` for every κ, passed as ``alphas``)
+    and return the JSON record (``rows``, ``config``, ``passed``)."""
     if distribution not in DISTRIBUTIONS:
         raise InputError(f"--dist must be one of {', '.join(DISTRIBUTIONS)} for now, got '{distribution}'")
     if dtype_name not in DTYPES:
@@ -194,11 +195,13 @@ def implicit_record(
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if max_error is not None and not (np.isfinite(max_error) and max_error > 0):
         raise InputError(f"--max-error must be a positive number, got {max_error:g}")
+    from carms_cli.analysis.implicit_vonmises import vonmises_row
     from carms_cli.continuous.implicit import REFERENCE_DIGITS
 
+    row_of = vonmises_row if distribution == "vonmises" else implicit_row
     rows = []
     for position, alpha in enumerate(alphas):
-        row = implicit_row(
+        row = row_of(
             alpha, dtype_name, draws, seed, batch, repeats, lambda done, base=position * draws: progress(base + done)
         )
         # a row with no normal x (every draw underflowed or was subnormal) has nothing to fail
@@ -210,7 +213,7 @@ def implicit_record(
         "config": {
             "distribution": distribution,
             "dtype": dtype_name,
-            "alphas": alphas,
+            ("kappas" if distribution == "vonmises" else "alphas"): alphas,
             "draws": draws,
             "seed": seed,
             "stream": STREAM,
@@ -226,13 +229,17 @@ def implicit_record(
 
 
 def implicit_csv(record: dict) -> str:
-    """One CSV row per α of an ``implicit`` record."""
+    """One CSV row per α (von Mises: per κ) of an ``implicit`` record."""
     import csv
     import io
 
+    from carms_cli.analysis import implicit_vonmises
+
+    fields = implicit_vonmises.CSV_FIELDS if record["config"]["distribution"] == "vonmises" else CSV_FIELDS
+
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in record["rows"]:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in CSV_FIELDS})
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in fields})
     return buffer.getvalue()
