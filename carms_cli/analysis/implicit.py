@@ -181,8 +181,10 @@ def implicit_record(
     max_error: float | None,
     progress: Callable[[int], None],
 ) -> dict:
-    """Run :func:`implicit_row` for every α (von Mises: ``vonmises_row`` for every κ, passed as ``alphas``)
-    and return the JSON record (``rows``, ``config``, ``passed``)."""
+    """Run :func:`implicit_row` for every α and return the JSON record (``rows``, ``config``, ``passed``).
+
+    For ``vonmises`` the values in ``alphas`` are the concentrations κ, each run by ``vonmises_row``.
+    """
     if distribution not in DISTRIBUTIONS:
         raise InputError(f"--dist must be one of {', '.join(DISTRIBUTIONS)} for now, got '{distribution}'")
     if dtype_name not in DTYPES:

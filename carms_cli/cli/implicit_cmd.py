@@ -152,7 +152,7 @@ def _print_vonmises(record: dict) -> None:
         "nodes": "nodes: Gauss–Legendre evaluations of the integrand, mean / max",
         "rejected": "rejected: Best–Fisher rejections per variate",
         "ns sample": "ns: per draw on one thread, sampler alone and with ∂x/∂κ (fastest of the repetitions)",
-        "E[−sin x·∂x/∂κ] (z)": "E[−sin x·∂x/∂κ] = ∂_κ E[cos x] = 1 − A/κ − A², A = I₁/I₀, over the timing batch, z-score",
+        "E[−sin x·∂x/∂κ] (z)": "E[−sin x·∂x/∂κ] = ∂_κ E[cos x] = 1 − A/κ − A² (A = I₁/I₀) over the timing batch, z",
     }
     footer = []
     for row in record["rows"]:
