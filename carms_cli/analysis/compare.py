@@ -116,6 +116,7 @@ def check_comparable(baseline: dict, current: dict) -> None:
         )
 
 
+
 def _same(a, b) -> bool:
     """Equal config values; lists of numbers (arrays) equal to 1e-12."""
     if isinstance(a, list) and isinstance(b, list):
