@@ -26,7 +26,7 @@ an integral with a one-signed integrand on either side of the point x₀ where c
 * **tail** (cos x ≤ A):  ∂x/∂κ = ∫_{−π}^{x} (A − cos t) e^{κ(cos t − cos x)} dt,
 
 both ≥ 0, so no digits are lost to cancellation anywhere (Hill's Fourier series of F loses
-a factor up to q(0)/q(x) near ±π: 1e−7 relative at κ = 10.5) and I₀(κ) cancels. With
+about q(0)/q(x)·ε near ±π: 1.2e−9 relative at κ = 10.5, x = −3) and I₀(κ) cancels. With
 S(t) = sin²(t/2), cos t − A = (1 − A) − 2S(t) and κ(cos t − cos x) = 2κ(S(x) − S(t)) keep their
 digits for large κ when 1 − A is computed directly (:func:`one_minus_mean_resultant`). Both
 integrands are entire in t; the near piece (exponent varying by at most κ(1 − A) < 0.6) takes one
