@@ -54,7 +54,25 @@ def test_derivative_is_within_1e_12_of_mpmath(kappa):
     errors = [_relative(gi, reference_kappa_derivative(kappa, float(xi))) for gi, xi in zip(g, x, strict=True)]
     assert max(errors) <= 1e-12, (kappa, x[int(np.argmax(errors))], max(errors))
     assert np.median(errors) <= 2e-15
-    assert terms.min() >= vonmises.NEAR_NODES
+    assert 2 <= terms.min() and terms.max() <= 20 * vonmises.TAIL_NODES
+
+
+def test_the_tail_series_equals_the_panels_and_mpmath_at_its_switch():
+    for kappa in [30.0, 1e3, 1e5]:
+        gap = vonmises.mean_resultant_gap(kappa)
+        start = float(np.arccos(1 - gap))
+        for x in -np.geomspace(start * (1 + 1e-12), 2 * np.arcsin(vonmises.SERIES_SIN), 25):
+            series, terms = vonmises._tail_series(kappa, gap, np.sin(x / 2))
+            panels, _ = vonmises._tail(kappa, gap, x, np.sin(x / 2))
+            if kappa * np.cos(x / 2) ** 2 >= vonmises.SERIES_FROM and terms:
+                assert _relative(series, panels) <= 2e-15, (kappa, x)
+    # either side of κ·cos²(x/2) = SERIES_FROM, where the series takes over from the panels
+    kappa = 30.0
+    edge = -2 * float(np.arccos(np.sqrt(vonmises.SERIES_FROM / kappa)))
+    x = np.array([edge, np.nextafter(edge, 0.0), np.nextafter(edge, -4.0)])
+    g, _ = kappa_derivative(kappa, x)
+    for gi, xi in zip(g, x, strict=True):
+        assert _relative(gi, reference_kappa_derivative(kappa, float(xi))) <= 1e-14
 
 
 def test_derivative_at_zero_is_zero_and_odd():

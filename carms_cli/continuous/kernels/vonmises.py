@@ -34,6 +34,9 @@ Gauss–Legendre rule, the tail piece a Gauss–Legendre rule per panel over whi
 by :data:`PANEL_DROP`, until a rigorous bound on the rest, 2(π − |t|)·e^{−fall}, is below ε/4 of
 the sum, or −π is reached — the true −π: fl(π) is 1.2e−16 short of it, which matters relative to
 the integral for x within 1e−4 of ±π (x + π is formed as (x + fl(π)) + (π − fl(π))).
+Where κ·cos²(x/2) ≥ :data:`SERIES_FROM` (large κ, all but impossible draws) the tail is instead a
+series in 1/κ (:func:`_tail_series`: Laplace's method in y = 2√κ·sin(t/2), ≈ 10 terms, one
+``erfc``), 5–8 times cheaper than its panels and equal to them within 2e−15.
 """
 
 import math
@@ -54,12 +57,21 @@ PANEL_DROP = 8.0
 #: the backward recurrence of A = I₁/I₀ (relative error of 1 − A at most ≈ 2κ·ε = 9e−15).
 ASYMPTOTIC_FROM = 20.0
 
+#: The tail's series in 1/κ (:func:`_tail_series`) is used where κ·cos²(x/2) ≥ this (the moved limit
+#: changes it by e^{−50}) and |sin(x/2)| ≤ SERIES_SIN (its terms fall at least as fast as sin²(x/2)) ...
+SERIES_FROM = 25.0
+SERIES_SIN = 0.5
+#: ... summing at most this many terms.
+SERIES_TERMS = 64
+
 _NEAR_X, _NEAR_W = np.polynomial.legendre.leggauss(NEAR_NODES)
 _TAIL_X, _TAIL_W = np.polynomial.legendre.leggauss(TAIL_NODES)
 _ONE = np.uint64(1)
 _TWO = np.uint64(2)
 _THREE = np.uint64(3)
 _EPS = float(np.finfo(np.float64).eps)
+_SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: π − fl(π): the tail integral's offsets reach x + π, not x + fl(π).
 _PI_LOW = 1.2246467991473532e-16
 
@@ -181,6 +193,45 @@ def _tail(kappa, gap, x, sx):  # pragma: no cover - compiled
     return total, nodes
 
 
+@jit.helper(inline="always")
+def _tail_series(kappa, gap, sx):  # pragma: no cover - compiled
+    """The tail integral of :func:`_tail` as a series in 1/κ; NaN where it does not converge.
+
+    In y = 2√κ·sin(t/2) the exponent is exactly (Y² − y²)/2 (Y = 2√κ·sin(x/2) = −a), dt =
+    dy/(√κ·√(1 − v y²)) with v = 1/(4κ), and 2S(t) = 2v y², so with (1 − v y²)^{−½} = Σ b_k v^k y^{2k},
+    b_k = (2k − 1)!!/(2k)!!, and M_k = ∫_{−∞}^{−a} y^{2k} e^{(a² − y²)/2} dy (the lower limit −2√κ moved
+    to −∞: a change below e^{−2κ cos²(x/2)} relative),
+
+        √κ·tail = Σ_k v^k M_k (2 b_{k−1} − gap·b_k),    M_0 = √(π/2)·e^{a²/2} erfc(a/√2),
+        v^k M_k = v^k a^{2k−1} + (2k − 1)·v·v^{k−1} M_{k−1}   (all positive: no cancellation).
+
+    Asymptotic, not convergent: it is summed while its terms fall (their ratio is about
+    max(sin²(x/2), (2k + 1)/(4κ))) and until a term is below ε/4 of the sum.
+    """
+    a = -2.0 * math.sqrt(kappa) * sx
+    v = 0.25 / kappa
+    m = _SQRT_HALF_PI * math.exp(0.5 * a * a) * math.erfc(a * _INV_SQRT2)
+    total = -gap * m
+    power = v * a  # v^k a^{2k−1}
+    grow = v * a * a
+    b_previous = 1.0
+    previous = math.inf
+    for k in range(1, SERIES_TERMS):
+        odd = 2.0 * k - 1.0
+        m = power + odd * v * m
+        b = b_previous * odd / (odd + 1.0)
+        term = m * (2.0 * b_previous - gap * b)
+        total += term
+        if term > 0.5 * previous:
+            break  # falling too slowly (x far out) or the asymptotic series turning: use the panels
+        if term <= 0.25 * _EPS * total:
+            return total / math.sqrt(kappa), k + 1
+        previous = term
+        power *= grow
+        b_previous = b
+    return math.nan, 0
+
+
 @jit.helper()
 def kappa_derivative_terms(kappa, gap, x):  # pragma: no cover - compiled
     """Return ∂x/∂κ of a von Mises(0, κ) variate x ∈ [−π, π] (``gap`` = 1 − A(κ)), and the nodes it used."""
@@ -191,6 +242,11 @@ def kappa_derivative_terms(kappa, gap, x):  # pragma: no cover - compiled
     sx = math.sin(0.5 * x)
     if 2.0 * sx * sx < gap:
         return sign * _near(kappa, gap, x, sx), NEAR_NODES
+    cx = math.cos(0.5 * x)
+    if kappa * cx * cx >= SERIES_FROM and -sx <= SERIES_SIN:
+        value, nodes = _tail_series(kappa, gap, sx)
+        if value == value:
+            return sign * value, nodes
     value, nodes = _tail(kappa, gap, x, sx)
     return sign * value, nodes
 
