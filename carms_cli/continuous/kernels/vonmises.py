@@ -195,7 +195,7 @@ def _tail(kappa, gap, x, sx):  # pragma: no cover - compiled
 
 @jit.helper(inline="always")
 def _tail_series(kappa, gap, sx):  # pragma: no cover - compiled
-    """The tail integral of :func:`_tail` as a series in 1/κ; NaN where it does not converge.
+    """Return the tail integral of :func:`_tail` as a series in 1/κ, and its terms (NaN, 0: no convergence).
 
     In y = 2√κ·sin(t/2) the exponent is exactly (Y² − y²)/2 (Y = 2√κ·sin(x/2) = −a), dt =
     dy/(√κ·√(1 − v y²)) with v = 1/(4κ), and 2S(t) = 2v y², so with (1 − v y²)^{−½} = Σ b_k v^k y^{2k},
