@@ -149,7 +149,7 @@ def _print_vonmises(record: dict) -> None:
         )
     notes = {
         "max rel err": "rel err: |g − mpmath|/|mpmath| at the same (κ, x)",
-        "nodes": "nodes: Gauss–Legendre evaluations of the integrand, mean / max",
+        "nodes": "nodes: Gauss–Legendre nodes (or terms of the tail series in 1/κ), mean / max",
         "rejected": "rejected: Best–Fisher rejections per variate",
         "ns sample": "ns: per draw on one thread, sampler alone and with ∂x/∂κ (fastest of the repetitions)",
         "E[−sin x·∂x/∂κ] (z)": "E[−sin x·∂x/∂κ] = ∂_κ E[cos x] = 1 − A/κ − A² (A = I₁/I₀) over the timing batch, z",

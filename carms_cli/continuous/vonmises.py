@@ -106,7 +106,7 @@ def kappa_derivative(kappa: float, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
     derivative : numpy.ndarray
         ∂x/∂κ.
     terms : numpy.ndarray
-        Gauss–Legendre nodes evaluated per x.
+        Gauss–Legendre nodes (or terms of the tail series in 1/κ) per x.
     """
     from carms_cli.continuous.kernels import vonmises
 

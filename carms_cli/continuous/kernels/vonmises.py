@@ -265,7 +265,7 @@ def mean_resultant_gap(kappa):  # pragma: no cover - compiled
 
 @cached_kernel(nogil=True)
 def kappa_derivatives(kappa, x, out, terms):  # pragma: no cover - compiled
-    """Write ∂x/∂κ at every x[i] and the integrand evaluations it took into ``out`` and ``terms``."""
+    """Write ∂x/∂κ at every x[i] and its nodes or series terms into ``out`` and ``terms``."""
     gap = one_minus_mean_resultant(kappa)
     for i in range(x.shape[0]):
         out[i], terms[i] = kappa_derivative_terms(kappa, gap, x[i])
