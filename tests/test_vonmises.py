@@ -213,6 +213,16 @@ def test_cli_table_json_and_csv(cli, tmp_path):
     assert json.loads(json.dumps(record)) == record
 
 
+def test_the_command_draws_on_its_one_stream(cli):
+    from carms_cli.analysis import implicit, implicit_vonmises
+
+    assert implicit_vonmises.STREAM == implicit.STREAM
+    record = cli(*FAST[:4], "1", "--draws", "5", "--batch", "1000", "-r", "1", "--seed", "9", "--json", "-").json()
+    x = np.empty(5)
+    vonmises.vonmises_samples(np.uint64(stream_key(9, implicit.STREAM)), np.uint64(0), 1.0, x)
+    assert record["rows"][0]["worst_x"] in x
+
+
 def test_cli_max_error_gate(cli):
     assert cli(*FAST, "--max-error", "1e-30", "-q").code == 1
     passes = cli(*FAST, "--max-error", "1e-12")

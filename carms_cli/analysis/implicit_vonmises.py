@@ -21,6 +21,8 @@ import numpy as np
 from carms_cli.core.errors import InputError
 from carms_cli.core.rng import stream_key
 
+#: Random stream of the draws: ``carms implicit``'s (analysis.implicit.STREAM, which imports this module).
+STREAM = 201
 #: Concentrations whose derivative the accuracy claim covers, and the accepted range.
 KAPPA_RANGE = (1e-3, 1e4)
 KAPPA_LIMITS = (0.0, 1e6)
@@ -105,7 +107,6 @@ def vonmises_row(
     kappa: float, dtype_name: str, draws: int, seed: int, batch: int, repeats: int, progress: Callable[[int], None]
 ) -> dict:
     """Check and time ∂x/∂κ at one concentration κ; return the row of the record (see :data:`CSV_FIELDS`)."""
-    from carms_cli.analysis.implicit import STREAM
     from carms_cli.continuous.kernels import vonmises
     from carms_cli.continuous.vonmises import kappa_derivative, reference_kappa_derivative
 
