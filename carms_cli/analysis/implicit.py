@@ -20,15 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from carms_cli import __version__
+from carms_cli.analysis.implicit_common import DTYPES, STREAM, best_seconds  # noqa: F401 - re-exported
 from carms_cli.core.errors import InputError
 from carms_cli.core.rng import stream_key
 
 #: Schema of the JSON record.
 SCHEMA = "carms-cli/implicit/1"
-#: Random stream of the command's draws (the continuous estimators use 101–108).
-STREAM = 201
-#: Supported precisions.
-DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Shapes whose derivative the issue targets (the accuracy claim), and the sampler's usable range.
 ALPHA_RANGE = (1e-4, 1e6)
 ALPHA_LIMITS = (1e-6, 1e8)
@@ -64,16 +61,6 @@ def _relative_errors(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
         errors = np.abs(values.astype(np.float64) - reference) / np.abs(reference)
     errors[~np.isfinite(values)] = np.inf
     return errors
-
-
-def best_seconds(run: Callable[[], None], repeats: int) -> float:
-    """Return the fastest of ``repeats`` timed calls of ``run``, in seconds."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _timing(key, alpha: float, dtype, batch: int, repeats: int) -> dict:
@@ -245,6 +232,38 @@ def _beta_family(name: str) -> Distribution:
     return Distribution(options, parse, rows, work, config, BETA_CSV_FIELDS)
 
 
+def _vonmises() -> Distribution:
+    """Von Mises(0, κ): one row per κ (:mod:`carms_cli.analysis.implicit_vonmises`)."""
+
+    def parse(options):
+        from carms_cli.analysis.implicit_vonmises import parse_kappas
+
+        return parse_kappas(options.get("kappa") or "0.1,1,10,100")
+
+    def rows(kappa, dtype_name, draws, seed, batch, repeats, progress):
+        from carms_cli.analysis.implicit_vonmises import vonmises_row
+
+        count = [0]
+
+        def advance(done):
+            while count[0] < done:
+                count[0] += 1
+                progress()
+
+        return [vonmises_row(kappa, dtype_name, draws, seed, batch, repeats, advance)]
+
+    from carms_cli.analysis.implicit_vonmises import CSV_FIELDS as VONMISES_CSV_FIELDS
+
+    return Distribution(
+        options=("kappa",),
+        parse=parse,
+        rows=rows,
+        work=lambda kappas, draws: draws * len(kappas),
+        config=lambda kappas: {"kappas": kappas},
+        csv_fields=VONMISES_CSV_FIELDS,
+    )
+
+
 #: The distributions ``carms implicit`` knows: adding one is one entry.
 DISTRIBUTIONS: dict[str, Distribution] = {
     "gamma": Distribution(
@@ -257,9 +276,10 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     ),
     "beta": _beta_family("beta"),
     "dirichlet": _beta_family("dirichlet"),
+    "vonmises": _vonmises(),
 }
 #: The option each parameter name is given as on the command line.
-OPTION_NAMES = {"alpha": "--alpha", "a": "--a", "b": "--b"}
+OPTION_NAMES = {"alpha": "--alpha", "a": "--a", "b": "--b", "kappa": "--kappa"}
 
 
 def parse_parameters(distribution: str, options: dict[str, str | None]) -> list:
@@ -365,6 +385,8 @@ BYTES_PER_TIMED_DRAW = 64
 def implicit_bytes(draws: int, batch: int) -> int:
     """Estimate the peak bytes of :func:`implicit_record`: one α's checked draws and timing batch at a time."""
     return BYTES_PER_DRAW * draws + BYTES_PER_TIMED_DRAW * batch
+
+
 def _cell(value):
     if value is None:
         return ""

@@ -139,7 +139,7 @@ def _cdf_check(alpha: np.ndarray, rest: np.ndarray, dtype, rows: int, drawn: dic
 
 def _timing(alpha, rest, dtype, rows: int, key, batch: int, repeats: int) -> dict:
     """Time draws alone and with each path's Jacobian (ns per draw, one thread); keep the batch's Jacobians."""
-    from carms_cli.analysis.implicit import best_seconds
+    from carms_cli.analysis.implicit_common import best_seconds
     from carms_cli.continuous.kernels import beta
 
     dims = alpha.shape[0]
@@ -233,7 +233,7 @@ def dirichlet_rows(
     ``distribution`` is ``"beta"`` (parameters (a, b), the first coordinate reported) or
     ``"dirichlet"`` (every coordinate reported).
     """
-    from carms_cli.analysis.implicit import DTYPES, STREAM
+    from carms_cli.analysis.implicit_common import DTYPES, STREAM
 
     dtype = DTYPES[dtype_name]
     alpha = np.array([float(dtype(value)) for value in parameters])
