@@ -128,3 +128,17 @@ def static(dataset: Dataset, seed: int) -> Dataset:
         return dataset
     rng = np.random.default_rng([seed, 0x5747])
     return Dataset(dataset.name, *(binarise(s, rng) for s in (dataset.train, dataset.valid, dataset.test)))
+
+
+#: Images per split of planted data (train, valid, test).
+PLANTED_SIZES = (2000, 500, 500)
+
+
+def resolve(spec: str, pixels: int, seed: int) -> Dataset:
+    """``planted:DxC`` / ``planted:M`` (``pixels`` per image, data seed ``seed``) or a ``.npz`` path."""
+    planted_spec = parse_planted(spec)
+    if planted_spec is not None:
+        return planted(planted_spec[0], planted_spec[1], pixels, PLANTED_SIZES, seed)
+    if spec.strip().lower().startswith("planted"):
+        raise InputError(f"--data: '{spec}' is not planted:DxC or planted:M (e.g. planted:3x4)")
+    return load_npz(spec)

@@ -379,8 +379,9 @@ class ProgressBar:
     Disabled when stderr is not a terminal or when ``enabled`` is false (``--quiet``).
     """
 
-    def __init__(self, total: int, enabled: bool, delay: float = 1.0):
+    def __init__(self, total: int, enabled: bool, delay: float = 1.0, task: str = "sampling", unit: str = "trials"):
         self.total = total
+        self.task, self.unit = task, unit
         self.enabled = enabled and sys.stderr.isatty()
         self.delay = delay
         self.started = time.perf_counter()
@@ -394,15 +395,15 @@ class ProgressBar:
             if time.perf_counter() - self.started < self.delay:
                 return
             self._progress = Progress(
-                TextColumn("sampling"),
+                TextColumn(self.task),
                 BarColumn(),
-                TextColumn("{task.completed:,}/{task.total:,} trials"),
+                TextColumn("{task.completed:,}/{task.total:,} " + self.unit),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task("sampling", total=self.total)
+            self._task = self._progress.add_task(self.task, total=self.total)
         self._progress.update(self._task, completed=done)
 
     def close(self) -> None:
@@ -533,3 +534,47 @@ def print_lines(lines: list[str]) -> None:
     console = make_console()
     for line in lines:
         console.print(line, highlight=False, markup=False)
+
+
+def _mean_sd(value: tuple, digits: str) -> str:
+    mean, sd = value
+    if mean is None:
+        return "–"
+    return f"{mean:{digits}}" + (f" ±{sd:{digits}}" if sd is not None else "")
+
+
+def print_vae_record(record) -> None:
+    """Print the table of ``carms vae train``: one row per estimator, its last checkpoint (mean ±sd over seeds)."""
+    config = record.config
+    seeds = ",".join(map(str, config.seeds))
+    header = [
+        f"carms-cli {record.to_dict()['version']} · vae train · {record.model}",
+        f"data {record.dataset} · {config.binarisation} binarisation",
+        f"{config.steps:,} steps · batch {config.batch} · Adam lr {config.lr:g} (prior {config.prior_lr:g}) · "
+        f"seeds {seeds} · variance from {config.variance_replicates} estimates "
+        f"on {config.variance_batch} fixed examples",
+    ]
+    k = config.eval_k
+    rows = [
+        [
+            s.estimator,
+            str(s.samples),
+            f"{s.evaluations_per_step:,}",
+            _mean_sd(s.values["train_neg_elbo"], ".2f"),
+            _mean_sd(s.values["test_neg_bound"], ".2f"),
+            _mean_sd(s.values["log10_variance"], ".3f"),
+            _mean_sd(s.values["variance_ratio_to_loorf"], ".3f"),
+            f"{s.ms_per_step:.2f}" if s.ms_per_step is not None else "–",
+        ]
+        for s in record.summaries()
+    ]
+    notes = {
+        "evals/step": "evals/step: f evaluations per step (n × batch)",
+        "train −ELBO": "train −ELBO: 1-sample, last checkpoint",
+        f"test −bound({k})": f"test −bound({k}): {k}-sample importance-weighted bound",
+        "log10 var": "log10 var: Σ per-coordinate variance of the logit gradient per example, at frozen parameters",
+        "÷loorf": "÷loorf: that variance ÷ LOORF's on the same parameters and batch",
+        "ms/step": "ms/step: training step time, evaluations excluded",
+    }
+    columns = ["estimator", "n", "evals/step", "train −ELBO", f"test −bound({k})", "log10 var", "÷loorf", "ms/step"]
+    print_table(columns, rows, header=header, notes=notes)

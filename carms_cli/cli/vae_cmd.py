@@ -1,0 +1,196 @@
+"""``carms vae train``: discrete VAEs trained with each estimator, the papers' own experiment."""
+
+import math
+import re
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli.options import JsonOut, Quiet, check_outputs, write_output
+from carms_cli.core.errors import InputError
+
+DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
+DEFAULT_BINARY = "loorf,disarm,arms"
+
+
+class ArchName(str, Enum):
+    """Encoder and decoder shape."""
+
+    linear = "linear"
+    mlp = "mlp"
+
+
+class Binarisation(str, Enum):
+    """How intensities in [0, 1] become bits."""
+
+    dynamic = "dynamic"
+    static = "static"
+
+
+def parse_latent(text: str) -> tuple[int, int]:
+    """``DxC`` → (D, C)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", text)
+    if match is None:
+        raise InputError(f"--latent expects DxC (e.g. 20x10), got '{text}'")
+    dims, categories = int(match.group(1)), int(match.group(2))
+    if dims < 1 or categories < 2:
+        raise InputError(f"--latent needs D ≥ 1 and C ≥ 2, got '{text}'")
+    return dims, categories
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0`` or ``0,1,2``: distinct non-negative integers."""
+    try:
+        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise InputError(f"--seeds expects integers like '0' or '0,1,2', got '{text}'") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise InputError(f"--seeds expects non-negative integers, got '{text}'")
+    return seeds
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be a positive number, got {value}")
+
+
+def train(
+    data: Annotated[
+        str, typer.Option("--data", help="planted:DxC, planted:M (binary) or PATH.npz (keys train, valid, test).")
+    ] = "planted:3x4",
+    latent: Annotated[
+        str | None, typer.Option("--latent", help="Categorical latent: D variables × C categories.")
+    ] = None,
+    binary: Annotated[
+        int | None, typer.Option("--binary", help="Binary latent of M Bernoulli variables (instead of --latent).")
+    ] = None,
+    arch: Annotated[ArchName, typer.Option("--arch", help="linear, or mlp (two hidden LeakyReLU layers).")] = (
+        ArchName.linear
+    ),
+    hidden: Annotated[int, typer.Option("--hidden", help="Hidden units per layer of --arch mlp.")] = 200,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per example and step.")] = 4,
+    estimators: Annotated[
+        str | None,
+        typer.Option(
+            "--estimators", "-e", help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY})."
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps per run.")] = 300,
+    batch: Annotated[int, typer.Option("--batch", help="Examples per minibatch.")] = 50,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of encoder and decoder.")] = 1e-3,
+    prior_lr: Annotated[float, typer.Option("--prior-lr", help="Adam learning rate of the prior logits.")] = 1e-2,
+    binarisation: Annotated[
+        Binarisation, typer.Option("--binarisation", help="dynamic: fresh bits per minibatch; static: drawn once.")
+    ] = Binarisation.dynamic,
+    pixels: Annotated[int, typer.Option("--pixels", help="Pixels per image of planted data.")] = 32,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between checkpoint evaluations.")] = 100,
+    eval_k: Annotated[int, typer.Option("--eval-k", help="Samples k of the importance-weighted bound.")] = 20,
+    eval_examples: Annotated[
+        int, typer.Option("--eval-examples", help="Examples of each split the bounds are averaged over.")
+    ] = 500,
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="Independent estimates R per variance measurement.")
+    ] = 100,
+    variance_batch: Annotated[
+        int, typer.Option("--variance-batch", help="Examples of the fixed minibatch the variance is measured on.")
+    ] = 20,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds: one run per seed and estimator.")] = "0",
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="Save the training state to PATH.npz at every evaluation.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint (same options).")] = False,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write a 3-panel figure to PATH (.png or .svg; carms-cli[plot]).")
+    ] = None,
+    json_out: JsonOut = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per (seed, estimator, checkpoint) to PATH ('-': stdout).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train a discrete VAE with each estimator (same start, same minibatches); report bounds and variance.
+
+    Example: carms vae train --data planted:3x4 --latent 3x4 --steps 300 -e loorf,carms
+    """
+    if (latent is None) == (binary is None):
+        if binary is not None:
+            raise InputError("--latent and --binary cannot both be given")
+        latent = "3x4"
+    if binary is not None:
+        if binary < 1:
+            raise InputError(f"--binary must be at least 1, got {binary}")
+        dims, categories = binary, 2
+    else:
+        dims, categories = parse_latent(latent)
+    for name, value in (("--steps", steps), ("--batch", batch), ("--eval-every", eval_every), ("--eval-k", eval_k)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    for name, value in (("--hidden", hidden), ("--pixels", pixels), ("--eval-examples", eval_examples)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    if replicates < 2 or variance_batch < 1:
+        raise InputError("--replicates must be at least 2 and --variance-batch at least 1")
+    if not 2 <= samples <= 64:
+        raise InputError(f"--samples must be in 2..64, got {samples}")
+    _positive("--lr", lr)
+    _positive("--prior-lr", prior_lr)
+    if resume and checkpoint is None:
+        raise InputError("--resume needs --checkpoint PATH")
+    if checkpoint is not None and not checkpoint.endswith(".npz"):
+        raise InputError(f"--checkpoint must end in .npz, got '{checkpoint}'")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--data": data}, plot)
+    seed_list = parse_seeds(seeds)
+
+    from carms_cli.analysis.vae import VaeConfig, vae_record
+    from carms_cli.discrete.registry import parse_estimators
+    from carms_cli.models.data import resolve
+    from carms_cli.models.gradients import check_estimators
+    from carms_cli.present.export import plain_json, vae_csv
+    from carms_cli.present.table import ProgressBar
+
+    default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
+    specs = parse_estimators(estimators or default, categories, samples)
+    check_estimators(specs, categories, samples)
+    dataset = resolve(data, pixels, seed_list[0])
+    config = VaeConfig(
+        data=data,
+        dims=dims,
+        categories=categories,
+        binary=binary is not None,
+        arch=arch.value,
+        hidden=hidden,
+        samples=samples,
+        estimators=tuple(spec.name for spec in specs),
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        prior_lr=prior_lr,
+        binarisation=binarisation.value,
+        eval_every=eval_every,
+        eval_k=eval_k,
+        eval_examples=eval_examples,
+        variance_replicates=replicates,
+        variance_batch=variance_batch,
+        seeds=seed_list,
+    )
+    bar = ProgressBar(steps * len(specs) * len(seed_list), enabled=not quiet, task="training", unit="steps")
+    try:
+        record = vae_record(config, dataset, checkpoint, resume, progress=bar)
+    finally:
+        bar.close()
+    if plot is not None:
+        from carms_cli.present.charts import write_vae_figure
+
+        write_vae_figure(record, plot)
+    if json_out is not None:
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, vae_csv(record), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    from carms_cli.present.table import print_vae_record
+
+    print_vae_record(record)
