@@ -28,7 +28,8 @@ def test_json_record_and_same_seed_same_numbers(cli, tmp_path):
     assert first.code == 0, first.err
     record = first.json()
     assert record["schema"] == "carms-cli/vae-train/1"
-    assert [(r["seed"], r["estimator"]) for r in record["runs"]] == [(0, "loorf"), (0, "carms"), (1, "loorf"), (1, "carms")]
+    runs = [(r["seed"], r["estimator"]) for r in record["runs"]]
+    assert runs == [(0, "loorf"), (0, "carms"), (1, "loorf"), (1, "carms")]
     run = record["runs"][1]
     assert [c["step"] for c in run["checkpoints"]] == [3, 6]
     assert run["evaluations_per_step"] == 4 * 5
