@@ -146,3 +146,29 @@ def test_resume_from_a_missing_or_foreign_file(cli, tmp_path):
     np.savez(foreign, x=np.zeros(2))
     result = cli("vae", "train", "--checkpoint", foreign, "--resume", "-q")
     assert result.code == 2 and "not a readable checkpoint" in result.err
+
+
+def test_variance_at_frozen_parameters_exact_and_against_loorf(cli):
+    small = cli("vae", "variance", "--latent", "2x3", "--pixels", 8, "-n", "2,3", "-e", "reinforce,loorf,carms",
+                "-r", 3000, "--batch", 3, "--warmup-steps", 2, "--json", "-")  # fmt: skip
+    assert small.code == 0, small.err
+    rows = small.json()["results"]
+    assert [(r["estimator"], r["samples"]) for r in rows] == [
+        (name, n) for n in (2, 3) for name in ("reinforce", "loorf", "carms")
+    ]
+    assert all(r["bias_reference"] == "exact" and not r["biased"] for r in rows)
+    assert rows[1]["variance_ratio_to_loorf"] == 1.0 and rows[0]["variance_ratio_to_loorf"] > 1.0
+    # at the papers' size nothing is enumerable: every unbiased estimator's mean agrees with LOORF's
+    big = cli("vae", "variance", "--latent", "20x10", "--pixels", 8, "-e", "loorf,carms", "-r", 400, "--batch", 2,
+              "--json", "-")  # fmt: skip
+    assert big.code == 0, big.err
+    assert all(r["bias_reference"] == "loorf" and not r["biased"] for r in big.json()["results"])
+
+
+def test_variance_table_and_csv(cli, tmp_path):
+    path = tmp_path / "v.csv"
+    result = cli("vae", "variance", "--binary", 3, "--pixels", 8, "-n", 2, "-e", "loorf,disarm", "-r", 200,
+                 "--batch", 2, "--csv", path)  # fmt: skip
+    assert result.code == 0, result.err
+    assert "disarm" in result.out and "vs exact" in result.out
+    assert len(path.read_text().splitlines()) == 3

@@ -228,9 +228,95 @@ def vae_record(
             if checkpoint_path is not None:
                 checkpoint.save(checkpoint_path, meta, finished, index + 1, None)
     runs = tuple(VaeRun(**{**r, "checkpoints": tuple(r["checkpoints"])}) for r in finished)
-    arch = setup.arch
-    model = (
+    return VaeRecord(config, dataset.describe(), _describe(setup.arch), runs)
+
+
+VARIANCE_SCHEMA = "carms-cli/vae-variance/1"
+#: Minibatch size of the LOORF warm-up steps before the parameters are frozen.
+WARMUP_BATCH = 50
+
+
+@dataclass(frozen=True)
+class VaeVarianceConfig:
+    """The options of a ``carms vae variance`` run."""
+
+    data: str
+    dims: int
+    categories: int
+    binary: bool
+    arch: str
+    hidden: int
+    samples: tuple[int, ...]
+    estimators: tuple[str, ...]
+    replicates: int
+    batch: int
+    warmup_steps: int
+    lr: float
+    significance: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class VaeVarianceRecord:
+    """The record of one ``carms vae variance`` run."""
+
+    config: VaeVarianceConfig
+    dataset: str
+    model: str
+    rows: tuple
+    schema: str = VARIANCE_SCHEMA
+
+    def to_dict(self) -> dict:
+        """Return the ``carms-cli/vae-variance/1`` JSON layout."""
+        return {
+            "schema": self.schema,
+            "version": __version__,
+            "config": json.loads(json.dumps(asdict(self.config))),
+            "dataset": self.dataset,
+            "model": self.model,
+            "results": [asdict(row) for row in self.rows],
+        }
+
+
+def _describe(arch) -> str:
+    return (
         f"{arch.latent.describe()} latent · {arch.name} "
         f"({'-'.join(map(str, arch.encoder_sizes))} / {'-'.join(map(str, arch.decoder_sizes))})"
     )
-    return VaeRecord(config, dataset.describe(), model, runs)
+
+
+def vae_variance_record(config: VaeVarianceConfig, dataset: Dataset) -> VaeVarianceRecord:
+    """Freeze the seed's parameters (after ``warmup_steps`` LOORF steps) and a minibatch; run the study."""
+    from carms_cli.models.variance import Frozen, study
+
+    train = VaeConfig(
+        data=config.data,
+        dims=config.dims,
+        categories=config.categories,
+        binary=config.binary,
+        arch=config.arch,
+        hidden=config.hidden,
+        samples=min(config.samples),
+        estimators=("loorf",),
+        steps=config.warmup_steps,
+        batch=WARMUP_BATCH,
+        lr=config.lr,
+        prior_lr=10 * config.lr,
+        binarisation="dynamic",
+        eval_every=1,
+        eval_k=1,
+        eval_examples=1,
+        variance_replicates=2,
+        variance_batch=config.batch,
+        seeds=(config.seed,),
+    )
+    setup = make_setup(train, dataset)
+    with single_thread():
+        state = training.start(setup, config.seed)
+        loorf = get_estimator("loorf")
+        while state.step < config.warmup_steps:
+            training.train_step(setup, loorf, config.seed, state)
+        frozen = Frozen(setup.arch, state.params, training.variance_batch(setup, config.seed), setup.train_mean)
+        specs = [get_estimator(name) for name in config.estimators]
+        rows = study(frozen, specs, list(config.samples), config.replicates, config.seed, config.significance)
+    return VaeVarianceRecord(config, dataset.describe(), _describe(setup.arch), tuple(rows))

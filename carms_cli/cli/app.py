@@ -82,6 +82,7 @@ for _command, _name in (
 #: ``carms vae …``: the model objectives (discrete VAEs), one command per step of the protocol.
 vae_app = typer.Typer(name="vae", help="Discrete VAEs trained with each estimator.", no_args_is_help=True)
 vae_app.command("train")(vae_cmd.train)
+vae_app.command("variance")(vae_cmd.variance)
 app.add_typer(vae_app, name="vae")
 
 

@@ -12,6 +12,7 @@ from carms_cli.core.errors import InputError
 
 DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
 DEFAULT_BINARY = "loorf,disarm,arms"
+DEFAULT_LATENT = "3x4"
 
 
 class ArchName(str, Enum):
@@ -50,32 +51,57 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def resolve_latent(latent: str | None, binary: int | None) -> tuple[int, int]:
+    """(D, C) from ``--latent DxC`` or ``--binary M`` (C = 2); neither: 3x4."""
+    if latent is not None and binary is not None:
+        raise InputError("--latent and --binary cannot both be given")
+    if binary is not None:
+        if binary < 1:
+            raise InputError(f"--binary must be at least 1, got {binary}")
+        return binary, 2
+    return parse_latent(latent or DEFAULT_LATENT)
+
+
+def _check_model(hidden: int, pixels: int) -> None:
+    for name, value in (("--hidden", hidden), ("--pixels", pixels)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+
+
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive number, got {value}")
 
 
-def train(
-    data: Annotated[
-        str, typer.Option("--data", help="planted:DxC, planted:M (binary) or PATH.npz (keys train, valid, test).")
-    ] = "planted:3x4",
-    latent: Annotated[
-        str | None, typer.Option("--latent", help="Categorical latent: D variables × C categories.")
-    ] = None,
-    binary: Annotated[
-        int | None, typer.Option("--binary", help="Binary latent of M Bernoulli variables (instead of --latent).")
-    ] = None,
-    arch: Annotated[ArchName, typer.Option("--arch", help="linear, or mlp (two hidden LeakyReLU layers).")] = (
-        ArchName.linear
+Data = Annotated[
+    str, typer.Option("--data", help="planted:DxC, planted:M (binary) or PATH.npz (keys train, valid, test).")
+]
+LatentOption = Annotated[
+    str | None,
+    typer.Option("--latent", help=f"Categorical latent: D variables × C categories (default {DEFAULT_LATENT})."),
+]
+BinaryOption = Annotated[
+    int | None, typer.Option("--binary", help="Binary latent of M Bernoulli variables (instead of --latent).")
+]
+Arch = Annotated[ArchName, typer.Option("--arch", help="linear, or mlp (two hidden LeakyReLU layers).")]
+Hidden = Annotated[int, typer.Option("--hidden", help="Hidden units per layer of --arch mlp.")]
+Pixels = Annotated[int, typer.Option("--pixels", help="Pixels per image of planted data.")]
+Estimators = Annotated[
+    str | None,
+    typer.Option(
+        "--estimators", "-e", help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY})."
     ),
-    hidden: Annotated[int, typer.Option("--hidden", help="Hidden units per layer of --arch mlp.")] = 200,
+]
+
+
+def train(
+    data: Data = "planted:3x4",
+    latent: LatentOption = None,
+    binary: BinaryOption = None,
+    arch: Arch = ArchName.linear,
+    hidden: Hidden = 200,
     samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per example and step.")] = 4,
-    estimators: Annotated[
-        str | None,
-        typer.Option(
-            "--estimators", "-e", help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY})."
-        ),
-    ] = None,
+    estimators: Estimators = None,
     steps: Annotated[int, typer.Option("--steps", help="Training steps per run.")] = 300,
     batch: Annotated[int, typer.Option("--batch", help="Examples per minibatch.")] = 50,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of encoder and decoder.")] = 1e-3,
@@ -83,7 +109,7 @@ def train(
     binarisation: Annotated[
         Binarisation, typer.Option("--binarisation", help="dynamic: fresh bits per minibatch; static: drawn once.")
     ] = Binarisation.dynamic,
-    pixels: Annotated[int, typer.Option("--pixels", help="Pixels per image of planted data.")] = 32,
+    pixels: Pixels = 32,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between checkpoint evaluations.")] = 100,
     eval_k: Annotated[int, typer.Option("--eval-k", help="Samples k of the importance-weighted bound.")] = 20,
     eval_examples: Annotated[
@@ -113,22 +139,13 @@ def train(
 
     Example: carms vae train --data planted:3x4 --latent 3x4 --steps 300 -e loorf,carms
     """
-    if (latent is None) == (binary is None):
-        if binary is not None:
-            raise InputError("--latent and --binary cannot both be given")
-        latent = "3x4"
-    if binary is not None:
-        if binary < 1:
-            raise InputError(f"--binary must be at least 1, got {binary}")
-        dims, categories = binary, 2
-    else:
-        dims, categories = parse_latent(latent)
+    dims, categories = resolve_latent(latent, binary)
+    _check_model(hidden, pixels)
     for name, value in (("--steps", steps), ("--batch", batch), ("--eval-every", eval_every), ("--eval-k", eval_k)):
         if value < 1:
             raise InputError(f"{name} must be at least 1, got {value}")
-    for name, value in (("--hidden", hidden), ("--pixels", pixels), ("--eval-examples", eval_examples)):
-        if value < 1:
-            raise InputError(f"{name} must be at least 1, got {value}")
+    if eval_examples < 1:
+        raise InputError(f"--eval-examples must be at least 1, got {eval_examples}")
     if replicates < 2 or variance_batch < 1:
         raise InputError("--replicates must be at least 2 and --variance-batch at least 1")
     if not 2 <= samples <= 64:
@@ -194,3 +211,92 @@ def train(
     from carms_cli.present.table import print_vae_record
 
     print_vae_record(record)
+
+
+def parse_sample_sizes(text: str) -> tuple[int, ...]:
+    """``4`` or ``2,4,8``: sample sizes in 2..64."""
+    try:
+        sizes = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise InputError(f"--samples expects integers like '4' or '2,4,8', got '{text}'") from None
+    if not sizes or any(not 2 <= n <= 64 for n in sizes):
+        raise InputError(f"--samples values must be in 2..64, got '{text}'")
+    return sizes
+
+
+def variance(
+    data: Data = "planted:3x4",
+    latent: LatentOption = None,
+    binary: BinaryOption = None,
+    arch: Arch = ArchName.linear,
+    hidden: Hidden = 200,
+    pixels: Pixels = 32,
+    samples: Annotated[str, typer.Option("--samples", "-n", help="Samples per estimate: '4' or '2,4,8'.")] = "4",
+    estimators: Estimators = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-r", help="Independent estimates R.")] = 1000,
+    batch: Annotated[int, typer.Option("--batch", help="Examples of the frozen minibatch.")] = 10,
+    warmup_steps: Annotated[
+        int, typer.Option("--warmup-steps", help="LOORF training steps before the parameters are frozen.")
+    ] = 0,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of the warm-up (prior: 10×).")] = 1e-3,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Family-wise level of the Bonferroni bias test.")
+    ] = 1e-3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data, parameters, minibatch and estimates.")] = 0,
+    json_out: JsonOut = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per (n, estimator) to PATH ('-': stdout).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Variance of each estimator's encoder-logit gradient at frozen parameters, against LOORF; bias z-test.
+
+    Example: carms vae variance --latent 3x4 --samples 2,4 -e loorf,carms --replicates 2000
+    """
+    dims, categories = resolve_latent(latent, binary)
+    _check_model(hidden, pixels)
+    sizes = parse_sample_sizes(samples)
+    if replicates < 2 or batch < 1 or warmup_steps < 0 or seed < 0:
+        raise InputError("--replicates must be at least 2, --batch at least 1, --warmup-steps and --seed at least 0")
+    _positive("--lr", lr)
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out}, {"--data": data})
+
+    from carms_cli.analysis.vae import VaeVarianceConfig, vae_variance_record
+    from carms_cli.discrete.registry import parse_estimators
+    from carms_cli.models.data import resolve
+    from carms_cli.models.gradients import check_estimators
+    from carms_cli.present.export import plain_json, vae_variance_csv
+    from carms_cli.present.table import print_vae_variance
+
+    default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
+    specs = parse_estimators(estimators or default, categories, min(sizes))
+    for n in sizes:
+        check_estimators(specs, categories, n)
+    config = VaeVarianceConfig(
+        data=data,
+        dims=dims,
+        categories=categories,
+        binary=binary is not None,
+        arch=arch.value,
+        hidden=hidden,
+        samples=sizes,
+        estimators=tuple(spec.name for spec in specs),
+        replicates=replicates,
+        batch=batch,
+        warmup_steps=warmup_steps,
+        lr=lr,
+        significance=significance,
+        seed=seed,
+    )
+    record = vae_variance_record(config, resolve(data, pixels, seed))
+    if json_out is not None:
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, vae_variance_csv(record), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    print_vae_variance(record)

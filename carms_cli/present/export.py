@@ -103,3 +103,23 @@ def vae_csv(record) -> str:
             values = [run.seed, run.estimator, run.samples, *checkpoint, run.ms_per_step]
             writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
+
+
+VAE_VARIANCE_CSV_FIELDS = [
+    "estimator", "samples", "replicates", "variance_total", "variance_ci95_low", "variance_ci95_high",
+    "variance_ratio_to_loorf", "variance_times_evaluations", "bias_reference", "max_abs_z", "threshold", "biased",
+]  # fmt: skip
+
+
+def vae_variance_csv(record) -> str:
+    """One CSV row per (n, estimator) of a :class:`~carms_cli.analysis.vae.VaeVarianceRecord`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(VAE_VARIANCE_CSV_FIELDS)
+    for row in record.rows:
+        low, high = row.variance_ci95
+        values = [row.estimator, row.samples, row.replicates, row.variance_total, low, high,
+                  row.variance_ratio_to_loorf, row.variance_times_evaluations, row.bias_reference, row.max_abs_z,
+                  row.threshold, row.biased]  # fmt: skip
+        writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()

@@ -578,3 +578,36 @@ def print_vae_record(record) -> None:
     }
     columns = ["estimator", "n", "evals/step", "train −ELBO", f"test −bound({k})", "log10 var", "÷loorf", "ms/step"]
     print_table(columns, rows, header=header, notes=notes)
+
+
+def print_vae_variance(record) -> None:
+    """Print the table of ``carms vae variance``: one row per (n, estimator)."""
+    config = record.config
+    header = [
+        f"carms-cli {record.to_dict()['version']} · vae variance · {record.model}",
+        f"data {record.dataset} · parameters of seed {config.seed} after {config.warmup_steps} LOORF steps · "
+        f"{config.batch} fixed examples · {config.replicates:,} estimates each",
+    ]
+    rows = []
+    for r in record.rows:
+        verdict = ("BIASED" if r.biased else "ok") + ("" if r.unbiased_by_design else "*")
+        rows.append(
+            [
+                r.estimator,
+                str(r.samples),
+                f"{verdict} vs {r.bias_reference}",
+                f"{r.max_abs_z:.3g} ({r.threshold:.3g})",
+                f"{r.variance_total:.4g} ±{(r.variance_ci95[1] - r.variance_ci95[0]) / 2:.2g}",
+                f"{r.variance_ratio_to_loorf:.3f}" if r.variance_ratio_to_loorf is not None else "–",
+                f"{r.variance_times_evaluations:.4g}",
+            ]
+        )
+    notes = {
+        "bias": "bias: mean vs the exact gradient (enumerated) or an independent LOORF run",
+        "max|z| (thr)": "max|z| (thr): largest z vs Bonferroni threshold",
+        "var total ±95%": "var total: Σ per-coordinate variance of the logit gradient per example",
+        "÷loorf": "÷loorf: ratio to LOORF's at the same n",
+        "var×evals": "var×evals: var total × n",
+    }
+    columns = ["estimator", "n", "bias", "max|z| (thr)", "var total ±95%", "÷loorf", "var×evals"]
+    print_table(columns, rows, header=header, notes=notes, keys=2)
