@@ -127,7 +127,7 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint (same options).")] = False,
     plot: Annotated[
-        str | None, typer.Option("--plot", help="Write a 3-panel figure to PATH (.png or .svg; carms-cli[plot]).")
+        str | None, typer.Option("--plot", help="Write a 3-panel figure to PATH (.png or .svg; needs the plot extra).")
     ] = None,
     json_out: JsonOut = None,
     csv_out: Annotated[
