@@ -172,3 +172,32 @@ def test_variance_table_and_csv(cli, tmp_path):
     assert result.code == 0, result.err
     assert "disarm" in result.out and "vs exact" in result.out
     assert len(path.read_text().splitlines()) == 3
+
+
+def test_import_amat_and_mat(cli, tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    train, test = (rng.random((20, 6)) < 0.5).astype(float), (rng.random((5, 6)) < 0.5).astype(float)
+    np.savetxt(tmp_path / "train.amat", train, fmt="%d")
+    np.savetxt(tmp_path / "test.amat", test, fmt="%d")
+    out = tmp_path / "a.npz"
+    result = cli("vae", "import", "--train", tmp_path / "train.amat", "--test", tmp_path / "test.amat", "--out", out)
+    assert result.code == 0, result.err
+    assert "train 18, valid 2, test 5" in result.out
+    loaded = data.load_npz(str(out))
+    np.testing.assert_array_equal(np.vstack([loaded.train, loaded.valid]), train)
+    with np.load(out) as archive:
+        assert archive["train"].dtype == np.uint8
+    savemat(tmp_path / "o.mat", {"data": train.T * 0.5, "testdata": test.T})
+    mat = tmp_path / "o.mat"
+    result = cli("vae", "import", "--train", f"{mat}:data", "--valid", f"{mat}:data", "--test", f"{mat}:testdata",
+                 "--transpose", "--out", tmp_path / "o.npz")  # fmt: skip
+    assert result.code == 0, result.err
+    np.testing.assert_allclose(data.load_npz(str(tmp_path / "o.npz")).train, train * 0.5)
+    bad = cli("vae", "import", "--train", mat, "--test", f"{mat}:testdata", "--out", tmp_path / "x.npz")
+    assert bad.code == 2 and "data, testdata" in bad.err and bad.err.count("\n") == 1
+    untransposed = cli("vae", "import", "--train", f"{mat}:data", "--test", f"{mat}:testdata", "--out", tmp_path / "x")
+    assert untransposed.code == 2 and "--out must end in .npz" in untransposed.err
+    untransposed = cli("vae", "import", "--train", f"{mat}:data", "--test", f"{mat}:testdata", "--out", out)
+    assert untransposed.code == 2 and "different image sizes [5, 20]" in untransposed.err

@@ -1,10 +1,11 @@
-"""``carms vae train``: discrete VAEs trained with each estimator, as one frozen record.
+"""``carms vae train`` and ``carms vae variance``: discrete VAEs and their estimators, as frozen records.
 
 For every seed, every estimator starts from the same parameters and sees the same minibatches
 (:mod:`carms_cli.models.training`); every ``eval_every`` steps and at the end a checkpoint row
-records train −ELBO, test −ELBO and test −k-sample bound (means over up to ``eval_examples``
-examples of the once-binarised sets) and, at frozen parameters on a fixed minibatch, the
-logit-gradient variance of R independent estimates and its ratio to LOORF's.
+records train −ELBO, test −ELBO and test −k-sample bound, means over ``eval_examples`` examples
+of each once-binarised set (a seeded subset every run shares: split files may be ordered), and,
+at frozen parameters on a fixed minibatch, the logit-gradient variance of R independent
+estimates and its ratio to LOORF's.
 """
 
 import json
@@ -153,14 +154,23 @@ class VaeRecord:
 SUMMARY_FIELDS = ("train_neg_elbo", "test_neg_elbo", "test_neg_bound", "log10_variance", "variance_ratio_to_loorf")
 
 
+def subset(x: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` rows of x drawn without replacement, in their order (all of x when it has no more)."""
+    if count >= x.shape[0]:
+        return x
+    return x[np.sort(rng.choice(x.shape[0], size=count, replace=False))]
+
+
 def make_setup(config: VaeConfig, dataset: Dataset) -> training.Setup:
     """Build the shared training setup: architecture, data (binarised once for evaluation), optimiser."""
     latent = network.Latent(config.dims, config.categories, config.binary)
     data = static(dataset, config.seeds[0]) if config.binarisation == "static" else dataset
+    evaluation = static(dataset, config.seeds[0])
+    rng = np.random.default_rng([config.seeds[0], 4])
     return training.Setup(
         arch=network.architecture(config.arch, dataset.pixels, latent, config.hidden),
         data=data,
-        evaluation=static(dataset, config.seeds[0]),
+        evaluation=evaluation,
         train_mean=dataset.train.mean(axis=0),
         samples=config.samples,
         batch=config.batch,
@@ -168,7 +178,8 @@ def make_setup(config: VaeConfig, dataset: Dataset) -> training.Setup:
         prior_lr=config.prior_lr,
         dynamic=config.binarisation == "dynamic",
         eval_k=config.eval_k,
-        eval_examples=config.eval_examples,
+        eval_train=subset(evaluation.train, config.eval_examples, rng),
+        eval_test=subset(evaluation.test, config.eval_examples, rng),
         variance_replicates=config.variance_replicates,
         variance_batch=config.variance_batch,
     )

@@ -83,6 +83,7 @@ for _command, _name in (
 vae_app = typer.Typer(name="vae", help="Discrete VAEs trained with each estimator.", no_args_is_help=True)
 vae_app.command("train")(vae_cmd.train)
 vae_app.command("variance")(vae_cmd.variance)
+vae_app.command("import")(vae_cmd.import_)
 app.add_typer(vae_app, name="vae")
 
 

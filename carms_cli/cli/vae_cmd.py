@@ -113,7 +113,8 @@ def train(
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between checkpoint evaluations.")] = 100,
     eval_k: Annotated[int, typer.Option("--eval-k", help="Samples k of the importance-weighted bound.")] = 20,
     eval_examples: Annotated[
-        int, typer.Option("--eval-examples", help="Examples of each split the bounds are averaged over.")
+        int,
+        typer.Option("--eval-examples", help="Examples of each split (a seeded subset) the bounds are averaged over."),
     ] = 500,
     replicates: Annotated[
         int, typer.Option("--replicates", help="Independent estimates R per variance measurement.")
@@ -300,3 +301,40 @@ def variance(
     if quiet or "-" in (json_out, csv_out):
         return
     print_vae_variance(record)
+
+
+def import_(
+    train: Annotated[str, typer.Option("--train", help="FILE.amat or FILE.mat:KEY of the training images.")],
+    test: Annotated[str, typer.Option("--test", help="FILE.amat or FILE.mat:KEY of the test images.")],
+    out: Annotated[str, typer.Option("--out", help="The .npz file to write (keys train, valid, test).")],
+    valid: Annotated[
+        str | None,
+        typer.Option(
+            "--valid", help="FILE.amat or FILE.mat:KEY of the validation images (default: the last tenth of --train)."
+        ),
+    ] = None,
+    transpose: Annotated[bool, typer.Option("--transpose", help="The matrices hold one image per column.")] = False,
+) -> None:
+    """Convert .amat or .mat image files to the .npz that --data reads (values in [0, 1]).
+
+    Example: carms vae import --train omniglot.mat:data --test omniglot.mat:testdata --transpose --out omniglot.npz
+    """
+    if not out.endswith(".npz"):
+        raise InputError(f"--out must end in .npz, got '{out}'")
+    from carms_cli.models.data import read_split, write_npz
+
+    splits = {"train": read_split(train, transpose), "test": read_split(test, transpose)}
+    if valid is not None:
+        splits["valid"] = read_split(valid, transpose)
+    else:
+        count = splits["train"].shape[0]
+        cut = count - max(1, count // 10)
+        if cut < 1:
+            raise InputError("--train has too few images to split off a validation set; give --valid")
+        splits["train"], splits["valid"] = splits["train"][:cut], splits["train"][cut:]
+    widths = {a.shape[1] for a in splits.values()}
+    if len(widths) != 1:
+        raise InputError(f"the splits have different image sizes {sorted(widths)}")
+    write_npz(out, {key: splits[key] for key in ("train", "valid", "test")})
+    sizes = ", ".join(f"{key} {splits[key].shape[0]:,}" for key in ("train", "valid", "test"))
+    typer.echo(f"wrote {out}: {sizes} images of {widths.pop()} pixels")

@@ -142,3 +142,46 @@ def resolve(spec: str, pixels: int, seed: int) -> Dataset:
     if spec.strip().lower().startswith("planted"):
         raise InputError(f"--data: '{spec}' is not planted:DxC or planted:M (e.g. planted:3x4)")
     return load_npz(spec)
+
+
+def read_split(spec: str, transpose: bool = False) -> np.ndarray:
+    """Images (N, P) from ``FILE.amat`` (whitespace-separated rows) or ``FILE.mat:KEY`` (a MATLAB matrix).
+
+    ``transpose`` reads a matrix stored one image per column (as Omniglot's ``chardata.mat``).
+    """
+    path, _, key = spec.partition(":") if spec.lower().split(":")[0].endswith(".mat") else (spec, "", "")
+    if not Path(path).is_file():
+        raise InputError(f"no such file '{path}'")
+    if path.lower().endswith(".amat"):
+        try:
+            array = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        except ValueError as exc:
+            raise InputError(f"{path}: not a whitespace-separated matrix ({exc})") from None
+    elif path.lower().endswith(".mat"):
+        from scipy.io import loadmat
+
+        try:
+            contents = loadmat(path)
+        except (ValueError, TypeError, OSError) as exc:
+            raise InputError(f"{path}: not a readable .mat file ({exc})") from None
+        names = sorted(name for name in contents if not name.startswith("__"))
+        if key not in names:
+            raise InputError(f"{path}: name the matrix as {path}:KEY (it holds {', '.join(names) or 'none'})")
+        array = np.asarray(contents[key], dtype=np.float64)
+    else:
+        raise InputError(f"'{spec}' is neither FILE.amat nor FILE.mat:KEY")
+    array = array.T if transpose else array
+    return _as_images(key or "matrix", path, array)
+
+
+def write_npz(path: str, splits: dict[str, np.ndarray]) -> None:
+    """Write ``train``, ``valid``, ``test`` to ``path`` atomically: uint8 when every value is 0 or 1."""
+    from carms_cli.core.files import atomic_path
+
+    binary = all(bool(np.all((a == 0.0) | (a == 1.0))) for a in splits.values())
+    arrays = {key: a.astype(np.uint8) if binary else a for key, a in splits.items()}
+    try:
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    except OSError as exc:
+        raise InputError(f"cannot write '{path}': {exc.strerror or exc}") from None

@@ -37,7 +37,8 @@ class Setup:
     prior_lr: float
     dynamic: bool
     eval_k: int
-    eval_examples: int
+    eval_train: np.ndarray  # the examples the bounds are averaged over (a fixed subset, binarised once)
+    eval_test: np.ndarray
     variance_replicates: int
     variance_batch: int
 
@@ -138,8 +139,7 @@ def evaluate(setup: Setup, spec: EstimatorSpec, seed: int, state: RunState) -> d
     """Checkpoint row: train −ELBO, test −bound(k), logit-gradient variance and its ratio to LOORF's."""
     rng = np.random.default_rng([seed, 2, state.step])
     params = state.params
-    train = setup.evaluation.train[: setup.eval_examples]
-    test = setup.evaluation.test[: setup.eval_examples]
+    train, test = setup.eval_train, setup.eval_test
     x = variance_batch(setup, seed)
     stream = step_seed(seed, state.step) ^ 0x5A5A  # not a training step's stream
     variance = logit_variance(setup, spec, params, x, stream)
