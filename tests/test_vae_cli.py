@@ -201,3 +201,23 @@ def test_import_amat_and_mat(cli, tmp_path):
     assert untransposed.code == 2 and "--out must end in .npz" in untransposed.err
     untransposed = cli("vae", "import", "--train", f"{mat}:data", "--test", f"{mat}:testdata", "--out", out)
     assert untransposed.code == 2 and "different image sizes [5, 20]" in untransposed.err
+
+
+def test_same_numbers_whatever_the_blas_thread_count(tmp_path):
+    """BLAS runs on one thread inside the command, so the machine's thread settings change nothing."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    records = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "PYTHONPATH": str(root)}
+        out = subprocess.run(
+            [sys.executable, "-m", "carms_cli", "vae", "train", "--data", "planted:2x3", "--latent", "2x3",
+             "--arch", "mlp", "--hidden", "40", "-e", "loorf", *map(str, SMALL), "--json", "-"],
+            capture_output=True, text=True, env=env, check=True,
+        ).stdout  # fmt: skip
+        records.append(numbers(json.loads(out)))
+    assert records[0] == records[1]

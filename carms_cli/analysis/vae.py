@@ -2,7 +2,7 @@
 
 For every seed, every estimator starts from the same parameters and sees the same minibatches
 (:mod:`carms_cli.models.training`); every ``eval_every`` steps and at the end a checkpoint row
-records train −ELBO, test −ELBO and test −k-sample bound, means over ``eval_examples`` examples
+records train and test −ELBO and −k-sample bound, means over ``eval_examples`` examples
 of each once-binarised set (a seeded subset every run shares: split files may be ordered), and,
 at frozen parameters on a fixed minibatch, the logit-gradient variance of R independent
 estimates and its ratio to LOORF's.
@@ -151,7 +151,14 @@ class VaeRecord:
         return tuple(out)
 
 
-SUMMARY_FIELDS = ("train_neg_elbo", "test_neg_elbo", "test_neg_bound", "log10_variance", "variance_ratio_to_loorf")
+SUMMARY_FIELDS = (
+    "train_neg_elbo",
+    "test_neg_elbo",
+    "train_neg_bound",
+    "test_neg_bound",
+    "log10_variance",
+    "variance_ratio_to_loorf",
+)
 
 
 def subset(x: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -87,8 +87,8 @@ def train_csv(record) -> str:
 
 
 VAE_CSV_FIELDS = [
-    "seed", "estimator", "samples", "step", "train_neg_elbo", "test_neg_elbo", "test_neg_bound", "log10_variance",
-    "variance_ratio_to_loorf", "ms_per_step",
+    "seed", "estimator", "samples", "step", "train_neg_elbo", "test_neg_elbo", "train_neg_bound", "test_neg_bound",
+    "log10_variance", "variance_ratio_to_loorf", "ms_per_step",
 ]  # fmt: skip
 
 
