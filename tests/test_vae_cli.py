@@ -221,3 +221,17 @@ def test_same_numbers_whatever_the_blas_thread_count(tmp_path):
         ).stdout  # fmt: skip
         records.append(numbers(json.loads(out)))
     assert records[0] == records[1]
+
+
+def test_structured_prediction(cli):
+    result = cli("vae", "train", "--structured", "-e", "loorf,carms", *SMALL, "--json", "-")
+    assert result.code == 0, result.err
+    record = result.json()
+    assert record["config"]["structured"] and "upper 4 → lower 4 px" in record["model"]
+    last = record["runs"][1]["checkpoints"][-1]
+    assert last["test_neg_bound"] <= last["test_neg_elbo"] + 0.5  # −log mean p ≤ −mean log p, up to sampling
+    variance = cli("vae", "variance", "--structured", "--pixels", 8, "-e", "loorf,carms", "-r", 2000, "--batch", 2,
+                   "--json", "-")  # fmt: skip
+    assert variance.code == 0, variance.err
+    assert all(r["bias_reference"] == "exact" and not r["biased"] for r in variance.json()["results"])
+    assert cli("vae", "train", "--structured", "--pixels", 1, "-q").code == 2

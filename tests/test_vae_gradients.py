@@ -14,9 +14,9 @@ from carms_cli.models.network import Latent
 REPLICATES = 20_000
 
 
-def model(latent, batch=2, pixels=4, seed=3):
+def model(latent, batch=2, pixels=4, seed=3, structured=False):
     rng = np.random.default_rng(seed)
-    arch = network.architecture("linear", pixels, latent)
+    arch = network.architecture("linear", pixels, latent, structured=structured)
     x = (rng.random((batch, pixels)) < 0.5).astype(float)
     mean = np.full(pixels, 0.4)
     params = {k: v + rng.normal(size=v.shape) for k, v in network.init_params(arch, mean, seed).items()}
@@ -24,20 +24,22 @@ def model(latent, batch=2, pixels=4, seed=3):
 
 
 @pytest.mark.parametrize(
-    ("name", "latent", "samples"),
+    ("name", "latent", "samples", "structured"),
     [
-        ("reinforce", Latent(2, 3), 3),
-        ("loorf", Latent(2, 3), 3),
-        ("carms", Latent(2, 3), 3),
-        ("carms-sb", Latent(2, 3), 3),
-        ("loorf", Latent(3, 2, binary=True), 2),
-        ("arm", Latent(3, 2, binary=True), 2),
-        ("disarm", Latent(3, 2, binary=True), 2),
-        ("arms", Latent(3, 2, binary=True), 4),
+        ("reinforce", Latent(2, 3), 3, False),
+        ("loorf", Latent(2, 3), 3, False),
+        ("carms", Latent(2, 3), 3, False),
+        ("carms-sb", Latent(2, 3), 3, False),
+        ("loorf", Latent(3, 2, binary=True), 2, False),
+        ("arm", Latent(3, 2, binary=True), 2, False),
+        ("disarm", Latent(3, 2, binary=True), 2, False),
+        ("arms", Latent(3, 2, binary=True), 4, False),
+        ("carms", Latent(2, 3), 3, True),
+        ("disarm", Latent(3, 2, binary=True), 2, True),
     ],
 )
-def test_replicates_match_the_exact_gradient_and_variance(name, latent, samples):
-    arch, params, x, mean = model(latent)
+def test_replicates_match_the_exact_gradient_and_variance(name, latent, samples, structured):
+    arch, params, x, mean = model(latent, structured=structured)
     logits, _ = network.encode(arch, params, x, mean)
     probs = np.exp(network.log_softmax(logits))
     spec = get_estimator(name)

@@ -8,16 +8,18 @@ from carms_cli.models import data, network
 from carms_cli.models.network import Latent
 
 CASES = [
-    ("linear", Latent(2, 3)),
-    ("mlp", Latent(2, 3)),
-    ("linear", Latent(3, 2, binary=True)),
-    ("mlp", Latent(3, 2, binary=True)),
+    ("linear", Latent(2, 3), False),
+    ("mlp", Latent(2, 3), False),
+    ("linear", Latent(3, 2, binary=True), False),
+    ("mlp", Latent(3, 2, binary=True), False),
+    ("linear", Latent(2, 3), True),
+    ("mlp", Latent(3, 2, binary=True), True),
 ]
 
 
-def make(arch_name, latent, pixels=5, batch=4, seed=0):
+def make(arch_name, latent, pixels=5, batch=4, seed=0, structured=False):
     rng = np.random.default_rng(seed)
-    arch = network.architecture(arch_name, pixels, latent, hidden=6)
+    arch = network.architecture(arch_name, pixels, latent, hidden=6, structured=structured)
     x = (rng.random((batch, pixels)) < 0.4).astype(float)
     mean = np.full(pixels, 0.3)
     params = network.init_params(arch, mean, seed)
@@ -33,9 +35,10 @@ def surrogate(arch, params, x, mean, z, g):
     return pathwise + (network.raw_gradient(arch.latent, g) * raw).sum() / len(x)
 
 
-@pytest.mark.parametrize(("arch_name", "latent"), CASES)
-def test_backward_matches_central_differences(arch_name, latent):
-    arch, params, x, mean = make(arch_name, latent)
+@pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES)
+def test_backward_matches_central_differences(arch_name, latent, structured):
+    arch, params, x, mean = make(arch_name, latent, structured=structured)
+    assert ("prior" in params) != structured
     rng = np.random.default_rng(1)
     z = rng.integers(0, latent.categories, size=(3, len(x), latent.dims))
     g = rng.normal(size=(len(x), latent.dims, latent.categories))
@@ -54,21 +57,22 @@ def test_backward_matches_central_differences(arch_name, latent):
         assert np.abs(got[name] - expected).max() / scale < 1e-6, name
 
 
-@pytest.mark.parametrize(("arch_name", "latent"), CASES)
-def test_exact_enumeration(arch_name, latent):
-    arch, params, x, mean = make(arch_name, latent)
+@pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES)
+def test_exact_enumeration(arch_name, latent, structured):
+    arch, params, x, mean = make(arch_name, latent, structured=structured)
     exact = network.exact(arch, params, x, mean)
     # q sums to one per example; the ELBO is below log p(x), with the gap KL(q ‖ p(z|x)) ≥ 0
     np.testing.assert_allclose(exact.q.sum(axis=0), 1.0, rtol=1e-12)
     assert np.all(exact.elbo < exact.log_marginal)
-    # log p(x) = log Σ_z p(x|z) p(z), summed directly in float64 over the configurations
+    # log p(x) = log Σ_z p(x|z) p(z) (structured: log Σ_z q(z|x_upper) p(x_lower|z)), summed directly
     configs = network.all_configurations(latent)
     for b in range(len(x)):
         total = 0.0
         for z in configs:
             zz = z[None, None, :]
             fwd = network.forward(arch, params, x[b : b + 1], zz, mean)
-            total += np.exp(fwd.log_likelihood[0, 0] + fwd.log_prior[0, 0])
+            weight = np.exp(fwd.log_q[0, 0]) if structured else np.exp(fwd.log_prior[0, 0])
+            total += weight * np.exp(fwd.log_likelihood[0, 0])
         assert exact.log_marginal[b] == pytest.approx(np.log(total), rel=1e-12)
     # the logit gradient of the ELBO (direct −log q term included) by central differences
     logits, _ = network.encode(arch, params, x, mean)
@@ -140,3 +144,15 @@ def test_not_an_npz(tmp_path):
     path.write_text("hello")
     with pytest.raises(InputError, match="not a readable"):
         data.load_npz(str(path))
+
+
+def test_structured_prediction_sees_the_upper_half_and_predicts_the_lower():
+    arch, params, x, mean = make("linear", Latent(2, 3), pixels=6, structured=True)
+    assert arch.encoder_sizes == [3, 6] and arch.decoder_sizes == [6, 3]
+    z = np.zeros((1, len(x), 2), dtype=np.int64)
+    changed = x.copy()
+    changed[:, 3:] = 1.0 - changed[:, 3:]
+    logits = network.encode(arch, params, changed, mean)[0]
+    np.testing.assert_array_equal(logits, network.encode(arch, params, x, mean)[0])  # lower half unseen
+    fwd = network.forward(arch, params, x, z, mean)
+    np.testing.assert_array_equal(fwd.f, fwd.log_likelihood)  # no prior, no entropy term

@@ -47,6 +47,7 @@ class VaeConfig:
     variance_replicates: int
     variance_batch: int
     seeds: tuple[int, ...]
+    structured: bool = False
 
     def to_dict(self) -> dict:
         """Return the options as JSON values (tuples as lists), as checkpoints store them."""
@@ -175,7 +176,7 @@ def make_setup(config: VaeConfig, dataset: Dataset) -> training.Setup:
     evaluation = static(dataset, config.seeds[0])
     rng = np.random.default_rng([config.seeds[0], 4])
     return training.Setup(
-        arch=network.architecture(config.arch, dataset.pixels, latent, config.hidden),
+        arch=network.architecture(config.arch, dataset.pixels, latent, config.hidden, config.structured),
         data=data,
         evaluation=evaluation,
         train_mean=dataset.train.mean(axis=0),
@@ -272,6 +273,7 @@ class VaeVarianceConfig:
     lr: float
     significance: float
     seed: int
+    structured: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,8 +299,13 @@ class VaeVarianceRecord:
 
 
 def _describe(arch) -> str:
+    task = (
+        f"structured prediction (upper {arch.inputs} → lower {arch.pixels - arch.inputs} px) · "
+        if arch.structured
+        else ""
+    )
     return (
-        f"{arch.latent.describe()} latent · {arch.name} "
+        f"{task}{arch.latent.describe()} latent · {arch.name} "
         f"({'-'.join(map(str, arch.encoder_sizes))} / {'-'.join(map(str, arch.decoder_sizes))})"
     )
 
@@ -327,6 +334,7 @@ def vae_variance_record(config: VaeVarianceConfig, dataset: Dataset) -> VaeVaria
         variance_replicates=2,
         variance_batch=config.batch,
         seeds=(config.seed,),
+        structured=config.structured,
     )
     setup = make_setup(train, dataset)
     with single_thread():

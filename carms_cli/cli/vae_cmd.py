@@ -68,6 +68,11 @@ def _check_model(hidden: int, pixels: int) -> None:
             raise InputError(f"{name} must be at least 1, got {value}")
 
 
+def _check_structured(structured: bool, dataset) -> None:
+    if structured and dataset.pixels < 2:
+        raise InputError("--structured needs images of at least 2 pixels (an upper and a lower half)")
+
+
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive number, got {value}")
@@ -86,6 +91,12 @@ BinaryOption = Annotated[
 Arch = Annotated[ArchName, typer.Option("--arch", help="linear, or mlp (two hidden LeakyReLU layers).")]
 Hidden = Annotated[int, typer.Option("--hidden", help="Hidden units per layer of --arch mlp.")]
 Pixels = Annotated[int, typer.Option("--pixels", help="Pixels per image of planted data.")]
+Structured = Annotated[
+    bool,
+    typer.Option(
+        "--structured", help="Structured output prediction: the lower half of each image from the upper half."
+    ),
+]
 Estimators = Annotated[
     str | None,
     typer.Option(
@@ -110,6 +121,7 @@ def train(
         Binarisation, typer.Option("--binarisation", help="dynamic: fresh bits per minibatch; static: drawn once.")
     ] = Binarisation.dynamic,
     pixels: Pixels = 32,
+    structured: Structured = False,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between checkpoint evaluations.")] = 100,
     eval_k: Annotated[int, typer.Option("--eval-k", help="Samples k of the importance-weighted bound.")] = 20,
     eval_examples: Annotated[
@@ -173,6 +185,7 @@ def train(
     specs = parse_estimators(estimators or default, categories, samples)
     check_estimators(specs, categories, samples)
     dataset = resolve(data, pixels, seed_list[0])
+    _check_structured(structured, dataset)
     config = VaeConfig(
         data=data,
         dims=dims,
@@ -193,6 +206,7 @@ def train(
         variance_replicates=replicates,
         variance_batch=variance_batch,
         seeds=seed_list,
+        structured=structured,
     )
     bar = ProgressBar(steps * len(specs) * len(seed_list), enabled=not quiet, task="training", unit="steps")
     try:
@@ -232,6 +246,7 @@ def variance(
     arch: Arch = ArchName.linear,
     hidden: Hidden = 200,
     pixels: Pixels = 32,
+    structured: Structured = False,
     samples: Annotated[str, typer.Option("--samples", "-n", help="Samples per estimate: '4' or '2,4,8'.")] = "4",
     estimators: Estimators = None,
     replicates: Annotated[int, typer.Option("--replicates", "-r", help="Independent estimates R.")] = 1000,
@@ -292,8 +307,11 @@ def variance(
         lr=lr,
         significance=significance,
         seed=seed,
+        structured=structured,
     )
-    record = vae_variance_record(config, resolve(data, pixels, seed))
+    dataset = resolve(data, pixels, seed)
+    _check_structured(structured, dataset)
+    record = vae_variance_record(config, dataset)
     if json_out is not None:
         write_output(json_out, plain_json(record.to_dict()), "JSON")
     if csv_out is not None:

@@ -60,24 +60,39 @@ class Architecture:
     pixels: int
     latent: Latent
     hidden: tuple[int, ...]
+    #: structured output prediction: the encoder sees the first ``pixels // 2`` pixels, the decoder
+    #: predicts the others, ``f = log p(x_lower | z)`` (no prior, no entropy term)
+    structured: bool = False
+
+    @property
+    def inputs(self) -> int:
+        """Pixels the encoder sees: all, or the upper half when structured."""
+        return self.pixels // 2 if self.structured else self.pixels
+
+    @property
+    def outputs(self) -> slice:
+        """The pixels the decoder models: all, or the lower half when structured."""
+        return slice(self.inputs, self.pixels) if self.structured else slice(0, self.pixels)
 
     @property
     def encoder_sizes(self) -> list[int]:
         """Widths of the encoder's layers, input first."""
-        return [self.pixels, *self.hidden, self.latent.logit_width]
+        return [self.inputs, *self.hidden, self.latent.logit_width]
 
     @property
     def decoder_sizes(self) -> list[int]:
         """Widths of the decoder's layers, input first."""
-        return [self.latent.code_width, *self.hidden, self.pixels]
+        return [self.latent.code_width, *self.hidden, self.pixels - self.outputs.start]
 
 
-def architecture(name: str, pixels: int, latent: Latent, hidden: int = HIDDEN) -> Architecture:
+def architecture(
+    name: str, pixels: int, latent: Latent, hidden: int = HIDDEN, structured: bool = False
+) -> Architecture:
     """``linear`` (no hidden layer) or ``mlp`` (two hidden layers of ``hidden`` units)."""
     if name == "linear":
-        return Architecture(name, pixels, latent, ())
+        return Architecture(name, pixels, latent, (), structured)
     if name == "mlp":
-        return Architecture(name, pixels, latent, (hidden, hidden))
+        return Architecture(name, pixels, latent, (hidden, hidden), structured)
     raise ValueError(f"unknown architecture '{name}'")
 
 
@@ -96,9 +111,10 @@ def init_params(arch: Architecture, train_mean: np.ndarray, seed: int) -> dict[s
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             params[w_name] = rng.uniform(-limit, limit, size=(fan_in, fan_out))
             params[b_name] = np.zeros(fan_out)
-    clipped = np.clip(train_mean, BIAS_CLIP, 1.0 - BIAS_CLIP)
+    clipped = np.clip(train_mean[arch.outputs], BIAS_CLIP, 1.0 - BIAS_CLIP)
     params[f"dec.b{len(arch.decoder_sizes) - 2}"] = np.log(clipped) - np.log1p(-clipped)
-    params["prior"] = np.zeros(arch.latent.logit_width)
+    if not arch.structured:
+        params["prior"] = np.zeros(arch.latent.logit_width)
     return params
 
 
@@ -157,7 +173,8 @@ def softplus(x: np.ndarray) -> np.ndarray:
 
 def encode(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray):
     """Category logits (B, D, C) of ``q(z | x)`` and the encoder's layer inputs."""
-    raw, inputs = _mlp_forward(params, "enc", len(arch.encoder_sizes) - 1, x - train_mean)
+    seen = slice(0, arch.inputs)
+    raw, inputs = _mlp_forward(params, "enc", len(arch.encoder_sizes) - 1, x[:, seen] - train_mean[seen])
     return category_logits(arch.latent, raw), inputs
 
 
@@ -198,24 +215,32 @@ def prior_logits(latent: Latent, params) -> np.ndarray:
 
 
 def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray):
-    """``log p(x | z)`` (S, B) for samples z (S, B, D), with the decoder's output η and layer inputs."""
+    """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs."""
     s, b = z.shape[:2]
     eta, inputs = _mlp_forward(params, "dec", len(arch.decoder_sizes) - 1, code(arch.latent, z).reshape(s * b, -1))
     eta = eta.reshape(s, b, -1)
-    return (x * eta - softplus(eta)).sum(axis=-1), eta, inputs
+    return (x[:, arch.outputs] * eta - softplus(eta)).sum(axis=-1), eta, inputs
 
 
 def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean: np.ndarray, logits=None) -> Forward:
-    """Compute f (S, B) of samples z (S, B, D) on data x (B, P); ``logits`` reuses an encoder pass."""
+    """Compute f (S, B) of samples z (S, B, D) on data x (B, P); ``logits`` reuses an encoder pass.
+
+    Structured prediction: ``f = log p(x_lower | z)``, and ``log_prior`` is 0.
+    """
     latent = arch.latent
     enc_inputs: list = []
     if logits is None:
         logits, enc_inputs = encode(arch, params, x, train_mean)
     log_q = gather(log_softmax(logits), z)
-    log_prior = gather(log_softmax(prior_logits(latent, params)), z)
     log_likelihood, eta, dec_inputs = decode_log_likelihood(arch, params, x, z)
+    if arch.structured:
+        log_prior = np.zeros_like(log_likelihood)
+        f = log_likelihood
+    else:
+        log_prior = gather(log_softmax(prior_logits(latent, params)), z)
+        f = log_likelihood + log_prior - log_q
     return Forward(
-        f=log_likelihood + log_prior - log_q,
+        f=f,
         log_likelihood=log_likelihood,
         log_prior=log_prior,
         log_q=log_q,
@@ -239,11 +264,12 @@ def backward(arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarra
     n, b = fwd.z.shape[:2]
     grads: dict[str, np.ndarray] = {}
     sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
-    grad_eta = ((fwd.x - sigma) / (n * b)).reshape(n * b, -1)
+    grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
     _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
-    prior_p = np.exp(log_softmax(prior_logits(latent, params)))
-    counts = (np.arange(latent.categories) == fwd.z[..., None]).sum(axis=(0, 1)) / (n * b)  # (D, C)
-    grads["prior"] = raw_gradient(latent, counts - prior_p)
+    if not arch.structured:
+        prior_p = np.exp(log_softmax(prior_logits(latent, params)))
+        counts = (np.arange(latent.categories) == fwd.z[..., None]).sum(axis=(0, 1)) / (n * b)  # (D, C)
+        grads["prior"] = raw_gradient(latent, counts - prior_p)
     enc_out = raw_gradient(latent, logit_gradient) / b
     _mlp_backward(params, "enc", len(arch.encoder_sizes) - 1, fwd.enc_inputs, enc_out, grads)
     return grads
@@ -260,20 +286,20 @@ class Exact:
     """Exact per-example quantities by enumeration of the C^D configurations."""
 
     elbo: np.ndarray  # (B,)  Σ_z q(z) f(z)
-    log_marginal: np.ndarray  # (B,)  log Σ_z p(x | z) p(z)
+    log_marginal: np.ndarray  # (B,)  log Σ_z q(z) e^{f(z)}: log p(x) (VAE), log Σ_z q(z|x_up) p(x_low|z) (structured)
     logit_gradient: np.ndarray  # (B, D, C)  ∇_l E_q[f] = Σ_z q(z) f(z) (e_z − q)
     f: np.ndarray  # (C^D, B)
     q: np.ndarray  # (C^D, B)
 
 
 def exact(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray) -> Exact:
-    """ELBO, log p(x) and the logit gradient of the ELBO per example, by enumeration (C^D ≤ 4096)."""
+    """E_q[f] (the ELBO), ``log E_q[e^f]`` (log p(x)) and ``∇_l E_q[f]`` per example, by enumeration (C^D ≤ 4096)."""
     latent = arch.latent
     configs = all_configurations(latent)
     z = np.broadcast_to(configs[:, None, :], (configs.shape[0], x.shape[0], latent.dims))
     fwd = forward(arch, params, x, np.ascontiguousarray(z), train_mean)
     q = np.exp(fwd.log_q)
-    joint = fwd.log_likelihood + fwd.log_prior
+    joint = fwd.f + fwd.log_q
     top = joint.max(axis=0)
     log_marginal = top + np.log(np.exp(joint - top).sum(axis=0))
     probs = np.exp(log_softmax(fwd.logits))  # (B, D, C)

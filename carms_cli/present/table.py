@@ -554,6 +554,11 @@ def print_vae_record(record) -> None:
         f"seeds {seeds} · variance from {config.variance_replicates} estimates "
         f"on {config.variance_batch} fixed examples",
     ]
+    if config.structured:
+        header.append(
+            f"structured prediction: −ELBO is −E_q log p(x_lower | z), −bound({config.eval_k}) is "
+            f"−log (1/{config.eval_k}) Σ_i p(x_lower | z_i)"
+        )
     k = config.eval_k
     rows = [
         [
