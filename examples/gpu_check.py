@@ -3,11 +3,13 @@ estimator, and how fast is each?
 
     python examples/gpu_check.py [TRIALS]        # default 200000 trials per estimator and problem
 
-For a categorical, a binary and a multi-variable problem it runs ``carms variance -e all`` with
-``--backend cpu`` and ``--backend cuda`` and compares every number of the two JSON records except
-the timing and machine fields: equal to 1e-9, relative (absolute below 1). The GPU's
+For a categorical, a binary and a multi-variable problem it runs ``carms variance -e all``, and for
+a Gaussian, a Gamma-rate, a Gamma-shape (the implicit estimator) and an Exponential problem
+``carms continuous -e all``, with ``--backend cpu`` and ``--backend cuda``, and compares every
+number of the two JSON records except the timing and machine fields: equal to 1e-9, relative
+(absolute below 1). The GPU's
 ``log``/``erfc`` and fused multiply-adds may differ from the CPU's in the last bit, and the GPU
-merges 64-trial chunks where the CPU merges larger ones, so sums differ in the last bits (under
+merges 256-trial chunks where the CPU merges larger ones, so sums differ in the last bits (under
 the simulator too); bias z-scores near 0 amplify that, hence the absolute floor. Then it prints
 each estimator's CPU and GPU throughput from those runs, and ``carms bench --backend cuda`` at a
 larger size (small runs time the GPU's launches, not its kernels). Exit 0 when every number
@@ -39,10 +41,17 @@ IGNORED = {
 #: Largest |cpu − gpu| / max(|cpu|, |gpu|, 1) accepted.
 TOLERANCE = 1e-9
 SIMULATOR_TRIALS = 2_000
+COMMON = "-e all --seed 7 -q"
+DISCRETE = f"variance {COMMON} --reference-mc-draws 5"
+#: Each problem's command line; ``-t``, ``--backend`` and ``--json`` are added per run.
 PROBLEMS = {
-    "categorical": ["-k", "10", "-n", "4", "-o", "table"],
-    "binary": ["--binary", "--probs", "0.7,0.3", "-o", "quadratic:0.49", "-n", "4"],
-    "multi-variable": ["-k", "4", "-d", "3", "-n", "3", "-o", "pairwise"],
+    "categorical": f"{DISCRETE} -k 10 -n 4 -o table".split(),
+    "binary": f"{DISCRETE} --binary --probs 0.7,0.3 -o quadratic:0.49 -n 4".split(),
+    "multi-variable": f"{DISCRETE} -k 4 -d 3 -n 3 -o pairwise".split(),
+    "gaussian": f"continuous {COMMON} --dist gaussian --mu 0.5 --sigma 1.5 -d 2 -o cos:1".split(),
+    "gamma-rate": f"continuous {COMMON} --dist gamma --alpha 2.5 --rate 1.5 -o square".split(),
+    "gamma-shape": f"continuous {COMMON} --dist gamma --alpha 2.5 --rate 1.5 --param alpha -o log".split(),
+    "exponential": f"continuous {COMMON} --dist exponential --rate 2 -o exp:1".split(),
 }
 
 
@@ -107,7 +116,6 @@ def main_check(trials: int) -> int:
         device = cuda.get_current_device().name
         device = device.decode() if isinstance(device, bytes) else device
     print(f"CPU against GPU ({device}), {trials:,} trials per estimator and problem")
-    common = ["variance", "-e", "all", "-t", str(trials), "--seed", "7", "-q", "--reference-mc-draws", "5"]
     failed = 0
     rates = {}
     with tempfile.TemporaryDirectory(prefix="carms-gpu-check-") as work:
@@ -115,7 +123,7 @@ def main_check(trials: int) -> int:
             records = {}
             for backend in ("cpu", "cuda"):
                 target = Path(work) / f"{name}-{backend}.json"
-                run([*common, *problem, "--backend", backend, "--json", str(target)])
+                run([*problem, "-t", str(trials), "--backend", backend, "--json", str(target)])
                 records[backend] = json.loads(target.read_text())
             numbers, equal, worst, bad = compare(records["cpu"], records["cuda"])
             verdict = "same" if not bad else f"DIFFERENT at {len(bad)} fields, first {bad[0]}"

@@ -22,6 +22,8 @@ PROBLEMS = {
     "gaussian-step-mu": ["--dist", "gaussian", "--mu", "0.2", "--sigma", "1.5", "--param", "mu", "-o", "step:0.5"],
     "exponential-square": ["--dist", "exponential", "--rate", "2", "-o", "square:1"],
     "gamma-log": ["--dist", "gamma", "--alpha", "0.5,3", "--rate", "2", "-o", "log"],
+    "gamma-shape-laplace": ["--dist", "gamma", "--alpha", "0.5,3", "--rate", "2", "--param", "alpha", "-o",
+                            "laplace:0.7"],
 }
 
 

@@ -113,6 +113,7 @@ SEPARABLE = {
     "cos:2": (lambda x: math.cos(2 * x), []),
     "poly:1,-2,0.5,0.25": (lambda x: 1 - 2 * x + 0.5 * x**2 + 0.25 * x**3, []),
     "step:0.4": (lambda x: float(x > 0.4), [0.4]),
+    "laplace:0.8": (lambda x: math.exp(-0.8 * x), []),
 }
 
 

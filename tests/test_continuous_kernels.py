@@ -26,6 +26,7 @@ from scipy import stats
 from carms_cli.continuous.codes import EstimatorCode
 from carms_cli.continuous.kernels import numpy_backend, trial
 from carms_cli.continuous.kernels.args import OUTPUTS, SCRATCH, KernelArgs
+from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.continuous.problem import build_problem
 from carms_cli.continuous.registry import ESTIMATORS, refusal
 from carms_cli.continuous.source import ContinuousSource, kernel_args
@@ -43,6 +44,7 @@ CASES = [
     ("gaussian", {"mu": "0.3,1,2", "sigma": "1.5"}, "mu", "quad-form:1,2,3"),
     ("exponential", {"rate": "2"}, None, "square:1"),
     ("gamma", {"alpha": "0.5,3", "rate": "2"}, None, "poly:1,2,0.5"),
+    ("gamma", {"alpha": "0.5,3", "rate": "2"}, "alpha", "laplace:0.5"),
 ]
 
 
@@ -57,7 +59,7 @@ def _applicable(problem):
 
 def test_every_chunk_kernel_lists_the_kernel_args_scratch_and_outputs_in_order():
     expected = ["start", "stop", *KernelArgs._fields, *SCRATCH, *OUTPUTS]
-    for kernel in set(trial.KERNELS.values()):
+    for kernel in set(KERNELS.values()):
         assert list(inspect.signature(kernel.py_func).parameters) == expected, kernel.py_func.__name__
 
 
@@ -81,7 +83,7 @@ def test_the_cuda_wrapper_hands_every_argument_on_in_kernel_order():
 
 
 def test_every_estimator_has_a_kernel_and_a_numpy_branch():
-    assert set(trial.KERNELS) == set(EstimatorCode)
+    assert set(KERNELS) == set(EstimatorCode)
     source = inspect.getsource(numpy_backend)
     for member in EstimatorCode:
         assert f"EstimatorCode.{member.name}" in source, member
@@ -145,13 +147,15 @@ def test_simulated_cuda_equals_the_numpy_backend(tmp_path):
         from carms_cli.continuous.kernels import cuda as gpu
         from carms_cli.continuous.problem import build_problem
         from carms_cli.continuous.registry import ESTIMATORS, refusal
+        from carms_cli.continuous import source
         from carms_cli.continuous.source import ContinuousSource
         from carms_cli.core.engine import run_source
+        source.CUDA_CHUNK = 64  # 4 chunk rows from 256 trials; the (2, 1) shape strides over them
         # every estimator (all four chunk kernels) on a Gaussian at two launch shapes; the Gamma
         # sampler's sub-keys on the GPU through one plain and one MVD estimator
         gaussian = ("gaussian", {"mu": "1,0.5", "sigma": "1,2"}, "all", "cos-sum:1")
         gamma = ("gamma", {"alpha": "0.5", "rate": "2"}, None, "square:1")
-        cases = [(*gaussian, list(ESTIMATORS), [(32, 2), (64, 1)]), (*gamma, ["pathwise", "mvd"], [(32, 1)])]
+        cases = [(*gaussian, list(ESTIMATORS), [(32, 2), (2, 1)]), (*gamma, ["pathwise", "mvd"], [(32, 1)])]
         for dist, given, param, objective, names, shapes in cases:
             problem = build_problem(dist, given, param, objective, 3, None, 256, 5)
             for threads, blocks in shapes:
@@ -189,8 +193,9 @@ PTX_SCRIPT = """
         compute_capability = (8, 0)
 
     dispatcher.get_current_device = lambda: Device()
-    problem = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
-    for name in ("pathwise", "score-loo", "mvd"):
+    rate = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
+    shape = build_problem("gamma", {"alpha": "0.5,2"}, "alpha", "cos:1", 3, None, 100, 0)
+    for problem, name in ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit")):
         args = kernel_args(problem, ESTIMATORS[name], np.zeros(problem.size))
         shapes = scratch_shapes(3, 2, problem.size)
         scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]

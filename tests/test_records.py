@@ -205,4 +205,6 @@ def test_catalogue_fields():
 
     assert [e.name for e in record.continuous_estimators] == list(continuous.ESTIMATORS)
     assert {e.name for e in record.continuous_estimators if e.default} == set(continuous.DEFAULT_ESTIMATORS)
-    assert list(layout["continuous_estimators"][0]) == ["name", "summary", "distributions", "min_samples", "default"]
+    assert list(layout["continuous_estimators"][0]) == [
+        "name", "summary", "distributions", "parameters", "min_samples", "default"
+    ]  # fmt: skip

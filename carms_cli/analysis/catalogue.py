@@ -50,6 +50,8 @@ class ContinuousEntry:
     name: str
     summary: str
     distributions: tuple[str, ...]
+    #: the ``--param`` values it applies to
+    parameters: tuple[str, ...]
     #: least samples per estimate
     min_samples: int
     #: in the default set of ``carms continuous``
@@ -103,6 +105,7 @@ def catalogue() -> Catalogue:
                 name=spec.name,
                 summary=spec.summary,
                 distributions=spec.distributions,
+                parameters=spec.parameters,
                 min_samples=spec.min_samples,
                 default=spec.name in continuous_registry.DEFAULT_ESTIMATORS,
             )

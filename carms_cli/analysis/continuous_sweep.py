@@ -21,7 +21,14 @@ from carms_cli.continuous.codes import ObjectiveCode
 from carms_cli.core.errors import InputError
 
 #: Objectives whose one parameter is the swept ``k``.
-K_OBJECTIVES = (ObjectiveCode.SQUARE, ObjectiveCode.EXP, ObjectiveCode.COS, ObjectiveCode.COS_SUM, ObjectiveCode.STEP)
+K_OBJECTIVES = (
+    ObjectiveCode.SQUARE,
+    ObjectiveCode.EXP,
+    ObjectiveCode.COS,
+    ObjectiveCode.COS_SUM,
+    ObjectiveCode.STEP,
+    ObjectiveCode.LAPLACE,
+)
 
 #: The distribution-parameter axes of each distribution (row fields, in order).
 VALUE_AXES = {"gaussian": ("mu", "sigma"), "exponential": ("rate",), "gamma": ("alpha", "rate")}
@@ -78,7 +85,9 @@ def split_objective(spec: str, ks: list[float] | None) -> list[tuple[str, float 
     if ks is None:
         return [(name, float(built.params[0]))] if takes_k else [(spec.strip(), None)]
     if not takes_k:
-        raise InputError(f"--k needs objectives with one parameter k (square, exp, cos, cos-sum, step), not '{spec}'")
+        raise InputError(
+            f"--k needs objectives with one parameter k (square, exp, cos, cos-sum, step, laplace), not '{spec}'"
+        )
     if ":" in spec:
         raise InputError(f"give the objective's k with --k or in --objective, not both: use --objective {name}")
     return [(name, k) for k in ks]

@@ -47,8 +47,8 @@ def continuous(
         str | None,
         typer.Option(
             "--param",
-            help="Gradient reported: gaussian mu, sigma, log-sigma (σ·∂/∂σ) or all (default); exponential and "
-            "gamma: rate.",
+            help="Gradient reported: gaussian mu, sigma, log-sigma (σ·∂/∂σ) or all (default); exponential: rate; "
+            "gamma: rate (default) or alpha (the shape, also 'shape'; its pathwise estimator is implicit).",
         ),
     ] = None,
     objective: Annotated[

@@ -39,12 +39,12 @@ def list_(
     print_table(["objective", "f(z)"], [[o.name, o.summary] for o in record.objectives], align="ll")
     print_table(["copula", "coupling of the n samples"], [[c.name, c.summary] for c in record.copulas], align="ll")
     print_table(
-        ["continuous estimator", "distributions", "default", "summary"],
+        ["continuous estimator", "distributions", "parameters", "default", "summary"],
         [
-            [e.name, ", ".join(e.distributions), "yes" if e.default else "", e.summary]
+            [e.name, ", ".join(e.distributions), ", ".join(e.parameters), "yes" if e.default else "", e.summary]
             for e in record.continuous_estimators
         ],
-        align="llll",
+        align="lllll",
     )
     print_table(
         ["continuous objective", "f(x)"], [[o.name, o.summary] for o in record.continuous_objectives], align="ll"

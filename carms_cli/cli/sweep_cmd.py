@@ -109,7 +109,8 @@ def sweep(
         str | None,
         typer.Option(
             "--param",
-            help="Continuous: reported parameters, one run each: 'mu,sigma' (Gaussian default), log-sigma, all; rate.",
+            help="Continuous: reported parameters, one run each: 'mu,sigma' (Gaussian default), log-sigma, all; rate; "
+            "alpha (Gamma shape).",
         ),
     ] = None,
     estimators: Estimators = None,

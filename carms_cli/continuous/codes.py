@@ -18,6 +18,7 @@ class ObjectiveCode(IntEnum):
     COS_SUM = 5  # cos(k Σ_d x_d)
     QUAD_FORM = 6  # (Σ_d w_d x_d)²
     STEP = 7  # Σ_d 1[x_d > k] (no derivative: pathwise does not apply)
+    LAPLACE = 8  # Σ_d exp(−t x_d) (E is the Laplace transform of the law)
 
 
 class DistributionCode(IntEnum):
@@ -39,6 +40,7 @@ class EstimatorCode(IntEnum):
     MVD = 5
     MVD_UNCOUPLED = 6
     SCORE_BASELINE = 7  # score with the optimal constant baseline (an oracle: computed exactly)
+    IMPLICIT = 8  # f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F/∂θ)/q
 
 
 class ParameterCode(IntEnum):
@@ -48,3 +50,4 @@ class ParameterCode(IntEnum):
     SIGMA = 1  # Gaussian scale σ
     LOG_SIGMA = 2  # σ·∂/∂σ (the gradient w.r.t. log σ)
     RATE = 3  # Exponential λ or Gamma β
+    SHAPE = 4  # Gamma shape α (no explicit reparameterization: the implicit derivative)

@@ -21,7 +21,21 @@ Gamma(α, rate β) (Exponential(λ) is α = 1, β = λ), m = α/β:
 * ``step:k`` — E = Q(α, βk) (regularised upper incomplete gamma; 1 for k ≤ 0),
   ∂β = −k(βk)^{α−1}e^{−βk}/Γ(α);
 * ``exp:k`` — no elementary closed form: E = ∫ e^{−kx²} q dx and ∂β = E[−f′(x)x/β] =
-  (2k/β)E[x²e^{−kx²}] (a positive integrand) by adaptive quadrature to 1e−14.
+  (2k/β)E[x²e^{−kx²}] (a positive integrand) by adaptive quadrature to 1e−14;
+* ``laplace:t`` — z = 1 + t/β, E = z^{−α}, ∂β = α(t/β²)z^{−α−1} (E = ∞ for t ≤ −β: NaN).
+
+The shape α of a Gamma (``--param alpha``):
+
+* ``square:k`` — ∂α = 1/β² + 2(m − k)/β (k = 0: (2α + 1)/β²);
+* ``poly`` — ∂α E x^i = (α)_i(ψ(α + i) − ψ(α))/β^i (``mean``, f = x: 1/β);
+* ``cos:k`` — ∂α χ = −log(1 − ik/β)·χ;
+* ``log`` — ∂α = ψ′(α);
+* ``laplace:t`` — ∂α = −log(z)·z^{−α};
+* ``step:k`` — ∂α Q(α, βk) = g(α, βk)·(βk)^{α−1}e^{−βk}/Γ(α), g = ∂x/∂α of a Gamma(α, 1) variate
+  (the compiled derivative of :mod:`carms_cli.continuous.kernels.implicit`, 1e−12 of mpmath);
+* ``exp:k`` — ∂α = E[f(x)(log βx − ψ(α))] by adaptive quadrature to 1e−14.
+
+Gaussian ``laplace:t``: E = e^{−tμ + t²σ²/2}, ∂μ = −tE, ∂σ = t²σE.
 
 Non-separable, s = Σ_d x_d, y = wᵀx: ``cos-sum:k`` — E = Re Π_d χ_d(k) (Gaussian χ_d(t) =
 e^{itμ_d − t²σ_d²/2}), ∂θ_d E = Re(Π_e χ_e · ∂θ_d log χ_d); ``quad-form`` — E = m_y² + v_y with
@@ -30,7 +44,7 @@ and 1 + 2kσ² ≤ 0 (or any k < 0 under Gamma) has E f = ∞: its gradient is N
 
 Moments of one estimate
 -----------------------
-``pathwise``, ``score``, ``mvd`` and ``mvd-uncoupled`` average n iid per-sample terms t (see
+``pathwise``, ``implicit``, ``score``, ``mvd`` and ``mvd-uncoupled`` average n iid per-sample terms t (see
 :mod:`carms_cli.continuous.registry`), so one estimate has mean E t, variance Var t/n and fourth
 central moment (μ₄ + 3(n − 1)(Var t)²)/n³. The term of coordinate d depends on that coordinate's
 randomness ξ and, through f, on the other coordinates only via an independent remainder:
@@ -62,6 +76,13 @@ log x is never evaluated from an underflowed x). Breakpoints are placed at the o
 features (the step, the bump of exp). A nested integral controls its error globally: an inner
 interval is judged against the outer-weighted total, so inner integrals at outer points of
 negligible weight are not resolved.
+
+The Gamma shape's terms are 1-D integrals over x_d like the rate's: ``score`` with
+s_α = log(βx) − ψ(α) = u + log α − ψ(α) on the law's variable, ``implicit`` t = f′(x)·g(α, βx)/β
+with g computed at every node by the compiled derivative. The latter is the spec's ∫₀¹ (f′(x(u))
+g(α, x(u))/β)² du − ∇² over the CDF value u, written over x = F⁻¹(u) (dF = q dx); the nodes where
+βx or x is below e^{−700} are left out (for β ≤ 1 their mass is below e^{−700α}/Γ(α + 1) ≤ e^{−42}
+at α ≥ 0.06; there x or g would underflow).
 
 ``score-loo`` is a U-statistic: g = (2/(n(n − 1))) Σ_{i<j} h(x_i, x_j) with kernel
 h(x, y) = ½(f(x) − f(y))(s(x) − s(y)), so Var g = (2/(n(n − 1)))(2(n − 2)ζ₁ + ζ₂) with, writing
@@ -430,6 +451,10 @@ def _gaussian_1d(objective: Objective, mu: float, sigma: float) -> tuple[float, 
         first = np.polynomial.polynomial.polyder(p, 1) if p.size > 1 else np.zeros(1)
         second = np.polynomial.polynomial.polyder(p, 2) if p.size > 2 else np.zeros(1)
         return moment(p), moment(first), sigma * moment(second)
+    if code == ObjectiveCode.LAPLACE:
+        t = p[0]
+        e = math.exp(-t * mu + 0.5 * t * t * sigma * sigma)
+        return e, -t * e, t * t * sigma * e
     if code == ObjectiveCode.STEP:
         z = (mu - p[0]) / sigma
         density = math.exp(-0.5 * z * z) / _SQRT_2PI
@@ -454,6 +479,12 @@ def _gamma_1d(objective: Objective, alpha: float, beta: float) -> tuple[float, f
         return float(chi.real), float((chi * (-alpha) * (1j * k / beta**2) / z).real)
     if code == ObjectiveCode.LOG:
         return float(special.digamma(alpha)) - math.log(beta), -1.0 / beta
+    if code == ObjectiveCode.LAPLACE:
+        t = p[0]
+        z = 1.0 + t / beta
+        if z <= 0:
+            return math.nan, math.nan
+        return z**-alpha, alpha * t / beta**2 * z ** (-alpha - 1.0)
     if code == ObjectiveCode.STEP:
         k = p[0]
         if k <= 0:
@@ -478,6 +509,56 @@ def _gamma_1d(objective: Objective, alpha: float, beta: float) -> tuple[float, f
             raise NotComputable(f"quadrature of E[{objective.spec}] under Gamma did not converge")
         return float(values[0, 0]), float(2.0 * k / beta * values[1, 0])
     raise ValueError(f"objective '{objective.spec}' has no Gamma closed form here")
+
+
+def _shape_derivative(alpha: float, standard) -> np.ndarray:
+    """Return g(α, x̃) = ∂x̃/∂α of Gamma(α, 1) variates x̃ > 0 (any shape), by the compiled derivative."""
+    from carms_cli.continuous.implicit import shape_derivative
+
+    standard = np.asarray(standard, dtype=float)
+    return shape_derivative(alpha, standard.ravel())[0].reshape(standard.shape)
+
+
+def _gamma_shape_1d(objective: Objective, alpha: float, beta: float) -> float:
+    """Return ∂E φ(x)/∂α for x ~ Gamma(α, rate β) (NaN where E φ = ∞)."""
+    code, p = objective.code, objective.params
+    if code == ObjectiveCode.SQUARE:
+        return 1.0 / beta**2 + 2.0 * (alpha / beta - p[0]) / beta
+    if code == ObjectiveCode.POLY:
+        i = np.arange(p.size)
+        rising = special.poch(alpha, i)
+        return float(np.sum(p * rising * (special.digamma(alpha + i) - special.digamma(alpha)) / beta**i))
+    if code == ObjectiveCode.COS:
+        z = 1.0 - 1j * p[0] / beta
+        return float((-np.log(z) * np.exp(-alpha * np.log(z))).real)
+    if code == ObjectiveCode.LOG:
+        return float(special.polygamma(1, alpha))
+    if code == ObjectiveCode.LAPLACE:
+        z = 1.0 + p[0] / beta
+        return math.nan if z <= 0 else -math.log(z) * z**-alpha
+    if code == ObjectiveCode.STEP:
+        t = beta * p[0]
+        if t <= 0:
+            return 0.0
+        return float(_shape_derivative(alpha, [t])[0]) * math.exp((alpha - 1.0) * math.log(t) - t - math.lgamma(alpha))
+    if code == ObjectiveCode.EXP:
+        k = p[0]
+        if k == 0:
+            return 0.0
+        if k < 0:
+            return math.nan
+        law = Law("gamma", alpha, beta)
+        offset = math.log(alpha) - float(special.digamma(alpha))
+
+        def integrand(u, owner):
+            x, _ = law.point(u)
+            return (np.exp(-k * x * x) * (u + offset) * law.weight(u))[None]
+
+        values, _, converged = integrate(integrand, law.edges(_features(objective))[None, :], 1e-14)
+        if not converged:
+            raise NotComputable(f"quadrature of ∂α E[{objective.spec}] under Gamma did not converge")
+        return float(values[0, 0])
+    raise ValueError(f"objective '{objective.spec}' has no Gamma shape gradient here")
 
 
 def _alpha_beta(problem: ContinuousProblem) -> tuple[np.ndarray, np.ndarray]:
@@ -508,7 +589,7 @@ def _weights(problem: ContinuousProblem) -> np.ndarray:
 
 
 def _base_gradient(problem: ContinuousProblem, parameter: str) -> np.ndarray:
-    """Return ∂E f/∂θ_d for θ = ``parameter`` (mu, sigma or rate), shape (D,)."""
+    """Return ∂E f/∂θ_d for θ = ``parameter`` (mu, sigma, rate or alpha), shape (D,)."""
     objective = problem.objective
     if objective.code == ObjectiveCode.COS_SUM:
         k = objective.params[0]
@@ -519,6 +600,8 @@ def _base_gradient(problem: ContinuousProblem, parameter: str) -> np.ndarray:
         if parameter == "sigma":
             return (chi * (-k * k) * problem.value("sigma")).real
         alpha, beta = _alpha_beta(problem)
+        if parameter == "alpha":
+            return (chi * -np.log(1.0 - 1j * k / beta)).real
         return (chi * (-alpha) * (1j * k / beta**2) / (1.0 - 1j * k / beta)).real
     if objective.code == ObjectiveCode.QUAD_FORM:
         w = _weights(problem)
@@ -529,12 +612,17 @@ def _base_gradient(problem: ContinuousProblem, parameter: str) -> np.ndarray:
         if parameter == "sigma":
             return 2.0 * w * w * problem.value("sigma")
         alpha, beta = _alpha_beta(problem)
+        if parameter == "alpha":
+            return 2.0 * m * w / beta + w * w / beta**2
         return -2.0 * m * w * alpha / beta**2 - 2.0 * w * w * alpha / beta**3
     out = np.empty(problem.dims)
     for d in range(problem.dims):
         if problem.distribution == "gaussian":
             _, d_mu, d_sigma = _gaussian_1d(objective, problem.value("mu")[d], problem.value("sigma")[d])
             out[d] = d_mu if parameter == "mu" else d_sigma
+        elif parameter == "alpha":
+            alpha, beta = _alpha_beta(problem)
+            out[d] = _gamma_shape_1d(objective, alpha[d], beta[d])
         else:
             alpha, beta = _alpha_beta(problem)
             out[d] = _gamma_1d(objective, alpha[d], beta[d])[1]
@@ -850,14 +938,17 @@ class _Context:
 # ---------------------------------------------------------------------------------------------
 
 
-def _one_dimensional(law: Law, features, conditional, rel: float = REL_TOL) -> np.ndarray:
-    """Return ∫ conditional(u, x, log x) dP(u), shape (C,)."""
+def _one_dimensional(law: Law, features, conditional, rel: float = REL_TOL, lower: float | None = None) -> np.ndarray:
+    """Return ∫ conditional(u, x, log x) dP(u), shape (C,), over u ≥ ``lower`` when given."""
 
     def integrand(u, owner):
         x, log_x = law.point(u)
         return _weighted(conditional(u, x, log_x), law.weight(u))
 
-    values, _, ok = integrate(integrand, law.edges(features)[None, :], rel)
+    edges = law.edges(features)
+    if lower is not None and lower > edges[0]:
+        edges = np.unique(np.concatenate([[lower], edges[edges > lower]]))
+    values, _, ok = integrate(integrand, edges[None, :], rel)
     if not ok or not np.all(np.isfinite(values)):
         raise NotComputable("the quadrature did not converge to the target accuracy")
     return values[:, 0]
@@ -1035,6 +1126,30 @@ def _rate_terms(ctx: _Context, code: EstimatorCode, d: int, c: float, part: Part
     return _nested(outer, features, inner_edges, inner)
 
 
+#: Least log x̃ (x̃ = βx) of the Gamma shape's implicit quadrature (see the module docstring).
+SHAPE_LOG_FLOOR = -700.0
+
+
+def _shape_terms(ctx: _Context, code: EstimatorCode, d: int, c: float, part: Part) -> np.ndarray:
+    """Return E[(t − c)^m], m = 1…4, for the shape α of a Gamma coordinate d (``implicit`` or ``score``)."""
+    alpha_all, beta_all = _alpha_beta(ctx.problem)
+    alpha, beta = float(alpha_all[d]), float(beta_all[d])
+    features = _features(ctx.objective)
+    law = Law("gamma", alpha, beta)
+    if code == EstimatorCode.SCORE:
+        score = _score_function(ctx.problem, "alpha", d)
+        return _one_dimensional(
+            law, features, lambda u, x, log_x: part.moments(_scaled(part.value(x, log_x), score(u, x)), c)
+        )
+    # x̃ = βx = α e^u ≥ e^{SHAPE_LOG_FLOOR} and x ≥ e^{SHAPE_LOG_FLOOR}
+    lower = SHAPE_LOG_FLOOR - math.log(alpha) + max(0.0, math.log(beta))
+
+    def implicit(u, x, _):
+        return part.moments(part.slope(x, _shape_derivative(alpha, alpha * np.exp(u)) / beta), c)
+
+    return _one_dimensional(law, features, implicit, lower=lower)
+
+
 # ---------------------------------------------------------------------------------------------
 # score-loo: a U-statistic of order 2
 # ---------------------------------------------------------------------------------------------
@@ -1068,18 +1183,7 @@ def _loo_statistics(ctx: _Context, base: str, d: int, mean_f: float, part: Part)
     """Return M₁₁, M₂₀, M₀₂, M₂₂ (M_ab = E[(f − E f)^a s^b]) for coordinate d."""
     problem = ctx.problem
     law = _coordinate_law(problem, d)
-    if problem.distribution == "gaussian":
-        sigma = float(problem.value("sigma")[d])
-
-        def score(u, x):
-            return u / sigma if base == "mu" else (u * u - 1.0) / sigma
-
-    else:
-        alpha_all, beta_all = _alpha_beta(problem)
-        alpha, beta = float(alpha_all[d]), float(beta_all[d])
-
-        def score(u, x):
-            return alpha / beta - x
+    score = _score_function(problem, base, d)
 
     def conditional(u, x, log_x):
         s = score(u, x)
@@ -1102,6 +1206,13 @@ def _score_function(problem: ContinuousProblem, base: str, d: int):
         return score
     alpha_all, beta_all = _alpha_beta(problem)
     alpha, beta = float(alpha_all[d]), float(beta_all[d])
+    if base == "alpha":
+        offset = math.log(alpha) - float(special.digamma(alpha))
+
+        def shape_score(u, x):
+            return u + offset  # log(βx) − ψ(α), with βx = α e^u
+
+        return shape_score
 
     def score(u, x):
         return alpha / beta - x
@@ -1189,6 +1300,8 @@ def _moment_reason(problem: ContinuousProblem) -> str | None:
     objective = problem.objective
     if objective.code == ObjectiveCode.EXP and objective.params[0] < 0:
         return f"{objective.spec} grows like e^(|k|x²): its moments are not computed by quadrature"
+    if objective.code == ObjectiveCode.LAPLACE and objective.params[0] < 0 and problem.distribution != "gaussian":
+        return f"{objective.spec} grows like e^(|t|x): its moments under a Gamma are not computed by quadrature"
     return None
 
 
@@ -1204,11 +1317,13 @@ def _factor(problem: ContinuousProblem, name: str) -> np.ndarray:
 def sample_moments(problem: ContinuousProblem, estimator_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return E t, Var t and the fourth central moment μ₄ of one per-sample term t, per coordinate.
 
-    For ``pathwise``, ``score``, ``mvd`` and ``mvd-uncoupled`` (an estimate is the mean of n iid
+    For ``pathwise``, ``implicit``, ``score``, ``mvd`` and ``mvd-uncoupled`` (an estimate is the mean of n iid
     terms). Raises :class:`NotComputable` (with the reason) for the others or when quadrature fails.
     """
     spec = ESTIMATORS[estimator_name]
-    if spec.code not in (EstimatorCode.PATHWISE, EstimatorCode.SCORE, EstimatorCode.MVD, EstimatorCode.MVD_UNCOUPLED):
+    iid = (EstimatorCode.PATHWISE, EstimatorCode.IMPLICIT, EstimatorCode.SCORE, EstimatorCode.MVD)
+    iid += (EstimatorCode.MVD_UNCOUPLED,)
+    if spec.code not in iid:
         raise NotComputable(f"{estimator_name} is not a mean of iid per-sample terms")
     reason = _moment_reason(problem)
     if reason is not None:
@@ -1233,6 +1348,8 @@ def sample_moments(problem: ContinuousProblem, estimator_name: str) -> tuple[np.
                 with np.errstate(all="ignore"):  # underflowed weights times infinite φ are checked below
                     if problem.distribution == "gaussian":
                         memo[key] = _gaussian_terms(ctx, spec.code, base, d, c, part)
+                    elif base == "alpha":
+                        memo[key] = _shape_terms(ctx, spec.code, d, c, part)
                     else:
                         memo[key] = _rate_terms(ctx, spec.code, d, c, part)
             delta, m2, m3, m4 = memo[key]

@@ -7,6 +7,8 @@ Separable objectives are sums of one function φ over the coordinates, ``f(x) = 
 * ``cos:k`` — φ(t) = cos(k t);
 * ``poly:c0,c1,…`` — φ(t) = Σ_i c_i t^i;
 * ``log`` — φ(t) = log t (distributions on t > 0 only);
+* ``laplace:t`` — φ(x) = exp(−t x) (E φ is the law's Laplace transform at t);
+* ``mean`` — φ(x) = x, the same objective as ``poly:0,1`` under its own name;
 * ``step:k`` — φ(t) = 1[t > k], which has no derivative (pathwise estimators do not apply).
 
 Two are not separable: ``cos-sum:k`` — f(x) = cos(k Σ_d x_d), and ``quad-form:w1,…,wD`` —
@@ -28,6 +30,8 @@ OBJECTIVE_HELP = {
     "cos:k": "Σ_d cos(k·x_d) (default k = 1)",
     "poly:c0,c1,…": "Σ_d Σ_i c_i·x_d^i",
     "log": "Σ_d log x_d (positive distributions only)",
+    "laplace:t": "Σ_d exp(−t·x_d) (default t = 1)",
+    "mean": "Σ_d x_d (poly:0,1)",
     "step:k": "Σ_d 1[x_d > k] (no derivative: not for pathwise; default k = 0)",
     "cos-sum:k": "cos(k·Σ_d x_d) (not separable; default k = 1)",
     "quad-form:w1,…,wD": "(wᵀx)² (not separable; one w for every coordinate; default 1)",
@@ -36,7 +40,7 @@ OBJECTIVE_HELP = {
 #: Highest polynomial degree accepted by ``poly:`` (Gaussian moments are exact to it).
 MAX_POLY_DEGREE = 12
 
-_DEFAULTS = {"square": 0.0, "exp": 1.0, "cos": 1.0, "cos-sum": 1.0, "step": 0.0}
+_DEFAULTS = {"square": 0.0, "exp": 1.0, "cos": 1.0, "cos-sum": 1.0, "step": 0.0, "laplace": 1.0}
 _CODES = {
     "square": ObjectiveCode.SQUARE,
     "exp": ObjectiveCode.EXP,
@@ -46,6 +50,8 @@ _CODES = {
     "cos-sum": ObjectiveCode.COS_SUM,
     "quad-form": ObjectiveCode.QUAD_FORM,
     "step": ObjectiveCode.STEP,
+    "laplace": ObjectiveCode.LAPLACE,
+    "mean": ObjectiveCode.POLY,
 }
 
 
@@ -53,8 +59,9 @@ _CODES = {
 class Objective:
     """One objective: its spec, kernel code and parameters (k, the coefficients c_i, or w).
 
-    ``params`` holds ``[k]`` for square, exp, cos and cos-sum, the coefficients ``c_0 … c_m`` for
-    poly, nothing for log and the D weights for quad-form.
+    ``params`` holds ``[k]`` for square, exp, cos, cos-sum, step and laplace (its t), the
+    coefficients ``c_0 … c_m`` for poly (``[0, 1]`` for mean), nothing for log and the D weights
+    for quad-form.
     """
 
     spec: str
@@ -90,6 +97,9 @@ class Objective:
         if code == ObjectiveCode.COS:
             k = p[0]
             return (np.cos(k * t), -k * np.sin(k * t), -k * k * np.cos(k * t))[derivative]
+        if code == ObjectiveCode.LAPLACE:
+            e = np.exp(-p[0] * t)
+            return (e, -p[0] * e, p[0] * p[0] * e)[derivative]
         if code == ObjectiveCode.POLY:
             coefficients = np.polynomial.polynomial.polyder(p, derivative) if derivative else p
             return np.polynomial.polynomial.polyval(t, coefficients)
@@ -166,6 +176,10 @@ def build_objective(spec: str, dims: int) -> Objective:
         if text:
             raise InputError("objective 'log' takes no parameter")
         return Objective("log", code, np.zeros(0), OBJECTIVE_HELP["log"])
+    if name == "mean":
+        if text:
+            raise InputError("objective 'mean' takes no parameter")
+        return Objective("mean", code, np.array([0.0, 1.0]), "Σ_d x_d")
     if name == "poly":
         if not text:
             raise InputError("objective 'poly' needs coefficients, e.g. poly:0,1,2 for x + 2x²")
@@ -190,6 +204,7 @@ def build_objective(spec: str, dims: int) -> Objective:
         "cos": f"Σ_d cos({k:g}·x_d)",
         "cos-sum": f"cos({k:g}·Σ_d x_d)",
         "step": f"Σ_d 1[x_d > {k:g}]",
+        "laplace": f"Σ_d exp(−{k:g}·x_d)",
     }[name]
     return Objective(f"{name}:{k:g}", code, np.array([k]), description)
 

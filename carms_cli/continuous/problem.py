@@ -6,7 +6,9 @@ x has D independent coordinates, ``x_d ~ q(·|θ_d)``:
   ``all`` (μ then σ);
 * ``exponential`` — Exp(λ_d) with rate λ (density λe^{−λx}); reported parameter ``rate``;
 * ``gamma`` — Gamma(α_d, β_d) with shape α and rate β (density β^α x^{α−1} e^{−βx}/Γ(α));
-  reported parameter ``rate`` (β; the shape's gradient needs implicit reparameterization).
+  reported parameter ``rate`` (β) or ``alpha`` (α, also accepted as ``shape``; it has no explicit
+  reparameterization: its pathwise estimator is ``implicit``). The α gradient needs
+  α ≥ :data:`MIN_SHAPE_ALPHA`, where no float64 Gamma variate underflows.
 
 The reported coordinates are flattened parameter by parameter: ``mu[0] … mu[D−1], sigma[0] …``.
 """
@@ -22,19 +24,26 @@ from carms_cli.core.errors import InputError
 MAX_SAMPLES = 64
 MAX_DIMS = 64
 MAX_TRIALS = 1 << 40
+#: Least Gamma shape whose gradient is reported. For α < 1 the sampler returns x = x'·U^{1/α} with
+#: U ≥ 2⁻⁵⁴ and an accepted Marsaglia–Tsang x' > 2⁻¹⁵⁶, so x > 2⁻⁹⁰⁰·2⁻¹⁵⁶ = 2⁻¹⁰⁵⁶ > 0 here: log x
+#: and the α score are always finite (below it x can underflow to 0).
+MIN_SHAPE_ALPHA = 0.06
 
 #: Distribution → its parameters (command-line names) and the gradients it can report.
 DISTRIBUTIONS = {
     "gaussian": (("mu", "sigma"), ("mu", "sigma", "log-sigma", "all")),
     "exponential": (("rate",), ("rate",)),
-    "gamma": (("alpha", "rate"), ("rate",)),
+    "gamma": (("alpha", "rate"), ("rate", "alpha")),
 }
+#: Other names accepted by ``--param``.
+PARAMETER_ALIASES = {"shape": "alpha"}
 DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate"}
 _PARAMETER_CODES = {
     "mu": ParameterCode.MU,
     "sigma": ParameterCode.SIGMA,
     "log-sigma": ParameterCode.LOG_SIGMA,
     "rate": ParameterCode.RATE,
+    "alpha": ParameterCode.SHAPE,
 }
 _DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0}
 
@@ -164,11 +173,17 @@ def build_problem(
         array.setflags(write=False)
         values[name] = array
     parameter = (parameter or DEFAULT_PARAMETER[distribution]).lower()
+    parameter = PARAMETER_ALIASES.get(parameter, parameter) if distribution == "gamma" else parameter
     if parameter not in reportable:
         raise InputError(
             f"--param {parameter} does not apply to --dist {distribution} (choose from " + ", ".join(reportable) + ")"
         )
     parameters = ("mu", "sigma") if parameter == "all" else (parameter,)
+    if parameter == "alpha" and not np.all(values["alpha"] >= MIN_SHAPE_ALPHA):
+        raise InputError(
+            f"--param alpha needs --alpha ≥ {MIN_SHAPE_ALPHA:g} (below it a float64 Gamma variate can underflow "
+            f"to 0, where log x and the α score are −∞), got {_numbers_text(values['alpha'])}"
+        )
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be in 1..{MAX_SAMPLES}, got {samples}")
     if trials is None:

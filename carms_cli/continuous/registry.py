@@ -4,7 +4,11 @@ Per-sample terms for ∂/∂θ (averaged over the n samples of an estimate; ε ~
 x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
 
 * ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β;
-* ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x;
+* ``implicit`` — f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F(x|θ)/∂θ)/q(x|θ), for
+  parameters without an explicit reparameterization: Gamma shape ∂x/∂α = g(α, βx)/β
+  (:mod:`carms_cli.continuous.kernels.implicit`);
+* ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x; Gamma shape
+  s_α = log(βx) − ψ(α);
 * ``score-baseline`` — (f(x) − b)·s(x) with the optimal constant baseline per coordinate,
   b = E[f s²]/E[s²], computed exactly by quadrature: an oracle (as in the survey's figures), to
   show how far any constant baseline can take the score function;
@@ -49,9 +53,19 @@ class ContinuousSpec:
     min_samples: int = 1
     #: random stream id (distinct per estimator, so no two share draws)
     stream: int = 0
+    #: the reported parameters it applies to
+    parameters: tuple[str, ...] = ()
+    #: what to use instead where it does not apply (appended to the refusal)
+    otherwise: str = ""
 
 
 ALL = ("gaussian", "exponential", "gamma")
+#: The Gaussian's parameters.
+GAUSSIAN = ("mu", "sigma", "log-sigma")
+#: Parameters with an explicit reparameterization (x = μ + σε, x = x̃/β) or a measure-valued derivative here.
+EXPLICIT = (*GAUSSIAN, "rate")
+#: Every reportable parameter.
+EVERY = (*EXPLICIT, "alpha")
 
 ESTIMATORS = {
     spec.name: spec
@@ -63,8 +77,27 @@ ESTIMATORS = {
             ALL,
             needs_derivative=True,
             stream=101,
+            parameters=EXPLICIT,
+            otherwise="the Gamma shape has no explicit reparameterization: use implicit",
         ),
-        ContinuousSpec("score", EstimatorCode.SCORE, "score function (REINFORCE): f(x)·∂log q/∂θ", ALL, stream=102),
+        ContinuousSpec(
+            "implicit",
+            EstimatorCode.IMPLICIT,
+            "implicit reparameterization: f′(x)·∂x/∂θ, ∂x/∂θ = −(∂F/∂θ)/q",
+            ("gamma",),
+            needs_derivative=True,
+            stream=109,
+            parameters=("alpha",),
+            otherwise="the Gaussian's μ, σ and the rate are reparameterized explicitly: use pathwise",
+        ),
+        ContinuousSpec(
+            "score",
+            EstimatorCode.SCORE,
+            "score function (REINFORCE): f(x)·∂log q/∂θ",
+            ALL,
+            stream=102,
+            parameters=EVERY,
+        ),
         ContinuousSpec(
             "score-baseline",
             EstimatorCode.SCORE_BASELINE,
@@ -72,6 +105,7 @@ ESTIMATORS = {
             ALL,
             needs_baseline=True,
             stream=108,
+            parameters=EVERY,
         ),
         ContinuousSpec(
             "score-loo",
@@ -80,6 +114,7 @@ ESTIMATORS = {
             ALL,
             min_samples=2,
             stream=103,
+            parameters=EVERY,
         ),
         ContinuousSpec(
             "score-delta",
@@ -90,6 +125,7 @@ ESTIMATORS = {
             needs_taylor=True,
             min_samples=2,
             stream=104,
+            parameters=GAUSSIAN,
         ),
         ContinuousSpec(
             "pathwise-delta",
@@ -100,28 +136,43 @@ ESTIMATORS = {
             needs_taylor=True,
             min_samples=2,
             stream=105,
+            parameters=GAUSSIAN,
         ),
-        ContinuousSpec("mvd", EstimatorCode.MVD, "measure-valued derivative, coupled x⁺ and x⁻", ALL, stream=106),
+        ContinuousSpec(
+            "mvd",
+            EstimatorCode.MVD,
+            "measure-valued derivative, coupled x⁺ and x⁻",
+            ALL,
+            stream=106,
+            parameters=EXPLICIT,
+            otherwise="no measure-valued derivative of the Gamma shape here: use implicit or score",
+        ),
         ContinuousSpec(
             "mvd-uncoupled",
             EstimatorCode.MVD_UNCOUPLED,
             "measure-valued derivative, independent x⁺ and x⁻",
             ALL,
             stream=107,
+            parameters=EXPLICIT,
+            otherwise="no measure-valued derivative of the Gamma shape here: use implicit or score",
         ),
     )
 }
 
 #: What ``carms continuous`` runs without ``--estimators``.
-DEFAULT_ESTIMATORS = ("pathwise", "score", "score-loo", "mvd")
+DEFAULT_ESTIMATORS = ("pathwise", "implicit", "score", "score-loo", "mvd")
 #: The estimator variance ratios are taken against.
 REFERENCE = "score"
 
 
 def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     """Why ``spec`` does not apply to ``problem`` (None: it applies)."""
+    hint = f" ({spec.otherwise})" if spec.otherwise else ""
     if problem.distribution not in spec.distributions:
-        return f"{spec.name} applies to --dist {', '.join(spec.distributions)} only, not {problem.distribution}"
+        return f"{spec.name} applies to --dist {', '.join(spec.distributions)} only, not {problem.distribution}{hint}"
+    wrong = [name for name in problem.parameters if name not in spec.parameters]
+    if wrong:
+        return f"{spec.name} does not apply to --param {wrong[0]}{hint}"
     if spec.needs_derivative and not problem.objective.differentiable:
         return (
             f"{spec.name} needs f′ but objective '{problem.objective.spec}' has no derivative: "

@@ -6,6 +6,7 @@ into the engine's chunk mean ``r + S₁/m`` and centred sum of squares ``S₂ �
 """
 
 import numpy as np
+from scipy import special
 
 from carms_cli.continuous.codes import DistributionCode, EstimatorCode, ParameterCode
 from carms_cli.continuous.kernels.args import KernelArgs
@@ -15,8 +16,9 @@ from carms_cli.continuous.registry import ContinuousSpec, evaluations_per_estima
 from carms_cli.core.records import ChunkRows
 from carms_cli.core.rng import stream_key
 
-#: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape).
-CUDA_CHUNK = 64
+#: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape;
+#: the discrete family's :data:`~carms_cli.discrete.kernels.cuda.CUDA_CHUNK` says why 256).
+CUDA_CHUNK = 256
 #: Work units (samples × coordinates, × reported coordinates for MVD) per CPU chunk.
 CHUNK_WORK = 1 << 15
 
@@ -51,6 +53,18 @@ def taylor_expansion(problem: ContinuousProblem) -> tuple[float, np.ndarray, np.
     }
     gradient = np.concatenate([parts[code] for code in problem.parameter_codes])
     return f0, g0, hessian, gradient
+
+
+def score_offsets(problem: ContinuousProblem) -> np.ndarray:
+    """Return the score's constant part per reported coordinate: ψ(α_d) for the Gamma shape, else 0.
+
+    The kernel's α score is log x̃ − ψ(α) (x̃ = βx); the others are computed whole in the kernel.
+    """
+    parts = [
+        special.digamma(problem.value("alpha")) if name == "alpha" else np.zeros(problem.dims)
+        for name in problem.parameters
+    ]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=float)
 
 
 def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndarray) -> KernelArgs:
@@ -93,6 +107,7 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         taylor_h=hessian,
         taylor_gradient_mean=np.ascontiguousarray(gradient, dtype=float),
         baseline=np.ascontiguousarray(baseline, dtype=float),
+        score_offset=score_offsets(problem),
     )
 
 

@@ -4,11 +4,15 @@ Detection never raises and never hangs on a machine without a GPU (it only asks 
 whether a driver is usable).
 """
 
+import importlib
 import importlib.util
 
 from carms_cli.core.errors import InputError
 
 BACKENDS = ("cpu", "cuda", "numpy", "auto")
+#: numba-cuda's array-function module, imported by every compile of a kernel. numba-cuda 0.30.4
+#: registers ``np.row_stack`` there, which NumPy 2.5 removed: with that pair the import fails.
+CUDA_ARRAY_MODULE = "numba.cuda.np.arrayobj"
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -18,11 +22,36 @@ def cuda_status() -> tuple[bool, str]:
     try:
         from numba import cuda
 
-        if cuda.is_available():
-            return True, "CUDA GPU available" + (" (simulator)" if _simulated() else "")
-        return False, "no usable CUDA GPU or driver was found"
+        if not cuda.is_available():
+            return False, "no usable CUDA GPU or driver was found"
+        problem = _compile_support_problem()
+        if problem:
+            return False, problem
+        return True, "CUDA GPU available" + (" (simulator)" if _simulated() else "")
     except Exception as exc:  # noqa: BLE001 - any driver failure means "not usable"
         return False, f"CUDA detection failed: {' '.join(str(exc).split())}"
+
+
+def _compile_support_problem() -> str | None:
+    """Why numba-cuda could not compile a kernel against this NumPy, or None.
+
+    Importing :data:`CUDA_ARRAY_MODULE` now turns an incompatible numba-cuda/NumPy pair into a
+    "not usable" reason instead of an internal error at the first kernel compile.
+    """
+    try:
+        if importlib.util.find_spec(CUDA_ARRAY_MODULE) is None:
+            return None
+        importlib.import_module(CUDA_ARRAY_MODULE)
+    except Exception as exc:  # noqa: BLE001 - any import failure means "cannot compile"
+        from importlib.metadata import version
+
+        import numpy
+
+        return (
+            f"numba-cuda {version('numba-cuda')} cannot compile kernels with NumPy {numpy.__version__} "
+            f"({' '.join(str(exc).split())}); install a NumPy that numba supports"
+        )
+    return None
 
 
 def _simulated() -> bool:

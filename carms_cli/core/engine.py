@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from carms_cli.core.errors import InputError
-from carms_cli.core.merge import merge_rows
+from carms_cli.core.merge import merge_rows, sum_in_order
 from carms_cli.core.records import EVALUATIONS, FIRST_EXTRA, Q_SQ_SUM, Q_SUM, ChunkRows, RawResult
 
 
@@ -89,12 +89,12 @@ def run_source(
     for first in range(0, total_chunks, per_batch):
         rows = source.run(first * size, min(per_batch, total_chunks - first), trials, threads)
         count = merge_rows(rows.count, rows.mean, rows.m2, count, mean, m2)
-        for row in rows.scalars:  # fixed-order sums: identical for any thread count
-            q_sum += row[Q_SUM]
-            q_sq_sum += row[Q_SQ_SUM]
-            evaluation_sum += int(row[EVALUATIONS])
-            for index in range(extras):
-                extra_sums[index] += int(row[FIRST_EXTRA + index])
+        # fixed-order sums: identical for any thread count or batch size
+        q_sum = sum_in_order(q_sum, rows.scalars[:, Q_SUM])
+        q_sq_sum = sum_in_order(q_sq_sum, rows.scalars[:, Q_SQ_SUM])
+        evaluation_sum += int(rows.scalars[:, EVALUATIONS].astype(np.int64).sum())
+        for index in range(extras):
+            extra_sums[index] += int(rows.scalars[:, FIRST_EXTRA + index].astype(np.int64).sum())
         if progress is not None:
             progress(count)
     seconds = time.perf_counter() - started

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class KernelArgs(NamedTuple):
-    """Inputs of :func:`~carms_cli.continuous.kernels.trial.simulate_chunk` from ``key`` to ``baseline``.
+    """Inputs of the chunk kernels (:data:`~.chunks.KERNELS`) from ``key`` to ``score_offset``.
 
     The field order is the kernel's parameter order (tests/test_continuous_kernels.py checks it).
     """
@@ -29,6 +29,7 @@ class KernelArgs(NamedTuple):
     taylor_h: np.ndarray
     taylor_gradient_mean: np.ndarray
     baseline: np.ndarray
+    score_offset: np.ndarray
 
 
 #: Scratch and output parameters that follow the inputs, in kernel order.

@@ -1,7 +1,7 @@
 """CPU driver of the continuous family: the thread pool of :mod:`carms_cli.core.pool` around the chunk kernel."""
 
 from carms_cli.continuous.kernels.args import SCRATCH, KernelArgs, scratch_shapes
-from carms_cli.continuous.kernels.trial import KERNELS
+from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.core.pool import private, run_rows
 
 

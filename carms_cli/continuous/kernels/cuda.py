@@ -7,14 +7,14 @@ chunks t, t + gridsize, … (grid-stride loop), every chunk writes only its own 
 and the host merges the rows in chunk order — so the result does not depend on the launch
 shape, and the trial maths and random stream are the CPU's (equal up to the GPU's last-ulp
 ``log``/``cos`` and fused multiply-adds; bitwise under the simulator). One GPU kernel wraps each
-of the four chunk kernels (:data:`~carms_cli.continuous.kernels.trial.KERNELS`).
+of the chunk kernels (:data:`~carms_cli.continuous.kernels.chunks.KERNELS`).
 """
 
 import numpy as np
 from numba import cuda
 
 from carms_cli.continuous.kernels.args import SCRATCH, KernelArgs, scratch_shapes
-from carms_cli.continuous.kernels.trial import KERNELS
+from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.core.kernels.cuda_launch import LAUNCH, unwrap
 
 
@@ -27,7 +27,7 @@ def _gpu_kernel(chunk):
         first_trial, n_chunks, chunk_size, last_trial,
         key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
         objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-        baseline, x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
+        baseline, score_offset, x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
         out_count, out_s1, out_s2, out_scalars,
     ):  # pragma: no cover - compiled
         row = cuda.grid(1)
@@ -39,7 +39,7 @@ def _gpu_kernel(chunk):
                 start, stop, key, uniforms_per_trial, dist, estimator, samples, dims,
                 unwrap(param_a), unwrap(param_b), unwrap(parameters), objective, unwrap(objective_params),
                 unwrap(shift), evaluations, taylor_f0, unwrap(taylor_g0), unwrap(taylor_h),
-                unwrap(taylor_gradient_mean), unwrap(baseline),
+                unwrap(taylor_gradient_mean), unwrap(baseline), unwrap(score_offset),
                 unwrap(x)[row], unwrap(eps)[row], unwrap(point)[row], unwrap(slope)[row], unwrap(g)[row],
                 unwrap(term_a)[row], unwrap(term_c)[row], unwrap(fresh_a)[row], unwrap(fresh_c)[row],
                 unwrap(beta)[row], unwrap(f_values)[row],

@@ -4,8 +4,10 @@ Same chunks, same random layout (:mod:`carms_cli.continuous.kernels.layout`) and
 stream (:mod:`carms_cli.core.rng_numpy`) as the compiled kernels, so it draws the very numbers
 they draw; estimates agree up to the last-ulp differences of NumPy's and libm's ``log``,
 ``cos`` and ``exp`` and of summation order. The Gamma rejection sampler runs its attempts as
-rounds over the variates still unaccepted. No numba code runs here; ``carms bench`` measures
-the compiled kernels against it.
+rounds over the variates still unaccepted. No numba code runs here but the implicit derivative
+∂x/∂α of ``implicit``, which has one implementation (the compiled series / continued fraction of
+:mod:`carms_cli.continuous.kernels.implicit`, applied to arrays); ``carms bench`` measures the
+compiled kernels against this backend.
 """
 
 import math
@@ -42,6 +44,8 @@ def objective_gradients(args: KernelArgs, x: np.ndarray) -> np.ndarray:
 
 
 def _phi(code, p, t):
+    if code == ObjectiveCode.LAPLACE:
+        return np.exp(-p[0] * t)
     if code == ObjectiveCode.SQUARE:
         return (t - p[0]) * (t - p[0])
     if code == ObjectiveCode.EXP:
@@ -61,6 +65,8 @@ def _phi(code, p, t):
 
 
 def _phi_prime(code, p, t):
+    if code == ObjectiveCode.LAPLACE:
+        return -p[0] * np.exp(-p[0] * t)
     if code == ObjectiveCode.SQUARE:
         return 2.0 * (t - p[0])
     if code == ObjectiveCode.EXP:
@@ -141,8 +147,11 @@ def draw_base(args: KernelArgs, key, base: np.ndarray, samples: int) -> tuple[np
 def score_terms(args: KernelArgs, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
     """Return ∂ log q/∂θ per reported coordinate, shape (..., P), from samples of shape (..., D)."""
     parts = []
-    for code in args.parameters:
-        if code == ParameterCode.MU:
+    for j, code in enumerate(args.parameters):
+        if code == ParameterCode.SHAPE:
+            d_count = args.dims
+            parts.append(np.log(eps) - args.score_offset[j * d_count : (j + 1) * d_count])
+        elif code == ParameterCode.MU:
             parts.append(eps / args.param_b)
         elif code == ParameterCode.SIGMA:
             parts.append((eps * eps - 1.0) / args.param_b)
@@ -166,6 +175,25 @@ def path_terms(args: KernelArgs, slope: np.ndarray, x: np.ndarray, eps: np.ndarr
             parts.append(slope * eps * args.param_b)
         else:
             parts.append(-slope * x / args.param_b)
+    return np.concatenate(parts, axis=-1)
+
+
+def implicit_terms(args: KernelArgs, slope: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """Return ``slope · ∂x/∂θ`` per reported coordinate for ``implicit``, shape (..., P).
+
+    Gamma shape: ∂x_d/∂α_d = g(α_d, x̃_d)/β_d with x̃ = ``eps`` the rate-1 variates.
+    """
+    from carms_cli.continuous.implicit import shape_derivative
+
+    parts = []
+    for code in args.parameters:
+        if args.dist != DistributionCode.GAMMA or code != ParameterCode.SHAPE:
+            raise ValueError(f"no implicit derivative for parameter code {code} of distribution code {args.dist}")
+        derivative = np.empty(eps.shape)
+        for d in range(args.dims):
+            column = np.ascontiguousarray(eps[..., d]).ravel()
+            derivative[..., d] = shape_derivative(args.param_a[d], column)[0].reshape(eps.shape[:-1])
+        parts.append(slope * derivative / args.param_b)
     return np.concatenate(parts, axis=-1)
 
 
@@ -274,6 +302,8 @@ def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tupl
     if estimator in (EstimatorCode.PATHWISE, EstimatorCode.SCORE):
         a, _ = _terms(args, x, eps)
         return a.mean(axis=1), rejections
+    if estimator == EstimatorCode.IMPLICIT:
+        return implicit_terms(args, objective_gradients(args, x), eps).mean(axis=1), rejections
     if estimator == EstimatorCode.SCORE_BASELINE:
         s = score_terms(args, x, eps)
         return ((objective_values(args, x)[..., None] - args.baseline) * s).mean(axis=1), rejections

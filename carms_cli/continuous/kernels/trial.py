@@ -1,4 +1,4 @@
-"""Per-trial logic of the continuous family, written once: the chunk kernels of :data:`KERNELS`.
+"""Per-trial logic of the continuous family, written once: the chunk kernels and their helpers.
 
 Like the discrete kernel it takes every input, scratch and output buffer from its caller and
 allocates nothing, so the same function serves the CPU driver (a pool of threads, one call per
@@ -19,8 +19,10 @@ per GPU thread); the helpers are inlined into it.
 
 The estimate g (P reported coordinates) is accumulated as ``Σ(g − r)`` and ``Σ(g − r)²`` about
 the exact gradient r, with ``Σq``, ``Σq²`` (q = ‖g − r‖²), the evaluations and the Gamma
-sampler's rejections per chunk row. Four kernels with one signature (:data:`KERNELS`) each
-compile only their own estimators' branches, on first use.
+sampler's rejections per chunk row. Four kernels here and ``implicit_chunk``
+(:mod:`carms_cli.continuous.kernels.implicit_trial`) share one signature
+(:data:`carms_cli.continuous.kernels.chunks.KERNELS`) and each compile only their own
+estimators' branches, on first use.
 """
 
 import math
@@ -43,6 +45,7 @@ LOG = int(ObjectiveCode.LOG)
 COS_SUM = int(ObjectiveCode.COS_SUM)
 QUAD_FORM = int(ObjectiveCode.QUAD_FORM)
 STEP = int(ObjectiveCode.STEP)
+LAPLACE = int(ObjectiveCode.LAPLACE)
 
 GAUSSIAN = int(DistributionCode.GAUSSIAN)
 EXPONENTIAL = int(DistributionCode.EXPONENTIAL)
@@ -61,6 +64,7 @@ MU = int(ParameterCode.MU)
 SIGMA = int(ParameterCode.SIGMA)
 LOG_SIGMA = int(ParameterCode.LOG_SIGMA)
 RATE = int(ParameterCode.RATE)
+SHAPE = int(ParameterCode.SHAPE)
 
 BOOST_COUNTER = np.uint64(BOOST_SUBKEY_COUNTER)
 
@@ -89,6 +93,8 @@ def phi(code, p, t):  # pragma: no cover - compiled
         return math.log(t)
     if code == STEP:
         return 1.0 if t > p[0] else 0.0
+    if code == LAPLACE:
+        return math.exp(-p[0] * t)
     return math.nan
 
 
@@ -108,6 +114,8 @@ def phi_prime(code, p, t):  # pragma: no cover - compiled
         return value
     if code == LOG:
         return 1.0 / t
+    if code == LAPLACE:
+        return -p[0] * math.exp(-p[0] * t)
     return math.nan
 
 
@@ -253,8 +261,14 @@ def draw_base(key, base, dist, samples, dims, param_a, param_b, x, eps):  # prag
 
 
 @jit.helper(inline="always")
-def score_term(parameter, dist, d, x, eps, param_a, param_b):  # pragma: no cover - compiled
-    """∂ log q(x_d|θ_d)/∂θ for one reported parameter of coordinate d."""
+def score_term(parameter, dist, d, x, eps, param_a, param_b, offset):  # pragma: no cover - compiled
+    """∂ log q(x_d|θ_d)/∂θ for one reported parameter of coordinate d.
+
+    ``offset`` is the score's constant part for the parameters whose score is a statistic minus
+    its mean: ψ(α) for the Gamma shape, s_α = log x̃ − ψ(α) with x̃ = βx (computed on the host).
+    """
+    if parameter == SHAPE:
+        return math.log(eps[d]) - offset
     if parameter == MU:
         return eps[d] / param_b[d]
     if parameter == SIGMA:
@@ -339,7 +353,7 @@ def mvd_difference(
 @jit.helper(inline="always")
 def sample_terms(
     estimator, dist, parameters, dims, x_i, eps_i, param_a, param_b, objective, objective_params,
-    taylor_f0, taylor_g0, taylor_h, slope, out_a, out_c,
+    taylor_f0, taylor_g0, taylor_h, score_offset, slope, out_a, out_c,
 ):  # pragma: no cover - compiled
     """One sample's terms: a (the estimator's) and, for the delta CVs, c (the control variate's).
 
@@ -366,7 +380,7 @@ def sample_terms(
             cv = 1.0 if estimator == SCORE_BASELINE else 0.0
         for j in range(parameters.shape[0]):
             for d in range(dims):
-                s = score_term(parameters[j], dist, d, x_i, eps_i, param_a, param_b)
+                s = score_term(parameters[j], dist, d, x_i, eps_i, param_a, param_b, score_offset[j * dims + d])
                 out_a[j * dims + d] = value * s
                 out_c[j * dims + d] = cv * s
     return value
@@ -401,7 +415,7 @@ def close_row(out_scalars, q_sum, q_sq_sum, evaluations, rejections):  # pragma:
 def plain_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline,
+    baseline, score_offset,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -425,6 +439,10 @@ def plain_chunk(
         Evaluations of f or f′ per estimate.
     taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean
         The delta method: f(μ), ∇f(μ), ∇²f(μ) and ∇θ E[h] (P,).
+    baseline : float64 (P,)
+        The optimal constant baseline (score-baseline).
+    score_offset : float64 (P,)
+        The score's constant part (ψ(α) for the Gamma shape; see :func:`score_term`).
     x, eps : float64 (2n, D)
         Samples and their standard variates (rows n … 2n − 1: the fresh samples).
     point, slope : float64 (D,)
@@ -454,7 +472,7 @@ def plain_chunk(
         for i in range(n):
             sample_terms(
                 estimator, dist, parameters, dims, x[i], eps[i], param_a, param_b, objective,
-                objective_params, taylor_f0, taylor_g0, taylor_h, slope, term_a, term_c,
+                objective_params, taylor_f0, taylor_g0, taylor_h, score_offset, slope, term_a, term_c,
             )
             if estimator == SCORE_BASELINE:
                 for p in range(size):
@@ -474,7 +492,7 @@ def plain_chunk(
 def loo_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline,
+    baseline, score_offset,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -497,7 +515,8 @@ def loo_chunk(
             f_mean += f_values[i]
             for j in range(parameters.shape[0]):
                 for d in range(dims):
-                    fresh_a[i, j * dims + d] = score_term(parameters[j], dist, d, x[i], eps[i], param_a, param_b)
+                    p = j * dims + d
+                    fresh_a[i, p] = score_term(parameters[j], dist, d, x[i], eps[i], param_a, param_b, score_offset[p])
         f_mean *= inv_n
         for i in range(n):
             weight = (f_values[i] - f_mean) * inv
@@ -513,7 +532,7 @@ def loo_chunk(
 def delta_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline,
+    baseline, score_offset,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -536,7 +555,7 @@ def delta_chunk(
         for i in range(n):
             sample_terms(
                 estimator, dist, parameters, dims, x[n + i], eps[n + i], param_a, param_b, objective,
-                objective_params, taylor_f0, taylor_g0, taylor_h, slope, fresh_a[i], fresh_c[i],
+                objective_params, taylor_f0, taylor_g0, taylor_h, score_offset, slope, fresh_a[i], fresh_c[i],
             )
         for p in range(size):
             mean_a = 0.0
@@ -556,7 +575,7 @@ def delta_chunk(
         for i in range(n):
             sample_terms(
                 estimator, dist, parameters, dims, x[i], eps[i], param_a, param_b, objective,
-                objective_params, taylor_f0, taylor_g0, taylor_h, slope, term_a, term_c,
+                objective_params, taylor_f0, taylor_g0, taylor_h, score_offset, slope, term_a, term_c,
             )
             for p in range(size):
                 g[p] += term_a[p] - beta[p] * term_c[p]
@@ -572,7 +591,7 @@ def delta_chunk(
 def mvd_chunk(
     start, stop, key, uniforms_per_trial, dist, estimator, samples, dims, param_a, param_b, parameters,
     objective, objective_params, shift, evaluations, taylor_f0, taylor_g0, taylor_h, taylor_gradient_mean,
-    baseline,
+    baseline, score_offset,
     x, eps, point, slope, g, term_a, term_c, fresh_a, fresh_c, beta, f_values,
     out_s1, out_s2, out_scalars,
 ):  # pragma: no cover - compiled
@@ -617,15 +636,3 @@ def mvd_chunk(
     close_row(out_scalars, q_sum, q_sq_sum, evaluations * (stop - start), rejections)
 # fmt: on
 
-
-#: The kernel that runs each estimator (every member of EstimatorCode is listed).
-KERNELS = {
-    EstimatorCode.PATHWISE: plain_chunk,
-    EstimatorCode.SCORE: plain_chunk,
-    EstimatorCode.SCORE_BASELINE: plain_chunk,
-    EstimatorCode.SCORE_LOO: loo_chunk,
-    EstimatorCode.SCORE_DELTA: delta_chunk,
-    EstimatorCode.PATHWISE_DELTA: delta_chunk,
-    EstimatorCode.MVD: mvd_chunk,
-    EstimatorCode.MVD_UNCOUPLED: mvd_chunk,
-}

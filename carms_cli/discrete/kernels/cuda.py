@@ -23,8 +23,11 @@ from numba import cuda
 from carms_cli.core.kernels.cuda_launch import LAUNCH, unwrap
 from carms_cli.discrete.kernels.trial import scratch_sizes, simulate_chunk
 
-#: Trials per GPU thread-chunk (fixed: results never depend on the launch shape).
-CUDA_CHUNK = 64
+#: Trials per GPU thread-chunk (fixed: results never depend on the launch shape). Measured on an
+#: H200 at 64·10⁶ trials: the kernel's time is the same at 64, 256 and 1024, but 64-trial chunks
+#: made a million accumulator rows to copy back and merge (0.1 s of copies against 0.02 s of
+#: kernel); 256 cuts that fourfold and still gives every multiprocessor thousands of threads.
+CUDA_CHUNK = 256
 
 
 
