@@ -8,7 +8,9 @@ ones), linear or with two hidden LeakyReLU layers, in float64:
 - decoder: ``η = dec(2·code(z) − 1)`` with ``code`` the flattened one-hot of z (binary: z itself)
   and ``log p(x | z) = Σ_j x_j η_j − softplus(η_j)`` over the pixels;
 - prior: learnable logits π, ``log p(z) = Σ_d log softmax(π_d)_{z_d}``;
-- ``f(z) = log p(x | z) + log p(z) − log q(z | x)``, whose expectation under q is the ELBO.
+- ``f(z) = log p(x | z) + log p(z) − log q(z | x)``, whose expectation under q is the ELBO;
+- structured output prediction (``Architecture.structured``): the encoder sees the first P/2
+  pixels, the decoder models the others, ``f(z) = log p(x_lower | z)`` (no prior, no entropy).
 
 :func:`backward` returns the gradient of the surrogate
 ``S(θ) = (1/B) Σ_b [(1/n) Σ_i f(z_ib) + ⟨G_b, l_b(θ_enc)⟩]``: the pathwise gradient of the
