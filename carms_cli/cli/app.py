@@ -31,6 +31,7 @@ from carms_cli.cli import (
     pmf_cmd,
     sweep_cmd,
     train_cmd,
+    vae_cmd,
     variance_cmd,
     warmup_cmd,
 )
@@ -77,6 +78,13 @@ for _command, _name in (
     (implicit_cmd.implicit, "implicit"),
 ):
     app.command(_name)(_command)
+
+#: ``carms vae …``: the model objectives (discrete VAEs), one command per step of the protocol.
+vae_app = typer.Typer(name="vae", help="Discrete VAEs trained with each estimator.", no_args_is_help=True)
+vae_app.command("train")(vae_cmd.train)
+vae_app.command("variance")(vae_cmd.variance)
+vae_app.command("import")(vae_cmd.import_)
+app.add_typer(vae_app, name="vae")
 
 
 #: Stand-ins for characters a legacy terminal encoding (cp1252, latin-1, ASCII) cannot show.

@@ -84,3 +84,42 @@ def train_csv(record) -> str:
         ):
             writer.writerow([t.samples, t.estimator, step, *["" if v is None else v for v in row]])
     return buffer.getvalue()
+
+
+VAE_CSV_FIELDS = [
+    "seed", "estimator", "samples", "step", "train_neg_elbo", "test_neg_elbo", "train_neg_bound", "test_neg_bound",
+    "log10_variance", "variance_ratio_to_loorf", "ms_per_step",
+]  # fmt: skip
+
+
+def vae_csv(record) -> str:
+    """One CSV row per (seed, estimator, checkpoint) of a :class:`~carms_cli.analysis.vae.VaeRecord`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(VAE_CSV_FIELDS)
+    for run in record.runs:
+        for row in run.checkpoints:
+            checkpoint = [row[key] for key in VAE_CSV_FIELDS[3:-1]]
+            values = [run.seed, run.estimator, run.samples, *checkpoint, run.ms_per_step]
+            writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()
+
+
+VAE_VARIANCE_CSV_FIELDS = [
+    "estimator", "samples", "replicates", "variance_total", "variance_ci95_low", "variance_ci95_high",
+    "variance_ratio_to_loorf", "variance_times_evaluations", "bias_reference", "max_abs_z", "threshold", "biased",
+]  # fmt: skip
+
+
+def vae_variance_csv(record) -> str:
+    """One CSV row per (n, estimator) of a :class:`~carms_cli.analysis.vae.VaeVarianceRecord`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(VAE_VARIANCE_CSV_FIELDS)
+    for row in record.rows:
+        low, high = row.variance_ci95
+        values = [row.estimator, row.samples, row.replicates, row.variance_total, low, high,
+                  row.variance_ratio_to_loorf, row.variance_times_evaluations, row.bias_reference, row.max_abs_z,
+                  row.threshold, row.biased]  # fmt: skip
+        writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()

@@ -1,0 +1,358 @@
+"""``carms vae train``: discrete VAEs trained with each estimator, the papers' own experiment."""
+
+import math
+import re
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from carms_cli.cli.options import JsonOut, Quiet, check_outputs, write_output
+from carms_cli.core.errors import InputError
+
+DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
+DEFAULT_BINARY = "loorf,disarm,arms"
+DEFAULT_LATENT = "3x4"
+
+
+class ArchName(str, Enum):
+    """Encoder and decoder shape."""
+
+    linear = "linear"
+    mlp = "mlp"
+
+
+class Binarisation(str, Enum):
+    """How intensities in [0, 1] become bits."""
+
+    dynamic = "dynamic"
+    static = "static"
+
+
+def parse_latent(text: str) -> tuple[int, int]:
+    """``DxC`` → (D, C)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", text)
+    if match is None:
+        raise InputError(f"--latent expects DxC (e.g. 20x10), got '{text}'")
+    dims, categories = int(match.group(1)), int(match.group(2))
+    if dims < 1 or categories < 2:
+        raise InputError(f"--latent needs D ≥ 1 and C ≥ 2, got '{text}'")
+    return dims, categories
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0`` or ``0,1,2``: distinct non-negative integers."""
+    try:
+        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise InputError(f"--seeds expects integers like '0' or '0,1,2', got '{text}'") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise InputError(f"--seeds expects non-negative integers, got '{text}'")
+    return seeds
+
+
+def resolve_latent(latent: str | None, binary: int | None) -> tuple[int, int]:
+    """(D, C) from ``--latent DxC`` or ``--binary M`` (C = 2); neither: 3x4."""
+    if latent is not None and binary is not None:
+        raise InputError("--latent and --binary cannot both be given")
+    if binary is not None:
+        if binary < 1:
+            raise InputError(f"--binary must be at least 1, got {binary}")
+        return binary, 2
+    return parse_latent(latent or DEFAULT_LATENT)
+
+
+def _check_model(hidden: int, pixels: int) -> None:
+    for name, value in (("--hidden", hidden), ("--pixels", pixels)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+
+
+def _check_structured(structured: bool, dataset) -> None:
+    if structured and dataset.pixels < 2:
+        raise InputError("--structured needs images of at least 2 pixels (an upper and a lower half)")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be a positive number, got {value}")
+
+
+Data = Annotated[
+    str, typer.Option("--data", help="planted:DxC, planted:M (binary) or PATH.npz (keys train, valid, test).")
+]
+LatentOption = Annotated[
+    str | None,
+    typer.Option("--latent", help=f"Categorical latent: D variables × C categories (default {DEFAULT_LATENT})."),
+]
+BinaryOption = Annotated[
+    int | None, typer.Option("--binary", help="Binary latent of M Bernoulli variables (instead of --latent).")
+]
+Arch = Annotated[ArchName, typer.Option("--arch", help="linear, or mlp (two hidden LeakyReLU layers).")]
+Hidden = Annotated[int, typer.Option("--hidden", help="Hidden units per layer of --arch mlp.")]
+Pixels = Annotated[int, typer.Option("--pixels", help="Pixels per image of planted data.")]
+Structured = Annotated[
+    bool,
+    typer.Option(
+        "--structured", help="Structured output prediction: the lower half of each image from the upper half."
+    ),
+]
+Estimators = Annotated[
+    str | None,
+    typer.Option(
+        "--estimators", "-e", help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY})."
+    ),
+]
+
+
+def train(
+    data: Data = "planted:3x4",
+    latent: LatentOption = None,
+    binary: BinaryOption = None,
+    arch: Arch = ArchName.linear,
+    hidden: Hidden = 200,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per example and step.")] = 4,
+    estimators: Estimators = None,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps per run.")] = 300,
+    batch: Annotated[int, typer.Option("--batch", help="Examples per minibatch.")] = 50,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of encoder and decoder.")] = 1e-3,
+    prior_lr: Annotated[float, typer.Option("--prior-lr", help="Adam learning rate of the prior logits.")] = 1e-2,
+    binarisation: Annotated[
+        Binarisation, typer.Option("--binarisation", help="dynamic: fresh bits per minibatch; static: drawn once.")
+    ] = Binarisation.dynamic,
+    pixels: Pixels = 32,
+    structured: Structured = False,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between checkpoint evaluations.")] = 100,
+    eval_k: Annotated[int, typer.Option("--eval-k", help="Samples k of the importance-weighted bound.")] = 20,
+    eval_examples: Annotated[
+        int,
+        typer.Option("--eval-examples", help="Examples of each split (a seeded subset) the bounds are averaged over."),
+    ] = 500,
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="Independent estimates R per variance measurement.")
+    ] = 100,
+    variance_batch: Annotated[
+        int, typer.Option("--variance-batch", help="Examples of the fixed minibatch the variance is measured on.")
+    ] = 20,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds: one run per seed and estimator.")] = "0",
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="Save the training state to PATH.npz at every evaluation.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint (same options).")] = False,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write a 3-panel figure to PATH (.png or .svg; needs the plot extra).")
+    ] = None,
+    json_out: JsonOut = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per (seed, estimator, checkpoint) to PATH ('-': stdout).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train a discrete VAE with each estimator (same start, same minibatches); report bounds and variance.
+
+    Example: carms vae train --data planted:3x4 --latent 3x4 --steps 300 -e loorf,carms
+    """
+    dims, categories = resolve_latent(latent, binary)
+    _check_model(hidden, pixels)
+    for name, value in (("--steps", steps), ("--batch", batch), ("--eval-every", eval_every), ("--eval-k", eval_k)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    if eval_examples < 1:
+        raise InputError(f"--eval-examples must be at least 1, got {eval_examples}")
+    if replicates < 2 or variance_batch < 1:
+        raise InputError("--replicates must be at least 2 and --variance-batch at least 1")
+    if not 2 <= samples <= 64:
+        raise InputError(f"--samples must be in 2..64, got {samples}")
+    _positive("--lr", lr)
+    _positive("--prior-lr", prior_lr)
+    if resume and checkpoint is None:
+        raise InputError("--resume needs --checkpoint PATH")
+    if checkpoint is not None and not checkpoint.endswith(".npz"):
+        raise InputError(f"--checkpoint must end in .npz, got '{checkpoint}'")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--data": data}, plot)
+    seed_list = parse_seeds(seeds)
+
+    from carms_cli.analysis.vae import VaeConfig, vae_record
+    from carms_cli.discrete.registry import parse_estimators
+    from carms_cli.models.data import resolve
+    from carms_cli.models.gradients import check_estimators
+    from carms_cli.present.export import plain_json, vae_csv
+    from carms_cli.present.table import ProgressBar
+
+    default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
+    specs = parse_estimators(estimators or default, categories, samples)
+    check_estimators(specs, categories, samples)
+    dataset = resolve(data, pixels, seed_list[0])
+    _check_structured(structured, dataset)
+    config = VaeConfig(
+        data=data,
+        dims=dims,
+        categories=categories,
+        binary=binary is not None,
+        arch=arch.value,
+        hidden=hidden,
+        samples=samples,
+        estimators=tuple(spec.name for spec in specs),
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        prior_lr=prior_lr,
+        binarisation=binarisation.value,
+        eval_every=eval_every,
+        eval_k=eval_k,
+        eval_examples=eval_examples,
+        variance_replicates=replicates,
+        variance_batch=variance_batch,
+        seeds=seed_list,
+        structured=structured,
+    )
+    bar = ProgressBar(steps * len(specs) * len(seed_list), enabled=not quiet, label="training", unit="steps")
+    try:
+        record = vae_record(config, dataset, checkpoint, resume, progress=bar)
+    finally:
+        bar.close()
+    if plot is not None:
+        from carms_cli.present.charts import write_vae_figure
+
+        write_vae_figure(record, plot)
+    if json_out is not None:
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, vae_csv(record), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    from carms_cli.present.table import print_vae_record
+
+    print_vae_record(record)
+
+
+def parse_sample_sizes(text: str) -> tuple[int, ...]:
+    """``4`` or ``2,4,8``: sample sizes in 2..64."""
+    try:
+        sizes = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise InputError(f"--samples expects integers like '4' or '2,4,8', got '{text}'") from None
+    if not sizes or any(not 2 <= n <= 64 for n in sizes):
+        raise InputError(f"--samples values must be in 2..64, got '{text}'")
+    return sizes
+
+
+def variance(
+    data: Data = "planted:3x4",
+    latent: LatentOption = None,
+    binary: BinaryOption = None,
+    arch: Arch = ArchName.linear,
+    hidden: Hidden = 200,
+    pixels: Pixels = 32,
+    structured: Structured = False,
+    samples: Annotated[str, typer.Option("--samples", "-n", help="Samples per estimate: '4' or '2,4,8'.")] = "4",
+    estimators: Estimators = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-r", help="Independent estimates R.")] = 1000,
+    batch: Annotated[int, typer.Option("--batch", help="Examples of the frozen minibatch.")] = 10,
+    warmup_steps: Annotated[
+        int, typer.Option("--warmup-steps", help="LOORF training steps before the parameters are frozen.")
+    ] = 0,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of the warm-up (prior: 10×).")] = 1e-3,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Family-wise level of the Bonferroni bias test.")
+    ] = 1e-3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data, parameters, minibatch and estimates.")] = 0,
+    json_out: JsonOut = None,
+    csv_out: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per (n, estimator) to PATH ('-': stdout).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Variance of each estimator's encoder-logit gradient at frozen parameters, against LOORF; bias z-test.
+
+    Example: carms vae variance --latent 3x4 --samples 2,4 -e loorf,carms --replicates 2000
+    """
+    dims, categories = resolve_latent(latent, binary)
+    _check_model(hidden, pixels)
+    sizes = parse_sample_sizes(samples)
+    if replicates < 2 or batch < 1 or warmup_steps < 0 or seed < 0:
+        raise InputError("--replicates must be at least 2, --batch at least 1, --warmup-steps and --seed at least 0")
+    _positive("--lr", lr)
+    if not 0 < significance < 1:
+        raise InputError(f"--significance must be in (0, 1), got {significance}")
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out}, {"--data": data})
+
+    from carms_cli.analysis.vae import VaeVarianceConfig, vae_variance_record
+    from carms_cli.discrete.registry import parse_estimators
+    from carms_cli.models.data import resolve
+    from carms_cli.models.gradients import check_estimators
+    from carms_cli.present.export import plain_json, vae_variance_csv
+    from carms_cli.present.table import print_vae_variance
+
+    default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
+    specs = parse_estimators(estimators or default, categories, min(sizes))
+    for n in sizes:
+        check_estimators(specs, categories, n)
+    config = VaeVarianceConfig(
+        data=data,
+        dims=dims,
+        categories=categories,
+        binary=binary is not None,
+        arch=arch.value,
+        hidden=hidden,
+        samples=sizes,
+        estimators=tuple(spec.name for spec in specs),
+        replicates=replicates,
+        batch=batch,
+        warmup_steps=warmup_steps,
+        lr=lr,
+        significance=significance,
+        seed=seed,
+        structured=structured,
+    )
+    dataset = resolve(data, pixels, seed)
+    _check_structured(structured, dataset)
+    record = vae_variance_record(config, dataset)
+    if json_out is not None:
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, vae_variance_csv(record), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    print_vae_variance(record)
+
+
+def import_(
+    train: Annotated[str, typer.Option("--train", help="FILE.amat or FILE.mat:KEY of the training images.")],
+    test: Annotated[str, typer.Option("--test", help="FILE.amat or FILE.mat:KEY of the test images.")],
+    out: Annotated[str, typer.Option("--out", help="The .npz file to write (keys train, valid, test).")],
+    valid: Annotated[
+        str | None,
+        typer.Option(
+            "--valid", help="FILE.amat or FILE.mat:KEY of the validation images (default: the last tenth of --train)."
+        ),
+    ] = None,
+    transpose: Annotated[bool, typer.Option("--transpose", help="The matrices hold one image per column.")] = False,
+) -> None:
+    """Convert .amat or .mat image files to the .npz that --data reads (values in [0, 1]).
+
+    Example: carms vae import --train omniglot.mat:data --test omniglot.mat:testdata --transpose --out omniglot.npz
+    """
+    if not out.endswith(".npz"):
+        raise InputError(f"--out must end in .npz, got '{out}'")
+    from carms_cli.models.data import read_split, write_npz
+
+    splits = {"train": read_split(train, transpose), "test": read_split(test, transpose)}
+    if valid is not None:
+        splits["valid"] = read_split(valid, transpose)
+    else:
+        count = splits["train"].shape[0]
+        cut = count - max(1, count // 10)
+        if cut < 1:
+            raise InputError("--train has too few images to split off a validation set; give --valid")
+        splits["train"], splits["valid"] = splits["train"][:cut], splits["train"][cut:]
+    widths = {a.shape[1] for a in splits.values()}
+    if len(widths) != 1:
+        raise InputError(f"the splits have different image sizes {sorted(widths)}")
+    write_npz(out, {key: splits[key] for key in ("train", "valid", "test")})
+    sizes = ", ".join(f"{key} {splits[key].shape[0]:,}" for key in ("train", "valid", "test"))
+    typer.echo(f"wrote {out}: {sizes} images of {widths.pop()} pixels")

@@ -1,0 +1,1 @@
+"""Model objectives: discrete-latent VAEs trained with the registered estimators (`carms vae`)."""
