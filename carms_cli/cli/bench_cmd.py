@@ -312,7 +312,7 @@ def _print_bench(record: dict) -> None:
         "bound M/s": "bound: same RNG and threads, only drawing the uniforms and summing their logs",
         "evals": "evals: calls of f or f′ per trial",
         "M evals/s": "M evals/s: numba rate × evals (compares estimators per evaluation)",
-        "cuda M/s": "cuda: the kernel on the GPU (a thread per 64 trials), copies timed, not compiling",
+        "cuda M/s": "cuda: the kernel on the GPU (a thread per 256-trial chunk), copies timed, not compiling",
         "cuda/numba": "cuda/numba: GPU rate ÷ CPU rate",
     }
     footer = []

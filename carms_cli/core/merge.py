@@ -4,7 +4,7 @@ import numpy as np
 
 #: From this many rows a batch is merged by the compiled loop
 #: (:func:`carms_cli.core.kernels.merge.merge_rows_compiled`, bitwise the same result): a GPU run's
-#: 64-trial chunks give a million rows per batch, where the NumPy loop took seconds; the CPU's few
+#: small chunks give up to a million rows per batch, where the NumPy loop took seconds; the CPU's few
 #: hundred rows per batch stay in NumPy and cost no compile at start-up.
 COMPILED_MERGE_ROWS = 4096
 
