@@ -293,3 +293,18 @@ def test_progress_bar_is_silent_when_stderr_is_not_a_terminal(capsys):
         bar(done)
     bar.close()
     assert not bar.enabled and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ("vae train --latent 20x10 --batch 2000000 --steps 2".split(), "the largest --batch that fits is"),
+        ("vae train --latent 100000x1000 --steps 2".split(), "not even --batch = 1 fits"),
+        ("vae variance --latent 3x4 --replicates 100000000".split(), "not even --batch = 1 fits"),
+        ("vae train --latent 30x40 --batch 5000 --steps 2 --max-memory 1M".split(), "the budget of 1 MiB"),
+    ],
+)
+def test_vae_runs_beyond_the_memory_budget_are_refused_up_front(cli, args, says):
+    """The model commands get the memory guarantee too: one line and exit 2, nothing allocated."""
+    error = one_error_line(cli(*args, "--data", "planted:3x4", "-q"))
+    assert says in error and "would need about" in error, error

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import JsonOut, Quiet, check_outputs, write_output
+from carms_cli.cli.options import JsonOut, MaxMemory, Quiet, check_outputs, write_output
 from carms_cli.core.errors import InputError
 
 DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
@@ -66,6 +66,19 @@ def _check_model(hidden: int, pixels: int) -> None:
     for name, value in (("--hidden", hidden), ("--pixels", pixels)):
         if value < 1:
             raise InputError(f"{name} must be at least 1, got {value}")
+
+
+def _check_vae_memory(estimate, batch: int, max_memory: str | None, what: str) -> None:
+    """Refuse (exit 2) a run whose estimated memory exceeds the budget, naming the largest --batch that fits."""
+    from carms_cli.core.budget import check_size, parse_memory
+
+    check_size(estimate, batch, parse_memory(max_memory), what, "--batch")
+
+
+def _architecture(arch, dataset, dims: int, categories: int, binary: bool, hidden: int, structured: bool):
+    from carms_cli.models.network import Latent, architecture
+
+    return architecture(arch.value, dataset.pixels, Latent(dims, categories, binary), hidden, structured)
 
 
 def _check_structured(structured: bool, dataset) -> None:
@@ -143,6 +156,7 @@ def train(
         str | None, typer.Option("--plot", help="Write a 3-panel figure to PATH (.png or .svg; needs the plot extra).")
     ] = None,
     json_out: JsonOut = None,
+    max_memory: MaxMemory = None,
     csv_out: Annotated[
         str | None, typer.Option("--csv", help="Write one row per (seed, estimator, checkpoint) to PATH ('-': stdout).")
     ] = None,
@@ -186,6 +200,15 @@ def train(
     check_estimators(specs, categories, samples)
     dataset = resolve(data, pixels, seed_list[0])
     _check_structured(structured, dataset)
+    from carms_cli.models.memory import train_bytes
+
+    model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
+    _check_vae_memory(
+        lambda size: train_bytes(model, size, samples, eval_examples * eval_k, replicates, variance_batch),
+        batch,
+        max_memory,
+        f"this training run ({model.latent.describe()} latent, {dataset.pixels:,} pixels, batch {batch:,})",
+    )
     config = VaeConfig(
         data=data,
         dims=dims,
@@ -260,6 +283,7 @@ def variance(
     ] = 1e-3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data, parameters, minibatch and estimates.")] = 0,
     json_out: JsonOut = None,
+    max_memory: MaxMemory = None,
     csv_out: Annotated[
         str | None, typer.Option("--csv", help="Write one row per (n, estimator) to PATH ('-': stdout).")
     ] = None,
@@ -311,6 +335,15 @@ def variance(
     )
     dataset = resolve(data, pixels, seed)
     _check_structured(structured, dataset)
+    from carms_cli.models.memory import variance_bytes
+
+    model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
+    _check_vae_memory(
+        lambda size: variance_bytes(model, size, max(sizes), replicates),
+        batch,
+        max_memory,
+        f"this variance run ({model.latent.describe()} latent, {replicates:,} replicates, batch {batch:,})",
+    )
     record = vae_variance_record(config, dataset)
     if json_out is not None:
         write_output(json_out, plain_json(record.to_dict()), "JSON")
