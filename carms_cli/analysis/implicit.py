@@ -165,6 +165,12 @@ def implicit_row(
     return row
 
 
+def _given(options: dict, name: str, default: str) -> str:
+    """Return the option's text, or ``default`` when it was not given (an empty text is refused later)."""
+    value = options.get(name)
+    return default if value is None else value
+
+
 @dataclass(frozen=True)
 class Distribution:
     """One ``--dist`` of ``carms implicit``.
@@ -215,8 +221,8 @@ def _beta_family(name: str) -> Distribution:
         from carms_cli.analysis.implicit_beta import parse_beta, parse_dirichlet
 
         if name == "beta":
-            return parse_beta(options.get("a") or "0.5,2,20", options.get("b") or "0.5,5,100")
-        return parse_dirichlet(options.get("alpha") or "0.5,1,2")
+            return parse_beta(_given(options, "a", "0.5,2,20"), _given(options, "b", "0.5,5,100"))
+        return parse_dirichlet(_given(options, "alpha", "0.5,1,2"))
 
     def config(parameter_sets):
         from carms_cli.analysis.implicit_beta import dirichlet_config
@@ -238,7 +244,7 @@ def _vonmises() -> Distribution:
     def parse(options):
         from carms_cli.analysis.implicit_vonmises import parse_kappas
 
-        return parse_kappas(options.get("kappa") or "0.1,1,10,100")
+        return parse_kappas(_given(options, "kappa", "0.1,1,10,100"))
 
     def rows(kappa, dtype_name, draws, seed, batch, repeats, progress):
         from carms_cli.analysis.implicit_vonmises import vonmises_row
@@ -268,7 +274,7 @@ def _vonmises() -> Distribution:
 DISTRIBUTIONS: dict[str, Distribution] = {
     "gamma": Distribution(
         options=("alpha",),
-        parse=lambda options: parse_alphas(options.get("alpha") or "1e-3,0.1,1,10,1e6"),
+        parse=lambda options: parse_alphas(_given(options, "alpha", "1e-3,0.1,1,10,1e6")),
         rows=_gamma_rows,
         work=lambda alphas, draws: draws * len(alphas),
         config=lambda alphas: {"alphas": alphas},
