@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from carms_cli import __version__
-from carms_cli.analysis.implicit_common import DTYPES, STREAM, best_seconds  # noqa: F401 - re-exported
+from carms_cli.analysis.implicit_common import (  # noqa: F401 - DTYPES, STREAM re-exported
+    DTYPES,
+    STREAM,
+    best_seconds,
+    counting_calls,
+    parse_values,
+)
 from carms_cli.core.errors import InputError
 from carms_cli.core.rng import stream_key
 
@@ -42,17 +48,7 @@ CSV_FIELDS = [
 
 def parse_alphas(text: str) -> list[float]:
     """Return the comma-separated shapes of ``--alpha`` (positive, finite, within the sampler's limits)."""
-    try:
-        values = [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise InputError(f"--alpha expects comma-separated numbers like '1e-3,0.1,1', got '{text}'") from None
-    if not values:
-        raise InputError("--alpha is empty")
-    low, high = ALPHA_LIMITS
-    for value in values:
-        if not np.isfinite(value) or not low <= value <= high:
-            raise InputError(f"--alpha values must lie in [{low:g}, {high:g}], got {value:g}")
-    return list(dict.fromkeys(values))
+    return parse_values(text, "--alpha", ALPHA_LIMITS, "1e-3,0.1,1")
 
 
 def _relative_errors(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -201,14 +197,7 @@ class Distribution:
 
 
 def _gamma_rows(alpha, dtype_name, draws, seed, batch, repeats, progress):
-    count = [0]
-
-    def advance(done):
-        while count[0] < done:
-            count[0] += 1
-            progress()
-
-    return [implicit_row(alpha, dtype_name, draws, seed, batch, repeats, advance)]
+    return [implicit_row(alpha, dtype_name, draws, seed, batch, repeats, counting_calls(progress))]
 
 
 def _beta_family(name: str) -> Distribution:
@@ -249,14 +238,7 @@ def _vonmises() -> Distribution:
     def rows(kappa, dtype_name, draws, seed, batch, repeats, progress):
         from carms_cli.analysis.implicit_vonmises import vonmises_row
 
-        count = [0]
-
-        def advance(done):
-            while count[0] < done:
-                count[0] += 1
-                progress()
-
-        return [vonmises_row(kappa, dtype_name, draws, seed, batch, repeats, advance)]
+        return [vonmises_row(kappa, dtype_name, draws, seed, batch, repeats, counting_calls(progress))]
 
     from carms_cli.analysis.implicit_vonmises import CSV_FIELDS as VONMISES_CSV_FIELDS
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from carms_cli.core.errors import InputError
+
 #: Random stream of the command's draws (the continuous estimators use 101–108).
 STREAM = 201
 #: Supported precisions.
@@ -23,3 +25,30 @@ def best_seconds(run: Callable[[], None], repeats: int) -> float:
         run()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def parse_values(text: str, option: str, limits: tuple[float, float], example: str) -> list[float]:
+    """Return the distinct comma-separated numbers of ``option``, each finite and within ``limits``."""
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise InputError(f"{option} expects comma-separated numbers like '{example}', got '{text}'") from None
+    if not values:
+        raise InputError(f"{option} is empty")
+    low, high = limits
+    for value in values:
+        if not np.isfinite(value) or not low <= value <= high:
+            raise InputError(f"{option} values must lie in [{low:g}, {high:g}], got {value:g}")
+    return list(dict.fromkeys(values))
+
+
+def counting_calls(progress: Callable[[], None]) -> Callable[[int], None]:
+    """Turn ``progress()`` (one call per reference check) into ``advance(done)`` (checks done so far)."""
+    count = [0]
+
+    def advance(done: int) -> None:
+        while count[0] < done:
+            count[0] += 1
+            progress()
+
+    return advance

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from carms_cli.analysis.implicit_common import STREAM, best_seconds
+from carms_cli.analysis.implicit_common import STREAM, best_seconds, parse_values
 from carms_cli.core.errors import InputError
 from carms_cli.core.rng import stream_key
 
@@ -37,17 +37,7 @@ CSV_FIELDS = [
 
 def parse_kappas(text: str) -> list[float]:
     """Return the comma-separated concentrations of ``--kappa`` (finite, within :data:`KAPPA_LIMITS`)."""
-    try:
-        values = [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise InputError(f"--kappa expects comma-separated numbers like '0.1,1,10,100', got '{text}'") from None
-    if not values:
-        raise InputError("--kappa is empty")
-    low, high = KAPPA_LIMITS
-    for value in values:
-        if not np.isfinite(value) or not low <= value <= high:
-            raise InputError(f"--kappa values must lie in [{low:g}, {high:g}], got {value:g}")
-    return list(dict.fromkeys(values))
+    return parse_values(text, "--kappa", KAPPA_LIMITS, "0.1,1,10,100")
 
 
 def cos_slope(kappa: float) -> float:
