@@ -156,3 +156,38 @@ def test_structured_prediction_sees_the_upper_half_and_predicts_the_lower():
     np.testing.assert_array_equal(logits, network.encode(arch, params, x, mean)[0])  # lower half unseen
     fwd = network.forward(arch, params, x, z, mean)
     np.testing.assert_array_equal(fwd.f, fwd.log_likelihood)  # no prior, no entropy term
+
+
+@pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES)
+def test_exact_gradient_matches_central_differences_of_the_enumerated_elbo(arch_name, latent, structured):
+    """The exact-reference training step's gradient is ∇θ of the minibatch ELBO (1/B) Σ_b E_q[f_b]."""
+    arch, params, x, mean = make(arch_name, latent, structured=structured)
+    got = network.exact_gradient(arch, params, x, mean)
+    assert set(got) == set(params)
+
+    def elbo(p):
+        return network.exact(arch, p, x, mean).elbo.mean()
+
+    h = 1e-6
+    for name, value in params.items():
+        expected = np.empty_like(value)
+        for index in np.ndindex(value.shape):
+            plus = {**params, name: value.copy()}
+            minus = {**params, name: value.copy()}
+            plus[name][index] += h
+            minus[name][index] -= h
+            expected[index] = (elbo(plus) - elbo(minus)) / (2 * h)
+        scale = max(np.abs(expected).max(), 1e-3)
+        assert np.abs(got[name] - expected).max() / scale < 1e-6, name
+
+
+@pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES[:4])
+def test_encoder_gradient_of_many_logit_gradients_at_once(arch_name, latent, structured):
+    arch, params, x, mean = make(arch_name, latent, structured=structured)
+    _, enc_inputs = network.encode(arch, params, x, mean)
+    g = np.random.default_rng(2).normal(size=(4, len(x), latent.dims, latent.categories))
+    batched = network.encoder_gradient(arch, params, enc_inputs, g)
+    for r in range(len(g)):
+        single = network.encoder_gradient(arch, params, enc_inputs, g[r])
+        for name, value in single.items():
+            np.testing.assert_allclose(batched[name][r], value, rtol=1e-12, atol=1e-14)

@@ -137,11 +137,15 @@ def _mlp_forward(params, prefix: str, layers: int, x: np.ndarray) -> tuple[np.nd
 
 
 def _mlp_backward(params, prefix: str, layers: int, inputs: list[np.ndarray], grad_out: np.ndarray, grads: dict):
-    """Accumulate ``∂(Σ grad_out · output)/∂W`` of :func:`_mlp_forward` into ``grads``."""
+    """Accumulate ``∂(Σ grad_out · output)/∂W`` of :func:`_mlp_forward` into ``grads``.
+
+    ``grad_out`` is (rows, width) or (R, rows, width): R output gradients at once, each giving its
+    own parameter gradient (leading axis R) through the same forward pass.
+    """
     g = grad_out
     for i in reversed(range(layers)):
         grads[f"{prefix}.w{i}"] = inputs[i].T @ g
-        grads[f"{prefix}.b{i}"] = g.sum(axis=0)
+        grads[f"{prefix}.b{i}"] = g.sum(axis=-2)
         if i > 0:
             g = g @ params[f"{prefix}.w{i}"].T
             g = np.where(inputs[i] > 0.0, g, LEAKY_SLOPE * g)
@@ -255,25 +259,48 @@ def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean
     )
 
 
-def backward(arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarray) -> dict[str, np.ndarray]:
+def backward(
+    arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """∇θ of ``S(θ) = (1/B) Σ_b [(1/n) Σ_i f(z_ib) + ⟨G_b, l_b(θ_enc)⟩]`` (see the module docstring).
 
     Decoder: ``∂ log p(x|z)/∂η = x − σ(η)``, back through the layers on the drawn codes. Prior:
     ``∂ log p(z)/∂π_d = e_{z_d} − softmax(π_d)``. Encoder: G (B, D, C) back through the layers
     (binary: only ``G[..., 1]``, the φ coordinate, reaches them). f is held at the drawn z.
+    ``weights`` (S, B), summing to 1, replace the sample weights ``1/(n·B)`` (the exact gradient
+    weighs every configuration z by ``q(z | x_b)/B``).
     """
     latent = arch.latent
     n, b = fwd.z.shape[:2]
     grads: dict[str, np.ndarray] = {}
     sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
-    grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+    if weights is None:
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+    else:
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) * weights[..., None]).reshape(n * b, -1)
     _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
     if not arch.structured:
         prior_p = np.exp(log_softmax(prior_logits(latent, params)))
-        counts = (np.arange(latent.categories) == fwd.z[..., None]).sum(axis=(0, 1)) / (n * b)  # (D, C)
+        one_hot = np.arange(latent.categories) == fwd.z[..., None]  # (S, B, D, C)
+        if weights is None:
+            counts = one_hot.sum(axis=(0, 1)) / (n * b)  # (D, C)
+        else:
+            counts = (weights[..., None, None] * one_hot).sum(axis=(0, 1)) / weights.sum()
         grads["prior"] = raw_gradient(latent, counts - prior_p)
-    enc_out = raw_gradient(latent, logit_gradient) / b
-    _mlp_backward(params, "enc", len(arch.encoder_sizes) - 1, fwd.enc_inputs, enc_out, grads)
+    grads.update(encoder_gradient(arch, params, fwd.enc_inputs, logit_gradient))
+    return grads
+
+
+def encoder_gradient(arch: Architecture, params, enc_inputs: list, logit_gradient: np.ndarray) -> dict[str, np.ndarray]:
+    """∇ of ``(1/B) Σ_b ⟨G_b, l_b(θ_enc)⟩`` w.r.t. the encoder's weights and biases.
+
+    ``logit_gradient`` G is (B, D, C), or (R, B, D, C) for R gradients at once (each array of the
+    result then has a leading axis R). The map G ↦ ∇θ is linear: the encoder's Jacobian at the
+    minibatch, transposed (binary: only ``G[..., 1]``, the φ coordinate, reaches the encoder).
+    """
+    enc_out = raw_gradient(arch.latent, logit_gradient) / enc_inputs[0].shape[0]
+    grads: dict[str, np.ndarray] = {}
+    _mlp_backward(params, "enc", len(arch.encoder_sizes) - 1, enc_inputs, enc_out, grads)
     return grads
 
 
@@ -323,3 +350,23 @@ def importance_bound(arch: Architecture, params, x: np.ndarray, train_mean: np.n
     f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits).f
     top = f.max(axis=0)
     return top + np.log(np.exp(f - top).mean(axis=0))
+
+
+def exact_gradient(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray) -> dict[str, np.ndarray]:
+    """∇θ of the minibatch ELBO ``(1/B) Σ_b E_q[f_b]`` by enumeration of the C^D configurations.
+
+    Decoder and prior: ``(1/B) Σ_b Σ_z q(z | x_b) ∇ f_b(z)`` (:func:`backward` with weights
+    ``q/B``); encoder: the exact logit gradient ``Σ_z q f (e_z − q)`` back through the layers
+    (the direct term ``Σ_z q ∇_l f = −Σ_z ∇_l q = 0``).
+    """
+    latent = arch.latent
+    logits, enc_inputs = encode(arch, params, x, train_mean)
+    configs = all_configurations(latent)
+    z = np.ascontiguousarray(np.broadcast_to(configs[:, None, :], (configs.shape[0], x.shape[0], latent.dims)))
+    fwd = forward(arch, params, x, z, train_mean, logits=logits)
+    fwd.enc_inputs = enc_inputs
+    q = np.exp(fwd.log_q)  # (C^D, B)
+    probs = np.exp(log_softmax(logits))
+    one_hot = (np.arange(latent.categories) == z[..., None]).astype(np.float64)
+    logit_gradient = ((q * fwd.f)[..., None, None] * (one_hot - probs)).sum(axis=0)
+    return backward(arch, params, fwd, logit_gradient, weights=q / x.shape[0])
