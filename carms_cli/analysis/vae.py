@@ -159,6 +159,8 @@ SUMMARY_FIELDS = (
     "test_neg_bound",
     "log10_variance",
     "variance_ratio_to_loorf",
+    "encoder_param_log10_variance",
+    "encoder_param_variance_ratio_to_loorf",
 )
 
 
@@ -193,13 +195,18 @@ def make_setup(config: VaeConfig, dataset: Dataset) -> training.Setup:
     )
 
 
+def run_samples(config: VaeConfig, name: str) -> int:
+    """Return the f evaluations per example and step: n, or all C^D configurations for the exact reference."""
+    return config.categories**config.dims if name == training.EXACT else config.samples
+
+
 def _finish(config: VaeConfig, seed: int, name: str, state: training.RunState) -> dict:
     ms = 1000.0 * state.seconds / state.timed_steps if state.timed_steps else None
     return {
         "seed": seed,
         "estimator": name,
-        "samples": config.samples,
-        "evaluations_per_step": config.samples * config.batch,
+        "samples": run_samples(config, name),
+        "evaluations_per_step": run_samples(config, name) * config.batch,
         "ms_per_step": ms,
         "checkpoints": state.checkpoints,
     }
@@ -228,7 +235,7 @@ def vae_record(
     with single_thread():
         for index in range(current, len(plan)):
             seed, name = plan[index]
-            spec = get_estimator(name)
+            spec = training.estimator(name)
             if state is None:
                 state = training.start(setup, seed)
             while state.step < config.steps:

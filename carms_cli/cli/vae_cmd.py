@@ -86,6 +86,26 @@ def _check_structured(structured: bool, dataset) -> None:
         raise InputError("--structured needs images of at least 2 pixels (an upper and a lower half)")
 
 
+def split_exact(text: str, dims: int, categories: int) -> tuple[str | None, int | None]:
+    """Take the exact reference out of ``-e``: (the other names or None, its position or None).
+
+    The reference enumerates C^D configurations per example; above 4096 it is refused.
+    """
+    from carms_cli.models.training import EXACT, MAX_EXACT
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if EXACT not in (name.lower() for name in names):
+        return text, None
+    position = [name.lower() for name in names].index(EXACT)
+    if categories**dims > MAX_EXACT:
+        raise InputError(
+            f"estimator 'exact' enumerates C^D = {categories}^{dims} configurations per example; "
+            f"it runs at C^D ≤ {MAX_EXACT:,} (e.g. --latent 3x4)"
+        )
+    others = [name for name in names if name.lower() != EXACT]
+    return (",".join(others) if others else None), position
+
+
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive number, got {value}")
@@ -116,6 +136,15 @@ Estimators = Annotated[
         "--estimators", "-e", help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY})."
     ),
 ]
+TrainEstimators = Annotated[
+    str | None,
+    typer.Option(
+        "--estimators",
+        "-e",
+        help=f"Comma-separated (default {DEFAULT_CATEGORICAL}; binary {DEFAULT_BINARY}); 'exact': the exact-gradient "
+        "reference (C^D ≤ 4096).",
+    ),
+]
 
 
 def train(
@@ -125,7 +154,7 @@ def train(
     arch: Arch = ArchName.linear,
     hidden: Hidden = 200,
     samples: Annotated[int, typer.Option("--samples", "-n", help="Samples n per example and step.")] = 4,
-    estimators: Estimators = None,
+    estimators: TrainEstimators = None,
     steps: Annotated[int, typer.Option("--steps", help="Training steps per run.")] = 300,
     batch: Annotated[int, typer.Option("--batch", help="Examples per minibatch.")] = 50,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of encoder and decoder.")] = 1e-3,
@@ -196,15 +225,20 @@ def train(
     from carms_cli.present.table import ProgressBar
 
     default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
-    specs = parse_estimators(estimators or default, categories, samples)
+    others, exact_at = split_exact(estimators or default, dims, categories)
+    specs = parse_estimators(others, categories, samples) if others is not None else []
     check_estimators(specs, categories, samples)
+    names = [spec.name for spec in specs]
+    if exact_at is not None:
+        names.insert(exact_at, "exact")
     dataset = resolve(data, pixels, seed_list[0])
     _check_structured(structured, dataset)
     from carms_cli.models.memory import train_bytes
 
     model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
+    per_example = max(samples, categories**dims if exact_at is not None else 0)
     _check_vae_memory(
-        lambda size: train_bytes(model, size, samples, eval_examples * eval_k, replicates, variance_batch),
+        lambda size: train_bytes(model, size, per_example, eval_examples * eval_k, replicates, variance_batch),
         batch,
         max_memory,
         f"this training run ({model.latent.describe()} latent, {dataset.pixels:,} pixels, batch {batch:,})",
@@ -217,7 +251,7 @@ def train(
         arch=arch.value,
         hidden=hidden,
         samples=samples,
-        estimators=tuple(spec.name for spec in specs),
+        estimators=tuple(names),
         steps=steps,
         batch=batch,
         lr=lr,
@@ -231,7 +265,7 @@ def train(
         seeds=seed_list,
         structured=structured,
     )
-    bar = ProgressBar(steps * len(specs) * len(seed_list), enabled=not quiet, label="training", unit="steps")
+    bar = ProgressBar(steps * len(names) * len(seed_list), enabled=not quiet, label="training", unit="steps")
     try:
         record = vae_record(config, dataset, checkpoint, resume, progress=bar)
     finally:

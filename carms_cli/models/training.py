@@ -5,6 +5,11 @@ binarisation come from ``default_rng([seed, 1, t])``, the estimator's samples fr
 stream seeded :func:`~carms_cli.models.gradients.step_seed`, the evaluation draws from
 ``default_rng([seed, 2, t])``. So every estimator of a seed starts from the same parameters and
 sees the same minibatches, and a run resumed from a saved state continues bit for bit.
+
+The estimator :data:`EXACT` (``spec`` None below) is the reference curve: each step takes the
+exact gradient of the minibatch ELBO by enumeration of the C^D configurations
+(:func:`~carms_cli.models.network.exact_gradient`; C^D ≤ :data:`MAX_EXACT`), with the same start
+and the same minibatches as every estimator, so its only noise is the minibatch's.
 """
 
 from dataclasses import dataclass, field
@@ -16,11 +21,16 @@ from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
+from carms_cli.models.variance import parameter_moments
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
 #: The estimator variance ratios are taken against (same n, same frozen parameters and batch).
 VARIANCE_REFERENCE = "loorf"
+#: The name of the exact-gradient reference run in ``--estimators``, records and tables.
+EXACT = "exact"
+#: Largest number of configurations C^D per example the exact reference enumerates.
+MAX_EXACT = 4096
 
 
 @dataclass(frozen=True)
@@ -85,10 +95,22 @@ def adam_ascent(setup: Setup, state: RunState, grads: dict[str, np.ndarray]) -> 
         state.params[name] += rate * (m / (1.0 - b1**t)) / (np.sqrt(v / (1.0 - b2**t)) + ADAM_EPSILON)
 
 
-def train_step(setup: Setup, spec: EstimatorSpec, seed: int, state: RunState) -> None:
-    """One step: encoder-logit gradient by ``spec``, pathwise decoder and prior gradients, Adam."""
+def estimator(name: str) -> EstimatorSpec | None:
+    """Return the registered estimator ``name``, or None for :data:`EXACT`."""
+    return None if name == EXACT else get_estimator(name)
+
+
+def train_step(setup: Setup, spec: EstimatorSpec | None, seed: int, state: RunState) -> None:
+    """One step: encoder-logit gradient by ``spec``, pathwise decoder and prior gradients, Adam.
+
+    ``spec`` None: the exact gradient of the minibatch ELBO by enumeration.
+    """
     arch = setup.arch
     x = minibatch(setup, seed, state.step)
+    if spec is None:
+        adam_ascent(setup, state, network.exact_gradient(arch, state.params, x, setup.train_mean))
+        state.step += 1
+        return
     logits, enc_inputs = network.encode(arch, state.params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
     kept = {}
@@ -120,36 +142,51 @@ def variance_batch(setup: Setup, seed: int) -> np.ndarray:
     return train[rng.choice(train.shape[0], size=min(setup.variance_batch, train.shape[0]), replace=False)]
 
 
-def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, seed: int) -> float:
-    """Σ over coordinates of the per-coordinate variance of the logit gradient, per example.
+def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, seed: int) -> tuple[float, float]:
+    """Σ of the per-coordinate variances: of the logit gradient per example, of the encoder-parameter gradient.
 
-    ``R = variance_replicates`` independent estimates at frozen parameters on the batch x.
+    ``R = variance_replicates`` independent estimates at frozen parameters on the batch x; each
+    goes back through the encoder for the second number, the variance of the minibatch gradient a
+    training step uses (:func:`~carms_cli.models.variance.parameter_moments`).
     """
-    logits, _ = network.encode(setup.arch, params, x, setup.train_mean)
+    logits, enc_inputs = network.encode(setup.arch, params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
 
     def objective(z):
         return network.forward(setup.arch, params, x, z, setup.train_mean, logits=logits).f
 
     g = logit_gradients(spec, probs, objective, setup.samples, seed, setup.variance_replicates).g
-    return float(g.var(axis=0, ddof=1).sum() / x.shape[0])
+    param = parameter_moments(setup.arch, params, enc_inputs, g)
+    return float(g.var(axis=0, ddof=1).sum() / x.shape[0]), param.total
 
 
-def evaluate(setup: Setup, spec: EstimatorSpec, seed: int, state: RunState) -> dict:
-    """Checkpoint row: train and test −ELBO and −k-sample bound, logit-gradient variance and its ratio to LOORF's.
+def _log10(value: float) -> float | None:
+    return float(np.log10(value)) if value > 0 else None
+
+
+def _ratio(value: float, reference: float) -> float | None:
+    return value / reference if reference > 0 else None
+
+
+def evaluate(setup: Setup, spec: EstimatorSpec | None, seed: int, state: RunState) -> dict:
+    """Checkpoint row: −ELBO and −k-sample bounds, logit- and encoder-parameter-gradient variances, ratios to LOORF.
 
     The bounds draw from one stream in a fixed order (train −ELBO, test −ELBO, test −bound,
-    train −bound).
+    train −bound). The exact reference (``spec`` None) has variance 0: its log10 is None, its
+    ratio 0.
     """
     rng = np.random.default_rng([seed, 2, state.step])
     params = state.params
     train, test = setup.eval_train, setup.eval_test
     x = variance_batch(setup, seed)
     stream = step_seed(seed, state.step) ^ 0x5A5A  # not a training step's stream
-    variance = logit_variance(setup, spec, params, x, stream)
-    reference = variance
-    if spec.name != VARIANCE_REFERENCE:
-        reference = logit_variance(setup, get_estimator(VARIANCE_REFERENCE), params, x, stream)
+    reference = logit_variance(setup, get_estimator(VARIANCE_REFERENCE), params, x, stream)
+    if spec is None:
+        variance = (0.0, 0.0)
+    elif spec.name == VARIANCE_REFERENCE:
+        variance = reference
+    else:
+        variance = logit_variance(setup, spec, params, x, stream)
     row = {
         "step": state.step,
         "train_neg_elbo": -_bound(setup, params, train, 1, rng),
@@ -157,6 +194,8 @@ def evaluate(setup: Setup, spec: EstimatorSpec, seed: int, state: RunState) -> d
         "test_neg_bound": -_bound(setup, params, test, setup.eval_k, rng),
     }
     row["train_neg_bound"] = -_bound(setup, params, train, setup.eval_k, rng)
-    row["log10_variance"] = float(np.log10(variance)) if variance > 0 else None
-    row["variance_ratio_to_loorf"] = variance / reference if reference > 0 else None
+    row["log10_variance"] = _log10(variance[0])
+    row["variance_ratio_to_loorf"] = _ratio(variance[0], reference[0])
+    row["encoder_param_log10_variance"] = _log10(variance[1])
+    row["encoder_param_variance_ratio_to_loorf"] = _ratio(variance[1], reference[1])
     return row

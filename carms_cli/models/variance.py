@@ -9,6 +9,13 @@ evaluation per example); and a bias z-test of the mean: against the exact gradie
 enumeration when ``C^D ≤`` :data:`MAX_ENUMERATED`, otherwise against an independent LOORF run
 of R estimates (two-sample ``z = (ḡ − ḡ_loorf)/√(SE² + SE_loorf²)``), Bonferroni over the
 coordinates.
+
+The same R estimates also give the variance of the encoder-PARAMETER gradient: each ``g_r`` back
+through the encoder (:func:`~carms_cli.models.network.encoder_gradient`, the gradient of the
+minibatch surrogate ``(1/B) Σ_b ⟨g_rb, l_b(θ_enc)⟩`` a training step uses), Σ over the encoder's
+weights and biases of the per-coordinate variance, with its interval, ratio to LOORF and
+×n. The map is linear (``J``, the encoder's transposed Jacobian at the minibatch), so the mean
+is ``J ḡ`` and ``q'_r = ‖J(g_r − ḡ)‖²`` is accumulated in chunks of replicates.
 """
 
 from dataclasses import dataclass
@@ -55,6 +62,42 @@ def moments(g: np.ndarray) -> Moments:
     )
 
 
+#: Floats of parameter gradients held at once while the encoder-parameter variance is accumulated.
+CHUNK_FLOATS = 1 << 22
+
+
+@dataclass(frozen=True)
+class ParameterMoments:
+    """Mean and per-coordinate variance of R encoder-parameter gradients, and their total with a 95% interval."""
+
+    mean: dict[str, np.ndarray]
+    variance: dict[str, np.ndarray]
+    total: float
+    half_width: float
+
+
+def parameter_moments(arch: network.Architecture, params, enc_inputs: list, g: np.ndarray) -> ParameterMoments:
+    """Moments of the encoder-parameter gradients ``J g_r`` of R logit-gradient estimates g (R, B, D, C).
+
+    ``total = Σ_r q'_r / (R − 1)`` with ``q'_r = ‖J(g_r − ḡ)‖²`` (Σ over the encoder's weights and
+    biases), half-width ``1.96 · sd(q')/√R``, as :func:`moments` does for the logit gradient.
+    """
+    r = g.shape[0]
+    mean = network.encoder_gradient(arch, params, enc_inputs, g.mean(axis=0))
+    size = sum(value.size for value in mean.values())
+    chunk = max(1, CHUNK_FLOATS // size)
+    squares = {name: np.zeros_like(value) for name, value in mean.items()}
+    q = np.zeros(r)
+    for first in range(0, r, chunk):
+        deviations = network.encoder_gradient(arch, params, enc_inputs, g[first : first + chunk] - g.mean(axis=0))
+        for name, value in deviations.items():
+            squared = value**2
+            squares[name] += squared.sum(axis=0)
+            q[first : first + chunk] += squared.reshape(squared.shape[0], -1).sum(axis=1)
+    variance = {name: value / (r - 1) for name, value in squares.items()}
+    return ParameterMoments(mean, variance, float(q.sum() / (r - 1)), float(1.96 * q.std(ddof=1) / np.sqrt(r)))
+
+
 @dataclass(frozen=True)
 class Frozen:
     """The frozen point: architecture, parameters, minibatch and the encoder's output there."""
@@ -63,6 +106,14 @@ class Frozen:
     params: dict
     x: np.ndarray
     train_mean: np.ndarray
+
+    def encoder_inputs(self) -> list:
+        """Return the encoder's layer inputs on the minibatch (what :func:`parameter_moments` goes through)."""
+        return network.encode(self.arch, self.params, self.x, self.train_mean)[1]
+
+    def parameter_moments(self, g: np.ndarray) -> ParameterMoments:
+        """Moments of the encoder-parameter gradients of R logit-gradient estimates g (R, B, D, C)."""
+        return parameter_moments(self.arch, self.params, self.encoder_inputs(), g)
 
     def estimates(self, spec: EstimatorSpec, samples: int, replicates: int, seed: int) -> np.ndarray:
         """R independent estimates (R, B, D, C) of each example's logit gradient."""
@@ -98,6 +149,12 @@ class VarianceRow:
     threshold: float
     biased: bool
     unbiased_by_design: bool
+    #: Σ over the encoder's weights and biases of the per-coordinate variance of the minibatch
+    #: encoder-parameter gradient (each estimate back through the encoder), with its 95% interval
+    encoder_param_variance_total: float
+    encoder_param_variance_ci95: tuple[float, float]
+    encoder_param_variance_ratio_to_loorf: float | None
+    encoder_param_variance_times_evaluations: float
 
 
 def study(
@@ -108,10 +165,15 @@ def study(
     reference_spec = get_estimator(REFERENCE)
     rows = []
     for n in sizes:
-        reference = moments(frozen.estimates(reference_spec, n, replicates, seed))
+        reference_g = frozen.estimates(reference_spec, n, replicates, seed)
+        reference, reference_param = moments(reference_g), frozen.parameter_moments(reference_g)
         independent = None
         for spec in specs:
-            m = reference if spec.name == REFERENCE else moments(frozen.estimates(spec, n, replicates, seed))
+            if spec.name == REFERENCE:
+                m, param = reference, reference_param
+            else:
+                g = frozen.estimates(spec, n, replicates, seed)
+                m, param = moments(g), frozen.parameter_moments(g)
             if exact is not None:
                 z = bias_z_scores(m.mean, exact, m.std_error)
                 against = "exact"
@@ -137,6 +199,12 @@ def study(
                     threshold=threshold,
                     biased=max_z > threshold,
                     unbiased_by_design=spec.unbiased_by_design,
+                    encoder_param_variance_total=param.total,
+                    encoder_param_variance_ci95=(param.total - param.half_width, param.total + param.half_width),
+                    encoder_param_variance_ratio_to_loorf=(
+                        param.total / reference_param.total if reference_param.total > 0 else None
+                    ),
+                    encoder_param_variance_times_evaluations=param.total * n,
                 )
             )
     return rows

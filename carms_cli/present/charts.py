@@ -187,7 +187,8 @@ def write_continuous_sweep_figure(rows, x_field: str, path: str, log_x: bool = F
 def write_vae_figure(record, path: str) -> None:
     """Three panels against the training step: train −ELBO, test −k-sample bound, log10 logit-gradient variance.
 
-    One colour per estimator, one line per seed.
+    One colour per estimator, one line per seed; the exact-gradient reference black and dashed
+    (its variance is 0: no points in the third panel).
     """
     plt = _pyplot(path)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
@@ -197,14 +198,16 @@ def write_vae_figure(record, path: str) -> None:
         ("log10_variance", "log10 variance of the logit gradient"),
     )
     colors = {name: f"C{index}" for index, name in enumerate(record.config.estimators)}
+    colors["exact"] = "k"
     for axis, (key, title) in zip(axes, panels, strict=True):
         for run in record.runs:
             points = [(row["step"], row[key]) for row in run.checkpoints if row[key] is not None]
             if points:
                 label = run.estimator if run.seed == record.config.seeds[0] else None
-                axis.plot(*zip(*points, strict=True), color=colors[run.estimator], lw=1, label=label)
+                style = "--" if run.estimator == "exact" else "-"
+                axis.plot(*zip(*points, strict=True), color=colors[run.estimator], ls=style, lw=1, label=label)
         axis.set_xlabel("step")
         axis.set_title(title)
         axis.grid(alpha=0.3)
-    axes[-1].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     _save(fig, plt, path)

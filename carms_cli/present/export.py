@@ -88,7 +88,8 @@ def train_csv(record) -> str:
 
 VAE_CSV_FIELDS = [
     "seed", "estimator", "samples", "step", "train_neg_elbo", "test_neg_elbo", "train_neg_bound", "test_neg_bound",
-    "log10_variance", "variance_ratio_to_loorf", "ms_per_step",
+    "log10_variance", "variance_ratio_to_loorf", "encoder_param_log10_variance",
+    "encoder_param_variance_ratio_to_loorf", "ms_per_step",
 ]  # fmt: skip
 
 
@@ -108,6 +109,8 @@ def vae_csv(record) -> str:
 VAE_VARIANCE_CSV_FIELDS = [
     "estimator", "samples", "replicates", "variance_total", "variance_ci95_low", "variance_ci95_high",
     "variance_ratio_to_loorf", "variance_times_evaluations", "bias_reference", "max_abs_z", "threshold", "biased",
+    "encoder_param_variance_total", "encoder_param_variance_ci95_low", "encoder_param_variance_ci95_high",
+    "encoder_param_variance_ratio_to_loorf", "encoder_param_variance_times_evaluations",
 ]  # fmt: skip
 
 
@@ -118,8 +121,10 @@ def vae_variance_csv(record) -> str:
     writer.writerow(VAE_VARIANCE_CSV_FIELDS)
     for row in record.rows:
         low, high = row.variance_ci95
+        param_low, param_high = row.encoder_param_variance_ci95
         values = [row.estimator, row.samples, row.replicates, row.variance_total, low, high,
                   row.variance_ratio_to_loorf, row.variance_times_evaluations, row.bias_reference, row.max_abs_z,
-                  row.threshold, row.biased]  # fmt: skip
+                  row.threshold, row.biased, row.encoder_param_variance_total, param_low, param_high,
+                  row.encoder_param_variance_ratio_to_loorf, row.encoder_param_variance_times_evaluations]  # fmt: skip
         writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()

@@ -601,6 +601,7 @@ def print_vae_record(record) -> None:
             _mean_sd(s.values["test_neg_bound"], ".2f"),
             _mean_sd(s.values["log10_variance"], ".3f"),
             _mean_sd(s.values["variance_ratio_to_loorf"], ".3f"),
+            _mean_sd(s.values["encoder_param_variance_ratio_to_loorf"], ".3f"),
             f"{s.ms_per_step:.2f}" if s.ms_per_step is not None else "–",
         ]
         for s in record.summaries()
@@ -611,9 +612,16 @@ def print_vae_record(record) -> None:
         f"test −bound({k})": f"test −bound({k}): {k}-sample importance-weighted bound",
         "log10 var": "log10 var: Σ per-coordinate variance of the logit gradient per example, at frozen parameters",
         "÷loorf": "÷loorf: that variance ÷ LOORF's on the same parameters and batch",
+        "param ÷loorf": "param ÷loorf: the same ratio for the encoder-parameter gradient (estimates backpropagated)",
         "ms/step": "ms/step: training step time, evaluations excluded",
     }
-    columns = ["estimator", "n", "evals/step", "train −ELBO", f"test −bound({k})", "log10 var", "÷loorf", "ms/step"]
+    if "exact" in config.estimators:
+        notes["n"] = (
+            f"exact: the exact ELBO gradient by enumeration of all {config.categories**config.dims:,} configurations "
+            "(n column), variance 0"
+        )
+    columns = ["estimator", "n", "evals/step", "train −ELBO", f"test −bound({k})", "log10 var", "÷loorf",
+               "param ÷loorf", "ms/step"]  # fmt: skip
     print_table(columns, rows, header=header, notes=notes)
 
 
@@ -628,6 +636,7 @@ def print_vae_variance(record) -> None:
     rows = []
     for r in record.rows:
         verdict = ("BIASED" if r.biased else "ok") + ("" if r.unbiased_by_design else "*")
+        half = (r.encoder_param_variance_ci95[1] - r.encoder_param_variance_ci95[0]) / 2
         rows.append(
             [
                 r.estimator,
@@ -637,6 +646,10 @@ def print_vae_variance(record) -> None:
                 f"{r.variance_total:.4g} ±{(r.variance_ci95[1] - r.variance_ci95[0]) / 2:.2g}",
                 f"{r.variance_ratio_to_loorf:.3f}" if r.variance_ratio_to_loorf is not None else "–",
                 f"{r.variance_times_evaluations:.4g}",
+                f"{r.encoder_param_variance_total:.4g} ±{half:.2g}",
+                f"{r.encoder_param_variance_ratio_to_loorf:.3f}" if r.encoder_param_variance_ratio_to_loorf is not None
+                else "–",
+                f"{r.encoder_param_variance_times_evaluations:.4g}",
             ]
         )
     notes = {
@@ -645,6 +658,10 @@ def print_vae_variance(record) -> None:
         "var total ±95%": "var total: Σ per-coordinate variance of the logit gradient per example",
         "÷loorf": "÷loorf: ratio to LOORF's at the same n",
         "var×evals": "var×evals: var total × n",
+        "param var ±95%": "param var: Σ per-coordinate variance of the encoder-parameter gradient of the minibatch "
+        "(each estimate backpropagated through the encoder)",
+        "param ÷loorf": "param ÷loorf, param var×evals: its ratio to LOORF's at the same n, and × n",
     }
-    columns = ["estimator", "n", "bias", "max|z| (thr)", "var total ±95%", "÷loorf", "var×evals"]
+    columns = ["estimator", "n", "bias", "max|z| (thr)", "var total ±95%", "÷loorf", "var×evals", "param var ±95%",
+               "param ÷loorf", "param var×evals"]  # fmt: skip
     print_table(columns, rows, header=header, notes=notes, keys=2)

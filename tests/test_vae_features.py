@@ -1,0 +1,177 @@
+"""``carms vae``: exact-gradient reference, encoder-parameter variance, variance at a train checkpoint, digits."""
+
+import json
+
+import numpy as np
+import pytest
+
+from carms_cli.discrete.exact.moments import exact_moments
+from carms_cli.discrete.objectives import Objective
+from carms_cli.discrete.problem import Problem
+from carms_cli.discrete.registry import get_estimator
+from carms_cli.models import gradients, network, training
+from carms_cli.models.network import Latent
+from carms_cli.models.variance import parameter_moments
+
+SMALL = ("--pixels", 8, "--steps", 6, "--eval-every", 3, "--batch", 5, "--eval-examples", 20, "--eval-k", 3,
+         "--replicates", 5, "--variance-batch", 3, "-q")  # fmt: skip
+
+
+def numbers(record: dict) -> dict:
+    """The record without its timings."""
+    record = json.loads(json.dumps(record))
+    for item in record["runs"] + record["summary"]:
+        item.pop("ms_per_step")
+    return record
+
+
+def model(arch_name, latent, batch=3, pixels=5, seed=3):
+    rng = np.random.default_rng(seed)
+    arch = network.architecture(arch_name, pixels, latent, hidden=4)
+    x = (rng.random((batch, pixels)) < 0.5).astype(float)
+    mean = np.full(pixels, 0.4)
+    params = {k: v + rng.normal(size=v.shape) for k, v in network.init_params(arch, mean, seed).items()}
+    return arch, params, x, mean
+
+
+def estimates(arch, params, x, mean, name, samples, replicates, seed=5):
+    logits, enc_inputs = network.encode(arch, params, x, mean)
+    probs = np.exp(network.log_softmax(logits))
+
+    def objective(z):
+        return network.forward(arch, params, x, z, mean, logits=logits).f
+
+    g = gradients.logit_gradients(get_estimator(name), probs, objective, samples, seed, replicates).g
+    return g, probs, enc_inputs
+
+
+# ---- the exact-gradient reference run --------------------------------------------------------------------------
+
+
+def test_exact_reference_run_in_table_json_and_csv(cli, tmp_path):
+    args = ("vae", "train", "--data", "planted:2x3", "--latent", "2x3", "-e", "loorf,exact,carms", *SMALL)
+    first = cli(*args, "--json", "-")
+    assert first.code == 0, first.err
+    record = first.json()
+    assert record["config"]["estimators"] == ["loorf", "exact", "carms"]
+    exact = record["runs"][1]
+    assert exact["estimator"] == "exact" and exact["samples"] == 9 and exact["evaluations_per_step"] == 9 * 5
+    for row in exact["checkpoints"]:
+        assert row["log10_variance"] is None and row["variance_ratio_to_loorf"] == 0.0
+        assert row["encoder_param_log10_variance"] is None and row["encoder_param_variance_ratio_to_loorf"] == 0.0
+        assert np.isfinite(row["train_neg_elbo"]) and np.isfinite(row["test_neg_bound"])
+    # deterministic: the same numbers again
+    assert numbers(cli(*args, "--json", "-").json()) == numbers(record)
+    csv_path = tmp_path / "v.csv"
+    table = cli(*args[:-1], "--csv", csv_path)
+    assert table.code == 0, table.err
+    assert "exact" in table.out and "all 9 configurations" in table.out
+    assert sum(line.split(",")[1] == "exact" for line in csv_path.read_text().splitlines()) == 2
+
+
+def test_exact_reference_steps_along_the_enumerated_gradient():
+    """One exact step from the shared start is Adam's first step on the enumerated ELBO gradient of the minibatch."""
+    from carms_cli.analysis.vae import VaeConfig, make_setup
+    from carms_cli.models import data
+
+    config = VaeConfig("planted:2x3", 2, 3, False, "mlp", 4, 3, ("exact",), 1, 5, 1e-3, 1e-2,
+                       "dynamic", 1, 3, 10, 5, 3, (0,))  # fmt: skip
+    setup = make_setup(config, data.planted(2, 3, 8, (40, 10, 10), 0))
+    state = training.start(setup, 0)
+    start = {k: v.copy() for k, v in state.params.items()}
+    training.train_step(setup, training.estimator("exact"), 0, state)
+    g = network.exact_gradient(setup.arch, start, training.minibatch(setup, 0, 0), setup.train_mean)
+    for name, value in start.items():
+        rate = setup.prior_lr if name == "prior" else setup.lr
+        expected = value + rate * g[name] / (np.abs(g[name]) + training.ADAM_EPSILON)
+        np.testing.assert_allclose(state.params[name], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_exact_reference_is_refused_above_4096_configurations(cli):
+    result = cli("vae", "train", "--latent", "5x6", "-e", "loorf,exact", *SMALL)
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "6^5 configurations" in result.err and "4,096" in result.err
+
+
+# ---- encoder-parameter gradient variance -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arch_name", "latent", "name", "samples"),
+    [
+        ("linear", Latent(2, 3), "loorf", 3),
+        ("mlp", Latent(2, 3), "carms", 3),
+        ("mlp", Latent(3, 2, binary=True), "disarm", 2),
+    ],
+)
+def test_parameter_gradient_mean_is_the_exact_parameter_gradient(arch_name, latent, name, samples):
+    arch, params, x, mean = model(arch_name, latent)
+    replicates = 20_000
+    g, _, enc_inputs = estimates(arch, params, x, mean, name, samples, replicates)
+    moments = parameter_moments(arch, params, enc_inputs, g)
+    exact = network.encoder_gradient(arch, params, enc_inputs, network.exact(arch, params, x, mean).logit_gradient)
+    assert set(moments.mean) == set(exact) == {k for k in params if k.startswith("enc.")}
+    for key, value in exact.items():
+        z = (moments.mean[key] - value) / np.sqrt(moments.variance[key] / replicates)
+        assert np.abs(z).max() < 5, key
+    # the per-coordinate variance and the total agree with the replicates' parameter gradients taken one by one
+    each = network.encoder_gradient(arch, params, enc_inputs, g[:50])
+    small = parameter_moments(arch, params, enc_inputs, g[:50])
+    for key, value in each.items():
+        np.testing.assert_allclose(small.variance[key], value.var(axis=0, ddof=1), rtol=1e-10)
+    total = sum(value.var(axis=0, ddof=1).sum() for value in each.values())
+    assert small.total == pytest.approx(total, rel=1e-10)
+
+
+def test_linear_encoder_parameter_variance_is_the_transformed_logit_covariance(monkeypatch):
+    """Linear encoder: ∂S/∂W_pk = (1/B) Σ_b x̃_bp G_bk and ∂S/∂c_k = (1/B) Σ_b G_bk (x̃ = x − x̄).
+
+    So Var(∂W_pk) = (1/B²) Σ_{b,b'} x̃_bp x̃_b'p Cov(G_bk, G_b'k), in sample exactly (any chunking);
+    the examples' estimates are independent, so in expectation the total is
+    (1/B²) Σ_b (‖x̃_b‖² + 1) Σ_k Var(G_bk), with Var(G_bk) from the discrete family's exact oracle.
+    """
+    from carms_cli.models import variance
+
+    latent = Latent(2, 3)
+    arch, params, x, mean = model("linear", latent)
+    b = len(x)
+    replicates = 20_000
+    g, probs, enc_inputs = estimates(arch, params, x, mean, "carms", 3, replicates)
+    monkeypatch.setattr(variance, "CHUNK_FLOATS", 1000)  # several chunks
+    moments = parameter_moments(arch, params, enc_inputs, g)
+    centred = x - mean
+    flat = g.reshape(replicates, b, -1)
+    cov = np.einsum("rbk,rck->bck", flat - flat.mean(0), flat - flat.mean(0)) / (replicates - 1)  # Cov(G_bk, G_ck)
+    expected_w = np.einsum("bp,cp,bck->pk", centred, centred, cov) / b**2
+    expected_b = cov.sum(axis=(0, 1)) / b**2
+    np.testing.assert_allclose(moments.variance["enc.w0"], expected_w, rtol=1e-9)
+    np.testing.assert_allclose(moments.variance["enc.b0"], expected_b, rtol=1e-9)
+    # against the exact per-example variances
+    exact = network.exact(arch, params, x, mean)
+    oracle = 0.0
+    for i in range(b):
+        problem = Problem(
+            categories=latent.categories, samples=3, dims=latent.dims, probs=probs[i].copy(), probs_source="test",
+            objective=Objective("t", "t", np.zeros((latent.dims, latent.categories)), full=exact.f[:, i].copy()),
+            trials=replicates, seed=0,
+        )  # fmt: skip
+        oracle += (centred[i] @ centred[i] + 1.0) * exact_moments(problem, get_estimator("carms")).variance.sum()
+    oracle /= b**2
+    assert abs(moments.total - oracle) / (moments.half_width / 1.96) < 5
+
+
+def test_variance_command_reports_encoder_parameter_variance(cli, tmp_path):
+    result = cli("vae", "variance", "--latent", "2x3", "--pixels", 8, "-n", 2, "-e", "loorf,carms", "-r", 300,
+                 "--batch", 3, "--json", "-")  # fmt: skip
+    assert result.code == 0, result.err
+    rows = result.json()["results"]
+    assert rows[0]["encoder_param_variance_ratio_to_loorf"] == 1.0
+    for row in rows:
+        low, high = row["encoder_param_variance_ci95"]
+        assert 0 < low < row["encoder_param_variance_total"] < high
+        assert row["encoder_param_variance_times_evaluations"] == pytest.approx(2 * row["encoder_param_variance_total"])
+    table = cli("vae", "variance", "--latent", "2x3", "--pixels", 8, "-n", 2, "-e", "loorf,carms", "-r", 300,
+                "--batch", 3, "--csv", tmp_path / "v.csv")  # fmt: skip
+    assert "param var ±95%" in table.out
+    header = (tmp_path / "v.csv").read_text().splitlines()[0]
+    assert "encoder_param_variance_total" in header
