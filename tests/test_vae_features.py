@@ -175,3 +175,38 @@ def test_variance_command_reports_encoder_parameter_variance(cli, tmp_path):
     assert "param var ±95%" in table.out
     header = (tmp_path / "v.csv").read_text().splitlines()[0]
     assert "encoder_param_variance_total" in header
+
+
+# ---- scikit-learn's digits ---------------------------------------------------------------------------------------
+
+
+def test_digits_load_split_and_train(cli):
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    from carms_cli.models import data
+
+    digits = data.resolve("digits", 32, 7)
+    assert (digits.train.shape, digits.valid.shape, digits.test.shape) == ((1397, 64), (200, 64), (200, 64))
+    everything = np.vstack([digits.train, digits.valid, digits.test])
+    original = load_digits().data / 16.0
+    assert everything.min() == 0.0 and everything.max() == 1.0 and not digits.binary
+    # a permutation of all 1,797 images, the same whatever the run's seed
+    np.testing.assert_array_equal(np.sort(everything, axis=0), np.sort(original, axis=0))
+    assert {tuple(row) for row in everything} == {tuple(row) for row in original}
+    np.testing.assert_array_equal(data.resolve("digits", 8, 0).test, digits.test)
+    result = cli("vae", "train", "--data", "digits", "--latent", "2x3", "-e", "loorf", "--binarisation", "static",
+                 *SMALL, "--json", "-")  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.json()["dataset"] == "digits (scikit-learn): 1,397/200/200 train/valid/test images of 64 pixels"
+
+
+def test_digits_without_scikit_learn_is_one_line_exit_2(cli, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    for command in ("train", "variance"):
+        result = cli("vae", command, "--data", "digits", "-q")
+        assert result.code == 2 and result.err.count("\n") == 1, result.err
+        assert "pip install 'carms-cli[digits]'" in result.err

@@ -112,7 +112,12 @@ def _positive(name: str, value: float) -> None:
 
 
 Data = Annotated[
-    str, typer.Option("--data", help="planted:DxC, planted:M (binary) or PATH.npz (keys train, valid, test).")
+    str,
+    typer.Option(
+        "--data",
+        help="planted:DxC, planted:M (binary), digits (scikit-learn's 8×8 digits; the digits extra) or PATH.npz "
+        "(keys train, valid, test).",
+    ),
 ]
 LatentOption = Annotated[
     str | None,

@@ -2,6 +2,9 @@
 
 - ``planted:DxC`` (or ``planted:M`` binary): z from a random categorical prior, x from a random
   linear decoder, so that at tiny D·C the exact log p(x) and ELBO gradients are enumerable;
+- ``digits``: scikit-learn's ``load_digits`` (the ``digits`` extra), 1,797 8×8 images with values
+  0..16 as intensities ``v/16`` in [0, 1], split by a fixed seeded permutation into
+  :data:`DIGITS_SIZES` train/valid/test images;
 - ``PATH.npz`` with keys ``train``, ``valid``, ``test``: uint8 0/1 or floats in [0, 1], one
   row per image (any trailing shape is flattened).
 
@@ -132,10 +135,34 @@ def static(dataset: Dataset, seed: int) -> Dataset:
 
 #: Images per split of planted data (train, valid, test).
 PLANTED_SIZES = (2000, 500, 500)
+#: ``--data`` name of scikit-learn's digits.
+DIGITS = "digits"
+#: Images per split of the digits (train, valid, test): 1,797 in all.
+DIGITS_SIZES = (1397, 200, 200)
+#: Seed of the digits' split permutation: the same split for every run.
+DIGITS_SPLIT_SEED = 0
+
+
+def digits() -> Dataset:
+    """scikit-learn's 1,797 8×8 digits, intensities ``v/16`` in [0, 1], split by a fixed seeded permutation.
+
+    Without scikit-learn: InputError naming the ``digits`` extra.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise InputError("--data digits needs scikit-learn: pip install 'carms-cli[digits]'") from None
+    images = np.asarray(load_digits().data, dtype=np.float64) / 16.0  # (1797, 64), values 0..16
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(images.shape[0])
+    cuts = np.cumsum(DIGITS_SIZES)[:-1]
+    train, valid, test = (np.ascontiguousarray(images[part]) for part in np.split(order, cuts))
+    return Dataset("digits (scikit-learn)", train, valid, test)
 
 
 def resolve(spec: str, pixels: int, seed: int) -> Dataset:
-    """``planted:DxC`` / ``planted:M`` (``pixels`` per image, data seed ``seed``) or a ``.npz`` path."""
+    """``planted:DxC`` / ``planted:M`` (``pixels`` per image, data seed ``seed``), ``digits`` or a ``.npz`` path."""
+    if spec.strip().lower() == DIGITS:
+        return digits()
     planted_spec = parse_planted(spec)
     if planted_spec is not None:
         return planted(planted_spec[0], planted_spec[1], pixels, PLANTED_SIZES, seed)
