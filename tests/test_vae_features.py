@@ -210,3 +210,81 @@ def test_digits_without_scikit_learn_is_one_line_exit_2(cli, monkeypatch):
         result = cli("vae", command, "--data", "digits", "-q")
         assert result.code == 2 and result.err.count("\n") == 1, result.err
         assert "pip install 'carms-cli[digits]'" in result.err
+
+
+# ---- variance at a train checkpoint ------------------------------------------------------------------------------
+
+
+def test_variance_at_the_parameters_a_train_checkpoint_saved(cli, tmp_path):
+    from carms_cli.analysis.vae import VaeConfig, make_setup
+    from carms_cli.models import checkpoint, data
+    from carms_cli.models.variance import Frozen, study
+
+    path = tmp_path / "state.npz"
+    trained = cli("vae", "train", "--data", "planted:2x3", "--latent", "2x3", "--arch", "mlp", "--hidden", 5,
+                  "-e", "loorf,carms", "--seeds", 1, "--checkpoint", path, *SMALL, "--json", "-")  # fmt: skip
+    assert trained.code == 0, trained.err
+    saved = checkpoint.parameters(str(path))
+    assert (saved.estimator, saved.seed, saved.step, saved.pixels) == ("carms", 1, 6, 8)
+    # the file holds the parameters the last run ended with: retrain it here
+    config = VaeConfig(**{**trained.json()["config"], "estimators": ("carms",), "seeds": (1,)})
+    dataset = data.planted(2, 3, 8, data.PLANTED_SIZES, 1)
+    setup = make_setup(config, dataset)
+    state = training.start(setup, 1)
+    while state.step < config.steps:
+        training.train_step(setup, get_estimator("carms"), 1, state)
+    assert set(saved.params) == set(state.params)
+    for name, value in state.params.items():
+        np.testing.assert_array_equal(saved.params[name], value)
+    # vae variance --checkpoint measures at exactly those parameters (the train run's data seed, its own --seed)
+    result = cli("vae", "variance", "--checkpoint", path, "-n", 2, "-e", "loorf,carms", "-r", 200, "--batch", 3,
+                 "--seed", 0, "--json", "-")  # fmt: skip
+    assert result.code == 0, result.err
+    record = result.json()
+    assert record["parameters"] == {"seed": 1, "estimator": "carms", "step": 6}
+    assert record["config"]["arch"] == "mlp" and record["config"]["hidden"] == 5
+    eval_setup = make_setup(VaeConfig(**{**config.__dict__, "seeds": (0,), "variance_batch": 3}), dataset)
+    frozen = Frozen(setup.arch, state.params, training.variance_batch(eval_setup, 0), setup.train_mean)
+    rows = study(frozen, [get_estimator("loorf"), get_estimator("carms")], [2], 200, 0, 1e-3)
+    assert [r["variance_total"] for r in record["results"]] == [r.variance_total for r in rows]
+    assert [r["encoder_param_variance_total"] for r in record["results"]] == [
+        r.encoder_param_variance_total for r in rows
+    ]
+    table = cli("vae", "variance", "--checkpoint", path, "--arch", "mlp", "--latent", "2x3", "-n", 2, "-r", 20,
+                "--batch", 2)  # fmt: skip
+    assert table.code == 0, table.err
+    assert f"parameters from {path} (carms, seed 1, step 6)" in table.out.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--arch", "linear"), "--arch linear conflicts with the checkpoint's --arch mlp"),
+        (("--latent", "3x2"), "--latent 3x2 conflicts with the checkpoint's --latent 2x3"),
+        (("--binary", "2"), "--binary 2 conflicts with the checkpoint's --latent 2x3"),
+        (("--hidden", "6"), "--hidden 6 conflicts"),
+        (("--pixels", "9"), "--pixels 9 conflicts"),
+        (("--data", "planted:3x3"), "--data planted:3x3 conflicts"),
+        (("--structured",), "--structured conflicts with the checkpoint's model"),
+        (("--warmup-steps", "2"), "--warmup-steps does not apply"),
+    ],
+)
+def test_variance_checkpoint_conflicts_are_one_line_exit_2(cli, tmp_path, args, message):
+    path = tmp_path / "state.npz"
+    trained = cli("vae", "train", "--data", "planted:2x3", "--latent", "2x3", "--arch", "mlp", "--hidden", 5,
+                  "-e", "loorf", "--checkpoint", path, *SMALL)  # fmt: skip
+    assert trained.code == 0, trained.err
+    result = cli("vae", "variance", "--checkpoint", path, *args, "-q")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert message in result.err
+
+
+def test_variance_checkpoint_without_parameters(cli, tmp_path):
+    from carms_cli.models import checkpoint
+
+    path = tmp_path / "old.npz"
+    checkpoint.save(str(path), {"data": "planted:2x3"}, [], 1, None)
+    result = cli("vae", "variance", "--checkpoint", path, "-q")
+    assert result.code == 2 and "holds no model parameters" in result.err
+    missing = cli("vae", "variance", "--checkpoint", tmp_path / "none.npz", "-q")
+    assert missing.code == 2 and "no checkpoint at" in missing.err

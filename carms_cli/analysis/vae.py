@@ -17,6 +17,7 @@ import numpy as np
 
 from carms_cli import __version__
 from carms_cli.core.blas import single_thread
+from carms_cli.core.errors import InputError
 from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import checkpoint, network, training
 from carms_cli.models.data import Dataset, static
@@ -238,6 +239,7 @@ def vae_record(
             spec = training.estimator(name)
             if state is None:
                 state = training.start(setup, seed)
+            label = {"seed": seed, "estimator": name, "pixels": dataset.pixels}
             while state.step < config.steps:
                 started = time.perf_counter()
                 training.train_step(setup, spec, seed, state)
@@ -248,11 +250,13 @@ def vae_record(
                 if state.step % config.eval_every == 0 or state.step == config.steps:
                     state.checkpoints.append(training.evaluate(setup, spec, seed, state))
                     if checkpoint_path is not None:
-                        checkpoint.save(checkpoint_path, meta, finished, index, state)
+                        label["step"] = state.step
+                        checkpoint.save(checkpoint_path, meta, finished, index, state, label)
             finished.append(_finish(config, seed, name, state))
-            state = None
             if checkpoint_path is not None:
-                checkpoint.save(checkpoint_path, meta, finished, index + 1, None)
+                label["step"] = state.step
+                checkpoint.save(checkpoint_path, meta, finished, index + 1, None, label, final=state.params)
+            state = None
     runs = tuple(VaeRun(**{**r, "checkpoints": tuple(r["checkpoints"])}) for r in finished)
     return VaeRecord(config, dataset.describe(), _describe(setup.arch), runs)
 
@@ -281,6 +285,8 @@ class VaeVarianceConfig:
     significance: float
     seed: int
     structured: bool = False
+    #: parameters from ``carms vae train --checkpoint PATH`` instead of a warm-up
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,8 @@ class VaeVarianceRecord:
     model: str
     rows: tuple
     schema: str = VARIANCE_SCHEMA
+    #: whose parameters a ``--checkpoint`` held: ``seed``, ``estimator``, ``step`` (None after a warm-up)
+    parameters: dict | None = None
 
     def to_dict(self) -> dict:
         """Return the ``carms-cli/vae-variance/1`` JSON layout."""
@@ -301,6 +309,7 @@ class VaeVarianceRecord:
             "config": json.loads(json.dumps(asdict(self.config))),
             "dataset": self.dataset,
             "model": self.model,
+            "parameters": self.parameters,
             "results": [asdict(row) for row in self.rows],
         }
 
@@ -317,8 +326,14 @@ def _describe(arch) -> str:
     )
 
 
-def vae_variance_record(config: VaeVarianceConfig, dataset: Dataset) -> VaeVarianceRecord:
-    """Freeze the seed's parameters (after ``warmup_steps`` LOORF steps) and a minibatch; run the study."""
+def vae_variance_record(
+    config: VaeVarianceConfig, dataset: Dataset, saved: checkpoint.Saved | None = None
+) -> VaeVarianceRecord:
+    """Freeze the seed's parameters (after ``warmup_steps`` LOORF steps) and a minibatch; run the study.
+
+    ``saved``: freeze the parameters a ``carms vae train`` checkpoint holds instead (``config``
+    then carries its model options; ``dataset`` is its data).
+    """
     from carms_cli.models.variance import Frozen, study
 
     train = VaeConfig(
@@ -346,10 +361,16 @@ def vae_variance_record(config: VaeVarianceConfig, dataset: Dataset) -> VaeVaria
     setup = make_setup(train, dataset)
     with single_thread():
         state = training.start(setup, config.seed)
+        if saved is not None:
+            shapes = {name: value.shape for name, value in state.params.items()}
+            if {name: value.shape for name, value in saved.params.items()} != shapes:
+                raise InputError(f"--checkpoint: '{config.checkpoint}' holds parameters of another architecture")
+            state.params = saved.params
         loorf = get_estimator("loorf")
         while state.step < config.warmup_steps:
             training.train_step(setup, loorf, config.seed, state)
         frozen = Frozen(setup.arch, state.params, training.variance_batch(setup, config.seed), setup.train_mean)
         specs = [get_estimator(name) for name in config.estimators]
         rows = study(frozen, specs, list(config.samples), config.replicates, config.seed, config.significance)
-    return VaeVarianceRecord(config, dataset.describe(), _describe(setup.arch), tuple(rows))
+    parameters = None if saved is None else {"seed": saved.seed, "estimator": saved.estimator, "step": saved.step}
+    return VaeVarianceRecord(config, dataset.describe(), _describe(setup.arch), tuple(rows), parameters=parameters)

@@ -301,21 +301,69 @@ def parse_sample_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def from_checkpoint(saved, given: dict) -> dict:
+    """Return the model options of a train checkpoint; InputError naming a given option that differs.
+
+    ``given`` maps option names to the values given on the command line (None: not given).
+    """
+    config = saved.config
+    latent = (
+        f"--binary {config['dims']}" if config["binary"] else f"--latent {config['dims']}x{config['categories']}"
+    )
+    model = {
+        "--data": config["data"],
+        "--arch": config["arch"],
+        "--hidden": config["hidden"],
+        "--pixels": saved.pixels,
+        "--structured": config["structured"],
+    }
+    for name, value in given.items():
+        if value is None or value is False:
+            continue
+        if name in ("--latent", "--binary"):
+            if (f"{name} {value}" if name == "--binary" else "--latent {}x{}".format(*parse_latent(value))) != latent:
+                raise InputError(f"{name} {value} conflicts with the checkpoint's {latent} (leave it out)")
+        elif name == "--structured":
+            if not model[name]:
+                raise InputError("--structured conflicts with the checkpoint's model (trained without --structured)")
+        elif name == "--warmup-steps":
+            raise InputError("--warmup-steps does not apply with --checkpoint (its parameters are frozen as saved)")
+        elif value != model[name]:
+            raise InputError(f"{name} {value} conflicts with the checkpoint's {name} {model[name]} (leave it out)")
+    return model
+
+
 def variance(
-    data: Data = "planted:3x4",
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="planted:DxC, planted:M (binary), digits (scikit-learn's 8×8 digits; the digits extra) or PATH.npz "
+            "(keys train, valid, test); default planted:3x4.",
+        ),
+    ] = None,
     latent: LatentOption = None,
     binary: BinaryOption = None,
-    arch: Arch = ArchName.linear,
-    hidden: Hidden = 200,
-    pixels: Pixels = 32,
+    arch: Annotated[
+        ArchName | None, typer.Option("--arch", help="linear (default), or mlp (two hidden LeakyReLU layers).")
+    ] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden units per layer of --arch mlp (200).")] = None,
+    pixels: Annotated[int | None, typer.Option("--pixels", help="Pixels per image of planted data (32).")] = None,
     structured: Structured = False,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="Measure at the parameters saved by 'carms vae train --checkpoint PATH' (its model and data).",
+        ),
+    ] = None,
     samples: Annotated[str, typer.Option("--samples", "-n", help="Samples per estimate: '4' or '2,4,8'.")] = "4",
     estimators: Estimators = None,
     replicates: Annotated[int, typer.Option("--replicates", "-r", help="Independent estimates R.")] = 1000,
     batch: Annotated[int, typer.Option("--batch", help="Examples of the frozen minibatch.")] = 10,
     warmup_steps: Annotated[
-        int, typer.Option("--warmup-steps", help="LOORF training steps before the parameters are frozen.")
-    ] = 0,
+        int | None, typer.Option("--warmup-steps", help="LOORF training steps before the parameters are frozen (0).")
+    ] = None,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of the warm-up (prior: 10×).")] = 1e-3,
     significance: Annotated[
         float, typer.Option("--significance", help="Family-wise level of the Bonferroni bias test.")
@@ -332,7 +380,27 @@ def variance(
 
     Example: carms vae variance --latent 3x4 --samples 2,4 -e loorf,carms --replicates 2000
     """
-    dims, categories = resolve_latent(latent, binary)
+    saved = None
+    if checkpoint is not None:
+        from carms_cli.models.checkpoint import parameters
+
+        saved = parameters(checkpoint)
+        given = {"--data": data, "--latent": latent, "--binary": binary, "--arch": arch.value if arch else None,
+                 "--hidden": hidden, "--pixels": pixels, "--structured": structured,
+                 "--warmup-steps": warmup_steps or None}  # fmt: skip
+        model_options = from_checkpoint(saved, given)
+        data, hidden, pixels = model_options["--data"], model_options["--hidden"], model_options["--pixels"]
+        arch, structured = ArchName(model_options["--arch"]), model_options["--structured"]
+        dims, categories = saved.config["dims"], saved.config["categories"]
+        binary = dims if saved.config["binary"] else None
+        latent = None
+    else:
+        dims, categories = resolve_latent(latent, binary)
+    data = "planted:3x4" if data is None else data
+    arch = ArchName.linear if arch is None else arch
+    hidden = 200 if hidden is None else hidden
+    pixels = 32 if pixels is None else pixels
+    warmup_steps = 0 if warmup_steps is None else warmup_steps
     _check_model(hidden, pixels)
     sizes = parse_sample_sizes(samples)
     if replicates < 2 or batch < 1 or warmup_steps < 0 or seed < 0:
@@ -342,7 +410,7 @@ def variance(
         raise InputError(f"--significance must be in (0, 1), got {significance}")
     if json_out == "-" and csv_out == "-":
         raise InputError("--json - and --csv - cannot both write to stdout")
-    check_outputs({"--json": json_out, "--csv": csv_out}, {"--data": data})
+    check_outputs({"--json": json_out, "--csv": csv_out}, {"--data": data, "--checkpoint": checkpoint})
 
     from carms_cli.analysis.vae import VaeVarianceConfig, vae_variance_record
     from carms_cli.discrete.registry import parse_estimators
@@ -371,8 +439,9 @@ def variance(
         significance=significance,
         seed=seed,
         structured=structured,
+        checkpoint=checkpoint,
     )
-    dataset = resolve(data, pixels, seed)
+    dataset = resolve(data, pixels, seed if saved is None else saved.config["seeds"][0])
     _check_structured(structured, dataset)
     from carms_cli.models.memory import variance_bytes
 
@@ -383,7 +452,7 @@ def variance(
         max_memory,
         f"this variance run ({model.latent.describe()} latent, {replicates:,} replicates, batch {batch:,})",
     )
-    record = vae_variance_record(config, dataset)
+    record = vae_variance_record(config, dataset, saved)
     if json_out is not None:
         write_output(json_out, plain_json(record.to_dict()), "JSON")
     if csv_out is not None:

@@ -628,10 +628,16 @@ def print_vae_record(record) -> None:
 def print_vae_variance(record) -> None:
     """Print the table of ``carms vae variance``: one row per (n, estimator)."""
     config = record.config
+    saved = record.parameters
+    source = (
+        f"parameters of seed {config.seed} after {config.warmup_steps} LOORF steps"
+        if saved is None
+        else f"parameters from {config.checkpoint} ({saved['estimator']}, seed {saved['seed']}, step {saved['step']:,})"
+    )
     header = [
         f"carms-cli {record.to_dict()['version']} · vae variance · {record.model}",
-        f"data {record.dataset} · parameters of seed {config.seed} after {config.warmup_steps} LOORF steps · "
-        f"{config.batch} fixed examples · {config.replicates:,} estimates each",
+        f"data {record.dataset} · {source} · {config.batch} fixed examples (seed {config.seed}) · "
+        f"{config.replicates:,} estimates each",
     ]
     rows = []
     for r in record.rows:
