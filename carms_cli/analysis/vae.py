@@ -4,8 +4,10 @@ For every seed, every estimator starts from the same parameters and sees the sam
 (:mod:`carms_cli.models.training`); every ``eval_every`` steps and at the end a checkpoint row
 records train and test −ELBO and −k-sample bound, means over ``eval_examples`` examples
 of each once-binarised set (a seeded subset every run shares: split files may be ordered), and,
-at frozen parameters on a fixed minibatch, the logit-gradient variance of R independent
-estimates and its ratio to LOORF's.
+at frozen parameters on a fixed minibatch, the logit- and encoder-parameter-gradient variance of
+R independent estimates and their ratios to LOORF's. The run named ``exact`` steps along the
+exact minibatch ELBO gradient (enumeration, C^D ≤ 4096): the reference curve. ``carms vae
+variance`` freezes the parameters after a LOORF warm-up, or those a train checkpoint saved.
 """
 
 import json
