@@ -288,3 +288,9 @@ def test_variance_checkpoint_without_parameters(cli, tmp_path):
     assert result.code == 2 and "holds no model parameters" in result.err
     missing = cli("vae", "variance", "--checkpoint", tmp_path / "none.npz", "-q")
     assert missing.code == 2 and "no checkpoint at" in missing.err
+
+
+def test_memory_estimate_counts_the_parameter_gradient_chunk():
+    from carms_cli.models import memory, variance
+
+    assert memory.CHUNK_FLOATS == variance.CHUNK_FLOATS

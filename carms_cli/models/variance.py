@@ -62,7 +62,8 @@ def moments(g: np.ndarray) -> Moments:
     )
 
 
-#: Floats of parameter gradients held at once while the encoder-parameter variance is accumulated.
+#: Floats of parameter gradients held at once while the encoder-parameter variance is accumulated
+#: (:mod:`carms_cli.models.memory` counts 3 copies).
 CHUNK_FLOATS = 1 << 22
 
 
