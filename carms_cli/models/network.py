@@ -255,22 +255,33 @@ def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean
     )
 
 
-def backward(arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarray) -> dict[str, np.ndarray]:
+def backward(
+    arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """∇θ of ``S(θ) = (1/B) Σ_b [(1/n) Σ_i f(z_ib) + ⟨G_b, l_b(θ_enc)⟩]`` (see the module docstring).
 
     Decoder: ``∂ log p(x|z)/∂η = x − σ(η)``, back through the layers on the drawn codes. Prior:
     ``∂ log p(z)/∂π_d = e_{z_d} − softmax(π_d)``. Encoder: G (B, D, C) back through the layers
     (binary: only ``G[..., 1]``, the φ coordinate, reaches them). f is held at the drawn z.
+    ``weights`` (n, B) replace the 1/n of sample i of example b (samples not drawn from q, e.g.
+    UNORD's without replacement, need their own unbiased weights).
     """
     latent = arch.latent
     n, b = fwd.z.shape[:2]
     grads: dict[str, np.ndarray] = {}
     sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
-    grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+    if weights is None:
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+    else:
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) * (weights / b)[..., None]).reshape(n * b, -1)
     _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
     if not arch.structured:
         prior_p = np.exp(log_softmax(prior_logits(latent, params)))
-        counts = (np.arange(latent.categories) == fwd.z[..., None]).sum(axis=(0, 1)) / (n * b)  # (D, C)
+        one_hot = np.arange(latent.categories) == fwd.z[..., None]
+        if weights is None:
+            counts = one_hot.sum(axis=(0, 1)) / (n * b)  # (D, C)
+        else:
+            counts = (one_hot * (weights / b)[..., None, None]).sum(axis=(0, 1))
         grads["prior"] = raw_gradient(latent, counts - prior_p)
     enc_out = raw_gradient(latent, logit_gradient) / b
     _mlp_backward(params, "enc", len(arch.encoder_sizes) - 1, fwd.enc_inputs, enc_out, grads)
@@ -323,3 +334,23 @@ def importance_bound(arch: Architecture, params, x: np.ndarray, train_mean: np.n
     f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits).f
     top = f.max(axis=0)
     return top + np.log(np.exp(f - top).mean(axis=0))
+
+
+def relaxed_log_likelihood(arch: Architecture, params, x: np.ndarray, codes: np.ndarray):
+    """``log p(x | c)`` (S, B) at dense codes c (S, B, width) and its gradient ∂/∂c (S, B, width).
+
+    The decoder takes ``2c − 1`` as it takes ``2·code(z) − 1``, so at a one-hot c (binary: bits)
+    this is :func:`decode_log_likelihood`. Backward pass: ``∂/∂η = x − σ(η)``, back through the
+    layers (``Wᵀ`` and the LeakyReLU slopes) to the input, times 2.
+    """
+    s, b, width = codes.shape
+    layers = len(arch.decoder_sizes) - 1
+    eta, inputs = _mlp_forward(params, "dec", layers, (2.0 * codes - 1.0).reshape(s * b, width))
+    target = np.broadcast_to(x[:, arch.outputs], (s, b, eta.shape[-1])).reshape(s * b, -1)
+    log_likelihood = (target * eta - softplus(eta)).sum(axis=-1).reshape(s, b)
+    g = target - 0.5 * (1.0 + np.tanh(0.5 * eta))
+    for i in reversed(range(layers)):
+        g = g @ params[f"dec.w{i}"].T
+        if i > 0:
+            g = np.where(inputs[i] > 0.0, g, LEAKY_SLOPE * g)
+    return log_likelihood, 2.0 * g.reshape(s, b, width)

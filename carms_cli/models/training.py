@@ -16,6 +16,7 @@ from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
+from carms_cli.models.objective import ModelObjective
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
@@ -86,21 +87,21 @@ def adam_ascent(setup: Setup, state: RunState, grads: dict[str, np.ndarray]) -> 
 
 
 def train_step(setup: Setup, spec: EstimatorSpec, seed: int, state: RunState) -> None:
-    """One step: encoder-logit gradient by ``spec``, pathwise decoder and prior gradients, Adam."""
+    """One step: encoder-logit gradient by ``spec``, pathwise decoder and prior gradients, Adam.
+
+    The decoder and prior gradient is taken on the samples f was last evaluated at (ARSM: its
+    swap configurations; the relaxations: the hard samples), with the estimate's weights.
+    """
     arch = setup.arch
     x = minibatch(setup, seed, state.step)
     logits, enc_inputs = network.encode(arch, state.params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
-    kept = {}
-
-    def objective(z):
-        kept["fwd"] = network.forward(arch, state.params, x, z, setup.train_mean, logits=logits)
-        return kept["fwd"].f
-
+    objective = ModelObjective(arch, state.params, x, setup.train_mean, logits)
     estimate = logit_gradients(spec, probs, objective, setup.samples, step_seed(seed, state.step))
-    fwd = kept["fwd"]
+    fwd = objective.last
     fwd.enc_inputs = enc_inputs
-    adam_ascent(setup, state, network.backward(arch, state.params, fwd, estimate.g[0]))
+    weights = None if estimate.weights is None else estimate.weights[0]
+    adam_ascent(setup, state, network.backward(arch, state.params, fwd, estimate.g[0], weights))
     state.step += 1
 
 
@@ -128,9 +129,7 @@ def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, see
     logits, _ = network.encode(setup.arch, params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
 
-    def objective(z):
-        return network.forward(setup.arch, params, x, z, setup.train_mean, logits=logits).f
-
+    objective = ModelObjective(setup.arch, params, x, setup.train_mean, logits)
     g = logit_gradients(spec, probs, objective, setup.samples, seed, setup.variance_replicates).g
     return float(g.var(axis=0, ddof=1).sum() / x.shape[0])
 

@@ -606,7 +606,7 @@ def print_vae_record(record) -> None:
         for s in record.summaries()
     ]
     notes = {
-        "evals/step": "evals/step: f evaluations per step (n × batch)",
+        "evals/step": "evals/step: f evaluations per step (n × batch; ARSM: K(K−1)/2+1 swaps; Gumbel: 2n)",
         "train −ELBO": "train −ELBO: 1-sample, last checkpoint",
         f"test −bound({k})": f"test −bound({k}): {k}-sample importance-weighted bound",
         "log10 var": "log10 var: Σ per-coordinate variance of the logit gradient per example, at frozen parameters",
