@@ -644,7 +644,7 @@ def print_vae_variance(record) -> None:
         "max|z| (thr)": "max|z| (thr): largest z vs Bonferroni threshold",
         "var total ±95%": "var total: Σ per-coordinate variance of the logit gradient per example",
         "÷loorf": "÷loorf: ratio to LOORF's at the same n",
-        "var×evals": "var×evals: var total × n",
+        "var×evals": "var×evals: var total × f evaluations (n; ARSM: its K(K−1)/2+1 swaps)",
     }
     columns = ["estimator", "n", "bias", "max|z| (thr)", "var total ±95%", "÷loorf", "var×evals"]
     print_table(columns, rows, header=header, notes=notes, keys=2)
