@@ -250,3 +250,18 @@ def test_variance_study_flags_the_relaxations_and_passes_unord_and_arsm():
     assert not rows["unord"].biased and not rows["arsm"].biased and not rows["loorf"].biased
     assert rows["gumbel-softmax:1"].biased and rows["gumbel-st:1"].biased
     assert rows["arsm"].variance_times_evaluations == pytest.approx(rows["arsm"].variance_total * 4)
+
+
+def test_cli_variance_and_train_with_the_joint_estimators(cli):
+    result = cli("vae", "variance", "--binary", 3, "--pixels", 8, "-n", 2, "-e", "loorf,unord,arsm,gumbel-softmax:0.5",
+                 "-r", 3000, "--batch", 2, "--json", "-")  # fmt: skip
+    assert result.code == 0, result.err
+    rows = {r["estimator"]: r for r in result.json()["results"]}
+    assert not rows["unord"]["biased"] and not rows["arsm"]["biased"] and rows["gumbel-softmax:0.5"]["biased"]
+    assert rows["arsm"]["variance_times_evaluations"] == pytest.approx(rows["arsm"]["variance_total"] * 2)
+    train = cli("vae", "train", "--data", "planted:2x3", "--latent", "2x3", "--pixels", 8, "--steps", 2,
+                "--eval-every", 2, "--batch", 5, "--eval-examples", 10, "--eval-k", 2, "--replicates", 3,
+                "--variance-batch", 2, "-n", 3, "-e", "unord,arsm,gumbel-st", "-q", "--json", "-")  # fmt: skip
+    assert train.code == 0, train.err
+    counts = {r["estimator"]: r["evaluations_per_step"] for r in train.json()["runs"]}
+    assert counts == {"unord": 15, "arsm": 20, "gumbel-st:1": 30}
