@@ -213,6 +213,8 @@ def test_refusals_and_evaluation_counts():
     assert "exceeds the K^D = 3" in gradients.refusal(unord, 3, 4, 1)
     with pytest.raises(InputError, match="at most 10"):
         gradients.check_estimators([unord], 10, 11, 20)
+    assert "overflows float64" in gradients.refusal(get_estimator("gumbel-softmax:1e-320"), 3, 2, 2)
+    assert gradients.refusal(get_estimator("gumbel-st:1e-300"), 3, 2, 2) is None
     assert gradients_joint.evaluations(arsm, 10, 4) == 46 and gradients_joint.evaluations(unord, 10, 4) == 4
     assert gradients_joint.evaluations_per_step(arsm, 4, 3, 5) == 35
     assert gradients_joint.evaluations_per_step(st, 4, 3, 5) == 30

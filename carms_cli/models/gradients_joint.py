@@ -21,6 +21,8 @@ per-example model objective, as its f. So at B = 1 the numbers are the discrete 
   is taken on the hard samples z, which are drawn from q.
 """
 
+import math
+
 import numpy as np
 
 from carms_cli.core.rng import stream_key
@@ -37,7 +39,12 @@ _RELAXED = (Weighting.GUMBEL_SOFTMAX, Weighting.STRAIGHT_THROUGH)
 
 
 def refusal(spec: EstimatorSpec, categories: int, samples: int, dims: int) -> str | None:
-    """Why ``spec`` cannot run at C categories, n samples and D variables per example, or None."""
+    """Why ``spec`` cannot run at C categories, n samples and D variables per example, or None.
+
+    The discrete family's rules, and for the relaxations a scale ``1/(nτ)`` that float64 holds.
+    """
+    if spec.weighting in _RELAXED and not math.isfinite(1.0 / (samples * spec.temperature)):
+        return f"estimator '{spec.name}': 1/(n·τ) overflows float64 at n = {samples}; use a larger temperature"
     return applicable(spec, categories, samples, dims)
 
 
