@@ -204,12 +204,19 @@ def run_samples(config: VaeConfig, name: str) -> int:
 
 
 def _finish(config: VaeConfig, seed: int, name: str, state: training.RunState) -> dict:
+    from carms_cli.models.gradients_joint import evaluations_per_step
+
     ms = 1000.0 * state.seconds / state.timed_steps if state.timed_steps else None
+    categories = 2 if config.binary else config.categories
     return {
         "seed": seed,
         "estimator": name,
         "samples": run_samples(config, name),
-        "evaluations_per_step": run_samples(config, name) * config.batch,
+        "evaluations_per_step": (
+            run_samples(config, name) * config.batch
+            if name == training.EXACT
+            else evaluations_per_step(get_estimator(name), categories, config.samples, config.batch)
+        ),
         "ms_per_step": ms,
         "checkpoints": state.checkpoints,
     }

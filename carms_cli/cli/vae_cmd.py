@@ -232,18 +232,21 @@ def train(
     default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
     others, exact_at = split_exact(estimators or default, dims, categories)
     specs = parse_estimators(others, categories, samples) if others is not None else []
-    check_estimators(specs, categories, samples)
+    check_estimators(specs, categories, samples, dims)
     names = [spec.name for spec in specs]
     if exact_at is not None:
         names.insert(exact_at, "exact")
     dataset = resolve(data, pixels, seed_list[0])
     _check_structured(structured, dataset)
+    from carms_cli.models.gradients_joint import evaluations_per_step
     from carms_cli.models.memory import train_bytes
 
     model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
-    per_example = max(samples, categories**dims if exact_at is not None else 0)
+    rows = max([evaluations_per_step(spec, categories, samples, 1) for spec in specs], default=0)  # per example
+    if exact_at is not None:
+        rows = max(rows, categories**dims)
     _check_vae_memory(
-        lambda size: train_bytes(model, size, per_example, eval_examples * eval_k, replicates, variance_batch),
+        lambda size: train_bytes(model, size, rows, eval_examples * eval_k, replicates, variance_batch),
         batch,
         max_memory,
         f"this training run ({model.latent.describe()} latent, {dataset.pixels:,} pixels, batch {batch:,})",
@@ -422,7 +425,7 @@ def variance(
     default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
     specs = parse_estimators(estimators or default, categories, min(sizes))
     for n in sizes:
-        check_estimators(specs, categories, n)
+        check_estimators(specs, categories, n, dims)
     config = VaeVarianceConfig(
         data=data,
         dims=dims,
@@ -443,11 +446,13 @@ def variance(
     )
     dataset = resolve(data, pixels, seed if saved is None else saved.config["seeds"][0])
     _check_structured(structured, dataset)
+    from carms_cli.models.gradients_joint import evaluations_per_step
     from carms_cli.models.memory import variance_bytes
 
     model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
+    rows = max(evaluations_per_step(spec, categories, n, 1) for spec in specs for n in sizes)  # per example
     _check_vae_memory(
-        lambda size: variance_bytes(model, size, max(sizes), replicates),
+        lambda size: variance_bytes(model, size, rows, replicates),
         batch,
         max_memory,
         f"this variance run ({model.latent.describe()} latent, {replicates:,} replicates, batch {batch:,})",

@@ -9,8 +9,8 @@ value of sample i for variable v is ``f_b(z_i)``, the per-example objective of e
 D sampled variables. Then ``g_v = Σ_i c_{i,v} (e_{z_{i,v}} − p_v)`` as in the discrete family.
 
 The estimators whose estimate is per-variable coefficients (REINFORCE, LOORF, the CARMS family,
-ARM, DisARM, ARMS) run here; UNORD (configurations without replacement over all B·D variables),
-ARSM and the Gumbel relaxations (which need f's tables or its extension to the simplex) do not.
+ARM, DisARM, ARMS) run here; UNORD, ARSM and the Gumbel relaxations, whose estimate is not, run
+per example on its D variables (:mod:`carms_cli.models.gradients_joint`).
 """
 
 from collections.abc import Callable
@@ -33,22 +33,23 @@ from carms_cli.discrete.sampling.samplers import Construction
 PER_VARIABLE = (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE, Weighting.ARM, Weighting.DISARM)
 
 
-def refusal(spec: EstimatorSpec, categories: int, samples: int) -> str | None:
-    """Why ``spec`` cannot give encoder gradients at C categories and n samples, or None."""
+def refusal(spec: EstimatorSpec, categories: int, samples: int, dims: int = 1) -> str | None:
+    """Why ``spec`` cannot give encoder gradients at C categories, n samples and D variables, or None."""
+    from carms_cli.models import gradients_joint
+
+    if spec.weighting in gradients_joint.JOINT:
+        return gradients_joint.refusal(spec, categories, samples, dims)
     if spec.weighting not in PER_VARIABLE:
-        return (
-            f"estimator '{spec.name}' does not run on models: its estimate is not per-variable "
-            "coefficients on independent variables (UNORD, ARSM and the Gumbel relaxations)"
-        )
+        return f"estimator '{spec.name}' does not run on models: no model form of its weighting"
     if spec.ratio != "exact":
         return f"estimator '{spec.name}' does not run on models: its importance ratio is not exact"
     return applicable(spec, categories, samples, 1)
 
 
-def check_estimators(specs: list[EstimatorSpec], categories: int, samples: int) -> None:
+def check_estimators(specs: list[EstimatorSpec], categories: int, samples: int, dims: int = 1) -> None:
     """Raise InputError naming the first estimator that cannot give encoder gradients."""
     for spec in specs:
-        reason = refusal(spec, categories, samples)
+        reason = refusal(spec, categories, samples, dims)
         if reason:
             raise InputError(reason)
 
@@ -64,6 +65,8 @@ class Estimates(NamedTuple):
     g: np.ndarray  # (R, B, D, C) estimates of ∇_l Σ_b E_q[f_b] per example
     z: np.ndarray  # (R, n, B, D) the samples
     f: np.ndarray  # (R, n, B) their objective values
+    #: (R, n, B) the decoder's weights of the samples (UNORD's unordered-set weights); None: 1/n
+    weights: np.ndarray | None = None
 
 
 def logit_gradients(
@@ -78,8 +81,14 @@ def logit_gradients(
 
     ``probs`` (B, D, C) are the encoder's probabilities; ``objective(z)`` maps samples z (S, B, D)
     to f (S, B). Replicate r is trial r of the discrete problem seeded ``seed``, so the same seed
-    draws the same samples whatever else runs.
+    draws the same samples whatever else runs. UNORD, ARSM and the Gumbel relaxations run per
+    example (:func:`carms_cli.models.gradients_joint.joint_gradients`; ARSM's z and f hold its
+    swap configurations, the relaxations need ``objective.relaxed``).
     """
+    from carms_cli.models import gradients_joint
+
+    if spec.weighting in gradients_joint.JOINT:
+        return Estimates(*gradients_joint.joint_gradients(spec, probs, objective, samples, seed, replicates))
     b, d_count, c = probs.shape
     width = b * d_count
     problem = Problem(

@@ -267,8 +267,9 @@ def backward(
     Decoder: ``∂ log p(x|z)/∂η = x − σ(η)``, back through the layers on the drawn codes. Prior:
     ``∂ log p(z)/∂π_d = e_{z_d} − softmax(π_d)``. Encoder: G (B, D, C) back through the layers
     (binary: only ``G[..., 1]``, the φ coordinate, reaches them). f is held at the drawn z.
-    ``weights`` (S, B), summing to 1, replace the sample weights ``1/(n·B)`` (the exact gradient
-    weighs every configuration z by ``q(z | x_b)/B``).
+    ``weights`` (S, B) replace the 1/n of sample i of example b (samples not drawn from q, e.g.
+    UNORD's without replacement, need their own unbiased weights; the exact gradient weighs every
+    configuration z by ``q(z | x_b)``).
     """
     latent = arch.latent
     n, b = fwd.z.shape[:2]
@@ -277,15 +278,15 @@ def backward(
     if weights is None:
         grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
     else:
-        grad_eta = ((fwd.x[:, arch.outputs] - sigma) * weights[..., None]).reshape(n * b, -1)
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) * (weights / b)[..., None]).reshape(n * b, -1)
     _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
     if not arch.structured:
         prior_p = np.exp(log_softmax(prior_logits(latent, params)))
-        one_hot = np.arange(latent.categories) == fwd.z[..., None]  # (S, B, D, C)
+        one_hot = np.arange(latent.categories) == fwd.z[..., None]
         if weights is None:
             counts = one_hot.sum(axis=(0, 1)) / (n * b)  # (D, C)
         else:
-            counts = (weights[..., None, None] * one_hot).sum(axis=(0, 1)) / weights.sum()
+            counts = (one_hot * (weights / b)[..., None, None]).sum(axis=(0, 1))
         grads["prior"] = raw_gradient(latent, counts - prior_p)
     grads.update(encoder_gradient(arch, params, fwd.enc_inputs, logit_gradient))
     return grads
@@ -356,7 +357,7 @@ def exact_gradient(arch: Architecture, params, x: np.ndarray, train_mean: np.nda
     """∇θ of the minibatch ELBO ``(1/B) Σ_b E_q[f_b]`` by enumeration of the C^D configurations.
 
     Decoder and prior: ``(1/B) Σ_b Σ_z q(z | x_b) ∇ f_b(z)`` (:func:`backward` with weights
-    ``q/B``); encoder: the exact logit gradient ``Σ_z q f (e_z − q)`` back through the layers
+    ``q``); encoder: the exact logit gradient ``Σ_z q f (e_z − q)`` back through the layers
     (the direct term ``Σ_z q ∇_l f = −Σ_z ∇_l q = 0``).
     """
     latent = arch.latent
@@ -369,4 +370,22 @@ def exact_gradient(arch: Architecture, params, x: np.ndarray, train_mean: np.nda
     probs = np.exp(log_softmax(logits))
     one_hot = (np.arange(latent.categories) == z[..., None]).astype(np.float64)
     logit_gradient = ((q * fwd.f)[..., None, None] * (one_hot - probs)).sum(axis=0)
-    return backward(arch, params, fwd, logit_gradient, weights=q / x.shape[0])
+    return backward(arch, params, fwd, logit_gradient, weights=q)
+def relaxed_log_likelihood(arch: Architecture, params, x: np.ndarray, codes: np.ndarray):
+    """``log p(x | c)`` (S, B) at dense codes c (S, B, width) and its gradient ∂/∂c (S, B, width).
+
+    The decoder takes ``2c − 1`` as it takes ``2·code(z) − 1``, so at a one-hot c (binary: bits)
+    this is :func:`decode_log_likelihood`. Backward pass: ``∂/∂η = x − σ(η)``, back through the
+    layers (``Wᵀ`` and the LeakyReLU slopes) to the input, times 2.
+    """
+    s, b, width = codes.shape
+    layers = len(arch.decoder_sizes) - 1
+    eta, inputs = _mlp_forward(params, "dec", layers, (2.0 * codes - 1.0).reshape(s * b, width))
+    target = np.broadcast_to(x[:, arch.outputs], (s, b, eta.shape[-1])).reshape(s * b, -1)
+    log_likelihood = (target * eta - softplus(eta)).sum(axis=-1).reshape(s, b)
+    g = target - 0.5 * (1.0 + np.tanh(0.5 * eta))
+    for i in reversed(range(layers)):
+        g = g @ params[f"dec.w{i}"].T
+        if i > 0:
+            g = np.where(inputs[i] > 0.0, g, LEAKY_SLOPE * g)
+    return log_likelihood, 2.0 * g.reshape(s, b, width)

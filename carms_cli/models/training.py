@@ -21,6 +21,7 @@ from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
+from carms_cli.models.objective import ModelObjective
 from carms_cli.models.variance import parameter_moments
 
 ADAM_BETAS = (0.9, 0.999)
@@ -103,7 +104,9 @@ def estimator(name: str) -> EstimatorSpec | None:
 def train_step(setup: Setup, spec: EstimatorSpec | None, seed: int, state: RunState) -> None:
     """One step: encoder-logit gradient by ``spec``, pathwise decoder and prior gradients, Adam.
 
-    ``spec`` None: the exact gradient of the minibatch ELBO by enumeration.
+    ``spec`` None: the exact gradient of the minibatch ELBO by enumeration. The decoder and prior
+    gradient is taken on the samples f was last evaluated at (ARSM: its swap configurations; the
+    relaxations: the hard samples), with the estimate's weights.
     """
     arch = setup.arch
     x = minibatch(setup, seed, state.step)
@@ -113,16 +116,12 @@ def train_step(setup: Setup, spec: EstimatorSpec | None, seed: int, state: RunSt
         return
     logits, enc_inputs = network.encode(arch, state.params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
-    kept = {}
-
-    def objective(z):
-        kept["fwd"] = network.forward(arch, state.params, x, z, setup.train_mean, logits=logits)
-        return kept["fwd"].f
-
+    objective = ModelObjective(arch, state.params, x, setup.train_mean, logits)
     estimate = logit_gradients(spec, probs, objective, setup.samples, step_seed(seed, state.step))
-    fwd = kept["fwd"]
+    fwd = objective.last
     fwd.enc_inputs = enc_inputs
-    adam_ascent(setup, state, network.backward(arch, state.params, fwd, estimate.g[0]))
+    weights = None if estimate.weights is None else estimate.weights[0]
+    adam_ascent(setup, state, network.backward(arch, state.params, fwd, estimate.g[0], weights))
     state.step += 1
 
 
@@ -152,9 +151,7 @@ def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, see
     logits, enc_inputs = network.encode(setup.arch, params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
 
-    def objective(z):
-        return network.forward(setup.arch, params, x, z, setup.train_mean, logits=logits).f
-
+    objective = ModelObjective(setup.arch, params, x, setup.train_mean, logits)
     g = logit_gradients(spec, probs, objective, setup.samples, seed, setup.variance_replicates).g
     param = parameter_moments(setup.arch, params, enc_inputs, g)
     return float(g.var(axis=0, ddof=1).sum() / x.shape[0]), param.total

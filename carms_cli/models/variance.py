@@ -4,17 +4,17 @@ For each estimator and n, ``R`` independent estimates ``g_r`` (B, D, C) of the p
 gradient ``∇_l E_q[f_b]`` on a fixed, once-binarised minibatch. Reported: the total variance
 ``V = (1/B) Σ_coordinates Var(g)`` (the mean over examples of the per-example total), with a
 95% interval from ``q_r = ‖g_r − ḡ‖²/B`` (``V = R/(R − 1) · mean q``, half-width
-``1.96 · sd(q)/√R``); its ratio to LOORF's at the same n; ``V × n`` (the variance at one
-evaluation per example); and a bias z-test of the mean: against the exact gradient by
-enumeration when ``C^D ≤`` :data:`MAX_ENUMERATED`, otherwise against an independent LOORF run
-of R estimates (two-sample ``z = (ḡ − ḡ_loorf)/√(SE² + SE_loorf²)``), Bonferroni over the
-coordinates.
+``1.96 · sd(q)/√R``); its ratio to LOORF's at the same n; ``V × evaluations`` (the variance at
+one evaluation per example: n, ARSM its K(K − 1)/2 + 1 swap configurations); and a bias z-test
+of the mean: against the exact gradient by enumeration when ``C^D ≤`` :data:`MAX_ENUMERATED`,
+otherwise against an independent LOORF run of R estimates (two-sample
+``z = (ḡ − ḡ_loorf)/√(SE² + SE_loorf²)``), Bonferroni over the coordinates.
 
 The same R estimates also give the variance of the encoder-PARAMETER gradient: each ``g_r`` back
 through the encoder (:func:`~carms_cli.models.network.encoder_gradient`, the gradient of the
 minibatch surrogate ``(1/B) Σ_b ⟨g_rb, l_b(θ_enc)⟩`` a training step uses), Σ over the encoder's
 weights and biases of the per-coordinate variance, with its interval, ratio to LOORF and
-×n. The map is linear (``J``, the encoder's transposed Jacobian at the minibatch), so the mean
+× evaluations. The map is linear (``J``, the encoder's transposed Jacobian at the minibatch), so the mean
 is ``J ḡ`` and ``q'_r = ‖J(g_r − ḡ)‖²`` is accumulated in chunks of replicates.
 """
 
@@ -27,6 +27,8 @@ from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.gradients import logit_gradients
+from carms_cli.models.gradients_joint import evaluations
+from carms_cli.models.objective import ModelObjective
 
 #: Largest number of latent configurations C^D the exact gradient enumerates.
 MAX_ENUMERATED = 4096
@@ -121,9 +123,7 @@ class Frozen:
         logits, _ = network.encode(self.arch, self.params, self.x, self.train_mean)
         probs = np.exp(network.log_softmax(logits))
 
-        def objective(z):
-            return network.forward(self.arch, self.params, self.x, z, self.train_mean, logits=logits).f
-
+        objective = ModelObjective(self.arch, self.params, self.x, self.train_mean, logits)
         return logit_gradients(spec, probs, objective, samples, seed, replicates).g
 
     def exact_gradient(self) -> np.ndarray | None:
@@ -186,6 +186,7 @@ def study(
                 against = REFERENCE
             threshold = bias_threshold(z.size, significance)
             max_z = float(np.abs(z).max())
+            evals = evaluations(spec, frozen.arch.latent.categories, n)
             rows.append(
                 VarianceRow(
                     estimator=spec.name,
@@ -194,7 +195,7 @@ def study(
                     variance_total=m.total,
                     variance_ci95=(m.total - m.half_width, m.total + m.half_width),
                     variance_ratio_to_loorf=m.total / reference.total if reference.total > 0 else None,
-                    variance_times_evaluations=m.total * n,
+                    variance_times_evaluations=m.total * evals,
                     bias_reference=against,
                     max_abs_z=max_z,
                     threshold=threshold,
@@ -205,7 +206,7 @@ def study(
                     encoder_param_variance_ratio_to_loorf=(
                         param.total / reference_param.total if reference_param.total > 0 else None
                     ),
-                    encoder_param_variance_times_evaluations=param.total * n,
+                    encoder_param_variance_times_evaluations=param.total * evals,
                 )
             )
     return rows

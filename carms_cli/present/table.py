@@ -607,7 +607,7 @@ def print_vae_record(record) -> None:
         for s in record.summaries()
     ]
     notes = {
-        "evals/step": "evals/step: f evaluations per step (n × batch)",
+        "evals/step": "evals/step: f evaluations per step (n × batch; ARSM: K(K−1)/2+1 swaps; Gumbel: 2n)",
         "train −ELBO": "train −ELBO: 1-sample, last checkpoint",
         f"test −bound({k})": f"test −bound({k}): {k}-sample importance-weighted bound",
         "log10 var": "log10 var: Σ per-coordinate variance of the logit gradient per example, at frozen parameters",
@@ -663,10 +663,10 @@ def print_vae_variance(record) -> None:
         "max|z| (thr)": "max|z| (thr): largest z vs Bonferroni threshold",
         "var total ±95%": "var total: Σ per-coordinate variance of the logit gradient per example",
         "÷loorf": "÷loorf: ratio to LOORF's at the same n",
-        "var×evals": "var×evals: var total × n",
+        "var×evals": "var×evals: var total × f evaluations (n; ARSM: its K(K−1)/2+1 swaps)",
         "param var ±95%": "param var: Σ per-coordinate variance of the encoder-parameter gradient of the minibatch "
         "(each estimate backpropagated through the encoder)",
-        "param ÷loorf": "param ÷loorf, param var×evals: its ratio to LOORF's at the same n, and × n",
+        "param ÷loorf": "param ÷loorf, param var×evals: its ratio to LOORF's at the same n, and × f evaluations",
     }
     columns = ["estimator", "n", "bias", "max|z| (thr)", "var total ±95%", "÷loorf", "var×evals", "param var ±95%",
                "param ÷loorf", "param var×evals"]  # fmt: skip
