@@ -13,9 +13,9 @@ A₂ = 1 − 2A₁/κ this is 1 − A/κ − A², A = A₁):
 * ``sin:k`` — E = A_m sin(kμ), ∂μ = k A_m cos(kμ), ∂κ = A_m′ sin(kμ);
 * ``cos-sum:k`` — E = Re Π_d χ_d(k), ∂μ_d = Re(ik Π_d χ_d), ∂κ_d = Re(e^{ikμ_d} A_m′(κ_d) Π_{e≠d} χ_e(k)).
 
-A_m is formed from exponentially scaled Bessel functions (``ive``), so no overflow at any κ; for
-large κ, A_m′ ≈ m²/(2κ²) is a difference of numbers near 1 and keeps about 16 − log₁₀ κ² digits
-relative (1e−12 at κ = 100).
+A_m is formed from exponentially scaled Bessel functions (``ive``), so no overflow at any κ. For
+large κ, A_m′ ≈ m²/(2κ²) is a difference of numbers near 1 that loses about 2·log₁₀ κ digits, so it
+is evaluated in mpmath at 30 + 2·log₁₀ κ digits and then rounded (exact to float64 at every κ).
 
 Moments of the per-sample terms are the shared 1-D quadrature of :mod:`carms_cli.continuous.exact`
 over ε on [−π, π] with the weight q(ε) (:class:`VonMisesLaw`): pathwise and implicit μ, t = f′(x)
@@ -40,13 +40,21 @@ def mean_resultant(order: int, kappa) -> np.ndarray:
 
 
 def mean_resultant_slope(order: int, kappa) -> np.ndarray:
-    """Return ∂A_m/∂κ = (A_{m−1} + A_{m+1})/2 − A_m A_1 (0 for m = 0)."""
+    """Return ∂A_m/∂κ = (A_{m−1} + A_{m+1})/2 − A_m A_1 (0 for m = 0), by mpmath (see the module docstring)."""
+    import mpmath
+
+    kappa = np.asarray(kappa, dtype=float)
     m = abs(order)
+    out = np.zeros(kappa.shape)
     if m == 0:
-        return np.zeros_like(np.asarray(kappa, dtype=float))
-    return 0.5 * (mean_resultant(m - 1, kappa) + mean_resultant(m + 1, kappa)) - mean_resultant(
-        m, kappa
-    ) * mean_resultant(1, kappa)
+        return out
+    for index, value in np.ndenumerate(kappa):
+        with mpmath.workdps(30 + 2 * max(0, math.ceil(math.log10(value)))):
+            k = mpmath.mpf(value)
+            i0 = mpmath.besseli(0, k)
+            ratio = [mpmath.besseli(j, k) / i0 for j in (m - 1, m, m + 1)]
+            out[index] = float((ratio[0] + ratio[2]) / 2 - ratio[1] * mpmath.besseli(1, k) / i0)
+    return out
 
 
 def _order(objective) -> int:

@@ -33,6 +33,9 @@ MAX_TRIALS = 1 << 40
 #: U ≥ 2⁻⁵⁴ and an accepted Marsaglia–Tsang x' > 2⁻¹⁵⁶, so x > 2⁻⁹⁰⁰·2⁻¹⁵⁶ = 2⁻¹⁰⁵⁶ > 0 here: log x
 #: and the α score are always finite (below it x can underflow to 0).
 MIN_SHAPE_ALPHA = 0.06
+#: Largest von Mises concentration κ: the range over which the sampler, the compiled ∂x/∂κ and the
+#: exact moments are checked (tests/test_continuous_vonmises.py).
+MAX_KAPPA = 1e6
 
 #: Distribution → its parameters (command-line names) and the gradients it can report.
 DISTRIBUTIONS = {
@@ -182,6 +185,8 @@ def build_problem(
             raise InputError(f"--{name} must be positive, got {_numbers_text(array)}")
         array.setflags(write=False)
         values[name] = array
+    if distribution == "vonmises" and not np.all(values["kappa"] <= MAX_KAPPA):
+        raise InputError(f"--kappa must be at most {MAX_KAPPA:g}, got {_numbers_text(values['kappa'])}")
     parameter = (parameter or DEFAULT_PARAMETER[distribution]).lower()
     parameter = PARAMETER_ALIASES.get(parameter, parameter) if distribution == "gamma" else parameter
     if parameter not in reportable:
