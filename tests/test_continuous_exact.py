@@ -112,6 +112,7 @@ SEPARABLE = {
     "square:1.5": (lambda x: (x - 1.5) ** 2, [1.5]),
     "exp:0.7": (lambda x: math.exp(-0.7 * x * x), [0.0]),
     "cos:2": (lambda x: math.cos(2 * x), []),
+    "sin:1.3": (lambda x: math.sin(1.3 * x), []),
     "poly:1,-2,0.5,0.25": (lambda x: 1 - 2 * x + 0.5 * x**2 + 0.25 * x**3, []),
     "step:0.4": (lambda x: float(x > 0.4), [0.4]),
     "laplace:0.8": (lambda x: math.exp(-0.8 * x), []),
@@ -574,7 +575,7 @@ def test_coupled_mvd_rate_of_cos_matches_quadrature_with_analytic_inner_integral
 
 
 @pytest.mark.parametrize("dist, values, parameters", NON_SEPARABLE_CASES)
-@pytest.mark.parametrize("objective", ["cos:1.3", "cos-sum:0.8", "exp:0.6"])
+@pytest.mark.parametrize("objective", ["cos:1.3", "sin:1.3", "cos-sum:0.8", "exp:0.6"])
 def test_two_dimensional_pathwise_and_score_match_product_rule(dist, values, parameters, objective):
     """D = 2: mean, Var t, μ₄ of pathwise and score against a product rule (:func:`product_rule`) — the separable
     score's remainder (from quadrature of φ's central moments) and cos-sum's characteristic functions."""

@@ -45,6 +45,7 @@ OBJECTIVES = {
     **{name: (phi, None, points) for name, (phi, points) in SEPARABLE.items()},
     "square:1.5": (lambda x: (x - 1.5) ** 2, lambda x: 2 * (x - 1.5), [1.5]),
     "cos:2": (lambda x: math.cos(2 * x), lambda x: -2 * math.sin(2 * x), []),
+    "sin:1.3": (lambda x: math.sin(1.3 * x), lambda x: 1.3 * math.cos(1.3 * x), []),
     "mean": (lambda x: x, lambda x: 1.0, []),
     "log": (math.log, lambda x: 1.0 / x, []),
     "laplace:0.8": (lambda x: math.exp(-0.8 * x), lambda x: -0.8 * math.exp(-0.8 * x), []),
@@ -157,7 +158,7 @@ def score_variance_over_x(phi, alpha, beta, points, gradient):
     return second - gradient**2
 
 
-@pytest.mark.parametrize("objective", ["square:1.5", "log", "laplace:0.8", "cos:2", "mean"])
+@pytest.mark.parametrize("objective", ["square:1.5", "log", "laplace:0.8", "cos:2", "sin:1.3", "mean"])
 @pytest.mark.parametrize("alpha, beta", [(0.5, 1.5), (3.0, 0.7)])
 def test_single_sample_variances_match_independent_quadrature(objective, alpha, beta):
     phi, dphi, points = OBJECTIVES[objective]

@@ -33,9 +33,12 @@ _OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items
 
 def continuous(
     dist: Annotated[
-        str, typer.Option("--dist", help="Distribution of each coordinate: gaussian, exponential or gamma.")
+        str, typer.Option("--dist", help="Distribution of each coordinate: gaussian, exponential, gamma or vonmises.")
     ] = "gaussian",
-    mu: Annotated[str | None, typer.Option("--mu", help="Gaussian means μ: one value, or D comma-separated.")] = None,
+    mu: Annotated[
+        str | None,
+        typer.Option("--mu", help="Gaussian means μ or von Mises locations μ: one value, or D comma-separated."),
+    ] = None,
     sigma: Annotated[
         str | None, typer.Option("--sigma", help="Gaussian standard deviations σ > 0: one value, or D.")
     ] = None,
@@ -43,12 +46,16 @@ def continuous(
         str | None, typer.Option("--rate", help="Exponential rate λ or Gamma rate β (> 0): one value, or D.")
     ] = None,
     alpha: Annotated[str | None, typer.Option("--alpha", help="Gamma shape α > 0: one value, or D.")] = None,
+    kappa: Annotated[
+        str | None, typer.Option("--kappa", help="von Mises concentration κ > 0: one value, or D (default 2).")
+    ] = None,
     param: Annotated[
         str | None,
         typer.Option(
             "--param",
             help="Gradient reported: gaussian mu, sigma, log-sigma (σ·∂/∂σ) or all (default); exponential: rate; "
-            "gamma: rate (default) or alpha (the shape, also 'shape'; its pathwise estimator is implicit).",
+            "gamma: rate (default) or alpha (the shape, also 'shape'; its pathwise estimator is implicit); "
+            "vonmises: kappa (default; implicit), mu (pathwise) or all.",
         ),
     ] = None,
     objective: Annotated[
@@ -95,7 +102,7 @@ def continuous(
     from carms_cli.continuous.problem import build_problem
     from carms_cli.continuous.registry import parse_estimators
 
-    given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha}
+    given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha, "kappa": kappa}
     problem = build_problem(dist, given, param, objective, samples, dims, trials, seed)
     specs = parse_estimators(estimators, problem)
     if max_variance_ratio is not None:

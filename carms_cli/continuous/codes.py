@@ -19,6 +19,7 @@ class ObjectiveCode(IntEnum):
     QUAD_FORM = 6  # (Σ_d w_d x_d)²
     STEP = 7  # Σ_d 1[x_d > k] (no derivative: pathwise does not apply)
     LAPLACE = 8  # Σ_d exp(−t x_d) (E is the Laplace transform of the law)
+    SIN = 9  # Σ_d sin(k x_d)
 
 
 class DistributionCode(IntEnum):
@@ -27,6 +28,7 @@ class DistributionCode(IntEnum):
     GAUSSIAN = 0  # N(μ_d, σ_d²)
     EXPONENTIAL = 1  # Exp(rate λ_d)
     GAMMA = 2  # Gamma(shape α_d, rate β_d)
+    VONMISES = 5  # von Mises(location μ_d, concentration κ_d) on the circle (3, 4 left to Beta, Dirichlet)
 
 
 class EstimatorCode(IntEnum):
@@ -51,3 +53,4 @@ class ParameterCode(IntEnum):
     LOG_SIGMA = 2  # σ·∂/∂σ (the gradient w.r.t. log σ)
     RATE = 3  # Exponential λ or Gamma β
     SHAPE = 4  # Gamma shape α (no explicit reparameterization: the implicit derivative)
+    KAPPA = 9  # von Mises concentration κ (the implicit derivative; 5–8 left to Beta, Dirichlet)

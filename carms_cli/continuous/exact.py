@@ -8,6 +8,7 @@ N(μ, σ²), d = μ − k:
 * ``square:k`` — E = d² + σ², ∂μ = 2d, ∂σ = 2σ;
 * ``exp:k`` — S = 1 + 2kσ², E = S^{−½} e^{−kμ²/S}, ∂μ = −2kμE/S, ∂σ = 4kσE(kμ²/S² − 1/(2S));
 * ``cos:k`` — E = cos(kμ) e^{−k²σ²/2}, ∂μ = −k sin(kμ) e^{−k²σ²/2}, ∂σ = −k²σE;
+* ``sin:k`` — E = sin(kμ) e^{−k²σ²/2}, ∂μ = k cos(kμ) e^{−k²σ²/2}, ∂σ = −k²σE;
 * ``poly`` — E p(x) = Σ_{j even} σ^j p^{(j)}(μ)/(2^{j/2}(j/2)!) (Taylor at μ with E ε^j = (j − 1)!!),
   ∂μ E p = E p′, ∂σ E p = E[p′(x)ε] = σ E p″ (Stein);
 * ``step:k`` — z = (μ − k)/σ, E = Φ(z), ∂μ = φ(z)/σ, ∂σ = −zφ(z)/σ.
@@ -16,7 +17,8 @@ Gamma(α, rate β) (Exponential(λ) is α = 1, β = λ), m = α/β:
 
 * ``square:k`` — E = α/β² + (m − k)², ∂β = −2α/β³ − 2(m − k)α/β²;
 * ``poly`` — E x^i = (α)_i/β^i (rising factorial), ∂β E x^i = −i(α)_i/β^{i+1};
-* ``cos:k`` — E = Re χ(k), χ(t) = (1 − it/β)^{−α}; ∂β χ = −αχ·(ik/β²)/(1 − ik/β);
+* ``cos:k`` — E = Re χ(k), χ(t) = (1 − it/β)^{−α}; ∂β χ = −αχ·(ik/β²)/(1 − ik/β); ``sin:k`` the
+  imaginary parts;
 * ``log`` — E = ψ(α) − log β, ∂β = −1/β;
 * ``step:k`` — E = Q(α, βk) (regularised upper incomplete gamma; 1 for k ≤ 0),
   ∂β = −k(βk)^{α−1}e^{−βk}/Γ(α);
@@ -28,7 +30,7 @@ The shape α of a Gamma (``--param alpha``):
 
 * ``square:k`` — ∂α = 1/β² + 2(m − k)/β (k = 0: (2α + 1)/β²);
 * ``poly`` — ∂α E x^i = (α)_i(ψ(α + i) − ψ(α))/β^i (``mean``, f = x: 1/β);
-* ``cos:k`` — ∂α χ = −log(1 − ik/β)·χ;
+* ``cos:k`` — ∂α χ = −log(1 − ik/β)·χ (``sin:k``: its imaginary part);
 * ``log`` — ∂α = ψ′(α);
 * ``laplace:t`` — ∂α = −log(z)·z^{−α};
 * ``step:k`` — ∂α Q(α, βk) = g(α, βk)·(βk)^{α−1}e^{−βk}/Γ(α), g = ∂x/∂α of a Gamma(α, 1) variate
@@ -36,6 +38,9 @@ The shape α of a Gamma (``--param alpha``):
 * ``exp:k`` — ∂α = E[f(x)(log βx − ψ(α))] by adaptive quadrature to 1e−14.
 
 Gaussian ``laplace:t``: E = e^{−tμ + t²σ²/2}, ∂μ = −tE, ∂σ = t²σE.
+
+von Mises(μ, κ) (periodic objectives only): the closed forms and the law of
+:mod:`carms_cli.continuous.exact_vonmises`, which the functions here dispatch to.
 
 Non-separable, s = Σ_d x_d, y = wᵀx: ``cos-sum:k`` — E = Re Π_d χ_d(k) (Gaussian χ_d(t) =
 e^{itμ_d − t²σ_d²/2}), ∂θ_d E = Re(Π_e χ_e · ∂θ_d log χ_d); ``quad-form`` — E = m_y² + v_y with
@@ -401,7 +406,7 @@ def _phi_size(objective: Objective, x, log_x=None, derivative: int = 0):
         return np.polynomial.polynomial.polyval(np.abs(x), np.abs(coefficients))
     if code == ObjectiveCode.SQUARE:
         return (np.abs(x) + abs(p[0])) ** (2 - derivative) * (1 + derivative)
-    if code == ObjectiveCode.COS:
+    if code in (ObjectiveCode.COS, ObjectiveCode.SIN):
         return (1.0 + np.abs(p[0] * x)) * (1.0 + abs(p[0])) ** derivative
     if code == ObjectiveCode.LOG:
         if derivative:
@@ -439,6 +444,12 @@ def _gaussian_1d(objective: Objective, mu: float, sigma: float) -> tuple[float, 
         damp = math.exp(-0.5 * spread * spread)
         e = math.cos(k * mu) * damp
         return e, -k * math.sin(k * mu) * damp, -k * k * sigma * e
+    if code == ObjectiveCode.SIN:
+        k = p[0]
+        spread = float(k) * float(sigma)
+        damp = math.exp(-0.5 * spread * spread)
+        e = math.sin(k * mu) * damp
+        return e, k * math.cos(k * mu) * damp, -k * k * sigma * e
     if code == ObjectiveCode.POLY:
 
         def moment(coefficients):
@@ -473,11 +484,14 @@ def _gamma_1d(objective: Objective, alpha: float, beta: float) -> tuple[float, f
         i = np.arange(p.size)
         rising = special.poch(alpha, i)
         return float(np.sum(p * rising / beta**i)), float(np.sum(-i * p * rising / beta ** (i + 1)))
-    if code == ObjectiveCode.COS:
+    if code in (ObjectiveCode.COS, ObjectiveCode.SIN):
         k = p[0]
         z = 1.0 - 1j * k / beta
         chi = np.exp(-alpha * np.log(z))
-        return float(chi.real), float((chi * (-alpha) * (1j * k / beta**2) / z).real)
+        slope = chi * (-alpha) * (1j * k / beta**2) / z
+        if code == ObjectiveCode.SIN:
+            return float(chi.imag), float(slope.imag)
+        return float(chi.real), float(slope.real)
     if code == ObjectiveCode.LOG:
         return float(special.digamma(alpha)) - math.log(beta), -1.0 / beta
     if code == ObjectiveCode.LAPLACE:
@@ -529,9 +543,10 @@ def _gamma_shape_1d(objective: Objective, alpha: float, beta: float) -> float:
         i = np.arange(p.size)
         rising = special.poch(alpha, i)
         return float(np.sum(p * rising * (special.digamma(alpha + i) - special.digamma(alpha)) / beta**i))
-    if code == ObjectiveCode.COS:
+    if code in (ObjectiveCode.COS, ObjectiveCode.SIN):
         z = 1.0 - 1j * p[0] / beta
-        return float((-np.log(z) * np.exp(-alpha * np.log(z))).real)
+        slope = -np.log(z) * np.exp(-alpha * np.log(z))
+        return float(slope.imag if code == ObjectiveCode.SIN else slope.real)
     if code == ObjectiveCode.LOG:
         return float(special.polygamma(1, alpha))
     if code == ObjectiveCode.LAPLACE:
@@ -569,7 +584,14 @@ def _alpha_beta(problem: ContinuousProblem) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _characteristic(problem: ContinuousProblem, t: float) -> np.ndarray:
-    """Return E e^{itx_d} per coordinate (Gaussian e^{itμ − t²σ²/2}; Gamma (1 − it/β)^{−α})."""
+    """Return E e^{itx_d} per coordinate.
+
+    Gaussian e^{itμ − t²σ²/2}; Gamma (1 − it/β)^{−α}; von Mises (t an integer) e^{itμ} I_|t|(κ)/I₀(κ).
+    """
+    if problem.distribution == "vonmises":
+        from carms_cli.continuous import exact_vonmises
+
+        return exact_vonmises.characteristic(problem, t)
     if problem.distribution == "gaussian":
         mu, sigma = problem.value("mu"), problem.value("sigma")
         return np.exp(1j * t * mu - 0.5 * t * t * sigma * sigma)
@@ -590,8 +612,12 @@ def _weights(problem: ContinuousProblem) -> np.ndarray:
 
 
 def _base_gradient(problem: ContinuousProblem, parameter: str) -> np.ndarray:
-    """Return ∂E f/∂θ_d for θ = ``parameter`` (mu, sigma, rate or alpha), shape (D,)."""
+    """Return ∂E f/∂θ_d for θ = ``parameter`` (mu, sigma, rate, alpha or kappa), shape (D,)."""
     objective = problem.objective
+    if problem.distribution == "vonmises":
+        from carms_cli.continuous import exact_vonmises
+
+        return exact_vonmises.base_gradient(problem, parameter)
     if objective.code == ObjectiveCode.COS_SUM:
         k = objective.params[0]
         chi_d = _characteristic(problem, k)
@@ -632,6 +658,10 @@ def _base_gradient(problem: ContinuousProblem, parameter: str) -> np.ndarray:
 
 def _coordinate_expectations(problem: ContinuousProblem) -> np.ndarray:
     """Return E φ(x_d) per coordinate (separable objectives)."""
+    if problem.distribution == "vonmises":
+        from carms_cli.continuous import exact_vonmises
+
+        return exact_vonmises.coordinate_expectations(problem)
     out = np.empty(problem.dims)
     for d in range(problem.dims):
         if problem.distribution == "gaussian":
@@ -843,6 +873,10 @@ def _weighted(pair, weight):
 
 
 def _coordinate_law(problem: ContinuousProblem, d: int, shape_shift: int = 0) -> Law:
+    if problem.distribution == "vonmises":
+        from carms_cli.continuous import exact_vonmises
+
+        return exact_vonmises.coordinate_law(problem, d)
     if problem.distribution == "gaussian":
         return Law("normal", float(problem.value("mu")[d]), float(problem.value("sigma")[d]))
     alpha, beta = _alpha_beta(problem)
@@ -1198,6 +1232,10 @@ def _loo_statistics(ctx: _Context, base: str, d: int, mean_f: float, part: Part)
 
 def _score_function(problem: ContinuousProblem, base: str, d: int):
     """Return s(u, x), the score of coordinate d's base parameter on its law's variable u (or x)."""
+    if problem.distribution == "vonmises":
+        from carms_cli.continuous import exact_vonmises
+
+        return exact_vonmises.score_function(problem, base, d)
     if problem.distribution == "gaussian":
         sigma = float(problem.value("sigma")[d])
 
@@ -1347,7 +1385,11 @@ def sample_moments(problem: ContinuousProblem, estimator_name: str) -> tuple[np.
             key = (spec.code, base, law.kind, law.a, law.b, c, part.key)
             if key not in memo:
                 with np.errstate(all="ignore"):  # underflowed weights times infinite φ are checked below
-                    if problem.distribution == "gaussian":
+                    if problem.distribution == "vonmises":
+                        from carms_cli.continuous import exact_vonmises
+
+                        memo[key] = exact_vonmises.terms(ctx, spec.code, base, d, c, part)
+                    elif problem.distribution == "gaussian":
                         memo[key] = _gaussian_terms(ctx, spec.code, base, d, c, part)
                     elif base == "alpha":
                         memo[key] = _shape_terms(ctx, spec.code, d, c, part)

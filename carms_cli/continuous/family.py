@@ -4,7 +4,7 @@
 coordinates are the gradients w.r.t. the chosen parameters of each coordinate (``mu[0]``, …),
 every coordinate is bias-tested (the estimates are means of n samples of a distribution with
 finite variance, so at :data:`MIN_TRIALS_TESTED` trials and above the normal approximation of
-the z-test holds), and Gamma runs carry the rejection sampler's rejections per trial.
+the z-test holds), and Gamma and von Mises runs carry the rejection sampler's rejections per trial.
 :class:`ContinuousRun` is one registered estimator on it: the kernel through the shared engine,
 the exact moments by quadrature (:mod:`carms_cli.continuous.exact`) where computable.
 """
@@ -22,6 +22,8 @@ from carms_cli.core.records import Column, RawResult
 
 #: Fewest trials at which the bias z-test is run (below it every coordinate is untested).
 MIN_TRIALS_TESTED = 100
+#: Distributions drawn by a rejection sampler (Marsaglia–Tsang, Best–Fisher) and its name.
+REJECTION_SAMPLERS = {DistributionCode.GAMMA: "Gamma", DistributionCode.VONMISES: "von Mises"}
 
 
 class ContinuousFamily:
@@ -64,8 +66,9 @@ class ContinuousFamily:
         ]
 
     def columns(self) -> tuple[Column, ...]:
-        """Return the rejection column for Gamma runs (the Marsaglia–Tsang sampler's rejections per trial)."""
-        if self.problem.code != DistributionCode.GAMMA:
+        """Return the rejection column for Gamma and von Mises runs (the sampler's rejections per trial)."""
+        sampler = REJECTION_SAMPLERS.get(self.problem.code)
+        if sampler is None:
             return ()
         return (
             Column(
@@ -73,15 +76,16 @@ class ContinuousFamily:
                 "rejections_per_trial",
                 ("rejections_per_trial",),
                 digits=3,
-                note="rejects/trial: Gamma proposals rejected per trial",
+                note=f"rejects/trial: {sampler} proposals rejected per trial",
             ),
         )
 
     def legend(self) -> tuple[str, ...]:
         """Return the legend lines: what goes untested, then the family's columns."""
         lines = [f"untested: every coordinate when fewer than {MIN_TRIALS_TESTED} trials ran"]
-        if self.problem.code == DistributionCode.GAMMA:
-            lines.append("rejects/trial: proposals the Gamma sampler rejected per trial (it redraws; still exact)")
+        sampler = REJECTION_SAMPLERS.get(self.problem.code)
+        if sampler is not None:
+            lines.append(f"rejects/trial: proposals the {sampler} sampler rejected per trial (it redraws; still exact)")
         return tuple(lines)
 
     def untested_reason(self) -> str:
@@ -114,8 +118,8 @@ class ContinuousRun:
         return run_source(self.source(), trials, threads, progress)
 
     def details(self, raw: RawResult) -> dict:
-        """Return the Gamma sampler's rejections per trial (Gamma runs only)."""
-        if self.family.problem.code != DistributionCode.GAMMA:
+        """Return the rejection sampler's rejections per trial (Gamma and von Mises runs only)."""
+        if self.family.problem.code not in REJECTION_SAMPLERS:
             return {}
         return {"rejections_per_trial": raw.extras["rejections"] / raw.trials}
 

@@ -8,7 +8,9 @@ so every standard variate the kernels draw is bounded:
 * an Exp(1) variate ``−log U`` by ``54 ln 2 ≈ 37.4``, a Gamma(2) sum of two by twice that —
   :data:`EXPONENTIAL_REACH`;
 * a Marsaglia–Tsang Gamma(a) variate ``d(1 + cz)³`` (``d = a − 1/3``, ``c = 1/√(9d)``, ``|z| ≤ 8.65``)
-  by that expression at the largest z (shape < 1 multiplies a Gamma(a + 1) variate by ``U^{1/a} ≤ 1``).
+  by that expression at the largest z (shape < 1 multiplies a Gamma(a + 1) variate by ``U^{1/a} ≤ 1``);
+* a von Mises(0, κ) variate ε by π, its scores by κ (s_μ = κ sin ε) and 2 (s_κ = cos ε − A), and
+  its implicit derivative by :data:`VONMISES_PATH_REACH`.
 
 From the draws' reach, :func:`estimate_bound` bounds ``|f|`` and ``|f′|`` on it, and with the score
 ``∂ log q/∂θ`` and the path derivative ``∂x/∂θ`` bounds every estimator's single estimate
@@ -33,6 +35,9 @@ NORMAL_REACH = math.sqrt(4 * 54 * math.log(2))
 EXPONENTIAL_REACH = 2 * 54 * math.log(2)
 #: |log x| of any positive float64 (the smallest subnormal is 2^-1074).
 LOG_REACH = 1074 * math.log(2)
+#: Bound of |∂ε/∂κ| for ε ~ vM(0, κ): the derivative is an integral over at most π of an integrand
+#: below 2·e^{κ(1 − A(κ))} ≤ 2e^{0.6} (:mod:`carms_cli.continuous.kernels.vonmises`), so below 4π.
+VONMISES_PATH_REACH = 4 * math.pi
 #: Headroom of the statistics' sums (centring, Σ‖g − r‖²), as for the discrete family.
 HEADROOM = 16.0
 #: Estimators differ by at most this factor from one f·score or f′·∂x/∂θ term (baselines,
@@ -56,6 +61,11 @@ def _reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             x = np.abs(mu) + NORMAL_REACH * sigma
             scores = {"mu": NORMAL_REACH / sigma, "sigma": NORMAL_REACH**2 / sigma, "log-sigma": NORMAL_REACH**2}
             paths = {"mu": np.ones_like(mu), "sigma": np.full_like(mu, NORMAL_REACH), "log-sigma": NORMAL_REACH * sigma}
+        elif problem.distribution == "vonmises":
+            mu, kappa = values["mu"], values["kappa"]
+            x = np.abs(mu) + math.pi
+            scores = {"mu": kappa, "kappa": np.full_like(kappa, 2.0)}
+            paths = {"mu": np.ones_like(mu), "kappa": np.full_like(kappa, VONMISES_PATH_REACH)}
         else:
             rate = values["rate"]
             shape = values.get("alpha", np.ones_like(rate))
@@ -87,7 +97,7 @@ def _objective_bounds(objective, x: float, dims: int) -> tuple[float, float]:
             else:
                 value = float(np.exp(np.float64(-k) * x * x))
                 slope = 2.0 * -k * x * value
-        elif code in (ObjectiveCode.COS, ObjectiveCode.COS_SUM):
+        elif code in (ObjectiveCode.COS, ObjectiveCode.SIN, ObjectiveCode.COS_SUM):
             value, slope = 1.0, abs(float(p[0]))
         elif code == ObjectiveCode.POLY:
             powers = np.float64(x) ** np.arange(p.size)

@@ -5,6 +5,7 @@ Separable objectives are sums of one function φ over the coordinates, ``f(x) = 
 * ``square:k`` — φ(t) = (t − k)²;
 * ``exp:k`` — φ(t) = exp(−k t²);
 * ``cos:k`` — φ(t) = cos(k t);
+* ``sin:k`` — φ(t) = sin(k t);
 * ``poly:c0,c1,…`` — φ(t) = Σ_i c_i t^i;
 * ``log`` — φ(t) = log t (distributions on t > 0 only);
 * ``laplace:t`` — φ(x) = exp(−t x) (E φ is the law's Laplace transform at t);
@@ -28,6 +29,7 @@ OBJECTIVE_HELP = {
     "square:k": "Σ_d (x_d − k)² (default k = 0)",
     "exp:k": "Σ_d exp(−k·x_d²) (default k = 1)",
     "cos:k": "Σ_d cos(k·x_d) (default k = 1)",
+    "sin:k": "Σ_d sin(k·x_d) (default k = 1)",
     "poly:c0,c1,…": "Σ_d Σ_i c_i·x_d^i",
     "log": "Σ_d log x_d (positive distributions only)",
     "laplace:t": "Σ_d exp(−t·x_d) (default t = 1)",
@@ -40,11 +42,12 @@ OBJECTIVE_HELP = {
 #: Highest polynomial degree accepted by ``poly:`` (Gaussian moments are exact to it).
 MAX_POLY_DEGREE = 12
 
-_DEFAULTS = {"square": 0.0, "exp": 1.0, "cos": 1.0, "cos-sum": 1.0, "step": 0.0, "laplace": 1.0}
+_DEFAULTS = {"square": 0.0, "exp": 1.0, "cos": 1.0, "sin": 1.0, "cos-sum": 1.0, "step": 0.0, "laplace": 1.0}
 _CODES = {
     "square": ObjectiveCode.SQUARE,
     "exp": ObjectiveCode.EXP,
     "cos": ObjectiveCode.COS,
+    "sin": ObjectiveCode.SIN,
     "poly": ObjectiveCode.POLY,
     "log": ObjectiveCode.LOG,
     "cos-sum": ObjectiveCode.COS_SUM,
@@ -59,7 +62,7 @@ _CODES = {
 class Objective:
     """One objective: its spec, kernel code and parameters (k, the coefficients c_i, or w).
 
-    ``params`` holds ``[k]`` for square, exp, cos, cos-sum, step and laplace (its t), the
+    ``params`` holds ``[k]`` for square, exp, cos, sin, cos-sum, step and laplace (its t), the
     coefficients ``c_0 … c_m`` for poly (``[0, 1]`` for mean), nothing for log and the D weights
     for quad-form.
     """
@@ -80,6 +83,13 @@ class Objective:
         return self.code != ObjectiveCode.STEP
 
     @property
+    def periodic(self) -> bool:
+        """Whether f is 2π-periodic in every coordinate (cos, sin and cos-sum with an integer k)."""
+        if self.code not in (ObjectiveCode.COS, ObjectiveCode.SIN, ObjectiveCode.COS_SUM):
+            return False
+        return float(self.params[0]).is_integer()
+
+    @property
     def positive_only(self) -> bool:
         """Whether f is defined only for x > 0 (``log``)."""
         return self.code == ObjectiveCode.LOG
@@ -97,6 +107,9 @@ class Objective:
         if code == ObjectiveCode.COS:
             k = p[0]
             return (np.cos(k * t), -k * np.sin(k * t), -k * k * np.cos(k * t))[derivative]
+        if code == ObjectiveCode.SIN:
+            k = p[0]
+            return (np.sin(k * t), k * np.cos(k * t), -k * k * np.sin(k * t))[derivative]
         if code == ObjectiveCode.LAPLACE:
             e = np.exp(-p[0] * t)
             return (e, -p[0] * e, p[0] * p[0] * e)[derivative]
@@ -202,6 +215,7 @@ def build_objective(spec: str, dims: int) -> Objective:
         "square": f"Σ_d ({shifted})²",
         "exp": f"Σ_d exp(−{k:g}·x_d²)",
         "cos": f"Σ_d cos({k:g}·x_d)",
+        "sin": f"Σ_d sin({k:g}·x_d)",
         "cos-sum": f"cos({k:g}·Σ_d x_d)",
         "step": f"Σ_d 1[x_d > {k:g}]",
         "laplace": f"Σ_d exp(−{k:g}·x_d)",

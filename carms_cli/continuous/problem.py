@@ -8,7 +8,12 @@ x has D independent coordinates, ``x_d ~ q(·|θ_d)``:
 * ``gamma`` — Gamma(α_d, β_d) with shape α and rate β (density β^α x^{α−1} e^{−βx}/Γ(α));
   reported parameter ``rate`` (β) or ``alpha`` (α, also accepted as ``shape``; it has no explicit
   reparameterization: its pathwise estimator is ``implicit``). The α gradient needs
-  α ≥ :data:`MIN_SHAPE_ALPHA`, where no float64 Gamma variate underflows.
+  α ≥ :data:`MIN_SHAPE_ALPHA`, where no float64 Gamma variate underflows;
+* ``vonmises`` — von Mises(μ_d, κ_d) on the circle, location μ and concentration κ > 0 (density
+  e^{κ cos(x − μ)}/(2π I₀(κ))), drawn as x = μ + ε with ε ~ vM(0, κ) in [−π, π]; reported
+  parameter ``kappa`` (its pathwise estimator is ``implicit``), ``mu`` (x = μ + ε: pathwise) or
+  ``all`` (μ then κ). Since x is an angle, the objective must be 2π-periodic in every coordinate
+  (:attr:`~carms_cli.continuous.objectives.Objective.periodic`: cos:k, sin:k, cos-sum:k, k an integer).
 
 The reported coordinates are flattened parameter by parameter: ``mu[0] … mu[D−1], sigma[0] …``.
 """
@@ -28,24 +33,31 @@ MAX_TRIALS = 1 << 40
 #: U ≥ 2⁻⁵⁴ and an accepted Marsaglia–Tsang x' > 2⁻¹⁵⁶, so x > 2⁻⁹⁰⁰·2⁻¹⁵⁶ = 2⁻¹⁰⁵⁶ > 0 here: log x
 #: and the α score are always finite (below it x can underflow to 0).
 MIN_SHAPE_ALPHA = 0.06
+#: Largest von Mises concentration κ: the range over which the sampler, the compiled ∂x/∂κ and the
+#: exact moments are checked (tests/test_continuous_vonmises.py).
+MAX_KAPPA = 1e6
 
 #: Distribution → its parameters (command-line names) and the gradients it can report.
 DISTRIBUTIONS = {
     "gaussian": (("mu", "sigma"), ("mu", "sigma", "log-sigma", "all")),
     "exponential": (("rate",), ("rate",)),
     "gamma": (("alpha", "rate"), ("rate", "alpha")),
+    "vonmises": (("mu", "kappa"), ("kappa", "mu", "all")),
 }
+#: What ``--param all`` reports, per distribution that has it.
+ALL_PARAMETERS = {"gaussian": ("mu", "sigma"), "vonmises": ("mu", "kappa")}
 #: Other names accepted by ``--param``.
 PARAMETER_ALIASES = {"shape": "alpha"}
-DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate"}
+DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate", "vonmises": "kappa"}
 _PARAMETER_CODES = {
     "mu": ParameterCode.MU,
     "sigma": ParameterCode.SIGMA,
     "log-sigma": ParameterCode.LOG_SIGMA,
     "rate": ParameterCode.RATE,
     "alpha": ParameterCode.SHAPE,
+    "kappa": ParameterCode.KAPPA,
 }
-_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0}
+_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0, "kappa": 2.0}
 
 #: Config entries that state a continuous problem (``compare`` refuses runs that differ in one).
 PROBLEM_KEYS = ("distribution", "parameters", "values", "objective", "samples", "dims")
@@ -58,7 +70,7 @@ class ContinuousProblem:
     Attributes
     ----------
     distribution : str
-        ``gaussian``, ``exponential`` or ``gamma``.
+        ``gaussian``, ``exponential``, ``gamma`` or ``vonmises``.
     values : dict of str to np.ndarray
         The distribution's parameters per coordinate (each shape (D,)), e.g. ``{"mu", "sigma"}``.
     parameters : tuple of str
@@ -139,8 +151,8 @@ def build_problem(
 ) -> ContinuousProblem:
     """Validate the command line's values into a :class:`ContinuousProblem`.
 
-    ``given`` maps parameter names (``mu``, ``sigma``, ``rate``, ``alpha``) to their text (None:
-    not given). Values given for another distribution, σ, λ, α or β ≤ 0, a D that disagrees with
+    ``given`` maps parameter names (``mu``, ``sigma``, ``rate``, ``alpha``, ``kappa``) to their text
+    (None: not given). Values given for another distribution, σ, λ, α, β or κ ≤ 0, a D that disagrees with
     a list's length, an objective that does not fit the distribution and values whose estimates
     could overflow the statistics (:mod:`carms_cli.continuous.magnitude`) are refused.
     """
@@ -173,13 +185,15 @@ def build_problem(
             raise InputError(f"--{name} must be positive, got {_numbers_text(array)}")
         array.setflags(write=False)
         values[name] = array
+    if distribution == "vonmises" and not np.all(values["kappa"] <= MAX_KAPPA):
+        raise InputError(f"--kappa must be at most {MAX_KAPPA:g}, got {_numbers_text(values['kappa'])}")
     parameter = (parameter or DEFAULT_PARAMETER[distribution]).lower()
     parameter = PARAMETER_ALIASES.get(parameter, parameter) if distribution == "gamma" else parameter
     if parameter not in reportable:
         raise InputError(
             f"--param {parameter} does not apply to --dist {distribution} (choose from " + ", ".join(reportable) + ")"
         )
-    parameters = ("mu", "sigma") if parameter == "all" else (parameter,)
+    parameters = ALL_PARAMETERS[distribution] if parameter == "all" else (parameter,)
     if parameter == "alpha" and not np.all(values["alpha"] >= MIN_SHAPE_ALPHA):
         raise InputError(
             f"--param alpha needs --alpha ≥ {MIN_SHAPE_ALPHA:g} (below it a float64 Gamma variate can underflow "
@@ -194,6 +208,11 @@ def build_problem(
     built = build_objective(objective, dims)
     if built.positive_only and distribution == "gaussian":
         raise InputError(f"objective '{built.spec}' needs x > 0: use --dist exponential or gamma")
+    if distribution == "vonmises" and not built.periodic:
+        raise InputError(
+            f"objective '{built.spec}' is not 2π-periodic, but a von Mises x is an angle (defined modulo 2π): "
+            "use cos:k, sin:k or cos-sum:k with an integer k"
+        )
     problem = ContinuousProblem(distribution, values, parameters, built, samples, dims, trials, seed)
     from carms_cli.continuous.magnitude import check_estimate_magnitude
 

@@ -3,12 +3,14 @@
 Per-sample terms for ∂/∂θ (averaged over the n samples of an estimate; ε ~ N(0, 1),
 x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
 
-* ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β;
+* ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β; von Mises
+  location ∂x/∂μ = 1 (x = μ + ε);
 * ``implicit`` — f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F(x|θ)/∂θ)/q(x|θ), for
   parameters without an explicit reparameterization: Gamma shape ∂x/∂α = g(α, βx)/β
-  (:mod:`carms_cli.continuous.kernels.implicit`);
+  (:mod:`carms_cli.continuous.kernels.implicit`), von Mises concentration ∂x/∂κ
+  (:mod:`carms_cli.continuous.kernels.vonmises`; with ∂x/∂μ = 1 for ``--param all``);
 * ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x; Gamma shape
-  s_α = log(βx) − ψ(α);
+  s_α = log(βx) − ψ(α); von Mises s_μ = κ sin ε, s_κ = cos ε − I₁(κ)/I₀(κ) (ε = x − μ);
 * ``score-baseline`` — (f(x) − b)·s(x) with the optimal constant baseline per coordinate,
   b = E[f s²]/E[s²], computed exactly by quadrature: an oracle (as in the survey's figures), to
   show how far any constant baseline can take the score function;
@@ -60,12 +62,14 @@ class ContinuousSpec:
 
 
 ALL = ("gaussian", "exponential", "gamma")
+#: Distributions of the score-function estimators (and pathwise): ALL and the von Mises.
+CIRCULAR = (*ALL, "vonmises")
 #: The Gaussian's parameters.
 GAUSSIAN = ("mu", "sigma", "log-sigma")
 #: Parameters with an explicit reparameterization (x = μ + σε, x = x̃/β) or a measure-valued derivative here.
 EXPLICIT = (*GAUSSIAN, "rate")
 #: Every reportable parameter.
-EVERY = (*EXPLICIT, "alpha")
+EVERY = (*EXPLICIT, "alpha", "kappa")
 
 ESTIMATORS = {
     spec.name: spec
@@ -74,27 +78,27 @@ ESTIMATORS = {
             "pathwise",
             EstimatorCode.PATHWISE,
             "reparameterization: f′(x)·∂x/∂θ",
-            ALL,
+            CIRCULAR,
             needs_derivative=True,
             stream=101,
             parameters=EXPLICIT,
-            otherwise="the Gamma shape has no explicit reparameterization: use implicit",
+            otherwise="the Gamma shape and the von Mises κ have no explicit reparameterization: use implicit",
         ),
         ContinuousSpec(
             "implicit",
             EstimatorCode.IMPLICIT,
             "implicit reparameterization: f′(x)·∂x/∂θ, ∂x/∂θ = −(∂F/∂θ)/q",
-            ("gamma",),
+            ("gamma", "vonmises"),
             needs_derivative=True,
             stream=109,
-            parameters=("alpha",),
+            parameters=("alpha", "kappa", "mu"),
             otherwise="the Gaussian's μ, σ and the rate are reparameterized explicitly: use pathwise",
         ),
         ContinuousSpec(
             "score",
             EstimatorCode.SCORE,
             "score function (REINFORCE): f(x)·∂log q/∂θ",
-            ALL,
+            CIRCULAR,
             stream=102,
             parameters=EVERY,
         ),
@@ -102,7 +106,7 @@ ESTIMATORS = {
             "score-baseline",
             EstimatorCode.SCORE_BASELINE,
             "score function, optimal constant baseline E[f s²]/E[s²] (exact: an oracle)",
-            ALL,
+            CIRCULAR,
             needs_baseline=True,
             stream=108,
             parameters=EVERY,
@@ -111,7 +115,7 @@ ESTIMATORS = {
             "score-loo",
             EstimatorCode.SCORE_LOO,
             "score function, leave-one-out baseline (continuous LOORF)",
-            ALL,
+            CIRCULAR,
             min_samples=2,
             stream=103,
             parameters=EVERY,

@@ -56,14 +56,17 @@ def taylor_expansion(problem: ContinuousProblem) -> tuple[float, np.ndarray, np.
 
 
 def score_offsets(problem: ContinuousProblem) -> np.ndarray:
-    """Return the score's constant part per reported coordinate: ψ(α_d) for the Gamma shape, else 0.
+    """Return the score's constant part per reported coordinate (ψ(α_d), A(κ_d) or 0).
 
-    The kernel's α score is log x̃ − ψ(α) (x̃ = βx); the others are computed whole in the kernel.
+    ψ(α_d) for the Gamma shape, A(κ_d) for the von Mises concentration, else 0. The kernel's α
+    score is log x̃ − ψ(α) (x̃ = βx), its κ score cos ε − A(κ) with A = I₁/I₀; the others are
+    computed whole in the kernel.
     """
-    parts = [
-        special.digamma(problem.value("alpha")) if name == "alpha" else np.zeros(problem.dims)
-        for name in problem.parameters
-    ]
+    offsets = {
+        "alpha": lambda: special.digamma(problem.value("alpha")),
+        "kappa": lambda: special.i1e(problem.value("kappa")) / special.i0e(problem.value("kappa")),
+    }
+    parts = [offsets[name]() if name in offsets else np.zeros(problem.dims) for name in problem.parameters]
     return np.ascontiguousarray(np.concatenate(parts), dtype=float)
 
 
@@ -72,8 +75,14 @@ def shape_tables(problem: ContinuousProblem) -> np.ndarray:
 
     Filled once on the host by :func:`~carms_cli.continuous.kernels.implicit.shape_table` (the
     same compiled :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` the derivative's
-    own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it.
+    own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it. The von
+    Mises κ derivative's table is one number per coordinate, 1 − A(κ_d)
+    (:func:`~carms_cli.continuous.kernels.vonmises.mean_resultant_gap`), shape (D, 1).
     """
+    if "kappa" in problem.parameters:
+        from carms_cli.continuous.kernels.vonmises import mean_resultant_gap
+
+        return np.array([[mean_resultant_gap(float(kappa))] for kappa in problem.value("kappa")])
     if "alpha" not in problem.parameters:
         return np.zeros((1, 1))
     from carms_cli.continuous.kernels.implicit import TABLE_SIZE, shape_table
@@ -91,6 +100,8 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         param_a, param_b = problem.value("mu"), problem.value("sigma")
     elif problem.code == DistributionCode.GAMMA:
         param_a, param_b = problem.value("alpha"), problem.value("rate")
+    elif problem.code == DistributionCode.VONMISES:
+        param_a, param_b = problem.value("mu"), problem.value("kappa")
     else:
         param_a, param_b = np.ones(problem.dims), problem.value("rate")
     if spec.needs_taylor:

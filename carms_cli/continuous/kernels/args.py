@@ -30,7 +30,8 @@ class KernelArgs(NamedTuple):
     taylor_gradient_mean: np.ndarray
     baseline: np.ndarray
     score_offset: np.ndarray
-    #: per coordinate, the Gamma shape derivative's per-α table (:func:`~.implicit.prepare_shape`), (D, T)
+    #: per coordinate, the Gamma shape derivative's per-α table (:func:`~.implicit.prepare_shape`), (D, T),
+    #: or the von Mises κ derivative's 1 − A(κ_d) (:func:`~.vonmises.mean_resultant_gap`), (D, 1)
     shape_table: np.ndarray
 
 

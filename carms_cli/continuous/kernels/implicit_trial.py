@@ -24,11 +24,15 @@ import numpy as np
 from carms_cli.continuous.codes import DistributionCode, ParameterCode
 from carms_cli.continuous.kernels.implicit import gamma_shape_derivative
 from carms_cli.continuous.kernels.trial import accumulate, close_row, draw_base, objective_gradient
+from carms_cli.continuous.kernels.vonmises import kappa_derivative
 from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 
 GAMMA = int(DistributionCode.GAMMA)
 SHAPE = int(ParameterCode.SHAPE)
+VONMISES = int(DistributionCode.VONMISES)
+KAPPA = int(ParameterCode.KAPPA)
+MU = int(ParameterCode.MU)
 
 
 @jit.helper(inline="always")
@@ -36,10 +40,18 @@ def implicit_derivative(dist, parameter, d, eps, param_a, param_b, shape_table):
     """Return ∂x_d/∂θ for the reported ``parameter`` of coordinate d from its standard variate ``eps[d]``.
 
     Gamma shape: g(α_d, x̃_d)/β_d (x̃ = βx the rate-1 variate; ``shape_table[d]`` is α_d's
-    :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table). NaN for a pair without one.
+    :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` table). von Mises(μ, κ), x = μ + ε:
+    ∂x/∂κ = ∂ε/∂κ of :func:`~carms_cli.continuous.kernels.vonmises.kappa_derivative` (``shape_table[d, 0]``
+    = 1 − A(κ_d)), and ∂x/∂μ = 1 (the location's implicit derivative is its explicit one).
+    NaN for a pair without one.
     """
     if dist == GAMMA and parameter == SHAPE:
         return gamma_shape_derivative(param_a[d], eps[d], shape_table[d]) / param_b[d]
+    if dist == VONMISES:
+        if parameter == KAPPA:
+            return kappa_derivative(param_b[d], shape_table[d, 0], eps[d])
+        if parameter == MU:
+            return 1.0
     return math.nan
 
 

@@ -52,6 +52,8 @@ def _phi(code, p, t):
         return np.exp(-p[0] * t * t)
     if code == ObjectiveCode.COS:
         return np.cos(p[0] * t)
+    if code == ObjectiveCode.SIN:
+        return np.sin(p[0] * t)
     if code == ObjectiveCode.POLY:
         value = np.zeros_like(t)
         for c in p[::-1]:
@@ -73,6 +75,8 @@ def _phi_prime(code, p, t):
         return -2.0 * p[0] * t * np.exp(-p[0] * t * t)
     if code == ObjectiveCode.COS:
         return -p[0] * np.sin(p[0] * t)
+    if code == ObjectiveCode.SIN:
+        return p[0] * np.cos(p[0] * t)
     if code == ObjectiveCode.POLY:
         value = np.zeros_like(t)
         for i in range(p.shape[0] - 1, 0, -1):
@@ -118,6 +122,45 @@ def gamma_variates(keys: np.ndarray, counters: np.ndarray, shape: np.ndarray) ->
     return value, rejections
 
 
+def vonmises_variates(keys, counters: np.ndarray, kappa: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return von Mises(0, κ) variates from the sub-keys at ``counters`` (Best–Fisher), and the rejections.
+
+    The rounds of :func:`gamma_variates` over the compiled sampler's steps
+    (:func:`carms_cli.continuous.kernels.vonmises.vonmises_variate`): attempt a reads the sub-key's
+    counters 3a (proposal), 3a + 1 (acceptance) and 3a + 2 (sign).
+    """
+    sub = hashes(keys, counters)
+    kappa = np.broadcast_to(kappa, sub.shape)
+    s = np.sqrt(1.0 + 4.0 * kappa * kappa)
+    tau = 1.0 + s
+    h = 2.0 * tau / ((s + 1.0) * (tau + np.sqrt(2.0 * tau)))
+    rho = kappa * h
+    a = 2.0 * rho / (1.0 + rho * rho)
+    kappa_r = (1.0 + rho * rho) / (2.0 * h)
+    k = (1.0 - rho) / (1.0 + rho)
+    value = np.zeros(sub.shape)
+    pending = np.ones(sub.shape, dtype=bool)
+    rejections = 0
+    attempt = 0
+    while pending.any():
+        index = np.nonzero(pending)
+        first = np.uint64(3 * attempt)
+        sk = sub[index]
+        u1 = uniforms(sk, first)
+        u2 = uniforms(sk, first + np.uint64(1))
+        ai = a[index]
+        c = kappa_r[index] * (1.0 - ai * ai) / (1.0 + ai * np.cos(np.pi * u1))
+        accept = (c * (2.0 - c) - u2 > 0.0) | (np.log(c / u2) + 1.0 - c >= 0.0)
+        rejections += int((~accept).sum())
+        theta = 2.0 * np.arctan(k[index] * np.tan(0.5 * np.pi * u1))
+        theta = np.where(uniforms(sk, first + np.uint64(2)) < 0.5, -theta, theta)
+        accepted = tuple(axis[accept] for axis in index)
+        value[accepted] = theta[accept]
+        pending[accepted] = False
+        attempt += 1
+    return value, rejections
+
+
 def draw_base(args: KernelArgs, key, base: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Draw samples x and standard variates ε, shape (m, samples, D), for trials whose counters start at ``base``."""
     m, d_count = base.shape[0], args.dims
@@ -136,6 +179,10 @@ def draw_base(args: KernelArgs, key, base: np.ndarray, samples: int) -> tuple[np
         counters = base[:, None] + np.arange(count, dtype=np.uint64)
         if args.dist == DistributionCode.EXPONENTIAL:
             eps = -np.log(uniforms(key, counters))
+        elif args.dist == DistributionCode.VONMISES:
+            eps, rejections = vonmises_variates(np.uint64(key), counters, np.tile(args.param_b, samples))
+            eps = eps.reshape(m, samples, d_count)
+            return args.param_a + eps, eps, rejections
         else:
             shape = np.tile(args.param_a, samples)
             eps, rejections = gamma_variates(np.uint64(key), counters, shape)
@@ -151,6 +198,11 @@ def score_terms(args: KernelArgs, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
         if code == ParameterCode.SHAPE:
             d_count = args.dims
             parts.append(np.log(eps) - args.score_offset[j * d_count : (j + 1) * d_count])
+        elif code == ParameterCode.KAPPA:
+            d_count = args.dims
+            parts.append(np.cos(eps) - args.score_offset[j * d_count : (j + 1) * d_count])
+        elif code == ParameterCode.MU and args.dist == DistributionCode.VONMISES:
+            parts.append(args.param_b * np.sin(eps))
         elif code == ParameterCode.MU:
             parts.append(eps / args.param_b)
         elif code == ParameterCode.SIGMA:
@@ -181,12 +233,17 @@ def path_terms(args: KernelArgs, slope: np.ndarray, x: np.ndarray, eps: np.ndarr
 def implicit_terms(args: KernelArgs, slope: np.ndarray, eps: np.ndarray) -> np.ndarray:
     """Return ``slope · ∂x/∂θ`` per reported coordinate for ``implicit``, shape (..., P).
 
-    Gamma shape: ∂x_d/∂α_d = g(α_d, x̃_d)/β_d with x̃ = ``eps`` the rate-1 variates.
+    Gamma shape: ∂x_d/∂α_d = g(α_d, x̃_d)/β_d with x̃ = ``eps`` the rate-1 variates; von Mises:
+    ∂x_d/∂κ_d of the compiled derivative (:func:`carms_cli.continuous.vonmises.kappa_derivative`)
+    at ε = ``eps``, and ∂x_d/∂μ_d = 1.
     """
     from carms_cli.continuous.implicit import shape_derivative
 
     parts = []
     for code in args.parameters:
+        if args.dist == DistributionCode.VONMISES and code in (ParameterCode.MU, ParameterCode.KAPPA):
+            parts.append(slope * _vonmises_derivative(args, eps) if code == ParameterCode.KAPPA else slope)
+            continue
         if args.dist != DistributionCode.GAMMA or code != ParameterCode.SHAPE:
             raise ValueError(f"no implicit derivative for parameter code {code} of distribution code {args.dist}")
         derivative = np.empty(eps.shape)
@@ -195,6 +252,17 @@ def implicit_terms(args: KernelArgs, slope: np.ndarray, eps: np.ndarray) -> np.n
             derivative[..., d] = shape_derivative(args.param_a[d], column)[0].reshape(eps.shape[:-1])
         parts.append(slope * derivative / args.param_b)
     return np.concatenate(parts, axis=-1)
+
+
+def _vonmises_derivative(args: KernelArgs, eps: np.ndarray) -> np.ndarray:
+    """Return ∂ε_d/∂κ_d of von Mises(0, κ_d) variates ``eps`` (..., D) by the one compiled derivative."""
+    from carms_cli.continuous.vonmises import kappa_derivative
+
+    derivative = np.empty(eps.shape)
+    for d in range(args.dims):
+        column = np.ascontiguousarray(eps[..., d]).ravel()
+        derivative[..., d] = kappa_derivative(args.param_b[d], column)[0].reshape(eps.shape[:-1])
+    return derivative
 
 
 def _taylor_value(args: KernelArgs, x: np.ndarray) -> np.ndarray:

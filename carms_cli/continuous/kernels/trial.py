@@ -13,7 +13,9 @@ per GPU thread); the helpers are inlined into it.
    sine for odd k); Exponential: one uniform each, x = −ln(u)/λ; Gamma: one counter each, whose
    64-bit hash is the *sub-key* of a Marsaglia–Tsang rejection sampler drawing attempt a from
    the sub-key's counters ``3a, 3a + 1, 3a + 2`` (and the α < 1 boost from counter 2³²), so the
-   unbounded number of attempts never shifts another draw. The delta control variates draw n
+   unbounded number of attempts never shifts another draw; von Mises: one counter each, the
+   sub-key of the Best–Fisher sampler of :mod:`carms_cli.continuous.kernels.vonmises` (the same
+   three counters per attempt). The delta control variates draw n
    fresh samples after the n main ones;
 2. MVD only: six counters per sample and reported coordinate, after the base draws.
 
@@ -33,6 +35,7 @@ from carms_cli.continuous.codes import DistributionCode, EstimatorCode, Objectiv
 from carms_cli.continuous.kernels import layout
 from carms_cli.continuous.kernels.layout import BOOST_COUNTER as BOOST_SUBKEY_COUNTER
 from carms_cli.continuous.kernels.layout import MVD_SLOTS
+from carms_cli.continuous.kernels.vonmises import vonmises_variate
 from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 from carms_cli.core.rng import mix64, uniform
@@ -46,10 +49,12 @@ COS_SUM = int(ObjectiveCode.COS_SUM)
 QUAD_FORM = int(ObjectiveCode.QUAD_FORM)
 STEP = int(ObjectiveCode.STEP)
 LAPLACE = int(ObjectiveCode.LAPLACE)
+SIN = int(ObjectiveCode.SIN)
 
 GAUSSIAN = int(DistributionCode.GAUSSIAN)
 EXPONENTIAL = int(DistributionCode.EXPONENTIAL)
 GAMMA = int(DistributionCode.GAMMA)
+VONMISES = int(DistributionCode.VONMISES)
 
 PATHWISE = int(EstimatorCode.PATHWISE)
 SCORE = int(EstimatorCode.SCORE)
@@ -65,6 +70,7 @@ SIGMA = int(ParameterCode.SIGMA)
 LOG_SIGMA = int(ParameterCode.LOG_SIGMA)
 RATE = int(ParameterCode.RATE)
 SHAPE = int(ParameterCode.SHAPE)
+KAPPA = int(ParameterCode.KAPPA)
 
 BOOST_COUNTER = np.uint64(BOOST_SUBKEY_COUNTER)
 
@@ -95,6 +101,8 @@ def phi(code, p, t):  # pragma: no cover - compiled
         return 1.0 if t > p[0] else 0.0
     if code == LAPLACE:
         return math.exp(-p[0] * t)
+    if code == SIN:
+        return math.sin(p[0] * t)
     return math.nan
 
 
@@ -116,6 +124,8 @@ def phi_prime(code, p, t):  # pragma: no cover - compiled
         return 1.0 / t
     if code == LAPLACE:
         return -p[0] * math.exp(-p[0] * t)
+    if code == SIN:
+        return p[0] * math.cos(p[0] * t)
     return math.nan
 
 
@@ -226,7 +236,8 @@ def draw_base(key, base, dist, samples, dims, param_a, param_b, x, eps):  # prag
     """Draw ``samples`` samples into the first rows of x and ε; return the Gamma sampler's rejections.
 
     ``eps`` keeps the standard variate: ε for the Gaussian (x = μ + σε), the rate-1 variate
-    x̃ for Exponential and Gamma (x = x̃/β). Draw k = i·D + d is sample i, coordinate d.
+    x̃ for Exponential and Gamma (x = x̃/β), the von Mises(0, κ) variate ε ∈ [−π, π] for the
+    von Mises (x = μ + ε; ``param_a`` = μ, ``param_b`` = κ). Draw k = i·D + d is sample i, coordinate d.
     """
     rejections = 0
     count = samples * dims
@@ -250,6 +261,13 @@ def draw_base(key, base, dist, samples, dims, param_a, param_b, x, eps):  # prag
             e = -math.log(uniform(key, base + np.uint64(k)))
             eps[i, d] = e
             x[i, d] = e / param_b[d]
+    elif dist == VONMISES:
+        for k in range(count):
+            i, d = k // dims, k % dims
+            e, rejected = vonmises_variate(key, base + np.uint64(k), param_b[d])
+            rejections += rejected
+            eps[i, d] = e
+            x[i, d] = param_a[d] + e
     else:
         for k in range(count):
             i, d = k // dims, k % dims
@@ -265,11 +283,17 @@ def score_term(parameter, dist, d, x, eps, param_a, param_b, offset):  # pragma:
     """∂ log q(x_d|θ_d)/∂θ for one reported parameter of coordinate d.
 
     ``offset`` is the score's constant part for the parameters whose score is a statistic minus
-    its mean: ψ(α) for the Gamma shape, s_α = log x̃ − ψ(α) with x̃ = βx (computed on the host).
+    its mean: ψ(α) for the Gamma shape, s_α = log x̃ − ψ(α) with x̃ = βx; A(κ) = I₁(κ)/I₀(κ) for the
+    von Mises concentration, s_κ = cos ε − A (computed on the host). von Mises location:
+    s_μ = κ sin ε (ε = x − μ).
     """
     if parameter == SHAPE:
         return math.log(eps[d]) - offset
+    if parameter == KAPPA:
+        return math.cos(eps[d]) - offset
     if parameter == MU:
+        if dist == VONMISES:
+            return param_b[d] * math.sin(eps[d])
         return eps[d] / param_b[d]
     if parameter == SIGMA:
         return (eps[d] * eps[d] - 1.0) / param_b[d]
@@ -428,7 +452,7 @@ def plain_chunk(
     dist, estimator : int
         :class:`~carms_cli.continuous.codes.DistributionCode` and ``EstimatorCode`` values.
     param_a, param_b : float64 (D,)
-        (μ, σ) for the Gaussian, (α, β) for the Gamma, (1, λ) for the Exponential.
+        (μ, σ) for the Gaussian, (α, β) for the Gamma, (1, λ) for the Exponential, (μ, κ) for the von Mises.
     parameters : int64 (J,)
         The reported parameters' ``ParameterCode`` values (P = J·D coordinates).
     objective, objective_params
@@ -444,7 +468,8 @@ def plain_chunk(
     score_offset : float64 (P,)
         The score's constant part (ψ(α) for the Gamma shape; see :func:`score_term`).
     shape_table : float64 (D, T)
-        The Gamma shape derivative's per-α tables (the ``implicit`` kernel's; (1, 1) otherwise).
+        The Gamma shape derivative's per-α tables, or 1 − A(κ_d) (D, 1) for the von Mises κ (the
+        ``implicit`` kernel's; (1, 1) otherwise).
     x, eps : float64 (2n, D)
         Samples and their standard variates (rows n … 2n − 1: the fresh samples).
     point, slope : float64 (D,)
