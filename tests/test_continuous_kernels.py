@@ -201,7 +201,7 @@ PTX_SCRIPT = """
         scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]
         outputs = [np.zeros(2, dtype=np.int64), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 4))]
         values = [0, 2, 64, 100, *args, *scratch, *outputs]
-        kernel = gpu.gpu_kernel(args.estimator)
+        kernel = gpu.gpu_kernel(args.dist, args.estimator)
         ptx, _ = cuda.compile_ptx(kernel.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
         assert ".entry" in ptx
     print("ptx", len(ptx))

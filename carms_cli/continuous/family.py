@@ -20,6 +20,8 @@ from carms_cli.core.family import ExactMoments, Reported
 from carms_cli.core.formatting import format_matrix
 from carms_cli.core.records import Column, RawResult
 
+#: Distributions drawn through the Gamma rejection sampler (their runs report its rejections).
+GAMMA_DRAWN = (DistributionCode.GAMMA, DistributionCode.BETA, DistributionCode.DIRICHLET)
 #: Fewest trials at which the bias z-test is run (below it every coordinate is untested).
 MIN_TRIALS_TESTED = 100
 
@@ -65,7 +67,7 @@ class ContinuousFamily:
 
     def columns(self) -> tuple[Column, ...]:
         """Return the rejection column for Gamma runs (the Marsaglia–Tsang sampler's rejections per trial)."""
-        if self.problem.code != DistributionCode.GAMMA:
+        if self.problem.code not in GAMMA_DRAWN:
             return ()
         return (
             Column(
@@ -80,7 +82,7 @@ class ContinuousFamily:
     def legend(self) -> tuple[str, ...]:
         """Return the legend lines: what goes untested, then the family's columns."""
         lines = [f"untested: every coordinate when fewer than {MIN_TRIALS_TESTED} trials ran"]
-        if self.problem.code == DistributionCode.GAMMA:
+        if self.problem.code in GAMMA_DRAWN:
             lines.append("rejects/trial: proposals the Gamma sampler rejected per trial (it redraws; still exact)")
         return tuple(lines)
 
@@ -115,7 +117,7 @@ class ContinuousRun:
 
     def details(self, raw: RawResult) -> dict:
         """Return the Gamma sampler's rejections per trial (Gamma runs only)."""
-        if self.family.problem.code != DistributionCode.GAMMA:
+        if self.family.problem.code not in GAMMA_DRAWN:
             return {}
         return {"rejections_per_trial": raw.extras["rejections"] / raw.trials}
 

@@ -50,6 +50,10 @@ def gamma_reach(shape: float) -> float:
 def _reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per coordinate: the largest |x| drawn, and bounds of the score and of ∂x/∂θ over the parameters."""
     values = problem.values
+    if problem.distribution in ("beta", "dirichlet"):
+        from carms_cli.continuous.simplex import simplex_reach
+
+        return simplex_reach(problem)
     with np.errstate(over="ignore", divide="ignore"):
         if problem.distribution == "gaussian":
             mu, sigma = values["mu"], values["sigma"]
@@ -110,7 +114,9 @@ def estimate_bound(problem) -> tuple[float, float]:
     x, score, path = _reach(problem)
     reach = float(np.max(x))
     value, slope = _objective_bounds(problem.objective, reach, problem.dims)
-    if problem.objective.code == ObjectiveCode.LOG:  # f′(x)·∂x/∂β = (1/x)(−x/β) = −1/β
+    if problem.objective.code == ObjectiveCode.LOG and problem.distribution in ("beta", "dirichlet"):
+        path_term = float(np.max(path))  # (1/x)·|∂x/∂θ| is bounded as |∂x/∂θ| is (simplex_reach)
+    elif problem.objective.code == ObjectiveCode.LOG:  # f′(x)·∂x/∂β = (1/x)(−x/β) = −1/β
         path_term = float(np.max(1.0 / problem.values["rate"]))
     else:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -137,6 +143,8 @@ def check_variance_exists(problem) -> None:
     if objective.code != ObjectiveCode.EXP or objective.params[0] >= 0:
         return
     k = float(objective.params[0])
+    if problem.distribution in ("beta", "dirichlet"):
+        return  # x ∈ [0, 1]: f is bounded
     if problem.distribution != "gaussian":
         raise InputError(
             f"objective {objective.spec} grows like e^(|k|x²) faster than the {problem.distribution} density "

@@ -8,7 +8,14 @@ x has D independent coordinates, ``x_d ~ q(·|θ_d)``:
 * ``gamma`` — Gamma(α_d, β_d) with shape α and rate β (density β^α x^{α−1} e^{−βx}/Γ(α));
   reported parameter ``rate`` (β) or ``alpha`` (α, also accepted as ``shape``; it has no explicit
   reparameterization: its pathwise estimator is ``implicit``). The α gradient needs
-  α ≥ :data:`MIN_SHAPE_ALPHA`, where no float64 Gamma variate underflows.
+  α ≥ :data:`MIN_SHAPE_ALPHA`, where no float64 Gamma variate underflows;
+* ``beta`` — Beta(a_d, b_d) (density x^{a−1}(1 − x)^{b−1}/B(a, b)); reported parameter ``a``, ``b`` or
+  ``all`` (a then b; also ``both``);
+* ``dirichlet`` — one Dirichlet(α₁ … α_K) over the K = D coordinates (``--alpha`` the concentration
+  vector, K ≥ 2); reported parameter ``alpha`` (all K concentrations).
+
+Beta and Dirichlet variates are ratios of Gamma variates, so their shapes need ≥ :data:`MIN_SHAPE_ALPHA`
+too, and take the separable objectives only (:mod:`carms_cli.continuous.simplex`).
 
 The reported coordinates are flattened parameter by parameter: ``mu[0] … mu[D−1], sigma[0] …``.
 """
@@ -34,18 +41,24 @@ DISTRIBUTIONS = {
     "gaussian": (("mu", "sigma"), ("mu", "sigma", "log-sigma", "all")),
     "exponential": (("rate",), ("rate",)),
     "gamma": (("alpha", "rate"), ("rate", "alpha")),
+    "beta": (("a", "b"), ("a", "b", "all")),
+    "dirichlet": (("alpha",), ("alpha",)),
 }
+#: What ``--param all`` reports, per distribution.
+ALL_PARAMETERS = {"gaussian": ("mu", "sigma"), "beta": ("a", "b")}
 #: Other names accepted by ``--param``.
-PARAMETER_ALIASES = {"shape": "alpha"}
-DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate"}
+PARAMETER_ALIASES = {"gamma": {"shape": "alpha"}, "beta": {"both": "all"}}
+DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate", "beta": "all", "dirichlet": "alpha"}
 _PARAMETER_CODES = {
     "mu": ParameterCode.MU,
     "sigma": ParameterCode.SIGMA,
     "log-sigma": ParameterCode.LOG_SIGMA,
     "rate": ParameterCode.RATE,
     "alpha": ParameterCode.SHAPE,
+    "a": ParameterCode.BETA_A,
+    "b": ParameterCode.BETA_B,
 }
-_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0}
+_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0, "a": 2.0, "b": 2.0}
 
 #: Config entries that state a continuous problem (``compare`` refuses runs that differ in one).
 PROBLEM_KEYS = ("distribution", "parameters", "values", "objective", "samples", "dims")
@@ -58,7 +71,7 @@ class ContinuousProblem:
     Attributes
     ----------
     distribution : str
-        ``gaussian``, ``exponential`` or ``gamma``.
+        ``gaussian``, ``exponential``, ``gamma``, ``beta`` or ``dirichlet``.
     values : dict of str to np.ndarray
         The distribution's parameters per coordinate (each shape (D,)), e.g. ``{"mu", "sigma"}``.
     parameters : tuple of str
@@ -174,17 +187,21 @@ def build_problem(
         array.setflags(write=False)
         values[name] = array
     parameter = (parameter or DEFAULT_PARAMETER[distribution]).lower()
-    parameter = PARAMETER_ALIASES.get(parameter, parameter) if distribution == "gamma" else parameter
+    parameter = PARAMETER_ALIASES.get(distribution, {}).get(parameter, parameter)
     if parameter not in reportable:
         raise InputError(
             f"--param {parameter} does not apply to --dist {distribution} (choose from " + ", ".join(reportable) + ")"
         )
-    parameters = ("mu", "sigma") if parameter == "all" else (parameter,)
+    parameters = ALL_PARAMETERS[distribution] if parameter == "all" else (parameter,)
     if parameter == "alpha" and not np.all(values["alpha"] >= MIN_SHAPE_ALPHA):
         raise InputError(
             f"--param alpha needs --alpha ≥ {MIN_SHAPE_ALPHA:g} (below it a float64 Gamma variate can underflow "
             f"to 0, where log x and the α score are −∞), got {_numbers_text(values['alpha'])}"
         )
+    if distribution in ("beta", "dirichlet"):
+        from carms_cli.continuous.simplex import check_simplex_values
+
+        check_simplex_values(distribution, values)
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be in 1..{MAX_SAMPLES}, got {samples}")
     if trials is None:
@@ -194,6 +211,10 @@ def build_problem(
     built = build_objective(objective, dims)
     if built.positive_only and distribution == "gaussian":
         raise InputError(f"objective '{built.spec}' needs x > 0: use --dist exponential or gamma")
+    if distribution in ("beta", "dirichlet"):
+        from carms_cli.continuous.simplex import check_simplex_objective
+
+        check_simplex_objective(distribution, built)
     problem = ContinuousProblem(distribution, values, parameters, built, samples, dims, trials, seed)
     from carms_cli.continuous.magnitude import check_estimate_magnitude
 

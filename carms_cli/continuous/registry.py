@@ -6,9 +6,14 @@ x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
 * ``pathwise`` — f′(x)·∂x/∂θ: Gaussian ∂x/∂μ = 1, ∂x/∂σ = ε; rate β ∂x/∂β = −x/β;
 * ``implicit`` — f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F(x|θ)/∂θ)/q(x|θ), for
   parameters without an explicit reparameterization: Gamma shape ∂x/∂α = g(α, βx)/β
-  (:mod:`carms_cli.continuous.kernels.implicit`);
+  (:mod:`carms_cli.continuous.kernels.implicit`); Beta ∂x/∂a = −∂_a I_x(a, b)/q(x) (and b), a
+  Dirichlet coordinate through its marginal Beta(α_i, α₀ − α_i) (:mod:`carms_cli.continuous.kernels.beta`);
+* ``implicit-gamma-ratio`` — Beta and Dirichlet: the same f′(x)·∂x/∂θ, but through x = G/ΣG,
+  ∂x_i/∂α_j = g(α_j, G_j)(δ_ij − x_i)/ΣG. It is a function of the Gammas, the CDF-implicit one of x
+  only and equal to its conditional expectation given x: same mean, larger variance;
 * ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x; Gamma shape
-  s_α = log(βx) − ψ(α);
+  s_α = log(βx) − ψ(α); Beta s_a = ln x − ψ(a) + ψ(a + b), s_b = ln(1 − x) − ψ(b) + ψ(a + b);
+  Dirichlet s_j = ln x_j − ψ(α_j) + ψ(α₀);
 * ``score-baseline`` — (f(x) − b)·s(x) with the optimal constant baseline per coordinate,
   b = E[f s²]/E[s²], computed exactly by quadrature: an oracle (as in the survey's figures), to
   show how far any constant baseline can take the score function;
@@ -60,12 +65,14 @@ class ContinuousSpec:
 
 
 ALL = ("gaussian", "exponential", "gamma")
+#: Beta and Dirichlet (ratios of Gamma variates; :mod:`carms_cli.continuous.simplex`).
+SIMPLEX = ("beta", "dirichlet")
 #: The Gaussian's parameters.
 GAUSSIAN = ("mu", "sigma", "log-sigma")
 #: Parameters with an explicit reparameterization (x = μ + σε, x = x̃/β) or a measure-valued derivative here.
 EXPLICIT = (*GAUSSIAN, "rate")
 #: Every reportable parameter.
-EVERY = (*EXPLICIT, "alpha")
+EVERY = (*EXPLICIT, "alpha", "a", "b")
 
 ESTIMATORS = {
     spec.name: spec
@@ -84,17 +91,27 @@ ESTIMATORS = {
             "implicit",
             EstimatorCode.IMPLICIT,
             "implicit reparameterization: f′(x)·∂x/∂θ, ∂x/∂θ = −(∂F/∂θ)/q",
-            ("gamma",),
+            ("gamma", *SIMPLEX),
             needs_derivative=True,
             stream=109,
-            parameters=("alpha",),
+            parameters=("alpha", "a", "b"),
             otherwise="the Gaussian's μ, σ and the rate are reparameterized explicitly: use pathwise",
+        ),
+        ContinuousSpec(
+            "implicit-gamma-ratio",
+            EstimatorCode.IMPLICIT_GAMMA_RATIO,
+            "implicit through the Gammas x = G/ΣG: f′(x)·∂x/∂θ, ∂G/∂α the Gamma's implicit derivative",
+            SIMPLEX,
+            needs_derivative=True,
+            stream=110,
+            parameters=("alpha", "a", "b"),
+            otherwise="only Beta and Dirichlet variates are ratios of Gammas here",
         ),
         ContinuousSpec(
             "score",
             EstimatorCode.SCORE,
             "score function (REINFORCE): f(x)·∂log q/∂θ",
-            ALL,
+            (*ALL, *SIMPLEX),
             stream=102,
             parameters=EVERY,
         ),
@@ -102,7 +119,7 @@ ESTIMATORS = {
             "score-baseline",
             EstimatorCode.SCORE_BASELINE,
             "score function, optimal constant baseline E[f s²]/E[s²] (exact: an oracle)",
-            ALL,
+            (*ALL, *SIMPLEX),
             needs_baseline=True,
             stream=108,
             parameters=EVERY,
@@ -111,7 +128,7 @@ ESTIMATORS = {
             "score-loo",
             EstimatorCode.SCORE_LOO,
             "score function, leave-one-out baseline (continuous LOORF)",
-            ALL,
+            (*ALL, *SIMPLEX),
             min_samples=2,
             stream=103,
             parameters=EVERY,
@@ -160,7 +177,7 @@ ESTIMATORS = {
 }
 
 #: What ``carms continuous`` runs without ``--estimators``.
-DEFAULT_ESTIMATORS = ("pathwise", "implicit", "score", "score-loo", "mvd")
+DEFAULT_ESTIMATORS = ("pathwise", "implicit", "implicit-gamma-ratio", "score", "score-loo", "mvd")
 #: The estimator variance ratios are taken against.
 REFERENCE = "score"
 
@@ -184,6 +201,9 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     if spec.needs_baseline and problem.objective.code == ObjectiveCode.EXP and problem.objective.params[0] < 0:
         return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by quadrature, which objective "
                 f"'{problem.objective.spec}' (growing like e^(|k|x²)) does not allow")
+    if spec.needs_baseline and problem.distribution == "dirichlet" and problem.dims > 2:
+        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²], which under a Dirichlet with K = "
+                f"{problem.dims} > 2 couples pairs of coordinates (a 2-D quadrature, not computed here)")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

@@ -8,12 +8,14 @@ into the engine's chunk mean ``r + S₁/m`` and centred sum of squares ``S₂ �
 import numpy as np
 from scipy import special
 
+from carms_cli.continuous import simplex
 from carms_cli.continuous.codes import DistributionCode, EstimatorCode, ParameterCode
 from carms_cli.continuous.kernels.args import KernelArgs
 from carms_cli.continuous.kernels.layout import uniforms_per_trial
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.continuous.registry import ContinuousSpec, evaluations_per_estimate
 from carms_cli.core.records import ChunkRows
+from carms_cli.continuous.simplex import SIMPLEX
 from carms_cli.core.rng import stream_key
 
 #: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape;
@@ -59,7 +61,10 @@ def score_offsets(problem: ContinuousProblem) -> np.ndarray:
     """Return the score's constant part per reported coordinate: ψ(α_d) for the Gamma shape, else 0.
 
     The kernel's α score is log x̃ − ψ(α) (x̃ = βx); the others are computed whole in the kernel.
+    Beta and Dirichlet: :func:`carms_cli.continuous.simplex.score_offsets`.
     """
+    if problem.distribution in SIMPLEX:
+        return simplex.score_offsets(problem)
     parts = [
         special.digamma(problem.value("alpha")) if name == "alpha" else np.zeros(problem.dims)
         for name in problem.parameters
@@ -72,8 +77,11 @@ def shape_tables(problem: ContinuousProblem) -> np.ndarray:
 
     Filled once on the host by :func:`~carms_cli.continuous.kernels.implicit.shape_table` (the
     same compiled :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` the derivative's
-    own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it.
+    own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it. Beta and
+    Dirichlet: one per Gamma drawn (:func:`carms_cli.continuous.simplex.shape_tables`).
     """
+    if problem.distribution in SIMPLEX:
+        return simplex.shape_tables(problem)
     if "alpha" not in problem.parameters:
         return np.zeros((1, 1))
     from carms_cli.continuous.kernels.implicit import TABLE_SIZE, shape_table
@@ -91,6 +99,8 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         param_a, param_b = problem.value("mu"), problem.value("sigma")
     elif problem.code == DistributionCode.GAMMA:
         param_a, param_b = problem.value("alpha"), problem.value("rate")
+    elif problem.distribution in SIMPLEX:
+        param_a, param_b = simplex.kernel_parameters(problem)
     else:
         param_a, param_b = np.ones(problem.dims), problem.value("rate")
     if spec.needs_taylor:
