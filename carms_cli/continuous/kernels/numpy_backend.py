@@ -276,6 +276,10 @@ def _mvd(args: KernelArgs, key, base: np.ndarray, x: np.ndarray) -> tuple[np.nda
 
 def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tuple[np.ndarray, int]:
     """Return the estimates g of trials ``first_trial … last_trial − 1``, shape (m, P), and the sampler's rejections."""
+    if args.dist in (DistributionCode.BETA, DistributionCode.DIRICHLET):
+        from carms_cli.continuous.kernels.numpy_simplex import simplex_estimates
+
+        return simplex_estimates(args, first_trial, last_trial)
     key = np.uint64(args.key)
     base = np.arange(first_trial, last_trial, dtype=np.uint64) * np.uint64(args.uniforms_per_trial)
     n = args.samples
