@@ -21,7 +21,8 @@ Moments of one estimate
 Beta coordinate d with f = φ(x_d) + R (R the other coordinates' sum, independent, moments from
 their own 1-D integrals): ``implicit`` t = φ′(x_d)·∂x_d/∂θ (the compiled CDF-implicit derivative of
 :mod:`carms_cli.continuous.kernels.beta` at every node; nodes with x < e^{−700} are left out, their
-mass below e^{−700a}/(a B(a, b))); ``score`` t = (φ + R)s_θ; ``score-baseline`` (φ + R − b)s_θ;
+mass below e^{−700a}/(a B(a, b)); x > ½ is taken on its complement 1 − x ~ Beta(b, a), kept exact);
+``score`` t = (φ + R)s_θ; ``score-baseline`` (φ + R − b)s_θ;
 ``score-loo`` from M_ab = E[f̃^a s^b] (:func:`carms_cli.continuous.exact.loo_variance`). Given x_d,
 t = α + βr with r = R − E R, so E[(t − c)^m | x_d] = Σ_p C(m, p)(α − c)^{m−p}β^p E r^p.
 
@@ -66,7 +67,7 @@ class BetaLaw:
         self.a, self.b = float(a), float(b)
         self.log_norm = float(special.betaln(self.a, self.b))
 
-    def edges(self, features=(), lower: float | None = None) -> np.ndarray:
+    def edges(self, features=(), lower: float | None = None, upper: float | None = None) -> np.ndarray:
         """Return breakpoints in u covering the kept support, refined around the mode and at the features."""
         a, b = self.a, self.b
         mode = math.log(a / b)
@@ -79,6 +80,8 @@ class BetaLaw:
         edges = np.unique(np.clip(np.concatenate(points), low, high))
         if lower is not None:
             edges = np.unique(np.concatenate([[lower], edges[edges > lower]]))
+        if upper is not None:
+            edges = np.unique(np.concatenate([edges[edges < upper], [upper]]))
         return edges
 
     def parts(self, u):
@@ -91,7 +94,7 @@ class BetaLaw:
         """Density of u."""
         return np.exp(self.a * log_x + self.b * log_y - self.log_norm)
 
-    def expect(self, function, features=(), lower=None, rel: float = 1e-13) -> np.ndarray:
+    def expect(self, function, features=(), lower=None, upper=None, rel: float = 1e-13) -> np.ndarray:
         """Return E[function(x, y, ln x, ln y)] (shape (C,)) by adaptive quadrature."""
 
         def integrand(u, owner):
@@ -99,7 +102,7 @@ class BetaLaw:
             return np.asarray(function(x, y, log_x, log_y)) * self.weight(log_x, log_y)
 
         with np.errstate(all="ignore"):
-            values, _, ok = integrate(integrand, self.edges(features, lower)[None, :], rel)
+            values, _, ok = integrate(integrand, self.edges(features, lower, upper)[None, :], rel)
         if not ok or not np.all(np.isfinite(values)):
             raise NotComputable("the quadrature over the Beta law did not converge to the target accuracy")
         return values[:, 0]
@@ -127,16 +130,35 @@ def _scores(a: float, b: float, log_x, log_y):
     return log_x - special.digamma(a) + total, log_y - special.digamma(b) + total
 
 
-def cdf_derivatives(a: float, b: float, x) -> tuple[np.ndarray, np.ndarray]:
-    """Return the CDF-implicit (∂x/∂a, ∂x/∂b) of Beta(a, b) variates x by the compiled derivative."""
+def cdf_derivatives(a: float, b: float, x, y=None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the CDF-implicit (∂x/∂a, ∂x/∂b) of Beta(a, b) variates x by the compiled derivative.
+
+    Given y = 1 − x (exactly, not rounded from x), x > ½ is taken on its complement: 1 − x ~ Beta(b, a)
+    and ∂x/∂a = −∂(1 − x)/∂a, the second shape's derivative there (as the kernel does), so no digit
+    of 1 − x is lost where x rounds to 1.
+    """
     from carms_cli.continuous.kernels.beta import cdf_jacobians
 
-    flat = np.asarray(x, dtype=float).ravel()
+    x = np.asarray(x, dtype=float)
+    y = 1.0 - x if y is None else np.broadcast_to(np.asarray(y, dtype=float), x.shape)
+    upper = x > 0.5
+    flat = np.where(upper, y, x).ravel()
     points = np.ascontiguousarray(np.stack([flat, 1.0 - flat], axis=1))
-    jacobian = np.zeros((flat.size, 2, 2))
-    cdf_jacobians(np.array([a, b]), np.array([b, a]), points, 1, jacobian, np.zeros(flat.size, dtype=np.int64))
-    shape = np.shape(x)
-    return jacobian[:, 0, 0].reshape(shape), jacobian[:, 0, 1].reshape(shape)
+    out = []
+    for first, second in ((a, b), (b, a)):
+        jacobian = np.zeros((flat.size, 2, 2))
+        cdf_jacobians(
+            np.array([first, second]),
+            np.array([second, first]),
+            points,
+            1,
+            jacobian,
+            np.zeros(flat.size, dtype=np.int64),
+        )
+        out.append(jacobian[:, 0].reshape(*x.shape, 2))
+    d_a = np.where(upper, -out[1][..., 1], out[0][..., 0])
+    d_b = np.where(upper, -out[1][..., 0], out[0][..., 1])
+    return d_a, d_b
 
 
 def beta_gradient(objective, a: float, b: float) -> tuple[float, float, float]:
@@ -158,8 +180,10 @@ def beta_gradient(objective, a: float, b: float) -> tuple[float, float, float]:
         return beta_gradient(Objective("poly", ObjectiveCode.POLY, np.array([k * k, -2.0 * k, 1.0]), ""), a, b)
     if code == ObjectiveCode.LOG:
         trigamma = special.polygamma(1, a + b)
-        return float(special.digamma(a) - special.digamma(a + b)), float(special.polygamma(1, a) - trigamma), float(
-            -trigamma
+        return (
+            float(special.digamma(a) - special.digamma(a + b)),
+            float(special.polygamma(1, a) - trigamma),
+            float(-trigamma),
         )
     law = BetaLaw(a, b)
 
@@ -231,10 +255,12 @@ class _Coordinate:
         if code == EstimatorCode.IMPLICIT:
 
             def implicit(x, y, log_x, log_y):
-                d_a, d_b = cdf_derivatives(self.a, self.b, x)
+                d_a, d_b = cdf_derivatives(self.a, self.b, x, y)
                 return _power_moments(self.slope(x, y) * (d_b if second else d_a), 0.0, c, self.rmom)
 
-            return self.law.expect(implicit, self.features, lower=IMPLICIT_LOG_FLOOR)
+            # F′ of a pair sees φ′(1 − x) too: 1 − x ≥ e^{−700} as well (mass beyond below e^{−700b}/(b B(a, b)))
+            upper = -IMPLICIT_LOG_FLOOR if self.pair else None
+            return self.law.expect(implicit, self.features, lower=IMPLICIT_LOG_FLOOR, upper=upper)
 
         def score(x, y, log_x, log_y):
             s = self.score(second, log_x, log_y)

@@ -112,8 +112,10 @@ def simplex_reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     first, second = kernel_parameters(problem)
     shapes = problem.value("alpha") if problem.distribution == "dirichlet" else np.concatenate([first, second])
-    top = sum(gamma_reach(float(s)) for s in shapes) if problem.distribution == "dirichlet" else max(
-        gamma_reach(float(a)) + gamma_reach(float(b)) for a, b in zip(first, second, strict=True)
+    top = (
+        sum(gamma_reach(float(s)) for s in shapes)
+        if problem.distribution == "dirichlet"
+        else max(gamma_reach(float(a)) + gamma_reach(float(b)) for a, b in zip(first, second, strict=True))
     )
     offsets = np.abs(score_offsets(problem)).reshape(len(problem.parameters), problem.dims).max(axis=0)
     score = LOG_REACH + math.log(top) + offsets

@@ -14,8 +14,8 @@ from carms_cli.continuous.kernels.args import KernelArgs
 from carms_cli.continuous.kernels.layout import uniforms_per_trial
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.continuous.registry import ContinuousSpec, evaluations_per_estimate
-from carms_cli.core.records import ChunkRows
 from carms_cli.continuous.simplex import SIMPLEX
+from carms_cli.core.records import ChunkRows
 from carms_cli.core.rng import stream_key
 
 #: Trials per chunk on the GPU (one GPU thread runs one chunk; fixed, whatever the launch shape;

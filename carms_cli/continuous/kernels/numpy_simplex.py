@@ -65,7 +65,7 @@ def simplex_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tu
                 for d in range(dims):
                     a, b = args.param_a[d], args.param_b[d]
                     if estimator == EstimatorCode.IMPLICIT:
-                        path[..., d] = cdf_derivatives(a, b, x[..., d])[1 if second else 0]
+                        path[..., d] = cdf_derivatives(a, b, x[..., d], y[..., d])[1 if second else 0]
                     elif second:
                         path[..., d] = -_shape_derivative(b, gammas[..., d, 1]) / total[..., d] * x[..., d]
                     else:

@@ -12,7 +12,8 @@ kernel keeps x in ``x``, and in ``eps`` 1 − x = G_b/ΣG (Beta) or ln x_k = ln 
 
 **Derivatives** (per sample; f′ = ∂f/∂x, c_j = g(α_j, G_j)/ΣG with g the Gamma shape derivative):
 
-* CDF-implicit, Beta: ∂x/∂a, ∂x/∂b = −∂_{a,b} I_x(a, b)/q(x); Dirichlet: with (A_i, B_i) those of
+* CDF-implicit, Beta: ∂x/∂a, ∂x/∂b = −∂_{a,b} I_x(a, b)/q(x) (for x > ½ from 1 − x ~ Beta(b, a):
+  ∂x/∂a = −∂(1 − x)/∂a, exact where x rounds to 1); Dirichlet: with (A_i, B_i) those of
   the marginal Beta(α_i, α₀ − α_i) at x_i, g_j = f′_j A_j + Σ_{i≠j} f′_i B_i;
 * gamma ratio, Beta: ∂x/∂a = c_a(1 − x), ∂x/∂b = −c_b x; Dirichlet: g_j = c_j(f′_j − Σ_i x_i f′_i).
 
@@ -80,7 +81,7 @@ def beta_pair(key, counter, a, b, table_a, table_b, ratio):  # pragma: no cover 
 def beta_sample(
     key, first, estimator, dims, param_a, param_b, parameters, score_offset, shape_table, x_i, y_i, term_a
 ):  # pragma: no cover - compiled
-    """Draw one Beta sample (D coordinates) into ``x_i``, ``y_i`` (= 1 − x); its derivatives or scores into ``term_a``."""
+    """Draw one Beta sample (D coordinates) into ``x_i``, ``y_i`` (= 1 − x); derivatives or scores into ``term_a``."""
     rejections = 0
     ratio = estimator == RATIO
     for d in range(dims):
@@ -91,8 +92,11 @@ def beta_sample(
         rejections += rejected
         x_i[d], y_i[d] = x, y
         da, db = 0.0, 0.0
-        if estimator == IMPLICIT:
+        if estimator == IMPLICIT and x <= 0.5:
             da, db, _ = beta_derivatives_terms(param_a[d], param_b[d], x)
+        elif estimator == IMPLICIT:  # on the complement 1 − x ~ Beta(b, a), exact where x rounds to 1
+            db, da, _ = beta_derivatives_terms(param_b[d], param_a[d], y)
+            da, db = -da, -db
         for j in range(parameters.shape[0]):
             p = j * dims + d
             second = parameters[j] == BETA_B
@@ -109,7 +113,7 @@ def beta_sample(
 def dirichlet_sample(
     key, first, estimator, dims, alpha, rest, score_offset, shape_table, x_i, logs_i, gammas, logs, term_a, term_c
 ):  # pragma: no cover - compiled
-    """Draw one Dirichlet sample into ``x_i`` (ln x into ``logs_i``); A, B or c into ``term_a``/``term_c``, or scores."""
+    """Draw one Dirichlet sample into ``x_i`` (ln x into ``logs_i``); A, B or c into ``term_a``/``term_c`` (or scores)."""
     total, rejections = dirichlet_draw(key, first, alpha, gammas, logs, x_i)
     if total >= _TINY:
         log_total = math.log(total)
