@@ -113,7 +113,7 @@ def beta_sample(
 def dirichlet_sample(
     key, first, estimator, dims, alpha, rest, score_offset, shape_table, x_i, logs_i, gammas, logs, term_a, term_c
 ):  # pragma: no cover - compiled
-    """Draw one Dirichlet sample into ``x_i`` (ln x into ``logs_i``); A, B or c (or scores) into ``term_a``, ``term_c``."""
+    """Draw one Dirichlet sample into ``x_i``, ln x into ``logs_i``; A, B, c or scores into ``term_a``, ``term_c``."""
     total, rejections = dirichlet_draw(key, first, alpha, gammas, logs, x_i)
     if total >= _TINY:
         log_total = math.log(total)
