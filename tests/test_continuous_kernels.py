@@ -24,7 +24,7 @@ import pytest
 from scipy import stats
 
 from carms_cli.continuous.codes import EstimatorCode
-from carms_cli.continuous.kernels import numpy_backend, trial
+from carms_cli.continuous.kernels import numpy_backend, numpy_simplex, trial
 from carms_cli.continuous.kernels.args import OUTPUTS, SCRATCH, KernelArgs
 from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.continuous.problem import build_problem
@@ -45,6 +45,8 @@ CASES = [
     ("exponential", {"rate": "2"}, None, "square:1"),
     ("gamma", {"alpha": "0.5,3", "rate": "2"}, None, "poly:1,2,0.5"),
     ("gamma", {"alpha": "0.5,3", "rate": "2"}, "alpha", "laplace:0.5"),
+    ("beta", {"a": "0.5,3", "b": "2"}, None, "log"),
+    ("dirichlet", {"alpha": "0.4,1,3"}, None, "cos:2"),
 ]
 
 
@@ -84,7 +86,7 @@ def test_the_cuda_wrapper_hands_every_argument_on_in_kernel_order():
 
 def test_every_estimator_has_a_kernel_and_a_numpy_branch():
     assert set(KERNELS) == set(EstimatorCode)
-    source = inspect.getsource(numpy_backend)
+    source = inspect.getsource(numpy_backend) + inspect.getsource(numpy_simplex)  # Beta, Dirichlet: their module
     for member in EstimatorCode:
         assert f"EstimatorCode.{member.name}" in source, member
     assert {spec.code for spec in ESTIMATORS.values()} == set(EstimatorCode)
