@@ -29,8 +29,13 @@ t = α + βr with r = R − E R, so E[(t − c)^m | x_d] = Σ_p C(m, p)(α − c
 A Dirichlet with K = 2 is x₁ ~ Beta(α₁, α₂), x₂ = 1 − x₁: every estimator of α₁ (α₂) is the Beta
 one of a (b) for F(x) = φ(x) + φ(1 − x), F′(x) = φ′(x) − φ′(1 − x). For K ≥ 3 the terms couple
 pairs of coordinates (2-D integrals over the aggregated Dirichlet): not computed (a reason string).
-``implicit-gamma-ratio`` depends on the Gammas, not on x alone (x and ΣG, two variables): its
-moments are not computed either.
+
+``implicit-gamma-ratio`` depends on the Gammas, not on x alone: with S = ΣG ~ Gamma(a + b, 1)
+independent of x, G_a = xS and G_b = (1 − x)S, so its term is a function of (x, S), integrated by a
+nested rule (x outside on its logit, S inside on the Gamma law's variable of
+:class:`carms_cli.continuous.exact.Law`) with g(α, G) = ∂G/∂α the compiled Gamma derivative at every
+node. Since the CDF-implicit term is its conditional expectation given x, the difference of the two
+variances is E[Var(ratio term | x)] ≥ 0.
 """
 
 import math
@@ -39,7 +44,7 @@ import numpy as np
 from scipy import special
 
 from carms_cli.continuous.codes import EstimatorCode, ObjectiveCode
-from carms_cli.continuous.exact import NotComputable, integrate, loo_variance
+from carms_cli.continuous.exact import OUTER_REL_TOL, REL_TOL, WGK, XGK, Law, NotComputable, integrate, loo_variance
 from carms_cli.continuous.registry import ESTIMATORS, refusal
 from carms_cli.core.family import ExactMoments
 
@@ -47,10 +52,6 @@ from carms_cli.core.family import ExactMoments
 CUT = 800.0
 #: Least ln x at which the implicit term is integrated (x and f′ stay finite above).
 IMPLICIT_LOG_FLOOR = -700.0
-RATIO_REASON = (
-    "the gamma-ratio term is a function of the Gammas (x and ΣG), not of x alone: its exact variance needs a "
-    "2-D quadrature, not computed here"
-)
 
 
 def _pairs_reason(k: int) -> str:
@@ -268,6 +269,51 @@ class _Coordinate:
 
         return self.law.expect(score, self.features)
 
+    def ratio_terms(self, second: bool, c: float) -> np.ndarray:
+        """Return E[(t − c)^m], m = 1…4, of the gamma-ratio term, by a nested 2-D rule over (x, S).
+
+        G_a = xS, G_b = (1 − x)S with S = ΣG ~ Gamma(a + b, 1) independent of x, so
+        t = F′(x)·g(a, xS)(1 − x)/S for a and −F′(x)·g(b, (1 − x)S)·x/S for b; x outside, S inside.
+        Inner nodes whose Gamma is below e^{−700} are left out (there g would underflow; their
+        weight is below e^{−700·shape} of the law's).
+        """
+        shape = self.b if second else self.a
+        inner_law = Law("gamma", self.a + self.b, 1.0)
+        inner_base = inner_law.edges()
+        failed = []
+        upper = -IMPLICIT_LOG_FLOOR if self.pair else None
+
+        def outer(u, owner):
+            x, y, log_x, log_y = self.law.parts(u)
+            flat = [np.ravel(v) for v in (x, y, log_x, log_y)]
+
+            def inner(v, rows):
+                x_o, y_o, lx_o, ly_o = (f[rows][:, None] for f in flat)
+                total, log_total = inner_law.point(v)
+                log_gamma = (ly_o if second else lx_o) + log_total
+                gamma = np.exp(log_gamma)
+                g = _gamma_shape_derivative(shape, gamma)
+                factor = -x_o if second else y_o
+                t = np.where(log_gamma >= IMPLICIT_LOG_FLOOR, self.slope(x_o, y_o) * g * factor / total, c)
+                return _power_moments(t, 0.0, c, self.rmom) * inner_law.weight(v)
+
+            weight = self.law.weight(log_x, log_y)
+            half = (u[:, -1] - u[:, 0]) / (XGK[-1] - XGK[0])
+            row_weights = (weight * WGK * half[:, None]).ravel()
+            edges = np.broadcast_to(inner_base, (row_weights.size, inner_base.size))
+            values, bound, ok = integrate(inner, edges, REL_TOL, row_weights)
+            if not ok:
+                failed.append(True)
+            shape_out = (values.shape[0], *u.shape)
+            return values.reshape(shape_out) * weight, bound.reshape(shape_out) * weight
+
+        edges = self.law.edges(self.features, IMPLICIT_LOG_FLOOR, upper)
+        with np.errstate(all="ignore"):
+            values, _, ok = integrate(outer, edges[None, :], OUTER_REL_TOL)
+        if failed or not ok or not np.all(np.isfinite(values)):
+            raise NotComputable("the nested quadrature of the gamma-ratio term did not converge")
+        return values[:, 0]
+
     def loo(self, mean_f: float, second: bool) -> np.ndarray:
         """Return M₁₁, M₂₀, M₀₂, M₂₂ with f̃ = f − E f (the remainder's variance added)."""
         var_r = self.rmom[2]
@@ -290,6 +336,14 @@ class _Coordinate:
 
         f_a, s_a, f_b, s_b = self.law.expect(statistics, self.features)
         return f_a / s_a, f_b / s_b
+
+
+def _gamma_shape_derivative(shape: float, values: np.ndarray) -> np.ndarray:
+    """Return g(α, G) = ∂G/∂α of Gamma(α, 1) variates (compiled; 0 where G = 0)."""
+    from carms_cli.continuous.implicit import shape_derivative
+
+    flat = np.ascontiguousarray(values, dtype=float).ravel()
+    return shape_derivative(shape, flat)[0].reshape(values.shape)
 
 
 def _central(objective, a, b) -> np.ndarray:
@@ -338,8 +392,6 @@ def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
     reason = refusal(spec, problem)
     if reason is not None:
         return reason
-    if spec.code == EstimatorCode.IMPLICIT_GAMMA_RATIO:
-        return RATIO_REASON
     if problem.distribution == "dirichlet" and problem.dims > 2:
         return _pairs_reason(problem.dims)
     n = problem.samples
@@ -353,6 +405,9 @@ def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
                 return ExactMoments(m11, loo_variance(n, m11, m20, m02, m22), np.full(m11.shape, np.nan))
             rows = []
             for index, (coord, second) in enumerate(coordinates):
+                if spec.code == EstimatorCode.IMPLICIT_GAMMA_RATIO:
+                    rows.append(coord.ratio_terms(second, float(gradient[index])))
+                    continue
                 baseline = coord.baseline()[1 if second else 0] if spec.code == EstimatorCode.SCORE_BASELINE else 0.0
                 code = EstimatorCode.IMPLICIT if spec.code == EstimatorCode.IMPLICIT else EstimatorCode.SCORE
                 rows.append(coord.terms(code, second, float(gradient[index]), baseline))
