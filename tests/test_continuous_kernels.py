@@ -105,7 +105,8 @@ def test_a_trial_reads_only_its_own_block_of_counters(case, monkeypatch):
             return real(key, counters)
 
         monkeypatch.setattr(numpy_backend, "uniforms", recording)
-        numpy_backend.trial_estimates(args, 0, 1)
+        simplex = problem.distribution in ("beta", "dirichlet")
+        (numpy_simplex.simplex_estimates if simplex else numpy_backend.trial_estimates)(args, 0, 1)
         monkeypatch.undo()
         assert max(used, default=-1) < int(args.uniforms_per_trial), spec.name
 
@@ -197,7 +198,11 @@ PTX_SCRIPT = """
     dispatcher.get_current_device = lambda: Device()
     rate = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
     shape = build_problem("gamma", {"alpha": "0.5,2"}, "alpha", "cos:1", 3, None, 100, 0)
-    for problem, name in ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit")):
+    beta = build_problem("beta", {"a": "0.5,2"}, "a", "cos:1", 3, None, 100, 0)
+    dirichlet = build_problem("dirichlet", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
+    cases = ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit"), (beta, "implicit"),
+             (dirichlet, "implicit-gamma-ratio"))
+    for problem, name in cases:
         args = kernel_args(problem, ESTIMATORS[name], np.zeros(problem.size))
         shapes = scratch_shapes(3, 2, problem.size)
         scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]

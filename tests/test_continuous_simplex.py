@@ -23,13 +23,13 @@ import pytest
 from scipy import integrate as sci_integrate
 from scipy import special
 
-from carms_cli.continuous.exact import exact_expectation, exact_gradient, exact_moments
 from carms_cli.continuous.exact_simplex import BetaLaw, beta_gradient, cdf_derivatives
 from carms_cli.continuous.magnitude import estimate_bound
 from carms_cli.continuous.objectives import build_objective
 from carms_cli.continuous.problem import build_problem
 from carms_cli.continuous.registry import ESTIMATORS, parse_estimators
 from carms_cli.continuous.source import ContinuousSource
+from carms_cli.continuous.truth import exact_expectation, exact_gradient, exact_moments
 from carms_cli.core.engine import run_source
 from carms_cli.core.errors import InputError
 
@@ -329,7 +329,7 @@ def test_results_do_not_depend_on_the_threads():
 
 def test_the_magnitude_bound_holds():
     """Every estimate drawn at the least shapes (log, whose f′ = 1/x) lies within estimate_bound."""
-    from carms_cli.continuous.kernels.numpy_backend import trial_estimates
+    from carms_cli.continuous.kernels.numpy_simplex import simplex_estimates
     from carms_cli.continuous.source import kernel_args
 
     for dist, given in (("beta", {"a": "0.06", "b": "0.06,5"}), ("dirichlet", {"alpha": "0.06,0.06,3"})):
@@ -337,7 +337,7 @@ def test_the_magnitude_bound_holds():
         bound, _ = estimate_bound(problem)
         assert math.isfinite(bound)
         for spec in parse_estimators("all", problem):
-            g, _ = trial_estimates(kernel_args(problem, spec, np.zeros(problem.size)), 0, 4_000)
+            g, _ = simplex_estimates(kernel_args(problem, spec, np.zeros(problem.size)), 0, 4_000)
             assert np.all(np.isfinite(g)) and np.max(np.abs(g)) <= bound, (dist, spec.name)
 
 

@@ -646,12 +646,7 @@ def exact_expectation(problem: ContinuousProblem) -> float:
     """Return E f(x) in closed form (``exp:k`` under Gamma by quadrature; ∞ is reported as NaN).
 
     Separable: Σ_d E φ(x_d); ``cos-sum``: Re Π_d χ_d(k); ``quad-form``: (Σ w_d E x_d)² + Σ w_d² Var x_d.
-    Beta and Dirichlet: :mod:`carms_cli.continuous.exact_simplex`.
     """
-    if problem.distribution in ("beta", "dirichlet"):
-        from carms_cli.continuous.exact_simplex import simplex_expectation
-
-        return simplex_expectation(problem)
     objective = problem.objective
     if objective.code == ObjectiveCode.COS_SUM:
         return float(np.prod(_characteristic(problem, objective.params[0])).real)
@@ -666,13 +661,8 @@ def exact_gradient(problem: ContinuousProblem) -> np.ndarray:
     """Return ∂E f/∂θ for the reported coordinates, in ``problem.coordinate_names()`` order.
 
     Closed forms per objective and distribution (module docstring); ``log-sigma`` is σ·∂/∂σ.
-    Entries where E f = ∞ (``exp:k`` with k < 0 beyond its range) are NaN. Beta and Dirichlet:
-    :mod:`carms_cli.continuous.exact_simplex`.
+    Entries where E f = ∞ (``exp:k`` with k < 0 beyond its range) are NaN.
     """
-    if problem.distribution in ("beta", "dirichlet"):
-        from carms_cli.continuous.exact_simplex import simplex_gradient
-
-        return simplex_gradient(problem)
     parts = []
     for name in problem.parameters:
         if name == "log-sigma":
@@ -1261,10 +1251,6 @@ def optimal_baseline(problem: ContinuousProblem) -> np.ndarray:
     other coordinates through their exact moments). For ``log-sigma`` the score is σ·s_σ, which
     leaves b unchanged.
     """
-    if problem.distribution in ("beta", "dirichlet"):
-        from carms_cli.continuous.exact_simplex import simplex_baseline
-
-        return simplex_baseline(problem)
     reason = _moment_reason(problem)
     if reason is not None:
         raise NotComputable(reason)
@@ -1424,10 +1410,6 @@ def exact_moments(problem: ContinuousProblem, estimator_name: str) -> ExactMomen
         (μ₄ + 3(n − 1)(Var t)²)/n³. For ``score-loo``: mean M₁₁ and the U-statistic variance
         :func:`loo_variance`; its fourth central moment is NaN (not computed).
     """
-    if problem.distribution in ("beta", "dirichlet"):
-        from carms_cli.continuous.exact_simplex import simplex_moments
-
-        return simplex_moments(problem, estimator_name)
     spec = ESTIMATORS.get(estimator_name)
     if spec is None:
         return f"unknown estimator '{estimator_name}'"

@@ -36,7 +36,7 @@ class ContinuousFamily:
     exact_method = "by quadrature"
 
     def __init__(self, problem: ContinuousProblem):
-        from carms_cli.continuous.exact import exact_gradient
+        from carms_cli.continuous.truth import exact_gradient
 
         self.problem = problem
         self._names = problem.coordinate_names()
@@ -123,6 +123,6 @@ class ContinuousRun:
 
     def exact(self) -> ExactMoments | str:
         """Return the exact moments of one estimate by quadrature, or why they are not computable."""
-        from carms_cli.continuous.exact import exact_moments
+        from carms_cli.continuous.truth import exact_moments
 
         return exact_moments(self.family.problem, self.spec.name)

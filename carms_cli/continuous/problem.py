@@ -201,7 +201,7 @@ def build_problem(
     if distribution in ("beta", "dirichlet"):
         from carms_cli.continuous.simplex import check_simplex_values
 
-        check_simplex_values(distribution, values)
+        check_simplex_values(distribution, values, MIN_SHAPE_ALPHA)
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be in 1..{MAX_SAMPLES}, got {samples}")
     if trials is None:

@@ -16,8 +16,6 @@ over one coordinate's Beta law. On the simplex Σ_k x_k = 1, so ``mean`` and a p
 at most 1 are constant there and are refused for the Dirichlet.
 """
 
-import math
-
 import numpy as np
 from scipy import special
 
@@ -30,15 +28,17 @@ SIMPLEX = ("beta", "dirichlet")
 OBJECTIVE_NAMES = "mean, log, square:k, poly:…, laplace:t, cos:k, exp:k, step:k"
 
 
-def check_simplex_values(distribution: str, values: dict) -> None:
-    """Refuse shapes below :data:`~carms_cli.continuous.problem.MIN_SHAPE_ALPHA` and a Dirichlet with K < 2."""
-    from carms_cli.continuous.problem import MIN_SHAPE_ALPHA, _numbers_text
+def check_simplex_values(distribution: str, values: dict, least: float) -> None:
+    """Refuse shapes below ``least`` and a Dirichlet with K < 2.
 
+    ``least`` is the Gamma shape's minimum, :data:`carms_cli.continuous.problem.MIN_SHAPE_ALPHA`.
+    """
     for name, array in values.items():
-        if not np.all(array >= MIN_SHAPE_ALPHA):
+        if not np.all(array >= least):
+            shown = ", ".join(f"{v:g}" for v in np.unique(array))
             raise InputError(
-                f"--dist {distribution} needs --{name} ≥ {MIN_SHAPE_ALPHA:g} (its variates are ratios of Gamma "
-                f"variates, which can underflow to 0 below it), got {_numbers_text(array)}"
+                f"--dist {distribution} needs --{name} ≥ {least:g} (its variates are ratios of Gamma "
+                f"variates, which can underflow to 0 below it), got {shown}"
             )
     if distribution == "dirichlet" and values["alpha"].size < 2:
         raise InputError(
@@ -97,28 +97,3 @@ def shape_tables(problem) -> np.ndarray:
     for row, shape in enumerate(shapes):
         shape_table(float(shape), tables[row])
     return tables
-
-
-def simplex_reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per coordinate: the largest x (1), and bounds of the scores and of |∂x/∂θ| (also of |∂x/∂θ|/x).
-
-    Every Gamma drawn is at most :func:`~carms_cli.continuous.magnitude.gamma_reach` and at least
-    2⁻¹⁰⁵⁶ (shapes ≥ 0.06), so |ln x| ≤ LOG_REACH + ln ΣG. The gamma-ratio path is c_j(δ_ij − x_i)
-    with |c_j| = |g(α_j, G_j)|/ΣG ≤ (LOG_REACH + |ψ(α_j)|)/α_j + 1 (the Gamma bound of
-    :mod:`carms_cli.continuous.magnitude`), also a bound of |∂x_j/∂α_j|/x_j and of the CDF-implicit
-    path (its conditional expectation); a Dirichlet estimate sums K such terms.
-    """
-    from carms_cli.continuous.magnitude import LOG_REACH, gamma_reach
-
-    first, second = kernel_parameters(problem)
-    shapes = problem.value("alpha") if problem.distribution == "dirichlet" else np.concatenate([first, second])
-    top = (
-        sum(gamma_reach(float(s)) for s in shapes)
-        if problem.distribution == "dirichlet"
-        else max(gamma_reach(float(a)) + gamma_reach(float(b)) for a, b in zip(first, second, strict=True))
-    )
-    offsets = np.abs(score_offsets(problem)).reshape(len(problem.parameters), problem.dims).max(axis=0)
-    score = LOG_REACH + math.log(top) + offsets
-    bound = (LOG_REACH + np.abs(special.digamma(shapes))) / shapes + 1.0
-    path = float(np.max(bound)) * (problem.dims if problem.distribution == "dirichlet" else 1.0)
-    return np.ones(problem.dims), score, np.full(problem.dims, path)

@@ -109,7 +109,7 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         f0, g0, hessian, gradient = 0.0, np.zeros(problem.dims), np.zeros((problem.dims,) * 2), np.zeros(problem.size)
     shift = np.ascontiguousarray(np.where(np.isfinite(shift), shift, 0.0), dtype=float)
     if spec.needs_baseline:
-        from carms_cli.continuous.exact import optimal_baseline
+        from carms_cli.continuous.truth import optimal_baseline
 
         baseline = optimal_baseline(problem)
     else:
@@ -169,7 +169,10 @@ class ContinuousSource:
         elif self.backend == "numpy":
             from carms_cli.continuous.kernels.numpy_backend import run_chunks
 
-            run_chunks(first_trial, rows, self.chunk_size, last_trial, self.args, out)
+            estimates = None
+            if self.args.dist in (DistributionCode.BETA, DistributionCode.DIRICHLET):
+                from carms_cli.continuous.kernels.numpy_simplex import simplex_estimates as estimates
+            run_chunks(first_trial, rows, self.chunk_size, last_trial, self.args, out, estimates)
         else:
             from carms_cli.continuous.kernels.cpu import run_chunks
 

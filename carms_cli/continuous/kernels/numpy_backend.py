@@ -276,10 +276,6 @@ def _mvd(args: KernelArgs, key, base: np.ndarray, x: np.ndarray) -> tuple[np.nda
 
 def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tuple[np.ndarray, int]:
     """Return the estimates g of trials ``first_trial … last_trial − 1``, shape (m, P), and the sampler's rejections."""
-    if args.dist in (DistributionCode.BETA, DistributionCode.DIRICHLET):
-        from carms_cli.continuous.kernels.numpy_simplex import simplex_estimates
-
-        return simplex_estimates(args, first_trial, last_trial)
     key = np.uint64(args.key)
     base = np.arange(first_trial, last_trial, dtype=np.uint64) * np.uint64(args.uniforms_per_trial)
     n = args.samples
@@ -314,15 +310,20 @@ def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tupl
     raise ValueError(f"estimator code {estimator} has no NumPy branch")
 
 
-def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, out):
-    """Run chunk rows ``0 .. n_chunks − 1`` into ``out`` = (count, Σ(g − r), Σ(g − r)², scalars), like the kernels."""
+def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, out, estimates=None):
+    """Run chunk rows ``0 .. n_chunks − 1`` into ``out`` = (count, Σ(g − r), Σ(g − r)², scalars), like the kernels.
+
+    ``estimates(args, start, stop)`` gives the trials' estimates and rejections (default :func:`trial_estimates`;
+    Beta and Dirichlet: :func:`carms_cli.continuous.kernels.numpy_simplex.simplex_estimates`).
+    """
+    estimates = trial_estimates if estimates is None else estimates
     out_count, out_s1, out_s2, out_scalars = out
     for row in range(n_chunks):
         start = first_trial + row * chunk_size
         stop = min(start + chunk_size, last_trial)
         if stop <= start:
             continue
-        g, rejections = trial_estimates(args, start, stop)
+        g, rejections = estimates(args, start, stop)
         diff = g - args.shift
         q = (diff * diff).sum(axis=1)
         out_count[row] = stop - start
