@@ -124,7 +124,7 @@ def test_max_variance_ratio_gate(cli):
         (["--mu", "inf"], "--mu must be finite"),
         (["--rate", "2"], "--rate does not apply to --dist gaussian"),
         (["--dist", "gamma", "--alpha", "0"], "--alpha must be positive"),
-        (["--dist", "beta"], "unknown distribution 'beta'"),
+        (["--dist", "weibull"], "unknown distribution 'weibull'"),
         (["-o", "step:0", "-e", "pathwise"], "pathwise needs f′ but objective 'step:0' has no derivative"),
         (["--dist", "exponential", "-e", "score-delta"], "score-delta applies to --dist gaussian only"),
         (["-n", "1", "-e", "score-loo"], "score-loo needs -n 2 or more"),

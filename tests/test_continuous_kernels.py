@@ -24,7 +24,7 @@ import pytest
 from scipy import stats
 
 from carms_cli.continuous.codes import EstimatorCode
-from carms_cli.continuous.kernels import numpy_backend, trial
+from carms_cli.continuous.kernels import numpy_backend, numpy_simplex, trial
 from carms_cli.continuous.kernels.args import OUTPUTS, SCRATCH, KernelArgs
 from carms_cli.continuous.kernels.chunks import KERNELS
 from carms_cli.continuous.problem import build_problem
@@ -45,6 +45,8 @@ CASES = [
     ("exponential", {"rate": "2"}, None, "square:1"),
     ("gamma", {"alpha": "0.5,3", "rate": "2"}, None, "poly:1,2,0.5"),
     ("gamma", {"alpha": "0.5,3", "rate": "2"}, "alpha", "laplace:0.5"),
+    ("beta", {"a": "0.5,3", "b": "2"}, None, "log"),
+    ("dirichlet", {"alpha": "0.4,1,3"}, None, "cos:2"),
 ]
 
 
@@ -84,7 +86,7 @@ def test_the_cuda_wrapper_hands_every_argument_on_in_kernel_order():
 
 def test_every_estimator_has_a_kernel_and_a_numpy_branch():
     assert set(KERNELS) == set(EstimatorCode)
-    source = inspect.getsource(numpy_backend)
+    source = inspect.getsource(numpy_backend) + inspect.getsource(numpy_simplex)  # Beta, Dirichlet: their module
     for member in EstimatorCode:
         assert f"EstimatorCode.{member.name}" in source, member
     assert {spec.code for spec in ESTIMATORS.values()} == set(EstimatorCode)
@@ -103,7 +105,8 @@ def test_a_trial_reads_only_its_own_block_of_counters(case, monkeypatch):
             return real(key, counters)
 
         monkeypatch.setattr(numpy_backend, "uniforms", recording)
-        numpy_backend.trial_estimates(args, 0, 1)
+        simplex = problem.distribution in ("beta", "dirichlet")
+        (numpy_simplex.simplex_estimates if simplex else numpy_backend.trial_estimates)(args, 0, 1)
         monkeypatch.undo()
         assert max(used, default=-1) < int(args.uniforms_per_trial), spec.name
 
@@ -195,13 +198,17 @@ PTX_SCRIPT = """
     dispatcher.get_current_device = lambda: Device()
     rate = build_problem("gamma", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
     shape = build_problem("gamma", {"alpha": "0.5,2"}, "alpha", "cos:1", 3, None, 100, 0)
-    for problem, name in ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit")):
+    beta = build_problem("beta", {"a": "0.5,2"}, "a", "cos:1", 3, None, 100, 0)
+    dirichlet = build_problem("dirichlet", {"alpha": "0.5,2"}, None, "cos:1", 3, None, 100, 0)
+    cases = ((rate, "pathwise"), (rate, "score-loo"), (rate, "mvd"), (shape, "implicit"), (beta, "implicit"),
+             (dirichlet, "implicit-gamma-ratio"))
+    for problem, name in cases:
         args = kernel_args(problem, ESTIMATORS[name], np.zeros(problem.size))
         shapes = scratch_shapes(3, 2, problem.size)
         scratch = [np.zeros((2, *shapes[n])) for n in SCRATCH]
         outputs = [np.zeros(2, dtype=np.int64), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 4))]
         values = [0, 2, 64, 100, *args, *scratch, *outputs]
-        kernel = gpu.gpu_kernel(args.estimator)
+        kernel = gpu.gpu_kernel(args.dist, args.estimator)
         ptx, _ = cuda.compile_ptx(kernel.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
         assert ".entry" in ptx
     print("ptx", len(ptx))

@@ -236,8 +236,8 @@ def point_rows(
 
 def _exact_entries(problem, specs) -> list[dict]:
     """Return record-like entries with the exact variance of each estimator (nothing sampled)."""
-    from carms_cli.continuous.exact import exact_moments
     from carms_cli.continuous.registry import REFERENCE, evaluations_per_estimate
+    from carms_cli.continuous.truth import exact_moments
 
     entries = []
     for spec in specs:

@@ -33,7 +33,12 @@ _OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items
 
 def continuous(
     dist: Annotated[
-        str, typer.Option("--dist", help="Distribution of each coordinate: gaussian, exponential, gamma or vonmises.")
+        str,
+        typer.Option(
+            "--dist",
+            help="Distribution: gaussian, exponential, gamma, vonmises or beta per coordinate, or dirichlet "
+            "(one Dirichlet over the D = K coordinates).",
+        ),
     ] = "gaussian",
     mu: Annotated[
         str | None,
@@ -45,17 +50,25 @@ def continuous(
     rate: Annotated[
         str | None, typer.Option("--rate", help="Exponential rate λ or Gamma rate β (> 0): one value, or D.")
     ] = None,
-    alpha: Annotated[str | None, typer.Option("--alpha", help="Gamma shape α > 0: one value, or D.")] = None,
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha", help="Gamma shape α > 0: one value, or D; dirichlet: the K concentrations α_1,…,α_K (≥ 0.06)."
+        ),
+    ] = None,
     kappa: Annotated[
         str | None, typer.Option("--kappa", help="von Mises concentration κ > 0: one value, or D (default 2).")
     ] = None,
+    a: Annotated[str | None, typer.Option("--a", help="Beta first shape a ≥ 0.06: one value, or D.")] = None,
+    b: Annotated[str | None, typer.Option("--b", help="Beta second shape b ≥ 0.06: one value, or D.")] = None,
     param: Annotated[
         str | None,
         typer.Option(
             "--param",
             help="Gradient reported: gaussian mu, sigma, log-sigma (σ·∂/∂σ) or all (default); exponential: rate; "
             "gamma: rate (default) or alpha (the shape, also 'shape'; its pathwise estimator is implicit); "
-            "vonmises: kappa (default; implicit), mu (pathwise) or all.",
+            "vonmises: kappa (default; implicit), mu (pathwise) or all; "
+            "beta: a, b or all (default; also 'both'); dirichlet: alpha.",
         ),
     ] = None,
     objective: Annotated[
@@ -102,7 +115,7 @@ def continuous(
     from carms_cli.continuous.problem import build_problem
     from carms_cli.continuous.registry import parse_estimators
 
-    given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha, "kappa": kappa}
+    given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha, "kappa": kappa, "a": a, "b": b}
     problem = build_problem(dist, given, param, objective, samples, dims, trials, seed)
     specs = parse_estimators(estimators, problem)
     if max_variance_ratio is not None:

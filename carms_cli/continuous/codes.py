@@ -28,7 +28,9 @@ class DistributionCode(IntEnum):
     GAUSSIAN = 0  # N(μ_d, σ_d²)
     EXPONENTIAL = 1  # Exp(rate λ_d)
     GAMMA = 2  # Gamma(shape α_d, rate β_d)
-    VONMISES = 5  # von Mises(location μ_d, concentration κ_d) on the circle (3, 4 left to Beta, Dirichlet)
+    VONMISES = 5  # von Mises(location μ_d, concentration κ_d) on the circle
+    BETA = 8  # Beta(a_d, b_d), x = G_a/(G_a + G_b) (carms_cli.continuous.kernels.simplex_trial)
+    DIRICHLET = 9  # one Dirichlet(α_1 … α_K) over the K = D coordinates, x = G/ΣG
 
 
 class EstimatorCode(IntEnum):
@@ -43,6 +45,7 @@ class EstimatorCode(IntEnum):
     MVD_UNCOUPLED = 6
     SCORE_BASELINE = 7  # score with the optimal constant baseline (an oracle: computed exactly)
     IMPLICIT = 8  # f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F/∂θ)/q
+    IMPLICIT_GAMMA_RATIO = 12  # Beta, Dirichlet: f′(x)·∂x/∂θ through x = G/ΣG, the Gamma implicit derivative per G
 
 
 class ParameterCode(IntEnum):
@@ -52,5 +55,7 @@ class ParameterCode(IntEnum):
     SIGMA = 1  # Gaussian scale σ
     LOG_SIGMA = 2  # σ·∂/∂σ (the gradient w.r.t. log σ)
     RATE = 3  # Exponential λ or Gamma β
-    SHAPE = 4  # Gamma shape α (no explicit reparameterization: the implicit derivative)
-    KAPPA = 9  # von Mises concentration κ (the implicit derivative; 5–8 left to Beta, Dirichlet)
+    SHAPE = 4  # Gamma shape α, Dirichlet concentration α_j (no explicit reparameterization: the implicit derivative)
+    KAPPA = 9  # von Mises concentration κ (the implicit derivative)
+    BETA_A = 10  # Beta first shape a
+    BETA_B = 11  # Beta second shape b

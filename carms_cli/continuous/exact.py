@@ -1388,7 +1388,7 @@ def sample_moments(problem: ContinuousProblem, estimator_name: str) -> tuple[np.
                     if problem.distribution == "vonmises":
                         from carms_cli.continuous import exact_vonmises
 
-                        memo[key] = exact_vonmises.terms(ctx, spec.code, base, d, c, part)
+                        memo[key] = exact_vonmises.terms(ctx, spec.code, base, d, c, part, _one_dimensional, _scaled)
                     elif problem.distribution == "gaussian":
                         memo[key] = _gaussian_terms(ctx, spec.code, base, d, c, part)
                     elif base == "alpha":

@@ -143,16 +143,19 @@ def _kappa_derivative(kappa: float, u: np.ndarray) -> np.ndarray:
     return kappa_derivative(kappa, u.ravel())[0].reshape(u.shape)
 
 
-def terms(ctx, code: EstimatorCode, base: str, d: int, c: float, part) -> np.ndarray:
-    """Return E[(t − c)^m], m = 1…4, of the per-sample term of ``code`` for μ_d or κ_d."""
-    from carms_cli.continuous.exact import _one_dimensional, _scaled
+def terms(ctx, code: EstimatorCode, base: str, d: int, c: float, part, integrate, scaled) -> np.ndarray:
+    """Return E[(t − c)^m], m = 1…4, of the per-sample term of ``code`` for μ_d or κ_d.
 
+    ``integrate`` and ``scaled`` are the quadrature and term scaling of
+    :mod:`carms_cli.continuous.exact` (``_one_dimensional``, ``_scaled``), passed in by it: that
+    module imports this one, so this one does not import it back.
+    """
     problem = ctx.problem
     law = coordinate_law(problem, d)
     if code == EstimatorCode.SCORE:
         score = score_function(problem, base, d)
-        return _one_dimensional(law, (), lambda u, x, _: part.moments(_scaled(part.value(x), score(u, x)), c))
+        return integrate(law, (), lambda u, x, _: part.moments(scaled(part.value(x), score(u, x)), c))
     if base == "mu":  # pathwise or implicit: ∂x/∂μ = 1
-        return _one_dimensional(law, (), lambda u, x, _: part.moments(part.slope(x, 1.0), c))
+        return integrate(law, (), lambda u, x, _: part.moments(part.slope(x, 1.0), c))
     kappa = law.b
-    return _one_dimensional(law, (), lambda u, x, _: part.moments(part.slope(x, _kappa_derivative(kappa, u)), c))
+    return integrate(law, (), lambda u, x, _: part.moments(part.slope(x, _kappa_derivative(kappa, u)), c))

@@ -22,8 +22,14 @@ from carms_cli.core.records import Column, RawResult
 
 #: Fewest trials at which the bias z-test is run (below it every coordinate is untested).
 MIN_TRIALS_TESTED = 100
-#: Distributions drawn by a rejection sampler (Marsaglia–Tsang, Best–Fisher) and its name.
-REJECTION_SAMPLERS = {DistributionCode.GAMMA: "Gamma", DistributionCode.VONMISES: "von Mises"}
+#: Distributions drawn by a rejection sampler (Marsaglia–Tsang, Best–Fisher) and its name
+#: (Beta and Dirichlet variates are ratios of Gammas).
+REJECTION_SAMPLERS = {
+    DistributionCode.GAMMA: "Gamma",
+    DistributionCode.BETA: "Gamma",
+    DistributionCode.DIRICHLET: "Gamma",
+    DistributionCode.VONMISES: "von Mises",
+}
 
 
 class ContinuousFamily:
@@ -36,7 +42,7 @@ class ContinuousFamily:
     exact_method = "by quadrature"
 
     def __init__(self, problem: ContinuousProblem):
-        from carms_cli.continuous.exact import exact_gradient
+        from carms_cli.continuous.truth import exact_gradient
 
         self.problem = problem
         self._names = problem.coordinate_names()
@@ -66,7 +72,7 @@ class ContinuousFamily:
         ]
 
     def columns(self) -> tuple[Column, ...]:
-        """Return the rejection column for Gamma and von Mises runs (the sampler's rejections per trial)."""
+        """Return the rejection column for runs drawn by a rejection sampler (its rejections per trial)."""
         sampler = REJECTION_SAMPLERS.get(self.problem.code)
         if sampler is None:
             return ()
@@ -118,13 +124,13 @@ class ContinuousRun:
         return run_source(self.source(), trials, threads, progress)
 
     def details(self, raw: RawResult) -> dict:
-        """Return the rejection sampler's rejections per trial (Gamma and von Mises runs only)."""
+        """Return the rejection sampler's rejections per trial (runs drawn by one only)."""
         if self.family.problem.code not in REJECTION_SAMPLERS:
             return {}
         return {"rejections_per_trial": raw.extras["rejections"] / raw.trials}
 
     def exact(self) -> ExactMoments | str:
         """Return the exact moments of one estimate by quadrature, or why they are not computable."""
-        from carms_cli.continuous.exact import exact_moments
+        from carms_cli.continuous.truth import exact_moments
 
         return exact_moments(self.family.problem, self.spec.name)

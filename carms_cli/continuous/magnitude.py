@@ -55,6 +55,8 @@ def gamma_reach(shape: float) -> float:
 def _reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per coordinate: the largest |x| drawn, and bounds of the score and of ∂x/∂θ over the parameters."""
     values = problem.values
+    if problem.distribution in ("beta", "dirichlet"):
+        return _simplex_reach(problem)
     with np.errstate(over="ignore", divide="ignore"):
         if problem.distribution == "gaussian":
             mu, sigma = values["mu"], values["sigma"]
@@ -82,6 +84,31 @@ def _reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     score = np.max([scores[name] for name in problem.parameters], axis=0)
     path = np.max([paths[name] for name in problem.parameters], axis=0)
     return x, score, path
+
+
+def _simplex_reach(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per coordinate: the largest x (1), and bounds of the scores and of |∂x/∂θ| (also of |∂x/∂θ|/x).
+
+    Every Gamma drawn is at most :func:`~carms_cli.continuous.magnitude.gamma_reach` and at least
+    2⁻¹⁰⁵⁶ (shapes ≥ 0.06), so |ln x| ≤ LOG_REACH + ln ΣG. The gamma-ratio path is c_j(δ_ij − x_i)
+    with |c_j| = |g(α_j, G_j)|/ΣG ≤ (LOG_REACH + |ψ(α_j)|)/α_j + 1 (the Gamma bound of
+    :func:`_reach`), also a bound of |∂x_j/∂α_j|/x_j and of the CDF-implicit
+    path (its conditional expectation); a Dirichlet estimate sums K such terms.
+    """
+    from carms_cli.continuous.simplex import kernel_parameters, score_offsets
+
+    first, second = kernel_parameters(problem)
+    shapes = problem.value("alpha") if problem.distribution == "dirichlet" else np.concatenate([first, second])
+    top = (
+        sum(gamma_reach(float(s)) for s in shapes)
+        if problem.distribution == "dirichlet"
+        else max(gamma_reach(float(a)) + gamma_reach(float(b)) for a, b in zip(first, second, strict=True))
+    )
+    offsets = np.abs(score_offsets(problem)).reshape(len(problem.parameters), problem.dims).max(axis=0)
+    score = LOG_REACH + math.log(top) + offsets
+    bound = (LOG_REACH + np.abs(special.digamma(shapes))) / shapes + 1.0
+    path = float(np.max(bound)) * (problem.dims if problem.distribution == "dirichlet" else 1.0)
+    return np.ones(problem.dims), score, np.full(problem.dims, path)
 
 
 def _objective_bounds(objective, x: float, dims: int) -> tuple[float, float]:
@@ -120,7 +147,9 @@ def estimate_bound(problem) -> tuple[float, float]:
     x, score, path = _reach(problem)
     reach = float(np.max(x))
     value, slope = _objective_bounds(problem.objective, reach, problem.dims)
-    if problem.objective.code == ObjectiveCode.LOG:  # f′(x)·∂x/∂β = (1/x)(−x/β) = −1/β
+    if problem.objective.code == ObjectiveCode.LOG and problem.distribution in ("beta", "dirichlet"):
+        path_term = float(np.max(path))  # (1/x)·|∂x/∂θ| is bounded as |∂x/∂θ| is (_simplex_reach)
+    elif problem.objective.code == ObjectiveCode.LOG:  # f′(x)·∂x/∂β = (1/x)(−x/β) = −1/β
         path_term = float(np.max(1.0 / problem.values["rate"]))
     else:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -147,6 +176,8 @@ def check_variance_exists(problem) -> None:
     if objective.code != ObjectiveCode.EXP or objective.params[0] >= 0:
         return
     k = float(objective.params[0])
+    if problem.distribution in ("beta", "dirichlet"):
+        return  # x ∈ [0, 1]: f is bounded
     if problem.distribution != "gaussian":
         raise InputError(
             f"objective {objective.spec} grows like e^(|k|x²) faster than the {problem.distribution} density "

@@ -13,7 +13,14 @@ x has D independent coordinates, ``x_d ~ q(·|θ_d)``:
   e^{κ cos(x − μ)}/(2π I₀(κ))), drawn as x = μ + ε with ε ~ vM(0, κ) in [−π, π]; reported
   parameter ``kappa`` (its pathwise estimator is ``implicit``), ``mu`` (x = μ + ε: pathwise) or
   ``all`` (μ then κ). Since x is an angle, the objective must be 2π-periodic in every coordinate
-  (:attr:`~carms_cli.continuous.objectives.Objective.periodic`: cos:k, sin:k, cos-sum:k, k an integer).
+  (:attr:`~carms_cli.continuous.objectives.Objective.periodic`: cos:k, sin:k, cos-sum:k, k an integer);
+* ``beta`` — Beta(a_d, b_d) (density x^{a−1}(1 − x)^{b−1}/B(a, b)); reported parameter ``a``, ``b`` or
+  ``all`` (a then b; also ``both``);
+* ``dirichlet`` — one Dirichlet(α₁ … α_K) over the K = D coordinates (``--alpha`` the concentration
+  vector, K ≥ 2); reported parameter ``alpha`` (all K concentrations).
+
+Beta and Dirichlet variates are ratios of Gamma variates, so their shapes need ≥ :data:`MIN_SHAPE_ALPHA`
+too, and take the separable objectives only (:mod:`carms_cli.continuous.simplex`).
 
 The reported coordinates are flattened parameter by parameter: ``mu[0] … mu[D−1], sigma[0] …``.
 """
@@ -43,12 +50,21 @@ DISTRIBUTIONS = {
     "exponential": (("rate",), ("rate",)),
     "gamma": (("alpha", "rate"), ("rate", "alpha")),
     "vonmises": (("mu", "kappa"), ("kappa", "mu", "all")),
+    "beta": (("a", "b"), ("a", "b", "all")),
+    "dirichlet": (("alpha",), ("alpha",)),
 }
 #: What ``--param all`` reports, per distribution that has it.
-ALL_PARAMETERS = {"gaussian": ("mu", "sigma"), "vonmises": ("mu", "kappa")}
+ALL_PARAMETERS = {"gaussian": ("mu", "sigma"), "vonmises": ("mu", "kappa"), "beta": ("a", "b")}
 #: Other names accepted by ``--param``.
-PARAMETER_ALIASES = {"shape": "alpha"}
-DEFAULT_PARAMETER = {"gaussian": "all", "exponential": "rate", "gamma": "rate", "vonmises": "kappa"}
+PARAMETER_ALIASES = {"gamma": {"shape": "alpha"}, "beta": {"both": "all"}}
+DEFAULT_PARAMETER = {
+    "gaussian": "all",
+    "exponential": "rate",
+    "gamma": "rate",
+    "vonmises": "kappa",
+    "beta": "all",
+    "dirichlet": "alpha",
+}
 _PARAMETER_CODES = {
     "mu": ParameterCode.MU,
     "sigma": ParameterCode.SIGMA,
@@ -56,8 +72,10 @@ _PARAMETER_CODES = {
     "rate": ParameterCode.RATE,
     "alpha": ParameterCode.SHAPE,
     "kappa": ParameterCode.KAPPA,
+    "a": ParameterCode.BETA_A,
+    "b": ParameterCode.BETA_B,
 }
-_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0, "kappa": 2.0}
+_DEFAULT_VALUES = {"mu": 1.0, "sigma": 1.0, "rate": 1.0, "alpha": 2.0, "kappa": 2.0, "a": 2.0, "b": 2.0}
 
 #: Config entries that state a continuous problem (``compare`` refuses runs that differ in one).
 PROBLEM_KEYS = ("distribution", "parameters", "values", "objective", "samples", "dims")
@@ -70,7 +88,7 @@ class ContinuousProblem:
     Attributes
     ----------
     distribution : str
-        ``gaussian``, ``exponential``, ``gamma`` or ``vonmises``.
+        ``gaussian``, ``exponential``, ``gamma``, ``vonmises``, ``beta`` or ``dirichlet``.
     values : dict of str to np.ndarray
         The distribution's parameters per coordinate (each shape (D,)), e.g. ``{"mu", "sigma"}``.
     parameters : tuple of str
@@ -188,7 +206,7 @@ def build_problem(
     if distribution == "vonmises" and not np.all(values["kappa"] <= MAX_KAPPA):
         raise InputError(f"--kappa must be at most {MAX_KAPPA:g}, got {_numbers_text(values['kappa'])}")
     parameter = (parameter or DEFAULT_PARAMETER[distribution]).lower()
-    parameter = PARAMETER_ALIASES.get(parameter, parameter) if distribution == "gamma" else parameter
+    parameter = PARAMETER_ALIASES.get(distribution, {}).get(parameter, parameter)
     if parameter not in reportable:
         raise InputError(
             f"--param {parameter} does not apply to --dist {distribution} (choose from " + ", ".join(reportable) + ")"
@@ -199,6 +217,10 @@ def build_problem(
             f"--param alpha needs --alpha ≥ {MIN_SHAPE_ALPHA:g} (below it a float64 Gamma variate can underflow "
             f"to 0, where log x and the α score are −∞), got {_numbers_text(values['alpha'])}"
         )
+    if distribution in ("beta", "dirichlet"):
+        from carms_cli.continuous.simplex import check_simplex_values
+
+        check_simplex_values(distribution, values, MIN_SHAPE_ALPHA)
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be in 1..{MAX_SAMPLES}, got {samples}")
     if trials is None:
@@ -213,6 +235,10 @@ def build_problem(
             f"objective '{built.spec}' is not 2π-periodic, but a von Mises x is an angle (defined modulo 2π): "
             "use cos:k, sin:k or cos-sum:k with an integer k"
         )
+    if distribution in ("beta", "dirichlet"):
+        from carms_cli.continuous.simplex import check_simplex_objective
+
+        check_simplex_objective(distribution, built)
     problem = ContinuousProblem(distribution, values, parameters, built, samples, dims, trials, seed)
     from carms_cli.continuous.magnitude import check_estimate_magnitude
 

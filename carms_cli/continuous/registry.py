@@ -7,10 +7,17 @@ x = μ + σε for the Gaussian; s(x) = ∂ log q(x|θ)/∂θ the score):
   location ∂x/∂μ = 1 (x = μ + ε);
 * ``implicit`` — f′(x)·∂x/∂θ with the implicit derivative ∂x/∂θ = −(∂F(x|θ)/∂θ)/q(x|θ), for
   parameters without an explicit reparameterization: Gamma shape ∂x/∂α = g(α, βx)/β
-  (:mod:`carms_cli.continuous.kernels.implicit`), von Mises concentration ∂x/∂κ
-  (:mod:`carms_cli.continuous.kernels.vonmises`; with ∂x/∂μ = 1 for ``--param all``);
+  (:mod:`carms_cli.continuous.kernels.implicit`); von Mises concentration ∂x/∂κ
+  (:mod:`carms_cli.continuous.kernels.vonmises`; with ∂x/∂μ = 1 for ``--param all``); Beta
+  ∂x/∂a = −∂_a I_x(a, b)/q(x) (and b), a Dirichlet coordinate through its marginal
+  Beta(α_i, α₀ − α_i) (:mod:`carms_cli.continuous.kernels.beta`);
+* ``implicit-gamma-ratio`` — Beta and Dirichlet: the same f′(x)·∂x/∂θ, but through x = G/ΣG,
+  ∂x_i/∂α_j = g(α_j, G_j)(δ_ij − x_i)/ΣG. It is a function of the Gammas, the CDF-implicit one of x
+  only and equal to its conditional expectation given x: same mean, larger variance;
 * ``score`` — f(x)·s(x): Gaussian s_μ = ε/σ, s_σ = (ε² − 1)/σ; rate s_β = α/β − x; Gamma shape
-  s_α = log(βx) − ψ(α); von Mises s_μ = κ sin ε, s_κ = cos ε − I₁(κ)/I₀(κ) (ε = x − μ);
+  s_α = log(βx) − ψ(α); von Mises s_μ = κ sin ε, s_κ = cos ε − I₁(κ)/I₀(κ) (ε = x − μ); Beta
+  s_a = ln x − ψ(a) + ψ(a + b), s_b = ln(1 − x) − ψ(b) + ψ(a + b); Dirichlet
+  s_j = ln x_j − ψ(α_j) + ψ(α₀);
 * ``score-baseline`` — (f(x) − b)·s(x) with the optimal constant baseline per coordinate,
   b = E[f s²]/E[s²], computed exactly by quadrature: an oracle (as in the survey's figures), to
   show how far any constant baseline can take the score function;
@@ -64,12 +71,14 @@ class ContinuousSpec:
 ALL = ("gaussian", "exponential", "gamma")
 #: Distributions of the score-function estimators (and pathwise): ALL and the von Mises.
 CIRCULAR = (*ALL, "vonmises")
+#: Beta and Dirichlet (ratios of Gamma variates; :mod:`carms_cli.continuous.simplex`).
+SIMPLEX = ("beta", "dirichlet")
 #: The Gaussian's parameters.
 GAUSSIAN = ("mu", "sigma", "log-sigma")
 #: Parameters with an explicit reparameterization (x = μ + σε, x = x̃/β) or a measure-valued derivative here.
 EXPLICIT = (*GAUSSIAN, "rate")
 #: Every reportable parameter.
-EVERY = (*EXPLICIT, "alpha", "kappa")
+EVERY = (*EXPLICIT, "alpha", "kappa", "a", "b")
 
 ESTIMATORS = {
     spec.name: spec
@@ -88,17 +97,27 @@ ESTIMATORS = {
             "implicit",
             EstimatorCode.IMPLICIT,
             "implicit reparameterization: f′(x)·∂x/∂θ, ∂x/∂θ = −(∂F/∂θ)/q",
-            ("gamma", "vonmises"),
+            ("gamma", "vonmises", *SIMPLEX),
             needs_derivative=True,
             stream=109,
-            parameters=("alpha", "kappa", "mu"),
+            parameters=("alpha", "kappa", "mu", "a", "b"),
             otherwise="the Gaussian's μ, σ and the rate are reparameterized explicitly: use pathwise",
+        ),
+        ContinuousSpec(
+            "implicit-gamma-ratio",
+            EstimatorCode.IMPLICIT_GAMMA_RATIO,
+            "implicit through the Gammas x = G/ΣG: f′(x)·∂x/∂θ, ∂G/∂α the Gamma's implicit derivative",
+            SIMPLEX,
+            needs_derivative=True,
+            stream=110,
+            parameters=("alpha", "a", "b"),
+            otherwise="only Beta and Dirichlet variates are ratios of Gammas here",
         ),
         ContinuousSpec(
             "score",
             EstimatorCode.SCORE,
             "score function (REINFORCE): f(x)·∂log q/∂θ",
-            CIRCULAR,
+            (*CIRCULAR, *SIMPLEX),
             stream=102,
             parameters=EVERY,
         ),
@@ -106,7 +125,7 @@ ESTIMATORS = {
             "score-baseline",
             EstimatorCode.SCORE_BASELINE,
             "score function, optimal constant baseline E[f s²]/E[s²] (exact: an oracle)",
-            CIRCULAR,
+            (*CIRCULAR, *SIMPLEX),
             needs_baseline=True,
             stream=108,
             parameters=EVERY,
@@ -115,7 +134,7 @@ ESTIMATORS = {
             "score-loo",
             EstimatorCode.SCORE_LOO,
             "score function, leave-one-out baseline (continuous LOORF)",
-            CIRCULAR,
+            (*CIRCULAR, *SIMPLEX),
             min_samples=2,
             stream=103,
             parameters=EVERY,
@@ -164,7 +183,7 @@ ESTIMATORS = {
 }
 
 #: What ``carms continuous`` runs without ``--estimators``.
-DEFAULT_ESTIMATORS = ("pathwise", "implicit", "score", "score-loo", "mvd")
+DEFAULT_ESTIMATORS = ("pathwise", "implicit", "implicit-gamma-ratio", "score", "score-loo", "mvd")
 #: The estimator variance ratios are taken against.
 REFERENCE = "score"
 
@@ -188,6 +207,9 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     if spec.needs_baseline and problem.objective.code == ObjectiveCode.EXP and problem.objective.params[0] < 0:
         return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by quadrature, which objective "
                 f"'{problem.objective.spec}' (growing like e^(|k|x²)) does not allow")
+    if spec.needs_baseline and problem.distribution == "dirichlet" and problem.dims > 2:
+        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²], which under a Dirichlet with K = "
+                f"{problem.dims} > 2 couples pairs of coordinates (a 2-D quadrature, not computed here)")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

@@ -8,11 +8,13 @@ into the engine's chunk mean ``r + S₁/m`` and centred sum of squares ``S₂ �
 import numpy as np
 from scipy import special
 
+from carms_cli.continuous import simplex
 from carms_cli.continuous.codes import DistributionCode, EstimatorCode, ParameterCode
 from carms_cli.continuous.kernels.args import KernelArgs
 from carms_cli.continuous.kernels.layout import uniforms_per_trial
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.continuous.registry import ContinuousSpec, evaluations_per_estimate
+from carms_cli.continuous.simplex import SIMPLEX
 from carms_cli.core.records import ChunkRows
 from carms_cli.core.rng import stream_key
 
@@ -60,8 +62,10 @@ def score_offsets(problem: ContinuousProblem) -> np.ndarray:
 
     ψ(α_d) for the Gamma shape, A(κ_d) for the von Mises concentration, else 0. The kernel's α
     score is log x̃ − ψ(α) (x̃ = βx), its κ score cos ε − A(κ) with A = I₁/I₀; the others are
-    computed whole in the kernel.
+    computed whole in the kernel. Beta and Dirichlet: :func:`carms_cli.continuous.simplex.score_offsets`.
     """
+    if problem.distribution in SIMPLEX:
+        return simplex.score_offsets(problem)
     offsets = {
         "alpha": lambda: special.digamma(problem.value("alpha")),
         "kappa": lambda: special.i1e(problem.value("kappa")) / special.i0e(problem.value("kappa")),
@@ -77,8 +81,11 @@ def shape_tables(problem: ContinuousProblem) -> np.ndarray:
     same compiled :func:`~carms_cli.continuous.kernels.implicit.prepare_shape` the derivative's
     own batch functions use), so every trial's ∂x/∂α reads it instead of recomputing it. The von
     Mises κ derivative's table is one number per coordinate, 1 − A(κ_d)
-    (:func:`~carms_cli.continuous.kernels.vonmises.mean_resultant_gap`), shape (D, 1).
+    (:func:`~carms_cli.continuous.kernels.vonmises.mean_resultant_gap`), shape (D, 1). Beta and
+    Dirichlet: one per Gamma drawn (:func:`carms_cli.continuous.simplex.shape_tables`).
     """
+    if problem.distribution in SIMPLEX:
+        return simplex.shape_tables(problem)
     if "kappa" in problem.parameters:
         from carms_cli.continuous.kernels.vonmises import mean_resultant_gap
 
@@ -102,6 +109,8 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         param_a, param_b = problem.value("alpha"), problem.value("rate")
     elif problem.code == DistributionCode.VONMISES:
         param_a, param_b = problem.value("mu"), problem.value("kappa")
+    elif problem.distribution in SIMPLEX:
+        param_a, param_b = simplex.kernel_parameters(problem)
     else:
         param_a, param_b = np.ones(problem.dims), problem.value("rate")
     if spec.needs_taylor:
@@ -110,7 +119,7 @@ def kernel_args(problem: ContinuousProblem, spec: ContinuousSpec, shift: np.ndar
         f0, g0, hessian, gradient = 0.0, np.zeros(problem.dims), np.zeros((problem.dims,) * 2), np.zeros(problem.size)
     shift = np.ascontiguousarray(np.where(np.isfinite(shift), shift, 0.0), dtype=float)
     if spec.needs_baseline:
-        from carms_cli.continuous.exact import optimal_baseline
+        from carms_cli.continuous.truth import optimal_baseline
 
         baseline = optimal_baseline(problem)
     else:
@@ -170,7 +179,10 @@ class ContinuousSource:
         elif self.backend == "numpy":
             from carms_cli.continuous.kernels.numpy_backend import run_chunks
 
-            run_chunks(first_trial, rows, self.chunk_size, last_trial, self.args, out)
+            estimates = None
+            if self.args.dist in (DistributionCode.BETA, DistributionCode.DIRICHLET):
+                from carms_cli.continuous.kernels.numpy_simplex import simplex_estimates as estimates
+            run_chunks(first_trial, rows, self.chunk_size, last_trial, self.args, out, estimates)
         else:
             from carms_cli.continuous.kernels.cpu import run_chunks
 

@@ -1,7 +1,7 @@
 """CPU driver of the continuous family: the thread pool of :mod:`carms_cli.core.pool` around the chunk kernel."""
 
 from carms_cli.continuous.kernels.args import SCRATCH, KernelArgs, scratch_shapes
-from carms_cli.continuous.kernels.chunks import KERNELS
+from carms_cli.continuous.kernels.chunks import kernel_for
 from carms_cli.core.pool import private, run_rows
 
 
@@ -13,7 +13,7 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, 
     """
     out_count, out_s1, out_s2, out_scalars = out
     shapes = scratch_shapes(args.samples, args.dims, out_s1.shape[1])
-    kernel = KERNELS[args.estimator]
+    kernel = kernel_for(args.dist, args.estimator)
 
     def work(first_row, last_row):
         scratch = [private(shapes[name]) for name in SCRATCH]  # one set per thread

@@ -7,14 +7,14 @@ chunks t, t + gridsize, … (grid-stride loop), every chunk writes only its own 
 and the host merges the rows in chunk order — so the result does not depend on the launch
 shape, and the trial maths and random stream are the CPU's (equal up to the GPU's last-ulp
 ``log``/``cos`` and fused multiply-adds; bitwise under the simulator). One GPU kernel wraps each
-of the chunk kernels (:data:`~carms_cli.continuous.kernels.chunks.KERNELS`).
+of the chunk kernels (:func:`~carms_cli.continuous.kernels.chunks.kernel_for`).
 """
 
 import numpy as np
 from numba import cuda
 
 from carms_cli.continuous.kernels.args import SCRATCH, KernelArgs, scratch_shapes
-from carms_cli.continuous.kernels.chunks import KERNELS
+from carms_cli.continuous.kernels.chunks import kernel_for
 from carms_cli.core.kernels.cuda_launch import LAUNCH, unwrap
 
 
@@ -55,9 +55,9 @@ def _gpu_kernel(chunk):
 _GPU_KERNELS: dict = {}
 
 
-def gpu_kernel(estimator: int):
-    """Return the GPU kernel that runs ``estimator`` (built once per chunk kernel)."""
-    chunk = KERNELS[estimator]
+def gpu_kernel(dist: int, estimator: int):
+    """Return the GPU kernel that runs ``estimator`` on ``dist`` (built once per chunk kernel)."""
+    chunk = kernel_for(dist, estimator)
     if chunk not in _GPU_KERNELS:
         _GPU_KERNELS[chunk] = _gpu_kernel(chunk)
     return _GPU_KERNELS[chunk]
@@ -73,7 +73,7 @@ def launch(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, outp
     scratch = [to_device(np.zeros((rows, *shapes[name]))) for name in SCRATCH]
     device_outputs = [to_device(a) for a in outputs]
     blocks = LAUNCH.blocks(rows)
-    gpu_kernel(args.estimator)[blocks, LAUNCH.threads_per_block](
+    gpu_kernel(args.dist, args.estimator)[blocks, LAUNCH.threads_per_block](
         first_trial, n_chunks, chunk_size, last_trial, *inputs, *scratch, *device_outputs
     )
     cuda.synchronize()

@@ -1,7 +1,8 @@
 """The random-number layout of one trial (shared by the compiled kernel and the NumPy backend).
 
 Trial t owns the counters ``t·U … t·U + U − 1`` of its estimator's stream: first the base draws
-(Box–Muller pairs for the Gaussian, one counter per Exponential uniform or Gamma sub-key), then,
+(Box–Muller pairs for the Gaussian, one counter per Exponential uniform or Gamma sub-key, two per
+Beta variate), then,
 for MVD, :data:`MVD_SLOTS` counters per sample and reported coordinate.
 """
 
@@ -17,6 +18,8 @@ def base_uniforms(dist: int, count: int) -> int:
     """Return the counters ``count`` base draws take: whole Box–Muller pairs for the Gaussian."""
     if dist == DistributionCode.GAUSSIAN:
         return count + (count & 1)
+    if dist == DistributionCode.BETA:
+        return 2 * count  # two Gamma sub-keys per Beta variate
     return count
 
 

@@ -378,15 +378,20 @@ def trial_estimates(args: KernelArgs, first_trial: int, last_trial: int) -> tupl
     raise ValueError(f"estimator code {estimator} has no NumPy branch")
 
 
-def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, out):
-    """Run chunk rows ``0 .. n_chunks − 1`` into ``out`` = (count, Σ(g − r), Σ(g − r)², scalars), like the kernels."""
+def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args: KernelArgs, out, estimates=None):
+    """Run chunk rows ``0 .. n_chunks − 1`` into ``out`` = (count, Σ(g − r), Σ(g − r)², scalars), like the kernels.
+
+    ``estimates(args, start, stop)`` gives the trials' estimates and rejections (default :func:`trial_estimates`;
+    Beta and Dirichlet: :func:`carms_cli.continuous.kernels.numpy_simplex.simplex_estimates`).
+    """
+    estimates = trial_estimates if estimates is None else estimates
     out_count, out_s1, out_s2, out_scalars = out
     for row in range(n_chunks):
         start = first_trial + row * chunk_size
         stop = min(start + chunk_size, last_trial)
         if stop <= start:
             continue
-        g, rejections = trial_estimates(args, start, stop)
+        g, rejections = estimates(args, start, stop)
         diff = g - args.shift
         q = (diff * diff).sum(axis=1)
         out_count[row] = stop - start
