@@ -9,7 +9,7 @@ and for a rate β, x = x̃/β gives ∂x/∂α = g(α, x̃)/β. The series and t
 representation of P or Q = 1 − P in forward mode and divide by the density *before* summing,
 so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are needed:
 
-* **series** (x ≤ max(α + 0.3√α, 1.5); for α ≥ 1 also x ≤ α + 2 + α/4): P = q·H with H = Σ_n h_n,
+* **series** (x ≤ max(α + 0.3√α, 1.5); for α ≥ 1 also x ≤ α + 2.5 + α/4): P = q·H with H = Σ_n h_n,
   h_n = x^{n+1}/(α(α+1)…(α+n)), so
   ∂_α P / q = (ln x − ψ(α))·H + Σ_n h_n·∂_α ln h_n; using ψ(α) + 1/α = ψ(α + 1),
 
@@ -66,10 +66,10 @@ _SERIES_BELOW = 1.5
 #: α = 1e6, 4e−5 in float32), the series none.
 _SERIES_REACH = 0.3
 #: ... and, for α ≥ _SERIES_WIDE_FROM, for x ≤ α + this: there the series' cancellation between Σ h_n·d_n and
-#: (ln x − ψ(α + 1))·H costs at most a few ulps (≤ 3e−15 measured against mpmath), and it needs 20–30 cheap
+#: (ln x − ψ(α + 1))·H costs a few ulps (≤ 7e−15 measured against mpmath), and it needs 20–30 cheap
 #: terms where the continued fraction needs 30–60 dear ones (two dependent divisions each). For smaller α
 #: (Γ(α) large) the cancellation grows: 2e−14 at α = 0.1, x = 2.
-_SERIES_ABOVE = 2.0
+_SERIES_ABOVE = 2.5
 _SERIES_SLOPE = 0.25
 _SERIES_WIDE_FROM = 1.0
 #: r(a) is shifted up to a ≥ this before the asymptotic series (its next term is then < 1e−16 relative).
@@ -356,7 +356,7 @@ def _build(real):
 
     @jit.helper(inline="always")
     def classic(alpha, x, table):  # pragma: no cover - compiled
-        """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5), or α ≥ 1 and x ≤ α + 2 + α/4) or the fraction."""
+        """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5), or α ≥ 1 and x ≤ α + 2.5 + α/4) or the fraction."""
         above = x - alpha
         if above <= zero or x <= series_below or above * above <= reach_squared * alpha:
             return series(alpha, x, table)
