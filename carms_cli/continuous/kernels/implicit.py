@@ -87,7 +87,7 @@ TEMME_TERMS = temme.DEGREE + 3
 #: Table slots for them: a multiple of 4 (four Horner chains in η⁴), the padding 0.
 TEMME_SLOTS = -(-TEMME_TERMS // 4) * 4
 #: Below TEMME_FROM the same slots hold the series' first SERIES_TERMS coefficients instead (a multiple of 4):
-#: c_n = 1/((α + 1)…(α + n)), e_n = c_n·d_n and r_n = 1/(α + n), so that the series' terms are products
+#: c_n = 1/((α + 1)…(α + n)), e_n = c_n·d_n and s_n = 1/(α + n + 1), so that the series' terms are products
 #: x^n·c_n with no dependency between them (four chains in x⁴); beyond them the recursive loop takes over.
 SERIES_TERMS = 64
 TABLE_SIZE = TABLE_COEFFICIENTS + max(TEMME_SLOTS, 3 * SERIES_TERMS)
@@ -276,7 +276,8 @@ def _build(real):
         level = log_ratio(x, above) + table[0]
         size = abs(level)
         h = x / alpha
-        if not compensated and table[table_temme] == zero:
+        # (x ≤ α + 64 keeps x⁶⁷ finite; the dispatch never sends larger x to the series below α = 10)
+        if not compensated and table[table_temme] == zero and x <= alpha + real(series_terms):
             x2 = x * x
             x4 = x2 * x2
             p0, p1, p2 = h, h * x, h * x2  # (x/α)·x^i for the four chains, times x⁴ per step
