@@ -67,3 +67,60 @@ def test_bad_input_is_one_line_and_exit_2(cli, args, message):
 def test_alpha_belongs_to_the_implicit_family(cli):
     result = cli("bench", "--alpha", "1", "--no-startup", "-t", "1000")
     assert result.code == 2 and "--family implicit" in result.err
+
+
+@pytest.mark.parametrize(
+    "dist, args, parameters, paths",
+    [
+        ("beta", ["--a", "0.5,30", "--b", "2,1e4"], [[0.5, 2.0], [30.0, 1e4]], ["gamma-ratio", "cdf"]),
+        ("dirichlet", ["--alpha", "0.5,1,2"], [[0.5, 1.0, 2.0]], ["gamma-ratio", "cdf"]),
+        ("vonmises", ["--kappa", "0.1,100"], [[0.1], [100.0]], ["integral"]),
+    ],
+)
+def test_other_distributions_record_and_table(cli, dist, args, parameters, paths):
+    small = ["bench", "--family", "implicit", "--dist", dist, "--batch", "3000", "-r", "2", "--threads", "2", *args]
+    record = cli(*small, "--json", "-").json()
+    assert record["config"]["distribution"] == dist and record["config"]["targets"] is None
+    cases = record["cases"]
+    assert [case["parameters"] for case in cases] == [p for p in parameters for _ in paths]
+    assert [case["path"] for case in cases] == paths * len(parameters)
+    for case in cases:
+        assert case["draws"] == 3000 and len(case["seconds"]["sample"]) == len(case["seconds"]["derivative"]) == 2
+        assert case["ns_derivative"] == pytest.approx(case["ns_sample_derivative"] - case["ns_sample"])
+        ratios = [(b - a) / a for a, b in zip(case["seconds"]["sample"], case["seconds"]["derivative"], strict=True)]
+        assert case["ratio"] == pytest.approx(float(np.median(ratios)))
+        assert case["rejections_per_draw"] >= 0
+    table = cli(*small)
+    assert table.code == 0, table.err
+    for text in ["implicit", "ns sample", "÷ sample", "rejections", *paths]:
+        assert text in table.out
+
+
+def test_a_dirichlet_batch_is_cut_to_the_jacobian_budget():
+    from carms_cli.analysis.bench import IMPLICIT_JACOBIAN_VALUES, bench_implicit_paths
+
+    dims = 32
+    cases = bench_implicit_paths("dirichlet", [1.0] * dims, 10**9, 1, 1, 0)
+    assert [case.draws for case in cases] == [IMPLICIT_JACOBIAN_VALUES // dims**2] * 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dist", "vonmises", "--alpha", "1"], "--alpha"),
+        (["--dist", "beta", "--kappa", "1"], "--kappa"),
+        (["--kappa", "1"], "--kappa"),
+        (["--dist", "cauchy"], "--dist"),
+        (["--dist", "beta", "--a", "0"], "--a"),
+    ],
+)
+def test_other_distributions_bad_input(cli, args, message):
+    result = cli(*SMALL, *args)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+def test_dist_belongs_to_the_implicit_family(cli):
+    result = cli("bench", "--dist", "beta", "--no-startup", "-t", "1000")
+    assert result.code == 2 and "--family implicit" in result.err

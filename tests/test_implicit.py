@@ -110,6 +110,32 @@ def test_the_term_budget_grows_with_alpha():
             assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12
 
 
+@pytest.mark.parametrize("alpha", [1e-3, 0.999, 1.0, 3.0, 9.99])
+def test_the_tabled_series_and_its_wider_reach_against_mpmath(alpha):
+    # below α = 10 the series' first SERIES_TERMS terms come from the per-α table (four chains); for α ≥ 1
+    # it reaches up to x = α + 2.5 + α/4 (both sides of that switch here)
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    assert table[implicit.TABLE_TEMME] == 0 and table[implicit.TABLE_COEFFICIENTS] == 1.0
+    edge = alpha + 2.5 + alpha / 4
+    for x in [1e-300, 1e-3, 0.5, 1.5, alpha, edge, np.nextafter(edge, np.inf)]:
+        g, terms = implicit.gamma_shape_derivative_terms(alpha, x, table)
+        assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-14, (alpha, x, terms)
+        if x == edge and alpha >= 1:
+            assert terms % 4 == 0  # the series (checked after every fourth term), not the fraction
+
+
+def test_the_series_goes_on_past_the_table_s_terms():
+    # called directly at x = 22 for α = 9.99 (the fraction's region) the series needs more terms than the
+    # table holds: the recursion goes on from where the table stopped (its cancellation costs ~1e−13 there)
+    alpha, x = 9.99, 22.0
+    table = np.empty(implicit.TABLE_SIZE)
+    implicit.shape_table(alpha, table)
+    g, terms = implicit.gamma_series(alpha, x, table)
+    assert terms > implicit.SERIES_TERMS
+    assert _relative(g, reference_shape_derivative(alpha, x)) <= 1e-12
+
+
 def _x_at_eta(alpha, eta):
     """x = αλ with λ − 1 − ln λ = η²/2, sign(λ − 1) = sign(η)."""
     with mpmath.workdps(30):

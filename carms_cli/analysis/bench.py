@@ -13,6 +13,7 @@ Start-up: wall seconds of a fresh ``python -m carms_cli variance …`` process w
 command again with the cache that run filled (warm: kernels load from disk).
 """
 
+import math
 import os
 import statistics
 import subprocess
@@ -375,6 +376,121 @@ def bench_implicit_case(alpha: float, draws: int, repeats: int, threads: int, se
         rejections_per_draw=rejections / draws,
         underflows=int((values == 0).sum()),
     )
+
+
+#: ``carms bench --family implicit --dist …``: the parameter sets timed when none is given (Gamma: IMPLICIT_ALPHAS).
+IMPLICIT_DEFAULT_PARAMETERS = {
+    "beta": ("0.5,2,30", "0.5,5,1e4"),
+    "dirichlet": "0.5,1,2",
+    "vonmises": "0.1,1,10,100,1000",
+}
+#: A Beta or Dirichlet timing keeps at most this many Jacobian values (draws × K²): the batch is cut to fit.
+IMPLICIT_JACOBIAN_VALUES = 4_000_000
+
+
+class ImplicitPathCase(NamedTuple):
+    """Timings of one distribution's draws alone and with one derivative path, alternating (ns per draw)."""
+
+    distribution: str
+    parameters: list[float]
+    path: str  # "gamma-ratio" or "cdf" (Beta, Dirichlet), "integral" (von Mises)
+    draws: int
+    seconds: dict[str, list[float]]  # sample, derivative: one entry per repetition
+    ns_sample: float
+    ns_sample_derivative: float
+    ns_derivative: float
+    ratio: float  # median over the repetitions of (t_derivative − t_sample)/t_sample
+    rejections_per_draw: float
+
+
+def _implicit_kernels(distribution: str, parameters) -> tuple[list[tuple], int, object, list]:
+    """Return ``(path, derivative kernel)`` pairs, K, the parameter argument and the sampler of one set.
+
+    Every kernel is called as ``kernel(key, first, parameter, *outputs)`` (the timer's convention);
+    Beta and Dirichlet wrap :mod:`~carms_cli.continuous.kernels.beta`'s (their ``rows`` and ``rest``).
+    """
+    if distribution == "vonmises":
+        from carms_cli.continuous.kernels import vonmises
+
+        kappa = float(parameters)
+        return [("integral", vonmises.vonmises_samples_with_derivative)], 1, kappa, vonmises.vonmises_samples
+    from carms_cli.continuous.kernels import beta
+
+    alpha = np.array([float(value) for value in parameters])
+    dims = alpha.shape[0]
+    rows = 1 if distribution == "beta" else dims
+    rest = np.array([math.fsum(np.delete(alpha, i)) for i in range(dims)])
+
+    def ratio(key, first, a, x, jacobian):
+        return beta.dirichlet_samples_ratio(key, first, a, rows, x, jacobian)
+
+    def cdf(key, first, a, x, jacobian):
+        return beta.dirichlet_samples_cdf(key, first, a, rest, rows, x, jacobian)
+
+    return [("gamma-ratio", ratio), ("cdf", cdf)], dims, alpha, beta.dirichlet_sample_only
+
+
+def bench_implicit_paths(
+    distribution: str, parameters, draws: int, repeats: int, threads: int, seed: int
+) -> list[ImplicitPathCase]:
+    """Time draws of ``distribution`` alone and with each derivative path (float64), alternating.
+
+    ``parameters`` is one set: a κ (von Mises) or a shape vector (Beta (a, b), Dirichlet α). The
+    sampler and each derivative kernel draw the same variates (checked after the timings, as is
+    that every derivative is finite). Beta and Dirichlet batches are cut to
+    :data:`IMPLICIT_JACOBIAN_VALUES` Jacobian values.
+    """
+    from carms_cli.analysis.implicit_common import STREAM
+    from carms_cli.core.rng import stream_key
+
+    key = np.uint64(stream_key(seed, STREAM))
+    paths, dims, argument, sampler = _implicit_kernels(distribution, parameters)
+    if distribution == "vonmises":
+        shape, derivative_shape = (draws,), (draws,)
+    else:
+        draws = max(1, min(draws, IMPLICIT_JACOBIAN_VALUES // (dims * dims)))
+        shape, derivative_shape = (draws, dims), (draws, dims, dims)
+    alone = np.empty(shape)
+    sampler(key, np.uint64(0), argument, alone[:1])  # compile or load, outside the timing
+    cases = []
+    for path, kernel in paths:
+        values, derivatives = np.empty(shape), np.zeros(derivative_shape)
+        kernel(key, np.uint64(0), argument, values[:1], derivatives[:1])
+        timers = {
+            "sample": (draws, _implicit_timer(sampler, key, argument, (alone,), threads)),
+            "derivative": (draws, _implicit_timer(kernel, key, argument, (values, derivatives), threads)),
+        }
+        _, seconds, rates = _alternate(timers, repeats)
+        if not np.array_equal(alone, values) or not np.all(np.isfinite(derivatives)):
+            raise RuntimeError(f"the {distribution} kernels disagree or a derivative is not finite at {parameters}")
+        ratios = [(b - a) / a for a, b in zip(seconds["sample"], seconds["derivative"], strict=True)]
+        ns_sample, ns_both = 1e9 / rates["sample"], 1e9 / rates["derivative"]
+        cases.append(
+            ImplicitPathCase(
+                distribution=distribution,
+                parameters=[float(value) for value in np.atleast_1d(argument)],
+                path=path,
+                draws=draws,
+                seconds=seconds,
+                ns_sample=ns_sample,
+                ns_sample_derivative=ns_both,
+                ns_derivative=ns_both - ns_sample,
+                ratio=statistics.median(ratios),
+                rejections_per_draw=sampler(key, np.uint64(0), argument, alone) / draws,
+            )
+        )
+    return cases
+
+
+def implicit_paths_record(distribution: str, cases: list[ImplicitPathCase], config: dict) -> dict:
+    """Build the versioned JSON record of ``carms bench --family implicit --dist`` beta, dirichlet or vonmises."""
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "config": {"family": "implicit", "distribution": distribution, "dtype": "float64", "targets": None, **config},
+        "cases": [case._asdict() for case in cases],
+        "startup": None,
+    }
 
 
 def implicit_bench_record(cases: list[ImplicitCase], config: dict) -> dict:

@@ -12,6 +12,9 @@ import typer
 from carms_cli.cli.options import JsonOut, ProblemOptions, Quiet, Threads, problem_options, write_output
 from carms_cli.core.errors import InputError
 
+#: The options of --family implicit's parameters (as ``carms implicit`` names them).
+OPTION_NAMES = {"alpha": "--alpha", "a": "--a", "b": "--b", "kappa": "--kappa"}
+
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
 DEFAULT_CONTINUOUS_ESTIMATORS = "pathwise,score,mvd"
 #: The continuous family's bench problem: a 1-D standard setting of the issue's speed target.
@@ -78,9 +81,31 @@ def bench(
         int | None,
         typer.Option("--cuda-trials", help="Trials per GPU timing (default: --trials; a GPU wants more)."),
     ] = None,
+    dist: Annotated[
+        str | None,
+        typer.Option(
+            "--dist",
+            help="--family implicit: gamma (default), beta, dirichlet or vonmises (their derivative paths, float64).",
+        ),
+    ] = None,
     alpha: Annotated[
         str | None,
-        typer.Option("--alpha", help="--family implicit: comma-separated shapes α (default: 0.01,0.1,1,10,1000)."),
+        typer.Option(
+            "--alpha",
+            help="--family implicit: comma-separated Gamma shapes α (default: 0.01,0.1,1,10,1000); with --dist "
+            "dirichlet one vector α₁,…,α_K, several separated by '/' (default 0.5,1,2).",
+        ),
+    ] = None,
+    a: Annotated[
+        str | None, typer.Option("--a", help="--dist beta: comma-separated shapes a (default 0.5,2,30).")
+    ] = None,
+    b: Annotated[
+        str | None,
+        typer.Option("--b", help="--dist beta: comma-separated shapes b (default 0.5,5,1e4), paired with --a."),
+    ] = None,
+    kappa: Annotated[
+        str | None,
+        typer.Option("--kappa", help="--dist vonmises: comma-separated concentrations κ (default 0.1,1,10,100,1000)."),
     ] = None,
     batch: Annotated[
         int, typer.Option("--batch", help="--family implicit: draws per timing of each kernel.")
@@ -109,13 +134,15 @@ def bench(
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
 
+    parameters = {"alpha": alpha, "a": a, "b": b, "kappa": kappa}
     if family == Family.implicit:
         if estimators is not None:
-            raise InputError("--family implicit times the Gamma sampler and its ∂x/∂α; it takes no --estimators")
-        _bench_implicit(alpha, batch, repeats, threads, backend, problem.seed, json_out, quiet)
+            raise InputError("--family implicit times a sampler and its implicit derivative; it takes no --estimators")
+        _bench_implicit(dist or "gamma", parameters, batch, repeats, threads, backend, problem.seed, json_out, quiet)
         return
-    if alpha is not None:
-        raise InputError("--alpha belongs to --family implicit")
+    for name, value in {"--dist": dist, **{OPTION_NAMES[k]: v for k, v in parameters.items()}}.items():
+        if value is not None:
+            raise InputError(f"{name} belongs to --family implicit")
     if family == Family.continuous:
         from carms_cli.continuous.problem import build_problem
         from carms_cli.continuous.registry import parse_estimators as parse_continuous
@@ -196,17 +223,34 @@ def _check_bench_memory(problem, specs, threads: int, trials: int, cuda: bool, b
     )
 
 
-def _bench_implicit(alpha, batch, repeats, threads, backend, seed, json_out, quiet) -> None:
+def _bench_implicit(dist, parameters, batch, repeats, threads, backend, seed, json_out, quiet) -> None:
     """``carms bench --family implicit``: time, print and write the record."""
-    from carms_cli.analysis.bench import IMPLICIT_ALPHAS, bench_implicit_case, implicit_bench_record
-    from carms_cli.analysis.implicit import parse_alphas
+    from carms_cli.analysis.bench import (
+        IMPLICIT_ALPHAS,
+        IMPLICIT_DEFAULT_PARAMETERS,
+        bench_implicit_case,
+        implicit_bench_record,
+    )
+    from carms_cli.analysis.implicit import parse_parameters
     from carms_cli.core.engine import set_threads
 
     if backend != BenchBackend.cpu:
         raise InputError("--family implicit times the CPU kernels only (use --backend cpu)")
     if batch < 1:
         raise InputError(f"--batch must be positive, got {batch}")
-    alphas = parse_alphas(alpha) if alpha is not None else list(IMPLICIT_ALPHAS)
+    if dist != "gamma" and dist in IMPLICIT_DEFAULT_PARAMETERS:
+        defaults = IMPLICIT_DEFAULT_PARAMETERS[dist]
+        given = dict(parameters)
+        if dist == "beta":
+            given["a"] = defaults[0] if given["a"] is None else given["a"]
+            given["b"] = defaults[1] if given["b"] is None else given["b"]
+        else:
+            name = "alpha" if dist == "dirichlet" else "kappa"
+            given[name] = defaults if given[name] is None else given[name]
+        _bench_implicit_paths(dist, parse_parameters(dist, given), batch, repeats, threads, seed, json_out, quiet)
+        return
+    given = any(value is not None for value in parameters.values()) or dist != "gamma"
+    alphas = parse_parameters(dist, parameters) if given else list(IMPLICIT_ALPHAS)
     used_threads = set_threads(threads)
     cases = [bench_implicit_case(a, batch, repeats, used_threads, seed) for a in alphas]
     record = implicit_bench_record(cases, {"alphas": alphas, "batch": batch, "repeats": repeats,
@@ -217,6 +261,69 @@ def _bench_implicit(alpha, batch, repeats, threads, backend, seed, json_out, qui
         from carms_cli.present.table import plain_json
 
         write_output(json_out, plain_json(record), "JSON")
+
+
+def _bench_implicit_paths(dist, parameter_sets, batch, repeats, threads, seed, json_out, quiet) -> None:
+    """``carms bench --family implicit --dist beta|dirichlet|vonmises``: time, print and write the record."""
+    from carms_cli.analysis.bench import bench_implicit_paths, implicit_paths_record
+    from carms_cli.core.engine import set_threads
+
+    used_threads = set_threads(threads)
+    cases = [case for values in parameter_sets
+             for case in bench_implicit_paths(dist, values, batch, repeats, used_threads, seed)]  # fmt: skip
+    key = {"beta": "parameters", "dirichlet": "alphas", "vonmises": "kappas"}[dist]
+    config = {key: [list(values) if dist != "vonmises" else values for values in parameter_sets],
+              "batch": batch, "repeats": repeats, "threads": used_threads, "seed": seed}  # fmt: skip
+    record = implicit_paths_record(dist, cases, config)
+    if not quiet and json_out != "-":
+        _print_implicit_paths(record)
+    if json_out is not None:
+        from carms_cli.present.table import plain_json
+
+        write_output(json_out, plain_json(record), "JSON")
+
+
+def _print_implicit_paths(record: dict) -> None:
+    from carms_cli.present.table import print_table
+
+    c = record["config"]
+    name = {"beta": "Beta(a, b)", "dirichlet": "Dirichlet(α)", "vonmises": "von Mises(0, κ)"}[c["distribution"]]
+    wrt = "∂x/∂κ" if c["distribution"] == "vonmises" else "∂x/∂θ"
+    header = [
+        f"carms-cli {record['version']} · bench · implicit · {name} draws alone and with {wrt} (float64) · "
+        f"{c['threads']} threads · up to {c['batch']:,} draws per timing",
+        f"medians of {c['repeats']} alternating repetitions · seed {c['seed']}",
+    ]
+    columns = ["parameters", "path", "draws", "ns sample", f"ns +{wrt}", f"ns {wrt}", f"{wrt} ÷ sample", "rejections"]
+    rows = []
+    for case in record["cases"]:
+        rows.append(
+            [
+                ",".join(f"{value:g}" for value in case["parameters"]),
+                case["path"],
+                f"{case['draws']:,}",
+                f"{case['ns_sample']:.1f}",
+                f"{case['ns_sample_derivative']:.1f}",
+                f"{case['ns_derivative']:.1f}",
+                f"{case['ratio']:.2f}x",
+                f"{case['rejections_per_draw']:.3f}",
+            ]
+        )
+    vonmises = c["distribution"] == "vonmises"
+    notes = {
+        "path": "path: the one-signed integrals of ∂x/∂κ"
+        if vonmises
+        else "path: gamma-ratio (through each Gamma's ∂G/∂α) or cdf (−∂_θF/q of the marginal Beta)",
+        "ns sample": "ns: wall nanoseconds per draw on all threads (draws / median seconds)"
+        + ("" if vonmises else "; the derivative is the full Jacobian (Dirichlet: K × K) per draw"),
+        f"{wrt} ÷ sample": f"{wrt} ÷ sample: (t with {wrt} − t alone)/t alone, median over back-to-back pairs",
+        "rejections": "rejections: Best–Fisher rejections per draw"
+        if vonmises
+        else "rejections: Marsaglia–Tsang rejections per draw (of all K Gammas)",
+    }
+    if not vonmises:
+        notes["draws"] = "draws: per timing, cut to 4,000,000 Jacobian values (draws × K²)"
+    print_table(columns, rows, header=header, footer=[], groups=[3, 3, 2], notes=notes)
 
 
 def _print_implicit_bench(record: dict) -> None:

@@ -9,13 +9,16 @@ and for a rate β, x = x̃/β gives ∂x/∂α = g(α, x̃)/β. The series and t
 representation of P or Q = 1 − P in forward mode and divide by the density *before* summing,
 so Γ(α) cancels and only ``log`` and the function r(a) = ln a − ψ(a) are needed:
 
-* **series** (x ≤ max(α + 0.3√α, 1.5)): P = q·H with H = Σ_n h_n, h_n = x^{n+1}/(α(α+1)…(α+n)), so
+* **series** (x ≤ max(α + 0.3√α, 1.5); for α ≥ 1 also x ≤ α + 2.5 + α/4): P = q·H with H = Σ_n h_n,
+  h_n = x^{n+1}/(α(α+1)…(α+n)), so
   ∂_α P / q = (ln x − ψ(α))·H + Σ_n h_n·∂_α ln h_n; using ψ(α) + 1/α = ψ(α + 1),
 
       g = Σ_n h_n·d_n − (ln x − ψ(α + 1))·H,    d_n = Σ_{k=1}^{n} 1/(α + k),
 
   which has no 1/α² cancellation for small α. The loop stops when a rigorous bound on both
-  tails (the ratio x/(α + n + 1) < 1 bounds them geometrically) is below ε/2 of |g|;
+  tails (the ratio x/(α + n + 1) < 1 bounds them geometrically) is below ε/2 of |g|. Below α = 10
+  the first 64 terms are (x/α)·xⁿ·c_n with c_n = 1/((α + 1)…(α + n)) from the per-α table, summed
+  as four independent chains (no division, a quarter of the dependent multiplies);
 * **continued fraction** (otherwise): Q = x·q·K with K = 1/F, F = b₁ + a₂/(b₂ + a₃/(b₃ + …)),
   b_n = x + 2n − 1 − α, a_n = −(n − 1)(n − 1 − α), evaluated by the modified Lentz method
   with the derivatives of its C_n and D_n carried along, so that
@@ -62,6 +65,13 @@ _SERIES_BELOW = 1.5
 #: ... and for x ≤ α + this·√α: just above α the continued fraction loses digits to cancellation (2.5e−13 at
 #: α = 1e6, 4e−5 in float32), the series none.
 _SERIES_REACH = 0.3
+#: ... and, for α ≥ _SERIES_WIDE_FROM, for x ≤ α + this: there the series' cancellation between Σ h_n·d_n and
+#: (ln x − ψ(α + 1))·H costs a few ulps (≤ 7e−15 measured against mpmath), and it needs 20–30 cheap
+#: terms where the continued fraction needs 30–60 dear ones (two dependent divisions each). For smaller α
+#: (Γ(α) large) the cancellation grows: 2e−14 at α = 0.1, x = 2.
+_SERIES_ABOVE = 2.5
+_SERIES_SLOPE = 0.25
+_SERIES_WIDE_FROM = 1.0
 #: r(a) is shifted up to a ≥ this before the asymptotic series (its next term is then < 1e−16 relative).
 _SHIFT_TO = 10.0
 #: Temme's expansion is used for α ≥ this and |η| ≤ :data:`TEMME_ETA` (its truncation is then below 2e−16
@@ -76,7 +86,11 @@ TABLE_COEFFICIENTS = 4
 TEMME_TERMS = temme.DEGREE + 3
 #: Table slots for them: a multiple of 4 (four Horner chains in η⁴), the padding 0.
 TEMME_SLOTS = -(-TEMME_TERMS // 4) * 4
-TABLE_SIZE = TABLE_COEFFICIENTS + TEMME_SLOTS
+#: Below TEMME_FROM the same slots hold the series' first SERIES_TERMS coefficients instead (a multiple of 4):
+#: c_n = 1/((α + 1)…(α + n)), e_n = c_n·d_n and s_n = 1/(α + n + 1), so that the series' terms are products
+#: x^n·c_n with no dependency between them (four chains in x⁴); beyond them the recursive loop takes over.
+SERIES_TERMS = 64
+TABLE_SIZE = TABLE_COEFFICIENTS + max(TEMME_SLOTS, 3 * SERIES_TERMS)
 
 
 def _build(real):
@@ -89,6 +103,7 @@ def _build(real):
     budget_base, budget_slope = real(128.0), real(16.0)
     series_below = real(_SERIES_BELOW)
     reach_squared = real(_SERIES_REACH * _SERIES_REACH)
+    series_above, series_slope, series_wide_from = real(_SERIES_ABOVE), real(_SERIES_SLOPE), real(_SERIES_WIDE_FROM)
     tiny = real(np.finfo(real).tiny) * real(1e10)  # Lentz's stand-in for a zero denominator
     compensated = real == np.float32  # float32 sums thousands of terms at large α: compensate them
     subnormal_ratio = real(np.finfo(real).tiny / np.finfo(real).eps)  # below this, x/a may be subnormal (a ≥ 1)
@@ -99,6 +114,8 @@ def _build(real):
     log_gamma_star = np.array([float(v) for v in temme.log_gamma_star()], dtype=real)
     temme_terms, temme_slots = TEMME_TERMS, TEMME_SLOTS
     table_temme, table_inverse, first = TABLE_TEMME, TABLE_INVERSE, TABLE_COEFFICIENTS
+    table_size, series_terms = TABLE_SIZE, SERIES_TERMS
+    products, weighted, following = first, first + SERIES_TERMS, first + 2 * SERIES_TERMS  # c_n, e_n, s_n
 
     @jit.helper()
     def log_minus_digamma(a):  # pragma: no cover - compiled
@@ -148,15 +165,26 @@ def _build(real):
         """Fill ``table`` (length :data:`TABLE_SIZE`) with what g(α, ·) needs of α alone.
 
         r(α + 1) and r(α) for the series and the continued fraction; for α ≥ :data:`TEMME_FROM`
-        also Γ*(α) = exp(Σ_m B_{2m}/(2m(2m − 1)) α^{1−2m}) times the coefficients of B in powers of η.
+        Γ*(α) = exp(Σ_m B_{2m}/(2m(2m − 1)) α^{1−2m}) times the coefficients of B in powers of η, below it
+        the series' c_n = Π_{k≤n} 1/(α + k), e_n = c_n·Σ_{k≤n} 1/(α + k) and s_n = 1/(α + n + 1) for
+        n < :data:`SERIES_TERMS`.
         """
         table[0] = log_minus_digamma(alpha + one)
         table[1] = log_minus_digamma(alpha)
         table[table_inverse] = one / alpha
+        for n in range(first, table_size):
+            table[n] = zero
         if alpha < temme_from:
             table[table_temme] = zero
-            for n in range(temme_slots):
-                table[first + n] = zero
+            c = one
+            d = zero
+            for n in range(series_terms):
+                table[products + n] = c
+                table[weighted + n] = c * d
+                r = one / (alpha + real(n + 1))
+                table[following + n] = r
+                c *= r
+                d += r
             return
         table[table_temme] = one
         w = table[table_inverse]
@@ -165,8 +193,6 @@ def _build(real):
         for m in range(log_gamma_star.shape[0] - 1, -1, -1):
             log_star = log_star * w2 + log_gamma_star[m]
         gamma_star = math.exp(log_star * w)
-        for n in range(temme_terms, temme_slots):
-            table[first + n] = zero
         for n in range(temme_terms):
             coefficient = zero
             for k in range(orders - 1, -1, -1):
@@ -202,22 +228,13 @@ def _build(real):
         return lam + lam * ((c0 + eta * c1) + eta2 * (c2 + eta * c3))
 
     @jit.helper()
-    def series(alpha, x, table):  # pragma: no cover - compiled
-        """Return g(α, x) by the differentiated series of P, and the terms used (x ≤ max(α + 0.3√α, 1.5))."""
-        # ln x − ψ(α + 1) = ln(x/(α + 1)) + r(α + 1)
-        above = alpha + one
-        level = log_ratio(x, above) + table[0]
+    def _continue_series(alpha, x, level, h, total_h, total_g, d, k, terms):  # pragma: no cover - compiled
+        """Add the series' terms after h_k (= ``h``; d_k = ``d``) to the sums until its tail bound is met."""
         size = abs(level)
-        h = x / alpha
-        total_h = h
-        total_g = zero
-        d = zero
-        k = zero
         lost_d = zero  # Kahan compensations (float32 only: thousands of terms at large α)
         lost_h = zero
         lost_g = zero
         cap = budget(alpha)
-        terms = 1
         while terms < cap:
             k += one
             r = one / (alpha + k)
@@ -246,8 +263,61 @@ def _build(real):
         return total_g - level * total_h, terms
 
     @jit.helper()
+    def series(alpha, x, table):  # pragma: no cover - compiled
+        """Return g(α, x) by the differentiated series of P, and the terms used (see :func:`classic` for where).
+
+        Below :data:`TEMME_FROM` (float64) the first :data:`SERIES_TERMS` terms are h_n = (x/α)·xⁿ·c_n with
+        the table's c_n, summed as four independent chains in x⁴ (a quarter of the dependent multiplies of
+        the recursion h_n = h_{n−1}·x/(α + n), and no division); the stopping rule is the same bound, checked
+        after every fourth term. Past them, and in float32 or above TEMME_FROM, the recursion.
+        """
+        # ln x − ψ(α + 1) = ln(x/(α + 1)) + r(α + 1)
+        above = alpha + one
+        level = log_ratio(x, above) + table[0]
+        size = abs(level)
+        h = x / alpha
+        # (x ≤ α + 64 keeps x⁶⁷ finite; the dispatch never sends larger x to the series below α = 10)
+        if not compensated and table[table_temme] == zero and x <= alpha + real(series_terms):
+            x2 = x * x
+            x4 = x2 * x2
+            p0, p1, p2 = h, h * x, h * x2  # (x/α)·x^i for the four chains, times x⁴ per step
+            p3 = p1 * x2
+            h0, h1, h2, h3 = zero, zero, zero, zero
+            g0, g1, g2, g3 = zero, zero, zero, zero
+            last = zero
+            for n in range(0, series_terms, 4):
+                last = p3 * table[products + n + 3]  # h_{n+3}
+                weight = p3 * table[weighted + n + 3]  # h_{n+3}·d_{n+3}
+                h0 += p0 * table[products + n]
+                h1 += p1 * table[products + n + 1]
+                h2 += p2 * table[products + n + 2]
+                h3 += last
+                g0 += p0 * table[weighted + n]
+                g1 += p1 * table[weighted + n + 1]
+                g2 += p2 * table[weighted + n + 2]
+                g3 += weight
+                p0, p1, p2, p3 = p0 * x4, p1 * x4, p2 * x4, p3 * x4
+                total_h = (h0 + h1) + (h2 + h3)
+                if last > tolerance * total_h:
+                    continue
+                # the recursion's tail bound below, times (1 − ρ)² (no division)
+                s = table[following + n + 3]
+                rho = x * s
+                if rho >= one:
+                    continue
+                rest = one - rho
+                g = ((g0 + g1) + (g2 + g3)) - level * total_h
+                if rho * ((weight + size * last) * rest + s * last) <= tolerance * abs(g) * rest * rest:
+                    return g, n + 4
+            n = series_terms - 1  # not met within the table's terms (x well above α): go on recursively
+            total_h, total_g = (h0 + h1) + (h2 + h3), (g0 + g1) + (g2 + g3)
+            d = table[weighted + n] / table[products + n]
+            return _continue_series(alpha, x, level, last, total_h, total_g, d, real(n), n + 1)
+        return _continue_series(alpha, x, level, h, h, zero, zero, zero, 1)
+
+    @jit.helper()
     def fraction(alpha, x, table):  # pragma: no cover - compiled
-        """Return g(α, x) by the differentiated continued fraction of Q, and its terms (x > max(α + 0.3√α, 1.5))."""
+        """Return g(α, x) by the differentiated continued fraction of Q, and its terms (where the series is not)."""
         level = log_ratio(x, alpha) + table[1]  # ln x − ψ(α)
         b = x + one - alpha
         c = b  # C₁ = b₁, D₁ = 0 (modified Lentz, F₁ = b₁); two divisions per term
@@ -287,9 +357,11 @@ def _build(real):
 
     @jit.helper(inline="always")
     def classic(alpha, x, table):  # pragma: no cover - compiled
-        """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5)) or the continued fraction, and its terms."""
+        """Return g(α, x) by the series (x ≤ max(α + 0.3√α, 1.5), or α ≥ 1 and x ≤ α + 2.5 + α/4) or the fraction."""
         above = x - alpha
         if above <= zero or x <= series_below or above * above <= reach_squared * alpha:
+            return series(alpha, x, table)
+        if alpha >= series_wide_from and above <= series_above + series_slope * alpha:
             return series(alpha, x, table)
         return fraction(alpha, x, table)
 
