@@ -28,6 +28,7 @@ from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import Problem
 from carms_cli.discrete.registry import applicable
 from carms_cli.discrete.sampling.samplers import Construction
+from carms_cli.models import batched
 
 #: Weightings whose estimate is per-variable coefficients on independent variables.
 PER_VARIABLE = (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE, Weighting.ARM, Weighting.DISARM)
@@ -78,7 +79,30 @@ def logit_gradients(
 
     ``probs`` (B, D, C) are the encoder's probabilities; ``objective(z)`` maps samples z (S, B, D)
     to f (S, B). Replicate r is trial r of the discrete problem seeded ``seed``, so the same seed
-    draws the same samples whatever else runs.
+    draws the same samples whatever else runs. The compiled path
+    (:func:`carms_cli.models.batched.estimate`) gives the numbers of
+    :func:`reference_logit_gradients` for every estimator it supports; the others, and refusals,
+    go through the reference.
+    """
+    b, d_count, c = probs.shape
+    if batched.supported(spec, c, samples, b * d_count):
+        result = batched.estimate(spec, probs, objective, samples, seed, replicates)
+        if result is not None:
+            return Estimates(*result)
+    return reference_logit_gradients(spec, probs, objective, samples, seed, replicates)
+
+
+def reference_logit_gradients(
+    spec: EstimatorSpec,
+    probs: np.ndarray,
+    objective: Callable[[np.ndarray], np.ndarray],
+    samples: int,
+    seed: int,
+    replicates: int = 1,
+) -> Estimates:
+    """:func:`logit_gradients` through the discrete family's plan and NumPy backend, variable by variable.
+
+    The reference the compiled path is tested against.
     """
     b, d_count, c = probs.shape
     width = b * d_count
