@@ -216,9 +216,31 @@ def prior_logits(latent: Latent, params) -> np.ndarray:
     return category_logits(latent, params["prior"])
 
 
+def active_rows(latent: Latent, z: np.ndarray) -> np.ndarray:
+    """Return the rows that are 1 in ``code(z)`` of samples z (..., D): ``d·C + z_d``, or m if ``z_m = 1`` (else −1)."""
+    if latent.binary:
+        return np.where(z == 1, np.arange(latent.dims), -1).astype(np.int64)
+    return (np.arange(latent.dims) * latent.categories + z).astype(np.int64)
+
+
 def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray):
-    """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs."""
+    """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs.
+
+    The linear decoder gathers the active rows of W (:mod:`carms_cli.models.kernels.linear`); its
+    "layer inputs" are then those rows (S, B, A) and the logistic σ(η) (S·B, P) the backward
+    pass reads, instead of the dense code.
+    """
     s, b = z.shape[:2]
+    if not arch.hidden:
+        from carms_cli.models.kernels.linear import decode
+
+        rows = active_rows(arch.latent, z)
+        eta = np.empty((s * b, arch.pixels - arch.outputs.start))
+        sigma = np.empty_like(eta)
+        log_likelihood = np.empty((s, b))
+        x_out = np.ascontiguousarray(x[:, arch.outputs], dtype=np.float64)
+        decode(np.ascontiguousarray(params["dec.w0"]), params["dec.b0"], x_out, rows, eta, sigma, log_likelihood)
+        return log_likelihood, eta.reshape(s, b, -1), [rows, sigma]
     eta, inputs = _mlp_forward(params, "dec", len(arch.decoder_sizes) - 1, code(arch.latent, z).reshape(s * b, -1))
     eta = eta.reshape(s, b, -1)
     return (x[:, arch.outputs] * eta - softplus(eta)).sum(axis=-1), eta, inputs
@@ -265,9 +287,18 @@ def backward(arch: Architecture, params, fwd: Forward, logit_gradient: np.ndarra
     latent = arch.latent
     n, b = fwd.z.shape[:2]
     grads: dict[str, np.ndarray] = {}
-    sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
-    grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
-    _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
+    if arch.hidden:
+        sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
+        grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+        _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
+    else:  # the linear decoder's transposed gather (:mod:`carms_cli.models.kernels.linear`)
+        from carms_cli.models.kernels.linear import decode_backward
+
+        grads["dec.w0"] = np.empty_like(params["dec.w0"])
+        grads["dec.b0"] = np.empty_like(params["dec.b0"])
+        x_out = np.ascontiguousarray(fwd.x[:, arch.outputs], dtype=np.float64)
+        rows, sigma = fwd.dec_inputs
+        decode_backward(x_out, rows, sigma, float(n * b), grads["dec.w0"], grads["dec.b0"])
     if not arch.structured:
         prior_p = np.exp(log_softmax(prior_logits(latent, params)))
         counts = (np.arange(latent.categories) == fwd.z[..., None]).sum(axis=(0, 1)) / (n * b)  # (D, C)

@@ -16,6 +16,7 @@ from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
+from carms_cli.models.kernels.linear import adam_ascent as adam_kernel
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
@@ -75,13 +76,17 @@ def adam_ascent(setup: Setup, state: RunState, grads: dict[str, np.ndarray]) -> 
     b1, b2 = ADAM_BETAS
     t = state.step + 1
     for name, g in grads.items():
+        rate = setup.prior_lr if name == "prior" else setup.lr
+        arrays = (state.params[name], g, state.first[name], state.second[name])
+        if all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays):
+            adam_kernel(*arrays, b1, b2, rate, 1.0 - b1**t, 1.0 - b2**t, ADAM_EPSILON)  # the same bits, fused
+            continue
         m = state.first[name]
         v = state.second[name]
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * g * g
-        rate = setup.prior_lr if name == "prior" else setup.lr
         state.params[name] += rate * (m / (1.0 - b1**t)) / (np.sqrt(v / (1.0 - b2**t)) + ADAM_EPSILON)
 
 

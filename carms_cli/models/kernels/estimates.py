@@ -14,7 +14,6 @@ Dirichlet copula, its exact pair pmf (spec 9.1) as
 
 import math
 
-import numba as nb
 import numpy as np
 
 from carms_cli.core import jit
@@ -32,7 +31,16 @@ STICK = int(Construction.STICK)
 
 @jit.helper(inline="always")
 def integer_power(x, exponent):  # pragma: no cover - compiled
-    """``x ** exponent`` by repeated squaring, in the order of ``exact.inverse._integer_power``."""
+    """``x ** exponent`` by repeated squaring, in the order of ``exact.inverse._integer_power``.
+
+    Exponents 1 to 3 (n ≤ 4 samples) are written out: ``x``, ``x·x``, ``x·(x·x)``.
+    """
+    if exponent == 1:
+        return x
+    if exponent == 2:
+        return x * x
+    if exponent == 3:
+        return x * (x * x)
     result = 1.0
     have = False
     base = x
@@ -63,6 +71,10 @@ def variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v):
     n_orders, k = orders.shape[1], orders.shape[2]
     edges = np.empty(k + 1)
     roots = np.empty(k + 1)
+    first_roots = np.empty(k)  # x_1 = p_a: one root per category a, shared by its orders
+    if copula == DIRICHLET:
+        for c in range(k):
+            first_roots[c] = root(probs[v, c], n)
     grid = np.empty((k + 1, k + 1))
     joint = np.zeros((k, k))
     dirichlet_ratio = with_ratio and copula == DIRICHLET
@@ -76,8 +88,10 @@ def variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v):
             # with x_0 = 0 and x_K = 1: computed once (0 and 1 are their own roots)
             roots[0] = 0.0
             roots[k] = 1.0
-            for j in range(1, k):
+            roots[1] = first_roots[orders[v, o, 0]]
+            for j in range(2, k):
                 roots[j] = root(edges[j], n)
+            for j in range(1, k):
                 thresholds[v, o, j - 1] = roots[j] if edges[j] <= 1.0 else 1.0
         else:
             for j in range(1, k):
@@ -86,7 +100,8 @@ def variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v):
             continue
         for i in range(k + 1):  # C(x, y) is symmetric: r_i + r_j is r_j + r_i exactly
             for j in range(i, k + 1):
-                cell = integer_power(max(roots[i] + roots[j] - 1.0, 0.0), n - 1)
+                cell = roots[i] + roots[j] - 1.0
+                cell = integer_power(cell, n - 1) if cell > 0.0 else 0.0
                 grid[i, j] = cell
                 grid[j, i] = cell
         for i in range(k):
@@ -110,7 +125,7 @@ def variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v):
     return impossible
 
 
-@cached_kernel(nogil=True, parallel=True)
+@cached_kernel(nogil=True)
 def inverse_tables(probs, orders, copula, n, with_ratio, thresholds, ratio):  # pragma: no cover - compiled
     """CARMS-I's latent thresholds and, when ``with_ratio``, the exact importance ratios, per variable.
 
@@ -121,16 +136,11 @@ def inverse_tables(probs, orders, copula, n, with_ratio, thresholds, ratio):  # 
     ``P(a, b) = (1/|Π|) Σ_π max(G_{i+1,j+1} − G_{i,j+1} − G_{i+1,j} + G_{i,j}, 0)`` (summed in
     order) over the grid ``G_{ij} = max(r_i + r_j − 1, 0)^(n−1)`` of the roots
     ``r_i = x_i^(1/(n−1))`` of the order's boundaries ``0, x_1, …, x_K = 1`` (i, j the positions
-    of a, b); independent copula ``P(a, b) = p_a p_b``. Variables run in parallel, each on its
-    own: the result does not depend on the thread count. Returns the first variable with some
+    of a, b); independent copula ``P(a, b) = p_a p_b``. Returns the first variable with some
     a ≠ b where ``P(a, b) = 0 < p_a p_b`` (the ratio is undefined), or −1.
     """
-    n_vars = orders.shape[0]
-    undefined = np.zeros(n_vars, dtype=np.bool_)
-    for v in nb.prange(n_vars):
-        undefined[v] = variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v)
-    for v in range(n_vars):
-        if undefined[v]:
+    for v in range(orders.shape[0]):
+        if variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v):
             return v
     return -1
 

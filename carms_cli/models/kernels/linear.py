@@ -1,0 +1,104 @@
+"""The linear decoder on one-hot codes, compiled: a gather of the active rows instead of a dense product.
+
+The decoder input is ``2·code(z) − 1`` with ``code`` the one-hot of z (categorical: row
+``d·C + z_d`` of W for each variable d; binary: row m where ``z_m = 1``), so
+``η = b + Σ_r (2 code_r − 1) W_r = (b − Σ_r W_r) + 2 Σ_{r active} W_r``: D rows gathered per
+sample instead of a product over all D·C rows. Its backward pass is the transposed gather:
+``∂/∂W_r = 2 Σ_{s: r active in s} δ_s − Σ_s δ_s`` for the output gradients δ.
+"""
+
+import math
+
+import numpy as np
+
+from carms_cli.core.jit import cached_kernel
+
+
+@cached_kernel(nogil=True)
+def decode(weights, bias, x, rows, eta, sigma, log_likelihood):  # pragma: no cover - compiled
+    """``η_s``, ``σ(η_s)`` and ``log p(x | z_s) = Σ_j x_j η_j − softplus(η_j)`` for every sample s.
+
+    ``weights`` (R, P), ``bias`` (P,), ``x`` (B, P) the modelled pixels, ``rows`` (S, B, A) the
+    active code rows of each sample (−1: none); writes ``eta`` and ``sigma`` (S·B, P) and
+    ``log_likelihood`` (S, B). One exponential ``e = e^{−|η|}`` per pixel gives both
+    ``softplus(η) = max(η, 0) + log1p(e)`` and the logistic ``σ(η) = 1/(1 + e)`` (η ≥ 0) or
+    ``e/(1 + e)`` (η < 0), each without overflow.
+    """
+    samples, batch, active = rows.shape
+    width, pixels = weights.shape
+    base = bias.copy()
+    for r in range(width):
+        for j in range(pixels):
+            base[j] -= weights[r, j]
+    acc = np.empty(pixels)
+    for s in range(samples):
+        for b in range(batch):
+            for j in range(pixels):
+                acc[j] = 0.0
+            for a in range(active):
+                r = rows[s, b, a]
+                if r >= 0:
+                    for j in range(pixels):
+                        acc[j] += weights[r, j]
+            row = s * batch + b
+            total = 0.0
+            for j in range(pixels):
+                value = base[j] + 2.0 * acc[j]
+                eta[row, j] = value
+                e = math.exp(-abs(value))
+                sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
+                total += x[b, j] * value - (max(value, 0.0) + math.log1p(e))
+            log_likelihood[s, b] = total
+
+
+@cached_kernel(nogil=True)
+def decode_backward(x, rows, sigma, count, grad_weights, grad_bias):  # pragma: no cover - compiled
+    """Gradients of ``(1/count) Σ_s log p(x | z_s)`` w.r.t. W (R, P) and b (P,) of :func:`decode`.
+
+    ``δ_s = (x − σ(η_s))/count`` with σ from :func:`decode`; ``∂/∂b = Σ_s δ_s`` and
+    ``∂/∂W_r = 2 Σ_{s: r active} δ_s − Σ_s δ_s``. Overwrites ``grad_weights`` and ``grad_bias``.
+    """
+    samples, batch, active = rows.shape
+    width, pixels = grad_weights.shape
+    delta = np.empty(pixels)
+    active_sum = np.zeros((width, pixels))
+    for j in range(pixels):
+        grad_bias[j] = 0.0
+    for s in range(samples):
+        for b in range(batch):
+            row = s * batch + b
+            for j in range(pixels):
+                delta[j] = (x[b, j] - sigma[row, j]) / count
+                grad_bias[j] += delta[j]
+            for a in range(active):
+                r = rows[s, b, a]
+                if r >= 0:
+                    for j in range(pixels):
+                        active_sum[r, j] += delta[j]
+    for r in range(width):
+        for j in range(pixels):
+            grad_weights[r, j] = 2.0 * active_sum[r, j] - grad_bias[j]
+
+
+@cached_kernel(nogil=True)
+def adam_ascent(params, grad, first, second, beta1, beta2, rate, bias1, bias2, epsilon):  # pragma: no cover - compiled
+    """One Adam step up, in place, elementwise as ``training.adam_ascent`` writes it in NumPy.
+
+    ``m = β₁m + (1 − β₁)g``, ``v = β₂v + (1 − β₂)g²``, ``θ += rate · (m/bias1)/(√(v/bias2) + ε)``
+    with ``bias_i = 1 − β_iᵗ``; the same operations in the same order, so the same bits.
+    """
+    flat_p = params.reshape(-1)
+    flat_g = grad.reshape(-1)
+    flat_m = first.reshape(-1)
+    flat_v = second.reshape(-1)
+    one_minus1 = 1.0 - beta1
+    one_minus2 = 1.0 - beta2
+    for i in range(flat_p.size):
+        g = flat_g[i]
+        m = flat_m[i] * beta1
+        m += one_minus1 * g
+        v = flat_v[i] * beta2
+        v += one_minus2 * g * g
+        flat_m[i] = m
+        flat_v[i] = v
+        flat_p[i] += rate * (m / bias1) / (math.sqrt(v / bias2) + epsilon)
