@@ -57,7 +57,11 @@ def supported(spec: EstimatorSpec, categories: int, samples: int, variables: int
 
 def _per_variable_tables(spec: EstimatorSpec, probs: np.ndarray, samples: int):
     """Orders (V, |Π|, K) and thresholds (V, |Π|, K − 1) by the plan's per-variable function."""
-    tables = [_construction_tables(spec.sampler, p, samples) for p in probs]
+    cache: dict[bytes, tuple] = {}
+    for p in probs:
+        if p.tobytes() not in cache:
+            cache[p.tobytes()] = _construction_tables(spec.sampler, p, samples)
+    tables = [cache[p.tobytes()] for p in probs]
     return np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
@@ -75,10 +79,18 @@ def _inverse_orders(spec: EstimatorSpec, probs: np.ndarray) -> np.ndarray:
 
 
 def _python_ratios(spec: EstimatorSpec, probs: np.ndarray, samples: int) -> np.ndarray:
-    """Exact ratio tables per variable as the plan builds them (raises its InputError if one is undefined)."""
-    return np.stack(
-        [importance_ratios(p, pair_pmf(spec.sampler, p, samples), spec.sampler, v) for v, p in enumerate(probs)]
-    )
+    """Exact ratio tables per variable as the plan builds them (raises its InputError if one is undefined).
+
+    Identical rows (repeated examples) share one pair pmf, as in the plan.
+    """
+    joint: dict[bytes, np.ndarray] = {}
+    ratio = np.empty((probs.shape[0], probs.shape[1], probs.shape[1]))
+    for v, p in enumerate(probs):
+        key = p.tobytes()
+        if key not in joint:
+            joint[key] = pair_pmf(spec.sampler, p, samples)
+        ratio[v] = importance_ratios(p, joint[key], spec.sampler, v)
+    return ratio
 
 
 def _independent_ratios(probs: np.ndarray) -> np.ndarray:
