@@ -206,7 +206,7 @@ class Forward:
     logits: np.ndarray
     enc_inputs: list
     dec_inputs: list
-    dec_out: np.ndarray
+    dec_out: np.ndarray | None
     z: np.ndarray
     x: np.ndarray
 
@@ -223,31 +223,38 @@ def active_rows(latent: Latent, z: np.ndarray) -> np.ndarray:
     return (np.arange(latent.dims) * latent.categories + z).astype(np.int64)
 
 
-def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray):
+def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray, keep: bool = True):
     """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs.
 
     The linear decoder gathers the active rows of W (:mod:`carms_cli.models.kernels.linear`); its
     "layer inputs" are then those rows (S, B, A) and the logistic σ(η) (S·B, P) the backward
-    pass reads, instead of the dense code.
+    pass reads, instead of the dense code; without ``keep`` (no backward pass follows) η and σ
+    are not stored, and η is returned as None.
     """
     s, b = z.shape[:2]
     if not arch.hidden:
         from carms_cli.models.kernels.linear import decode
 
         rows = active_rows(arch.latent, z)
-        eta = np.empty((s * b, arch.pixels - arch.outputs.start))
-        sigma = np.empty_like(eta)
+        shape = (s * b, arch.pixels - arch.outputs.start) if keep else (1, 1)
+        eta, sigma = np.empty(shape), np.empty(shape)
         log_likelihood = np.empty((s, b))
         x_out = np.ascontiguousarray(x[:, arch.outputs], dtype=np.float64)
-        decode(np.ascontiguousarray(params["dec.w0"]), params["dec.b0"], x_out, rows, eta, sigma, log_likelihood)
-        return log_likelihood, eta.reshape(s, b, -1), [rows, sigma]
+        weights = np.ascontiguousarray(params["dec.w0"])
+        decode(weights, params["dec.b0"], x_out, rows, keep, eta, sigma, log_likelihood)
+        return log_likelihood, eta.reshape(s, b, -1) if keep else None, [rows, sigma]
     eta, inputs = _mlp_forward(params, "dec", len(arch.decoder_sizes) - 1, code(arch.latent, z).reshape(s * b, -1))
     eta = eta.reshape(s, b, -1)
     return (x[:, arch.outputs] * eta - softplus(eta)).sum(axis=-1), eta, inputs
 
 
-def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean: np.ndarray, logits=None) -> Forward:
+def forward(
+    arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean: np.ndarray, logits=None, keep: bool = True
+) -> Forward:
     """Compute f (S, B) of samples z (S, B, D) on data x (B, P); ``logits`` reuses an encoder pass.
+
+    ``keep=False``: only f and its terms are needed (no :func:`backward` follows), so the linear
+    decoder stores no per-pixel arrays (``dec_out`` is then None).
 
     Structured prediction: ``f = log p(x_lower | z)``, and ``log_prior`` is 0.
     """
@@ -256,7 +263,7 @@ def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean
     if logits is None:
         logits, enc_inputs = encode(arch, params, x, train_mean)
     log_q = gather(log_softmax(logits), z)
-    log_likelihood, eta, dec_inputs = decode_log_likelihood(arch, params, x, z)
+    log_likelihood, eta, dec_inputs = decode_log_likelihood(arch, params, x, z, keep)
     if arch.structured:
         log_prior = np.zeros_like(log_likelihood)
         f = log_likelihood
@@ -330,7 +337,7 @@ def exact(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray) -> 
     latent = arch.latent
     configs = all_configurations(latent)
     z = np.broadcast_to(configs[:, None, :], (configs.shape[0], x.shape[0], latent.dims))
-    fwd = forward(arch, params, x, np.ascontiguousarray(z), train_mean)
+    fwd = forward(arch, params, x, np.ascontiguousarray(z), train_mean, keep=False)
     q = np.exp(fwd.log_q)
     joint = fwd.f + fwd.log_q
     top = joint.max(axis=0)
@@ -351,6 +358,6 @@ def sample(logits: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarr
 def importance_bound(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray, k: int, rng) -> np.ndarray:
     """Return the k-sample bound ``log (1/k) Σ_i exp f(z_i)``, z_i iid from q (per example, (B,)); k = 1 is the ELBO."""
     logits, _ = encode(arch, params, x, train_mean)
-    f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits).f
+    f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits, keep=False).f
     top = f.max(axis=0)
     return top + np.log(np.exp(f - top).mean(axis=0))

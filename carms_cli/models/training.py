@@ -134,7 +134,7 @@ def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, see
     probs = np.exp(network.log_softmax(logits))
 
     def objective(z):
-        return network.forward(setup.arch, params, x, z, setup.train_mean, logits=logits).f
+        return network.forward(setup.arch, params, x, z, setup.train_mean, logits=logits, keep=False).f
 
     g = logit_gradients(spec, probs, objective, setup.samples, seed, setup.variance_replicates).g
     return float(g.var(axis=0, ddof=1).sum() / x.shape[0])

@@ -70,7 +70,7 @@ class Frozen:
         probs = np.exp(network.log_softmax(logits))
 
         def objective(z):
-            return network.forward(self.arch, self.params, self.x, z, self.train_mean, logits=logits).f
+            return network.forward(self.arch, self.params, self.x, z, self.train_mean, logits=logits, keep=False).f
 
         return logit_gradients(spec, probs, objective, samples, seed, replicates).g
 

@@ -9,20 +9,25 @@ sample instead of a product over all D·C rows. Its backward pass is the transpo
 
 import math
 
+import numba as nb
 import numpy as np
 
 from carms_cli.core.jit import cached_kernel
 
+#: Samples per block of :func:`decode`'s parallel loop (a block's rows are one thread's work).
+DECODE_BLOCK = 64
 
-@cached_kernel(nogil=True)
-def decode(weights, bias, x, rows, eta, sigma, log_likelihood):  # pragma: no cover - compiled
-    """``η_s``, ``σ(η_s)`` and ``log p(x | z_s) = Σ_j x_j η_j − softplus(η_j)`` for every sample s.
+
+@cached_kernel(nogil=True, parallel=True)
+def decode(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma: no cover - compiled
+    """``log p(x | z_s) = Σ_j x_j η_j − softplus(η_j)`` for every sample s, and with ``keep`` its η and σ(η).
 
     ``weights`` (R, P), ``bias`` (P,), ``x`` (B, P) the modelled pixels, ``rows`` (S, B, A) the
-    active code rows of each sample (−1: none); writes ``eta`` and ``sigma`` (S·B, P) and
-    ``log_likelihood`` (S, B). One exponential ``e = e^{−|η|}`` per pixel gives both
-    ``softplus(η) = max(η, 0) + log1p(e)`` and the logistic ``σ(η) = 1/(1 + e)`` (η ≥ 0) or
-    ``e/(1 + e)`` (η < 0), each without overflow.
+    active code rows of each sample (−1: none); writes ``log_likelihood`` (S, B) and, with
+    ``keep``, ``eta`` and ``sigma`` (S·B, P) for the backward pass. One exponential
+    ``e = e^{−|η|}`` per pixel gives both ``softplus(η) = max(η, 0) + log1p(e)`` and the logistic
+    ``σ(η) = 1/(1 + e)`` (η ≥ 0) or ``e/(1 + e)`` (η < 0), each without overflow. Blocks of
+    samples run in parallel; each sample's sums run in a fixed order whatever the thread count.
     """
     samples, batch, active = rows.shape
     width, pixels = weights.shape
@@ -30,9 +35,13 @@ def decode(weights, bias, x, rows, eta, sigma, log_likelihood):  # pragma: no co
     for r in range(width):
         for j in range(pixels):
             base[j] -= weights[r, j]
-    acc = np.empty(pixels)
-    for s in range(samples):
-        for b in range(batch):
+    count = samples * batch
+    blocks = (count + DECODE_BLOCK - 1) // DECODE_BLOCK
+    for block in nb.prange(blocks):
+        acc = np.empty(pixels)
+        for row in range(block * DECODE_BLOCK, min((block + 1) * DECODE_BLOCK, count)):
+            s = row // batch
+            b = row - s * batch
             for j in range(pixels):
                 acc[j] = 0.0
             for a in range(active):
@@ -40,13 +49,13 @@ def decode(weights, bias, x, rows, eta, sigma, log_likelihood):  # pragma: no co
                 if r >= 0:
                     for j in range(pixels):
                         acc[j] += weights[r, j]
-            row = s * batch + b
             total = 0.0
             for j in range(pixels):
                 value = base[j] + 2.0 * acc[j]
-                eta[row, j] = value
                 e = math.exp(-abs(value))
-                sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
+                if keep:
+                    eta[row, j] = value
+                    sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
                 total += x[b, j] * value - (max(value, 0.0) + math.log1p(e))
             log_likelihood[s, b] = total
 
