@@ -12,13 +12,50 @@ import math
 import numba as nb
 import numpy as np
 
+from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 
-#: Samples per block of :func:`decode`'s parallel loop (a block's rows are one thread's work).
+#: Samples per block of :func:`decode_parallel`'s loop (a block's rows are one thread's work).
 DECODE_BLOCK = 64
 
 
-@cached_kernel(nogil=True, parallel=True)
+@jit.helper(inline="always")
+def decode_base(weights, bias):  # pragma: no cover - compiled
+    """``b − Σ_r W_r`` (rows summed in order): the decoder output of the all-(−1) code."""
+    base = bias.copy()
+    for r in range(weights.shape[0]):
+        for j in range(weights.shape[1]):
+            base[j] -= weights[r, j]
+    return base
+
+
+@jit.helper(inline="always")
+def decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, first, last, acc):  # pragma: no cover
+    """:func:`decode` for the samples ``first … last − 1`` (flat index s·B + b), with scratch ``acc`` (P)."""
+    batch, active = rows.shape[1], rows.shape[2]
+    pixels = weights.shape[1]
+    for row in range(first, last):
+        s = row // batch
+        b = row - s * batch
+        for j in range(pixels):
+            acc[j] = 0.0
+        for a in range(active):
+            r = rows[s, b, a]
+            if r >= 0:
+                for j in range(pixels):
+                    acc[j] += weights[r, j]
+        total = 0.0
+        for j in range(pixels):
+            value = base[j] + 2.0 * acc[j]
+            e = math.exp(-abs(value))
+            if keep:
+                eta[row, j] = value
+                sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
+            total += x[b, j] * value - (max(value, 0.0) + math.log1p(e))
+        log_likelihood[s, b] = total
+
+
+@cached_kernel(nogil=True)
 def decode(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma: no cover - compiled
     """``log p(x | z_s) = Σ_j x_j η_j − softplus(η_j)`` for every sample s, and with ``keep`` its η and σ(η).
 
@@ -26,38 +63,28 @@ def decode(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma:
     active code rows of each sample (−1: none); writes ``log_likelihood`` (S, B) and, with
     ``keep``, ``eta`` and ``sigma`` (S·B, P) for the backward pass. One exponential
     ``e = e^{−|η|}`` per pixel gives both ``softplus(η) = max(η, 0) + log1p(e)`` and the logistic
-    ``σ(η) = 1/(1 + e)`` (η ≥ 0) or ``e/(1 + e)`` (η < 0), each without overflow. Blocks of
-    samples run in parallel; each sample's sums run in a fixed order whatever the thread count.
+    ``σ(η) = 1/(1 + e)`` (η ≥ 0) or ``e/(1 + e)`` (η < 0), each without overflow.
     """
-    samples, batch, active = rows.shape
-    width, pixels = weights.shape
-    base = bias.copy()
-    for r in range(width):
-        for j in range(pixels):
-            base[j] -= weights[r, j]
-    count = samples * batch
+    base = decode_base(weights, bias)
+    acc = np.empty(weights.shape[1])
+    count = rows.shape[0] * rows.shape[1]
+    decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, 0, count, acc)
+
+
+@cached_kernel(nogil=True, parallel=True)
+def decode_parallel(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma: no cover - compiled
+    """:func:`decode` with blocks of :data:`DECODE_BLOCK` samples on all numba threads.
+
+    Every sample's sums run in the same order as in :func:`decode`: the same numbers on any
+    thread count.
+    """
+    base = decode_base(weights, bias)
+    count = rows.shape[0] * rows.shape[1]
     blocks = (count + DECODE_BLOCK - 1) // DECODE_BLOCK
     for block in nb.prange(blocks):
-        acc = np.empty(pixels)
-        for row in range(block * DECODE_BLOCK, min((block + 1) * DECODE_BLOCK, count)):
-            s = row // batch
-            b = row - s * batch
-            for j in range(pixels):
-                acc[j] = 0.0
-            for a in range(active):
-                r = rows[s, b, a]
-                if r >= 0:
-                    for j in range(pixels):
-                        acc[j] += weights[r, j]
-            total = 0.0
-            for j in range(pixels):
-                value = base[j] + 2.0 * acc[j]
-                e = math.exp(-abs(value))
-                if keep:
-                    eta[row, j] = value
-                    sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
-                total += x[b, j] * value - (max(value, 0.0) + math.log1p(e))
-            log_likelihood[s, b] = total
+        acc = np.empty(weights.shape[1])
+        last = min((block + 1) * DECODE_BLOCK, count)
+        decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, block * DECODE_BLOCK, last, acc)
 
 
 @cached_kernel(nogil=True)
