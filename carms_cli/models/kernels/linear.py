@@ -15,6 +15,8 @@ import numpy as np
 from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
 
+#: Pixels whose factors 1 + e^{−|η|} ≤ 2 are multiplied before one logarithm (≤ 2^32: no overflow).
+LOG_GROUP = 32
 #: Samples per block of :func:`decode_parallel`'s loop (a block's rows are one thread's work).
 DECODE_BLOCK = 64
 
@@ -45,13 +47,20 @@ def decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, first,
                 for j in range(pixels):
                     acc[j] += weights[r, j]
         total = 0.0
+        product = 1.0
         for j in range(pixels):
             value = base[j] + 2.0 * acc[j]
             e = math.exp(-abs(value))
             if keep:
                 eta[row, j] = value
                 sigma[row, j] = 1.0 / (1.0 + e) if value >= 0.0 else e / (1.0 + e)
-            total += x[b, j] * value - (max(value, 0.0) + math.log1p(e))
+            total += x[b, j] * value - max(value, 0.0)
+            # Σ_j log(1 + e_j) as the log of products of LOG_GROUP factors in (1, 2]: one
+            # logarithm per group instead of a log1p per pixel (within a few ulps of the sum)
+            product *= 1.0 + e
+            if (j + 1) % LOG_GROUP == 0 or j == pixels - 1:
+                total -= math.log(product)
+                product = 1.0
         log_likelihood[s, b] = total
 
 
@@ -62,8 +71,9 @@ def decode(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma:
     ``weights`` (R, P), ``bias`` (P,), ``x`` (B, P) the modelled pixels, ``rows`` (S, B, A) the
     active code rows of each sample (−1: none); writes ``log_likelihood`` (S, B) and, with
     ``keep``, ``eta`` and ``sigma`` (S·B, P) for the backward pass. One exponential
-    ``e = e^{−|η|}`` per pixel gives both ``softplus(η) = max(η, 0) + log1p(e)`` and the logistic
-    ``σ(η) = 1/(1 + e)`` (η ≥ 0) or ``e/(1 + e)`` (η < 0), each without overflow.
+    ``e = e^{−|η|}`` per pixel gives both ``softplus(η) = max(η, 0) + log(1 + e)`` and the
+    logistic ``σ(η) = 1/(1 + e)`` (η ≥ 0) or ``e/(1 + e)`` (η < 0), each without overflow; the
+    logarithms are taken of products of :data:`LOG_GROUP` consecutive factors ``1 + e``.
     """
     base = decode_base(weights, bias)
     acc = np.empty(weights.shape[1])
