@@ -57,25 +57,3 @@ def test_categories_above_the_linear_scan_use_the_reference():
     assert batched.supported(get_estimator("carms"), 16, 4, 3)
     assert not batched.supported(get_estimator("carms-ref"), 4, 4, 3)
 
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_threaded_tables_give_the_serial_numbers_on_any_thread_count(threads):
-    import numba
-
-    from carms_cli.models.kernels.estimates import inverse_tables, inverse_tables_parallel
-
-    probs, _ = problem(5, batch=20, dims=7, seed=1)
-    flat = probs.reshape(-1, 5)
-    orders = np.ascontiguousarray(batched._inverse_orders(get_estimator("carms"), flat))
-    outputs = []
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        for kernel in (inverse_tables, inverse_tables_parallel):
-            thresholds, ratio = np.empty(orders.shape[:2] + (4,)), np.empty((flat.shape[0], 5, 5))
-            assert kernel(flat, orders, 1, 4, True, thresholds, ratio) == -1
-            outputs.append((thresholds, ratio))
-    finally:
-        numba.set_num_threads(previous)
-    for serial, parallel in zip(*outputs, strict=True):
-        np.testing.assert_array_equal(serial, parallel)

@@ -69,27 +69,3 @@ def test_fused_adam_step_gives_the_numpy_bits():
     np.testing.assert_array_equal(v, want_v)
     np.testing.assert_array_equal(theta, want_theta)
 
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_parallel_decoder_gives_the_serial_numbers_on_any_thread_count(threads):
-    import numba
-
-    from carms_cli.models.kernels.linear import DECODE_BLOCK, decode, decode_parallel
-
-    rng = np.random.default_rng(5)
-    weights, bias = rng.normal(size=(12, 9)), rng.normal(size=9)
-    x = (rng.random((7, 9)) < 0.5).astype(float)
-    rows = network.active_rows(Latent(4, 3), rng.integers(0, 3, size=(3 * DECODE_BLOCK // 7 + 2, 7, 4)))
-    outputs = []
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        for kernel in (decode, decode_parallel):
-            eta, sigma = np.empty((rows.shape[0] * 7, 9)), np.empty((rows.shape[0] * 7, 9))
-            ll = np.empty(rows.shape[:2])
-            kernel(weights, bias, x, rows, True, eta, sigma, ll)
-            outputs.append((ll, eta, sigma))
-    finally:
-        numba.set_num_threads(previous)
-    for serial, parallel in zip(*outputs, strict=True):
-        np.testing.assert_array_equal(serial, parallel)

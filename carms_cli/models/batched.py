@@ -29,12 +29,10 @@ from carms_cli.discrete.plan import (
 from carms_cli.discrete.registry import applicable
 from carms_cli.discrete.sampling.copulas import Copula, to_latent
 from carms_cli.discrete.sampling.samplers import Construction
-from carms_cli.models.kernels.estimates import draw_samples, inverse_tables, inverse_tables_parallel, score_estimates
+from carms_cli.models.kernels.estimates import draw_samples, inverse_tables, score_estimates
 
 #: Weightings the compiled path forms coefficients for.
 WEIGHTINGS = (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE, Weighting.ARM, Weighting.DISARM)
-#: Variables from which CARMS-I's exact Dirichlet tables are built on all numba threads.
-PARALLEL_TABLES = 64
 #: Constructions it draws (variable by variable).
 CONSTRUCTIONS = (Construction.INVERSE, Construction.GUMBEL, Construction.STICK, Construction.PAIRS)
 
@@ -121,10 +119,7 @@ def tables(spec: EstimatorSpec, probs: np.ndarray, samples: int):
             thresholds = to_latent(copula, samples, np.minimum(cumulative, 1.0))
         else:
             ratio = np.zeros((v_count, k, k)) if with_ratio else ratio
-            # the exact pair pmfs cost O(|Π| K²) per variable: threads pay off on a minibatch of them
-            parallel = with_ratio and copula == Copula.DIRICHLET and v_count >= PARALLEL_TABLES
-            kernel = inverse_tables_parallel if parallel else inverse_tables
-            if kernel(probs, orders, int(copula), samples, with_ratio, thresholds, ratio) >= 0:
+            if inverse_tables(probs, orders, int(copula), samples, with_ratio, thresholds, ratio) >= 0:
                 return None
             with_ratio = False  # done
     elif construction == Construction.STICK:

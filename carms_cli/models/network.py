@@ -27,8 +27,6 @@ import numpy as np
 LEAKY_SLOPE = 0.3
 #: Hidden width of the nonlinear models (both papers).
 HIDDEN = 200
-#: Samples from which the linear decoder runs on all numba threads.
-PARALLEL_DECODE_SAMPLES = 4096
 #: The decoder's output bias starts at ``logit(clip(x̄_train, ε, 1 − ε))`` (the reference code).
 BIAS_CLIP = 1e-3
 
@@ -235,7 +233,7 @@ def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarr
     """
     s, b = z.shape[:2]
     if not arch.hidden:
-        from carms_cli.models.kernels.linear import decode, decode_parallel
+        from carms_cli.models.kernels.linear import decode
 
         rows = active_rows(arch.latent, z)
         shape = (s * b, arch.pixels - arch.outputs.start) if keep else (1, 1)
@@ -243,10 +241,7 @@ def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarr
         log_likelihood = np.empty((s, b))
         x_out = np.ascontiguousarray(x[:, arch.outputs], dtype=np.float64)
         weights = np.ascontiguousarray(params["dec.w0"])
-        # threads pay off on many samples (a variance measurement's R·n·B); a training step's n·B
-        # samples take about a millisecond, less than waking busy threads may cost
-        kernel = decode_parallel if s * b >= PARALLEL_DECODE_SAMPLES else decode
-        kernel(weights, params["dec.b0"], x_out, rows, keep, eta, sigma, log_likelihood)
+        decode(weights, params["dec.b0"], x_out, rows, keep, eta, sigma, log_likelihood)
         return log_likelihood, eta.reshape(s, b, -1) if keep else None, [rows, sigma]
     eta, inputs = _mlp_forward(params, "dec", len(arch.decoder_sizes) - 1, code(arch.latent, z).reshape(s * b, -1))
     eta = eta.reshape(s, b, -1)

@@ -14,7 +14,6 @@ Dirichlet copula, its exact pair pmf (spec 9.1) as
 
 import math
 
-import numba as nb
 import numpy as np
 
 from carms_cli.core import jit
@@ -145,22 +144,6 @@ def inverse_tables(probs, orders, copula, n, with_ratio, thresholds, ratio):  # 
             return v
     return -1
 
-
-@cached_kernel(nogil=True, parallel=True)
-def inverse_tables_parallel(probs, orders, copula, n, with_ratio, thresholds, ratio):  # pragma: no cover - compiled
-    """:func:`inverse_tables` with the variables spread over the numba threads.
-
-    Each variable's tables are computed on their own, in the same order: the same numbers on any
-    thread count.
-    """
-    n_vars = orders.shape[0]
-    undefined = np.zeros(n_vars, dtype=np.bool_)
-    for v in nb.prange(n_vars):
-        undefined[v] = variable_tables(probs, orders, copula, n, with_ratio, thresholds, ratio, v)
-    for v in range(n_vars):
-        if undefined[v]:
-            return v
-    return -1
 
 
 @cached_kernel(nogil=True)

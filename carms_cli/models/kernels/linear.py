@@ -9,7 +9,6 @@ sample instead of a product over all D·C rows. Its backward pass is the transpo
 
 import math
 
-import numba as nb
 import numpy as np
 
 from carms_cli.core import jit
@@ -17,8 +16,6 @@ from carms_cli.core.jit import cached_kernel
 
 #: Pixels whose factors 1 + e^{−|η|} ≤ 2 are multiplied before one logarithm (≤ 2^32: no overflow).
 LOG_GROUP = 32
-#: Samples per block of :func:`decode_parallel`'s loop (a block's rows are one thread's work).
-DECODE_BLOCK = 64
 
 
 @jit.helper(inline="always")
@@ -79,22 +76,6 @@ def decode(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma:
     acc = np.empty(weights.shape[1])
     count = rows.shape[0] * rows.shape[1]
     decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, 0, count, acc)
-
-
-@cached_kernel(nogil=True, parallel=True)
-def decode_parallel(weights, bias, x, rows, keep, eta, sigma, log_likelihood):  # pragma: no cover - compiled
-    """:func:`decode` with blocks of :data:`DECODE_BLOCK` samples on all numba threads.
-
-    Every sample's sums run in the same order as in :func:`decode`: the same numbers on any
-    thread count.
-    """
-    base = decode_base(weights, bias)
-    count = rows.shape[0] * rows.shape[1]
-    blocks = (count + DECODE_BLOCK - 1) // DECODE_BLOCK
-    for block in nb.prange(blocks):
-        acc = np.empty(weights.shape[1])
-        last = min((block + 1) * DECODE_BLOCK, count)
-        decode_rows(weights, base, x, rows, keep, eta, sigma, log_likelihood, block * DECODE_BLOCK, last, acc)
 
 
 @cached_kernel(nogil=True)
