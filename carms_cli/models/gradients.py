@@ -7,6 +7,9 @@ NumPy backend's samplers and coefficient formulas
 (:mod:`carms_cli.discrete.kernels.numpy_backend`) are reused unchanged; only f differs: the
 value of sample i for variable v is ``f_b(z_i)``, the per-example objective of example b at its
 D sampled variables. Then ``g_v = Σ_i c_{i,v} (e_{z_{i,v}} − p_v)`` as in the discrete family.
+:func:`logit_gradients` runs the same computation compiled over all B·D variables at once
+(:mod:`carms_cli.models.batched`), bit for bit; :func:`reference_logit_gradients`, the plan and
+NumPy backend variable by variable, is its reference and the fallback for what it does not run.
 
 The estimators whose estimate is per-variable coefficients (REINFORCE, LOORF, the CARMS family,
 ARM, DisARM, ARMS) run here; UNORD (configurations without replacement over all B·D variables),

@@ -72,7 +72,11 @@ def minibatch(setup: Setup, seed: int, step: int) -> np.ndarray:
 
 
 def adam_ascent(setup: Setup, state: RunState, grads: dict[str, np.ndarray]) -> None:
-    """One Adam step up the surrogate: ``θ += lr · m̂ / (√v̂ + ε)`` (the prior at ``prior_lr``)."""
+    """One Adam step up the surrogate: ``θ += lr · m̂ / (√v̂ + ε)`` (the prior at ``prior_lr``).
+
+    Contiguous float64 arrays take the fused compiled loop
+    (:func:`carms_cli.models.kernels.linear.adam_ascent`), which gives these NumPy lines' bits.
+    """
     b1, b2 = ADAM_BETAS
     t = state.step + 1
     for name, g in grads.items():
