@@ -1,7 +1,8 @@
 """``carms bench``: numba CPU backend against the NumPy backend, the RNG-plus-log bound, start-up.
 
 With ``--backend cuda``, also the numba kernel on the GPU beside them. ``--family implicit`` times
-Gamma draws alone against draws with their implicit derivative ∂x/∂α instead.
+Gamma draws alone against draws with their implicit derivative ∂x/∂α instead; ``--family vae``
+times ``carms vae train`` steps and ``carms vae variance`` measurements.
 """
 
 from enum import Enum
@@ -17,6 +18,7 @@ OPTION_NAMES = {"alpha": "--alpha", "a": "--a", "b": "--b", "kappa": "--kappa"}
 
 DEFAULT_BENCH_ESTIMATORS = "carms,loorf,reinforce"
 DEFAULT_CONTINUOUS_ESTIMATORS = "pathwise,score,mvd"
+DEFAULT_VAE_ESTIMATORS = "loorf,carms"
 #: The continuous family's bench problem: a 1-D standard setting of the issue's speed target.
 CONTINUOUS_OBJECTIVE = "cos:1"
 
@@ -27,6 +29,7 @@ class Family(str, Enum):
     discrete = "discrete"
     continuous = "continuous"
     implicit = "implicit"
+    vae = "vae"
 
 
 class BenchBackend(str, Enum):
@@ -45,7 +48,7 @@ def bench(
             "--estimators",
             "-e",
             help=f"Comma-separated estimators to time (default: {DEFAULT_BENCH_ESTIMATORS}; continuous: "
-            f"{DEFAULT_CONTINUOUS_ESTIMATORS}).",
+            f"{DEFAULT_CONTINUOUS_ESTIMATORS}; vae: {DEFAULT_VAE_ESTIMATORS}).",
         ),
     ] = None,
     family: Annotated[
@@ -54,7 +57,8 @@ def bench(
             "--family",
             help="discrete (categorical problems), continuous (a Gaussian N(1, 1) per coordinate, objective "
             f"{CONTINUOUS_OBJECTIVE} unless --objective is given) or implicit (Gamma(α, 1) draws alone and with "
-            "∂x/∂α, float64, at --alpha).",
+            "∂x/∂α, float64, at --alpha) or vae (ms per `vae train` step of the linear 20x10 model, n=4, batch 50, "
+            "and seconds per `vae variance` estimator).",
         ),
     ] = Family.discrete,
     problem: ProblemOptions = ProblemOptions(),
@@ -110,6 +114,17 @@ def bench(
     batch: Annotated[
         int, typer.Option("--batch", help="--family implicit: draws per timing of each kernel.")
     ] = 1_000_000,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="--family vae: a .npz of binary images (default: planted data of 784 pixels)."),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="--family vae: training steps per timing.")] = 20,
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="--family vae: estimates per variance timing (vae variance's R).")
+    ] = 200,
+    variance_batch: Annotated[
+        int, typer.Option("--variance-batch", help="--family vae: examples of the variance minibatch.")
+    ] = 100,
     no_startup: Annotated[
         bool, typer.Option("--no-startup", help="Skip the cold- and warm-start timings (fresh processes).")
     ] = False,
@@ -143,6 +158,11 @@ def bench(
     for name, value in {"--dist": dist, **{OPTION_NAMES[k]: v for k, v in parameters.items()}}.items():
         if value is not None:
             raise InputError(f"{name} belongs to --family implicit")
+    if family == Family.vae:
+        _bench_vae(estimators, data, steps, repeats, replicates, variance_batch, backend, problem.seed, json_out, quiet)
+        return
+    if data is not None:
+        raise InputError("--data belongs to --family vae")
     if family == Family.continuous:
         from carms_cli.continuous.problem import build_problem
         from carms_cli.continuous.registry import parse_estimators as parse_continuous
@@ -283,6 +303,45 @@ def _bench_implicit_paths(dist, parameter_sets, batch, repeats, threads, seed, j
         write_output(json_out, plain_json(record), "JSON")
 
 
+def _bench_vae(estimators, data, steps, repeats, replicates, variance_batch, backend, seed, json_out, quiet) -> None:
+    """``carms bench --family vae``: time, print and write the record."""
+    from carms_cli.analysis.bench_vae import (
+        CATEGORIES,
+        SAMPLES,
+        bench_dataset,
+        bench_setup,
+        bench_vae,
+        vae_bench_record,
+    )
+    from carms_cli.discrete.registry import get_estimator
+    from carms_cli.models.gradients import check_estimators
+
+    if backend != BenchBackend.cpu:
+        raise InputError("--family vae times the CPU path only (use --backend cpu)")
+    for option, value in (("--steps", steps), ("--variance-batch", variance_batch)):
+        if value < 1:
+            raise InputError(f"{option} must be positive, got {value}")
+    if replicates < 2:
+        raise InputError(f"--replicates must be at least 2 (a variance), got {replicates}")
+    names = [name.strip() for name in (estimators or DEFAULT_VAE_ESTIMATORS).split(",") if name.strip()]
+    if not names:
+        raise InputError("--estimators is empty")
+    specs = list(dict.fromkeys(get_estimator(name) for name in names))
+    check_estimators(specs, CATEGORIES, SAMPLES)
+    dataset = bench_dataset(data, seed)
+    setup = bench_setup(dataset, seed, variance_batch)
+    cases = bench_vae(setup, specs, steps, repeats, replicates, seed)
+    config = {"steps": steps, "repeats": repeats, "replicates": replicates,
+              "variance_batch": setup.variance_batch, "seed": seed, "threads": 1}  # fmt: skip
+    record = vae_bench_record(cases, dataset, config)
+    if not quiet and json_out != "-":
+        _print_vae_bench(record)
+    if json_out is not None:
+        from carms_cli.present.table import plain_json
+
+        write_output(json_out, plain_json(record), "JSON")
+
+
 def _print_implicit_paths(record: dict) -> None:
     from carms_cli.present.table import print_table
 
@@ -324,6 +383,40 @@ def _print_implicit_paths(record: dict) -> None:
     if not vonmises:
         notes["draws"] = "draws: per timing, cut to 4,000,000 Jacobian values (draws × K²)"
     print_table(columns, rows, header=header, footer=[], groups=[3, 3, 2], notes=notes)
+
+
+def _print_vae_bench(record: dict) -> None:
+    from carms_cli.present.table import print_table
+
+    c, targets = record["config"], record["config"]["targets"]
+    header = [
+        f"carms-cli {record['version']} · bench · vae · {c['model']} · BLAS on 1 thread",
+        f"data {c['dataset']} · medians of {c['repeats']} alternating repetitions · seed {c['seed']}",
+    ]
+    columns = ["estimator", "ms/step", "steps/s", "variance s", "R", "batch"]
+    rows = [
+        [
+            case["estimator"],
+            f"{case['ms_per_step']:.2f}",
+            f"{1000.0 / case['ms_per_step']:.0f}",
+            f"{case['variance_seconds_median']:.3f}",
+            str(c["replicates"]),
+            str(c["variance_batch"]),
+        ]
+        for case in record["cases"]
+    ]
+    notes = {
+        "ms/step": f"ms/step: one `vae train` step (median of {c['steps']}-step timings), evaluations excluded",
+        "variance s": "variance s: one `vae variance` measurement (R estimates on a fixed minibatch, their moments)",
+    }
+    slow = [case["estimator"] for case in record["cases"] if not case["meets_step_target"]]
+    slow_var = [case["estimator"] for case in record["cases"] if not case["meets_variance_target"]]
+    footer = [
+        f"target ≤ {targets['ms_per_step']:g} ms per step: " + (f"missed by {', '.join(slow)}" if slow else "met"),
+        f"target ≤ {targets['variance_seconds']:g} s per variance estimator: "
+        + (f"missed by {', '.join(slow_var)}" if slow_var else "met"),
+    ]
+    print_table(columns, rows, header=header, footer=footer, groups=[1, 2, 3], notes=notes)
 
 
 def _print_implicit_bench(record: dict) -> None:

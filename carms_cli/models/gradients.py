@@ -7,6 +7,9 @@ NumPy backend's samplers and coefficient formulas
 (:mod:`carms_cli.discrete.kernels.numpy_backend`) are reused unchanged; only f differs: the
 value of sample i for variable v is ``f_b(z_i)``, the per-example objective of example b at its
 D sampled variables. Then ``g_v = Σ_i c_{i,v} (e_{z_{i,v}} − p_v)`` as in the discrete family.
+:func:`logit_gradients` runs the same computation compiled over all B·D variables at once
+(:mod:`carms_cli.models.batched`), bit for bit; :func:`reference_logit_gradients`, the plan and
+NumPy backend variable by variable, is its reference and the fallback for what it does not run.
 
 The estimators whose estimate is per-variable coefficients (REINFORCE, LOORF, the CARMS family,
 ARM, DisARM, ARMS) run here; UNORD, ARSM and the Gumbel relaxations, whose estimate is not, run
@@ -28,6 +31,7 @@ from carms_cli.discrete.plan import build_plan
 from carms_cli.discrete.problem import Problem
 from carms_cli.discrete.registry import applicable
 from carms_cli.discrete.sampling.samplers import Construction
+from carms_cli.models import batched
 
 #: Weightings whose estimate is per-variable coefficients on independent variables.
 PER_VARIABLE = (Weighting.SCORE, Weighting.LEAVE_ONE_OUT, Weighting.IMPORTANCE, Weighting.ARM, Weighting.DISARM)
@@ -83,7 +87,34 @@ def logit_gradients(
     to f (S, B). Replicate r is trial r of the discrete problem seeded ``seed``, so the same seed
     draws the same samples whatever else runs. UNORD, ARSM and the Gumbel relaxations run per
     example (:func:`carms_cli.models.gradients_joint.joint_gradients`; ARSM's z and f hold its
-    swap configurations, the relaxations need ``objective.relaxed``).
+    swap configurations, the relaxations need ``objective.relaxed``). The compiled path
+    (:func:`carms_cli.models.batched.estimate`) gives the numbers of
+    :func:`reference_logit_gradients` for every per-variable estimator it supports; the others,
+    and refusals, go through the reference.
+    """
+    from carms_cli.models import gradients_joint
+
+    if spec.weighting in gradients_joint.JOINT:
+        return Estimates(*gradients_joint.joint_gradients(spec, probs, objective, samples, seed, replicates))
+    b, d_count, c = probs.shape
+    if batched.supported(spec, c, samples, b * d_count):
+        result = batched.estimate(spec, probs, objective, samples, seed, replicates)
+        if result is not None:
+            return Estimates(*result)
+    return reference_logit_gradients(spec, probs, objective, samples, seed, replicates)
+
+
+def reference_logit_gradients(
+    spec: EstimatorSpec,
+    probs: np.ndarray,
+    objective: Callable[[np.ndarray], np.ndarray],
+    samples: int,
+    seed: int,
+    replicates: int = 1,
+) -> Estimates:
+    """:func:`logit_gradients` through the discrete family's plan and NumPy backend, variable by variable.
+
+    The reference the compiled path is tested against (per-variable estimators only).
     """
     from carms_cli.models import gradients_joint
 

@@ -210,7 +210,7 @@ class Forward:
     logits: np.ndarray
     enc_inputs: list
     dec_inputs: list
-    dec_out: np.ndarray
+    dec_out: np.ndarray | None
     z: np.ndarray
     x: np.ndarray
 
@@ -220,16 +220,45 @@ def prior_logits(latent: Latent, params) -> np.ndarray:
     return category_logits(latent, params["prior"])
 
 
-def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray):
-    """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs."""
+def active_rows(latent: Latent, z: np.ndarray) -> np.ndarray:
+    """Return the rows that are 1 in ``code(z)`` of samples z (..., D): ``d·C + z_d``, or m if ``z_m = 1`` (else −1)."""
+    if latent.binary:
+        return np.where(z == 1, np.arange(latent.dims), -1).astype(np.int64)
+    return (np.arange(latent.dims) * latent.categories + z).astype(np.int64)
+
+
+def decode_log_likelihood(arch: Architecture, params, x: np.ndarray, z: np.ndarray, keep: bool = True):
+    """``log p(x | z)`` (S, B) of the modelled pixels for samples z (S, B, D), with the decoder's η and layer inputs.
+
+    The linear decoder gathers the active rows of W (:mod:`carms_cli.models.kernels.linear`); its
+    "layer inputs" are then those rows (S, B, A) and the logistic σ(η) (S·B, P) the backward
+    pass reads, instead of the dense code; without ``keep`` (no backward pass follows) η and σ
+    are not stored, and η is returned as None.
+    """
     s, b = z.shape[:2]
+    if not arch.hidden:
+        from carms_cli.models.kernels.linear import decode
+
+        rows = active_rows(arch.latent, z)
+        shape = (s * b, arch.pixels - arch.outputs.start) if keep else (1, 1)
+        eta, sigma = np.empty(shape), np.empty(shape)
+        log_likelihood = np.empty((s, b))
+        x_out = np.ascontiguousarray(x[:, arch.outputs], dtype=np.float64)
+        weights = np.ascontiguousarray(params["dec.w0"])
+        decode(weights, params["dec.b0"], x_out, rows, keep, eta, sigma, log_likelihood)
+        return log_likelihood, eta.reshape(s, b, -1) if keep else None, [rows, sigma]
     eta, inputs = _mlp_forward(params, "dec", len(arch.decoder_sizes) - 1, code(arch.latent, z).reshape(s * b, -1))
     eta = eta.reshape(s, b, -1)
     return (x[:, arch.outputs] * eta - softplus(eta)).sum(axis=-1), eta, inputs
 
 
-def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean: np.ndarray, logits=None) -> Forward:
+def forward(
+    arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean: np.ndarray, logits=None, keep: bool = True
+) -> Forward:
     """Compute f (S, B) of samples z (S, B, D) on data x (B, P); ``logits`` reuses an encoder pass.
+
+    ``keep=False``: only f and its terms are needed (no :func:`backward` follows), so the linear
+    decoder stores no per-pixel arrays (``dec_out`` is then None).
 
     Structured prediction: ``f = log p(x_lower | z)``, and ``log_prior`` is 0.
     """
@@ -238,7 +267,7 @@ def forward(arch: Architecture, params, x: np.ndarray, z: np.ndarray, train_mean
     if logits is None:
         logits, enc_inputs = encode(arch, params, x, train_mean)
     log_q = gather(log_softmax(logits), z)
-    log_likelihood, eta, dec_inputs = decode_log_likelihood(arch, params, x, z)
+    log_likelihood, eta, dec_inputs = decode_log_likelihood(arch, params, x, z, keep)
     if arch.structured:
         log_prior = np.zeros_like(log_likelihood)
         f = log_likelihood
@@ -274,12 +303,22 @@ def backward(
     latent = arch.latent
     n, b = fwd.z.shape[:2]
     grads: dict[str, np.ndarray] = {}
-    sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
-    if weights is None:
-        grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
-    else:
-        grad_eta = ((fwd.x[:, arch.outputs] - sigma) * (weights / b)[..., None]).reshape(n * b, -1)
-    _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
+    if arch.hidden:
+        sigma = 0.5 * (1.0 + np.tanh(0.5 * fwd.dec_out))  # logistic, stable at both ends
+        if weights is None:
+            grad_eta = ((fwd.x[:, arch.outputs] - sigma) / (n * b)).reshape(n * b, -1)
+        else:
+            grad_eta = ((fwd.x[:, arch.outputs] - sigma) * (weights / b)[..., None]).reshape(n * b, -1)
+        _mlp_backward(params, "dec", len(arch.decoder_sizes) - 1, fwd.dec_inputs, grad_eta, grads)
+    else:  # the linear decoder's transposed gather (:mod:`carms_cli.models.kernels.linear`)
+        from carms_cli.models.kernels.linear import decode_backward
+
+        grads["dec.w0"] = np.empty_like(params["dec.w0"])
+        grads["dec.b0"] = np.empty_like(params["dec.b0"])
+        x_out = np.ascontiguousarray(fwd.x[:, arch.outputs], dtype=np.float64)
+        rows, sigma = fwd.dec_inputs
+        scale = np.zeros((0, 0)) if weights is None else np.ascontiguousarray(weights / b, dtype=np.float64)
+        decode_backward(x_out, rows, sigma, float(n * b), scale, grads["dec.w0"], grads["dec.b0"])
     if not arch.structured:
         prior_p = np.exp(log_softmax(prior_logits(latent, params)))
         one_hot = np.arange(latent.categories) == fwd.z[..., None]
@@ -327,7 +366,7 @@ def exact(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray) -> 
     latent = arch.latent
     configs = all_configurations(latent)
     z = np.broadcast_to(configs[:, None, :], (configs.shape[0], x.shape[0], latent.dims))
-    fwd = forward(arch, params, x, np.ascontiguousarray(z), train_mean)
+    fwd = forward(arch, params, x, np.ascontiguousarray(z), train_mean, keep=False)
     q = np.exp(fwd.log_q)
     joint = fwd.f + fwd.log_q
     top = joint.max(axis=0)
@@ -348,7 +387,7 @@ def sample(logits: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarr
 def importance_bound(arch: Architecture, params, x: np.ndarray, train_mean: np.ndarray, k: int, rng) -> np.ndarray:
     """Return the k-sample bound ``log (1/k) Σ_i exp f(z_i)``, z_i iid from q (per example, (B,)); k = 1 is the ELBO."""
     logits, _ = encode(arch, params, x, train_mean)
-    f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits).f
+    f = forward(arch, params, x, sample(logits, k, rng), train_mean, logits=logits, keep=False).f
     top = f.max(axis=0)
     return top + np.log(np.exp(f - top).mean(axis=0))
 

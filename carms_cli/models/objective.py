@@ -21,8 +21,17 @@ from carms_cli.models import network
 class ModelObjective:
     """f_b of a minibatch x (B, P) at frozen parameters and encoder logits (B, D, C)."""
 
-    def __init__(self, arch: network.Architecture, params, x: np.ndarray, train_mean: np.ndarray, logits: np.ndarray):
+    def __init__(
+        self,
+        arch: network.Architecture,
+        params,
+        x: np.ndarray,
+        train_mean: np.ndarray,
+        logits: np.ndarray,
+        keep: bool = True,
+    ):
         self.arch = arch
+        self.keep = keep  # False: only f is needed (no backward pass follows; see network.forward)
         self.params = params
         self.x = x
         self.train_mean = train_mean
@@ -32,7 +41,9 @@ class ModelObjective:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Return f (S, B) at samples z (S, B, D); keeps the pass in :attr:`last`."""
-        self.last = network.forward(self.arch, self.params, self.x, z, self.train_mean, logits=self.logits)
+        self.last = network.forward(
+            self.arch, self.params, self.x, z, self.train_mean, logits=self.logits, keep=self.keep
+        )
         return self.last.f
 
     def relaxed(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from carms_cli.discrete.registry import get_estimator
 from carms_cli.models import network
 from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
+from carms_cli.models.kernels.linear import adam_ascent as adam_kernel
 from carms_cli.models.objective import ModelObjective
 from carms_cli.models.variance import parameter_moments
 
@@ -82,17 +83,25 @@ def minibatch(setup: Setup, seed: int, step: int) -> np.ndarray:
 
 
 def adam_ascent(setup: Setup, state: RunState, grads: dict[str, np.ndarray]) -> None:
-    """One Adam step up the surrogate: ``θ += lr · m̂ / (√v̂ + ε)`` (the prior at ``prior_lr``)."""
+    """One Adam step up the surrogate: ``θ += lr · m̂ / (√v̂ + ε)`` (the prior at ``prior_lr``).
+
+    Contiguous float64 arrays take the fused compiled loop
+    (:func:`carms_cli.models.kernels.linear.adam_ascent`), which gives these NumPy lines' bits.
+    """
     b1, b2 = ADAM_BETAS
     t = state.step + 1
     for name, g in grads.items():
+        rate = setup.prior_lr if name == "prior" else setup.lr
+        arrays = (state.params[name], g, state.first[name], state.second[name])
+        if all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays):
+            adam_kernel(*arrays, b1, b2, rate, 1.0 - b1**t, 1.0 - b2**t, ADAM_EPSILON)  # the same bits, fused
+            continue
         m = state.first[name]
         v = state.second[name]
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * g * g
-        rate = setup.prior_lr if name == "prior" else setup.lr
         state.params[name] += rate * (m / (1.0 - b1**t)) / (np.sqrt(v / (1.0 - b2**t)) + ADAM_EPSILON)
 
 
@@ -151,7 +160,7 @@ def logit_variance(setup: Setup, spec: EstimatorSpec, params, x: np.ndarray, see
     logits, enc_inputs = network.encode(setup.arch, params, x, setup.train_mean)
     probs = np.exp(network.log_softmax(logits))
 
-    objective = ModelObjective(setup.arch, params, x, setup.train_mean, logits)
+    objective = ModelObjective(setup.arch, params, x, setup.train_mean, logits, keep=False)
     g = logit_gradients(spec, probs, objective, setup.samples, seed, setup.variance_replicates).g
     param = parameter_moments(setup.arch, params, enc_inputs, g)
     return float(g.var(axis=0, ddof=1).sum() / x.shape[0]), param.total

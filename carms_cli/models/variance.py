@@ -123,7 +123,7 @@ class Frozen:
         logits, _ = network.encode(self.arch, self.params, self.x, self.train_mean)
         probs = np.exp(network.log_softmax(logits))
 
-        objective = ModelObjective(self.arch, self.params, self.x, self.train_mean, logits)
+        objective = ModelObjective(self.arch, self.params, self.x, self.train_mean, logits, keep=False)
         return logit_gradients(spec, probs, objective, samples, seed, replicates).g
 
     def exact_gradient(self) -> np.ndarray | None:
