@@ -228,7 +228,12 @@ def test_ctrl_c_keeps_completed_points(tmp_path):
     while (not jsonl.exists() or jsonl.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # fail here, not as an unraisable warning in a later test
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the sweep did not stop within 60 s of Ctrl-C; stderr: {err!r}") from None
     assert process.returncode == 130, err
     assert err.count("\n") == 1 and "grid points are in" in err and "--resume" in err
     rows = _rows(jsonl)  # every line parses
