@@ -223,7 +223,12 @@ def test_ctrl_c_keeps_completed_points(tmp_path):
     command = [sys.executable, "-m", "carms_cli", *map(str, SWEEP[:-3]), "-t", "200000", "--k", "0.5:5:400"]
     command += ["--jsonl", str(jsonl), "-q"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+
+    def default_ctrl_c():  # a pytest worker may ignore or block SIGINT, and a child inherits both
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while (not jsonl.exists() or jsonl.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.02)
