@@ -29,7 +29,13 @@ from carms_cli.core.rng import stream_key
 from carms_cli.core.rng_numpy import uniforms
 from carms_cli.discrete.dispatch import branch
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
-from carms_cli.discrete.kernels.numpy_backend import _offsets, _plackett_luce, _sum_in_order, _unord_coefficients
+from carms_cli.discrete.kernels.numpy_backend import (
+    _offsets,
+    _plackett_luce,
+    _sum_in_order,
+    _unord_coefficients,
+    without_replacement,
+)
 from carms_cli.discrete.plan import draws_per_variable
 from carms_cli.discrete.registry import applicable
 
@@ -110,52 +116,6 @@ def _score_sum(z: np.ndarray, coef: np.ndarray, probs: np.ndarray) -> np.ndarray
     return g
 
 
-def without_replacement(probs: np.ndarray, samples: int, stream: _Stream) -> tuple[np.ndarray, np.ndarray]:
-    """Draw n distinct joint configurations (rows, n, D), their probabilities q (rows, n), per row's probs (rows, D, K).
-
-    As the discrete family draws them: configuration i variable by variable, category masses
-    ``m(c) = π p_{d,c} − Σ_{j alive, z_{j,d} = c} q_j`` (exactly 0 once every completion of the
-    prefix is drawn, negatives clipped), the first c whose running sum reaches ``u · Σm``.
-    """
-    count, d_count, k = probs.shape
-    n = samples
-    rows = np.arange(count)
-    z = np.zeros((count, n, d_count), dtype=np.int64)
-    q = np.zeros((count, n))
-    for i in range(n):
-        prefix = np.ones(count)
-        alive = np.ones((count, i), dtype=bool)
-        for d in range(d_count):
-            mass = np.zeros((count, k))
-            hits = np.zeros((count, k), dtype=np.int64)
-            for j in range(i):
-                c = z[:, j, d]
-                mass[rows, c] += np.where(alive[:, j], q[:, j], 0.0)
-                hits[rows, c] += alive[:, j]
-            completions = 1
-            for _ in range(d_count - 1 - d):
-                completions *= k
-                if completions > n:
-                    break
-            m = np.where(hits >= completions, 0.0, np.maximum(prefix[:, None] * probs[:, d] - mass, 0.0))
-            target = uniforms(stream.key, stream.variable_base(d) + np.uint64(i)) * _sum_in_order(m)
-            running = np.zeros(count)
-            choice = np.full(count, -1, dtype=np.int64)
-            last = np.zeros(count, dtype=np.int64)
-            for c in range(k):
-                positive = m[:, c] > 0.0
-                last = np.where(positive, c, last)
-                running = running + m[:, c]
-                choice = np.where((choice < 0) & positive & (running >= target), c, choice)
-            choice = np.where(choice < 0, last, choice)
-            z[:, i, d] = choice
-            prefix = prefix * probs[rows, d, choice]
-            if i:
-                alive &= z[:, :i, d] == choice[:, None]
-        q[:, i] = prefix
-    return z, q
-
-
 def set_weights(q: np.ndarray) -> np.ndarray:
     """Unordered-set weights ``w_s = q(s) R(S, s) = q(s) P^{D∖{s}}(S∖{s}) / P(S)`` (rows, n)."""
     count, n = q.shape
@@ -173,7 +133,7 @@ def set_weights(q: np.ndarray) -> np.ndarray:
 
 
 def _unord(spec, probs, objective, samples, stream, replicates, batch):
-    z, q = without_replacement(probs, samples, stream)
+    z, q = without_replacement(probs, stream.key, stream.variable_base, samples)
     f = _evaluate(objective, z, replicates, batch)
     g = _score_sum(z, _unord_coefficients(q, f), probs)
     return g, z, f, set_weights(q)

@@ -428,15 +428,33 @@ def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """UNORD's n distinct configurations (B, n, D) and their probabilities q (B, n), across trials.
 
-    Drawn as :func:`carms_cli.discrete.kernels.unordered.sample_without_replacement` draws them.
+    :func:`without_replacement` with every trial's probabilities the plan's and variable d's
+    draws after its order draw (``trial_base + d·draws_per_var + 1 + i``).
+    """
+    probs = np.broadcast_to(plan.probs, (trial_base.size,) + plan.probs.shape)
+    draws = np.uint64(plan.draws_per_var)
+
+    def variable_base(d: int) -> np.ndarray:
+        return trial_base + np.uint64(d) * draws + np.uint64(1)
+
+    return without_replacement(probs, plan.key, variable_base, plan.samples)
+
+
+def without_replacement(probs: np.ndarray, key, variable_base, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draw n distinct joint configurations z (rows, n, D) and their probabilities q (rows, n).
+
+    Row r draws from its own probabilities ``probs[r]`` (D, K).
+
+    Drawn as :func:`carms_cli.discrete.kernels.unordered.sample_without_replacement` draws them;
+    sample i of variable d uses counter ``variable_base(d) + i`` of stream ``key``.
 
     Category masses ``m(c) = π p_{d,c} − Σ_{j alive, z_{j,d} = c} q_j`` (summed in j order),
     exactly 0 when all ``K^{D−d−1}`` completions of the prefix are drawn, negatives clipped;
     the choice is the first c with ``m(c) > 0`` and running sum ≥ ``u · Σm``, else the last
     positive one.
     """
-    n, k, d_count, key = plan.samples, plan.categories, plan.dims, plan.key
-    count = trial_base.size
+    count, d_count, k = probs.shape
+    n = samples
     rows = np.arange(count)
     z = np.zeros((count, n, d_count), dtype=np.int64)
     q = np.zeros((count, n))
@@ -455,8 +473,8 @@ def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray
                 completions *= k
                 if completions > n:
                     break
-            m = np.where(hits >= completions, 0.0, np.maximum(prefix[:, None] * plan.probs[d] - mass, 0.0))
-            target = uniforms(key, trial_base + np.uint64(d * plan.draws_per_var + 1 + i)) * _sum_in_order(m)
+            m = np.where(hits >= completions, 0.0, np.maximum(prefix[:, None] * probs[:, d] - mass, 0.0))
+            target = uniforms(key, variable_base(d) + np.uint64(i)) * _sum_in_order(m)
             running = np.zeros(count)
             choice = np.full(count, -1, dtype=np.int64)
             last = np.zeros(count, dtype=np.int64)
@@ -467,7 +485,7 @@ def _without_replacement(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray
                 choice = np.where((choice < 0) & positive & (running >= target), c, choice)
             choice = np.where(choice < 0, last, choice)
             z[:, i, d] = choice
-            prefix = prefix * plan.probs[d, choice]
+            prefix = prefix * probs[rows, d, choice]
             if i:
                 alive &= z[:, :i, d] == choice[:, None]
         q[:, i] = prefix
