@@ -114,12 +114,9 @@ def reference_logit_gradients(
 ) -> Estimates:
     """:func:`logit_gradients` through the discrete family's plan and NumPy backend, variable by variable.
 
-    The reference the compiled path is tested against (per-variable estimators only).
+    The reference the compiled path is tested against (per-variable estimators only: UNORD, ARSM
+    and the relaxations go through :func:`logit_gradients`).
     """
-    from carms_cli.models import gradients_joint
-
-    if spec.weighting in gradients_joint.JOINT:
-        return Estimates(*gradients_joint.joint_gradients(spec, probs, objective, samples, seed, replicates))
     b, d_count, c = probs.shape
     width = b * d_count
     problem = Problem(
