@@ -23,7 +23,7 @@ from carms_cli.models.data import Dataset, binarise
 from carms_cli.models.gradients import logit_gradients, step_seed
 from carms_cli.models.kernels.linear import adam_ascent as adam_kernel
 from carms_cli.models.objective import ModelObjective
-from carms_cli.models.variance import parameter_moments
+from carms_cli.models.variance import MAX_ENUMERATED, parameter_moments
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
@@ -31,8 +31,8 @@ ADAM_EPSILON = 1e-8
 VARIANCE_REFERENCE = "loorf"
 #: The name of the exact-gradient reference run in ``--estimators``, records and tables.
 EXACT = "exact"
-#: Largest number of configurations C^D per example the exact reference enumerates.
-MAX_EXACT = 4096
+#: Largest number of configurations C^D per example the exact reference enumerates (the bias test's limit).
+MAX_EXACT = MAX_ENUMERATED
 
 
 @dataclass(frozen=True)
