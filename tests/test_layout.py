@@ -5,6 +5,7 @@ the interpreter, not from a reader).
 """
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,9 @@ def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def import_graph() -> dict[str, set[str]]:
+    """The package's import graph, parsed once per session (every layer test reads it)."""
     modules = all_modules()
     return {name: imports_of(path, modules) for name, path in modules.items()}
 
