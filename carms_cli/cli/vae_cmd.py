@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import JsonOut, MaxMemory, Quiet, check_outputs, write_output
+from carms_cli.cli.options import JsonOut, MaxMemory, Quiet, check_record_outputs, write_records
 from carms_cli.core.errors import InputError
 
 DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
@@ -92,26 +92,6 @@ def _data_and_model(options: dict, pixels: int, seed: int):
         raise InputError("--structured needs images of at least 2 pixels (an upper and a lower half)")
     latent = Latent(options["dims"], options["categories"], options["binary"])
     return dataset, architecture(options["arch"], dataset.pixels, latent, options["hidden"], options["structured"])
-
-
-def _check_vae_outputs(json_out: str | None, csv_out: str | None, inputs: dict, plot: str | None = None) -> None:
-    """Refuse, before any work, outputs that clash (both on stdout) or could not be written (:func:`check_outputs`)."""
-    if json_out == "-" and csv_out == "-":
-        raise InputError("--json - and --csv - cannot both write to stdout")
-    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, inputs, plot)
-
-
-def _write_and_print(record, json_out: str | None, csv_out: str | None, quiet: bool, csv_text, show) -> None:
-    """Write ``--json`` and ``--csv`` (``csv_text(record)``), then ``show(record)`` unless quiet or on stdout."""
-    from carms_cli.present.export import plain_json
-
-    if json_out is not None:
-        write_output(json_out, plain_json(record.to_dict()), "JSON")
-    if csv_out is not None:
-        write_output(csv_out, csv_text(record), "CSV")
-    if quiet or "-" in (json_out, csv_out):
-        return
-    show(record)
 
 
 def split_exact(text: str, dims: int, categories: int) -> tuple[str | None, int | None]:
@@ -245,7 +225,7 @@ def train(
         raise InputError("--resume needs --checkpoint PATH")
     if checkpoint is not None and not checkpoint.endswith(".npz"):
         raise InputError(f"--checkpoint must end in .npz, got '{checkpoint}'")
-    _check_vae_outputs(json_out, csv_out, {"--data": data}, plot)
+    check_record_outputs(json_out, csv_out, {"--data": data}, plot)
     seed_list = parse_seeds(seeds)
 
     from carms_cli.analysis.vae import VaeConfig, vae_record
@@ -300,7 +280,7 @@ def train(
         from carms_cli.present.charts import write_vae_figure
 
         write_vae_figure(record, plot)
-    _write_and_print(record, json_out, csv_out, quiet, vae_csv, print_vae_record)
+    write_records(record, json_out, csv_out, quiet, vae_csv, print_vae_record)
 
 
 def parse_sample_sizes(text: str) -> tuple[int, ...]:
@@ -421,7 +401,7 @@ def variance(
     _positive("--lr", lr)
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
-    _check_vae_outputs(json_out, csv_out, {"--data": data, "--checkpoint": checkpoint})
+    check_record_outputs(json_out, csv_out, {"--data": data, "--checkpoint": checkpoint})
 
     from carms_cli.analysis.vae import VaeVarianceConfig, vae_variance_record
     from carms_cli.discrete.registry import parse_estimators
@@ -459,7 +439,7 @@ def variance(
         f"this variance run ({model.latent.describe()} latent, {replicates:,} replicates, batch {batch:,})",
     )
     record = vae_variance_record(config, dataset, saved)
-    _write_and_print(record, json_out, csv_out, quiet, vae_variance_csv, print_vae_variance)
+    write_records(record, json_out, csv_out, quiet, vae_variance_csv, print_vae_variance)
 
 
 def import_(
