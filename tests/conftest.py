@@ -38,6 +38,13 @@ class CliResult:
     def json(self):
         return json.loads(self.out)
 
+    def error_line(self) -> str:
+        """Check a refusal of bad input (exit code 2, one ``Error:`` line on stderr) and return that line."""
+        assert self.code == 2, (self.code, self.err)
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:"), self.err
+        return lines[0]
+
 
 @pytest.fixture
 def cli(capsys, monkeypatch):

@@ -58,10 +58,7 @@ def test_the_timed_chunks_on_two_threads_give_one_call_s_numbers():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, args, message):
-    result = cli(*SMALL, *args)
-    assert result.code == 2
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+    assert message in cli(*SMALL, *args).error_line()
 
 
 def test_alpha_belongs_to_the_implicit_family(cli):
@@ -115,10 +112,7 @@ def test_a_dirichlet_batch_is_cut_to_the_jacobian_budget():
     ],
 )
 def test_other_distributions_bad_input(cli, args, message):
-    result = cli(*SMALL, *args)
-    assert result.code == 2
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+    assert message in cli(*SMALL, *args).error_line()
 
 
 def test_dist_belongs_to_the_implicit_family(cli):

@@ -9,14 +9,8 @@ kernels with fixed seeds and |z| ≤ 5. The NumPy backend and the simulated CUDA
 kernels' numbers.
 """
 
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,10 +28,9 @@ from carms_cli.continuous.registry import ESTIMATORS, parse_estimators, refusal
 from carms_cli.continuous.source import ContinuousSource
 from carms_cli.core.engine import run_source
 from carms_cli.core.errors import InputError
+from tests.continuous_backends import HAS_NUMBA_CUDA, assert_numpy_backend_agrees, assert_simulated_cuda_agrees
 from tests.test_continuous_exact import SEPARABLE, line_quad, make, rel_close
 
-ROOT = Path(__file__).resolve().parents[1]
-HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 SHAPE_ESTIMATORS = ("implicit", "score", "score-loo", "score-baseline")
 
 #: φ, φ′ and the points where φ changes abruptly, for the objectives checked here.
@@ -238,38 +231,14 @@ def test_the_numpy_backend_draws_the_kernels_numbers():
     problem = build_problem("gamma", {"alpha": "0.4,6", "rate": "2,0.5"}, "alpha", "laplace:0.3", 3, None, 1_500, 5)
     shift = np.linspace(-0.3, 0.3, problem.size)
     for name in SHAPE_ESTIMATORS:
-        spec = ESTIMATORS[name]
-        cpu = run_source(ContinuousSource(problem, spec, shift, "cpu"), problem.trials, 2)
-        vectorised = run_source(ContinuousSource(problem, spec, shift, "numpy"), problem.trials, 1)
-        assert np.allclose(cpu.mean, vectorised.mean, rtol=1e-9, atol=1e-12), name
-        assert np.allclose(cpu.m2, vectorised.m2, rtol=1e-8), name
-        assert cpu.extras == vectorised.extras and cpu.evaluation_sum == vectorised.evaluation_sum, name
+        assert_numpy_backend_agrees(problem, ESTIMATORS[name], shift, problem.trials)
 
 
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 def test_simulated_cuda_equals_the_numpy_backend():
-    script = """
-        import numpy as np
-        from carms_cli.continuous.kernels import cuda as gpu
-        from carms_cli.continuous.problem import build_problem
-        from carms_cli.continuous.registry import ESTIMATORS
-        from carms_cli.continuous.source import ContinuousSource
-        from carms_cli.core.engine import run_source
-        problem = build_problem("gamma", {"alpha": "0.7,3", "rate": "2"}, "alpha", "log", 2, None, 48, 5)
-        gpu.LAUNCH.threads_per_block, gpu.LAUNCH.max_blocks = 32, 1
-        for name in ("implicit", "score-loo"):
-            shift = np.linspace(-0.3, 0.3, problem.size)
-            a = run_source(ContinuousSource(problem, ESTIMATORS[name], shift, "numpy"), 48, 1)
-            b = run_source(ContinuousSource(problem, ESTIMATORS[name], shift, "cuda"), 48, 1)
-            assert np.allclose(a.mean, b.mean, rtol=1e-9, atol=1e-12), name
-            assert np.allclose(a.m2, b.m2, rtol=1e-8) and a.extras == b.extras, name
-        print("ok")
-    """
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900
+    assert_simulated_cuda_agrees(
+        'build_problem("gamma", {"alpha": "0.7,3", "rate": "2"}, "alpha", "log", 2, None, 48, 5)'
     )
-    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,6 +35,21 @@ def surrogate(arch, params, x, mean, z, g):
     return pathwise + (network.raw_gradient(arch.latent, g) * raw).sum() / len(x)
 
 
+def assert_central_differences(got: dict, params: dict, scalar) -> None:
+    """``got[name]`` is ∂ scalar(params)/∂ params[name] to 1e-6 of its scale, by central differences (h = 1e-6)."""
+    h = 1e-6
+    for name, value in params.items():
+        expected = np.empty_like(value)
+        for index in np.ndindex(value.shape):
+            plus = {**params, name: value.copy()}
+            minus = {**params, name: value.copy()}
+            plus[name][index] += h
+            minus[name][index] -= h
+            expected[index] = (scalar(plus) - scalar(minus)) / (2 * h)
+        scale = max(np.abs(expected).max(), 1e-3)
+        assert np.abs(got[name] - expected).max() / scale < 1e-6, name
+
+
 @pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES)
 def test_backward_matches_central_differences(arch_name, latent, structured):
     arch, params, x, mean = make(arch_name, latent, structured=structured)
@@ -44,17 +59,7 @@ def test_backward_matches_central_differences(arch_name, latent, structured):
     g = rng.normal(size=(len(x), latent.dims, latent.categories))
     got = network.backward(arch, params, network.forward(arch, params, x, z, mean), g)
     assert set(got) == set(params)
-    h = 1e-6
-    for name, value in params.items():
-        expected = np.empty_like(value)
-        for index in np.ndindex(value.shape):
-            plus = {**params, name: value.copy()}
-            minus = {**params, name: value.copy()}
-            plus[name][index] += h
-            minus[name][index] -= h
-            expected[index] = (surrogate(arch, plus, x, mean, z, g) - surrogate(arch, minus, x, mean, z, g)) / (2 * h)
-        scale = max(np.abs(expected).max(), 1e-3)
-        assert np.abs(got[name] - expected).max() / scale < 1e-6, name
+    assert_central_differences(got, params, lambda p: surrogate(arch, p, x, mean, z, g))
 
 
 @pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES)
@@ -168,17 +173,7 @@ def test_exact_gradient_matches_central_differences_of_the_enumerated_elbo(arch_
     def elbo(p):
         return network.exact(arch, p, x, mean).elbo.mean()
 
-    h = 1e-6
-    for name, value in params.items():
-        expected = np.empty_like(value)
-        for index in np.ndindex(value.shape):
-            plus = {**params, name: value.copy()}
-            minus = {**params, name: value.copy()}
-            plus[name][index] += h
-            minus[name][index] -= h
-            expected[index] = (elbo(plus) - elbo(minus)) / (2 * h)
-        scale = max(np.abs(expected).max(), 1e-3)
-        assert np.abs(got[name] - expected).max() / scale < 1e-6, name
+    assert_central_differences(got, params, elbo)
 
 
 @pytest.mark.parametrize(("arch_name", "latent", "structured"), CASES[:4])

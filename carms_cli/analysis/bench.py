@@ -352,30 +352,49 @@ def bench_implicit_case(alpha: float, draws: int, repeats: int, threads: int, se
     alone, values, derivatives = np.empty(draws), np.empty(draws), np.empty(draws)
     implicit.gamma_samples(key, np.uint64(0), alpha, alone[:1])  # compile or load, outside the timing
     implicit.gamma_samples_with_derivative(key, np.uint64(0), alpha, values[:1], derivatives[:1])
-    timers = {
-        "sample": (draws, _implicit_timer(implicit.gamma_samples, key, alpha, (alone,), threads)),
-        "derivative": (
-            draws,
-            _implicit_timer(implicit.gamma_samples_with_derivative, key, alpha, (values, derivatives), threads),
-        ),
-    }
-    _, seconds, rates = _alternate(timers, repeats)
-    if not np.array_equal(alone, values) or not np.all(np.isfinite(derivatives)):
-        raise RuntimeError(f"the Gamma kernels disagree or a derivative is not finite at α = {alpha:g}")
-    ratios = [(both - sample) / sample for sample, both in zip(seconds["sample"], seconds["derivative"], strict=True)]
+    failure = f"the Gamma kernels disagree or a derivative is not finite at α = {alpha:g}"
+    timing = _time_with_derivative(
+        implicit.gamma_samples, implicit.gamma_samples_with_derivative, key, alpha, (alone, values, derivatives),
+        repeats, threads, failure,
+    )  # fmt: skip
     rejections = implicit.gamma_samples(key, np.uint64(0), alpha, alone)
-    ns_sample, ns_both = 1e9 / rates["sample"], 1e9 / rates["derivative"]
     return ImplicitCase(
         alpha=alpha,
         draws=draws,
-        seconds=seconds,
-        ns_sample=ns_sample,
-        ns_sample_derivative=ns_both,
-        ns_derivative=ns_both - ns_sample,
-        ratio=statistics.median(ratios),
+        **timing,
         rejections_per_draw=rejections / draws,
         underflows=int((values == 0).sum()),
     )
+
+
+def _time_with_derivative(sampler, kernel, key, argument, outputs: tuple, repeats: int, threads: int, failure: str):
+    """Time ``sampler`` alone against ``kernel``, which draws the same variates with their derivative, alternating.
+
+    Both are called as :func:`_implicit_timer` says; ``outputs`` is ``(alone, values, derivatives)``:
+    the sampler's draws, and the kernel's draws and derivatives (one draw per leading row). After
+    the timings the two must have drawn the same values and every derivative must be finite (else
+    RuntimeError ``failure``). Returns the case's timing fields: ``seconds`` per repetition
+    ({sample, derivative}), ns per draw alone, with the derivative and their difference, and the
+    median over the repetitions of (t_derivative − t_sample)/t_sample.
+    """
+    alone, values, derivatives = outputs
+    draws = alone.shape[0]
+    timers = {
+        "sample": (draws, _implicit_timer(sampler, key, argument, (alone,), threads)),
+        "derivative": (draws, _implicit_timer(kernel, key, argument, (values, derivatives), threads)),
+    }
+    _, seconds, rates = _alternate(timers, repeats)
+    if not np.array_equal(alone, values) or not np.all(np.isfinite(derivatives)):
+        raise RuntimeError(failure)
+    ratios = [(both - sample) / sample for sample, both in zip(seconds["sample"], seconds["derivative"], strict=True)]
+    ns_sample, ns_both = 1e9 / rates["sample"], 1e9 / rates["derivative"]
+    return {
+        "seconds": seconds,
+        "ns_sample": ns_sample,
+        "ns_sample_derivative": ns_both,
+        "ns_derivative": ns_both - ns_sample,
+        "ratio": statistics.median(ratios),
+    }
 
 
 #: ``carms bench --family implicit --dist …``: the parameter sets timed when none is given (Gamma: IMPLICIT_ALPHAS).
@@ -456,26 +475,17 @@ def bench_implicit_paths(
     for path, kernel in paths:
         values, derivatives = np.empty(shape), np.zeros(derivative_shape)
         kernel(key, np.uint64(0), argument, values[:1], derivatives[:1])
-        timers = {
-            "sample": (draws, _implicit_timer(sampler, key, argument, (alone,), threads)),
-            "derivative": (draws, _implicit_timer(kernel, key, argument, (values, derivatives), threads)),
-        }
-        _, seconds, rates = _alternate(timers, repeats)
-        if not np.array_equal(alone, values) or not np.all(np.isfinite(derivatives)):
-            raise RuntimeError(f"the {distribution} kernels disagree or a derivative is not finite at {parameters}")
-        ratios = [(b - a) / a for a, b in zip(seconds["sample"], seconds["derivative"], strict=True)]
-        ns_sample, ns_both = 1e9 / rates["sample"], 1e9 / rates["derivative"]
+        failure = f"the {distribution} kernels disagree or a derivative is not finite at {parameters}"
+        timing = _time_with_derivative(
+            sampler, kernel, key, argument, (alone, values, derivatives), repeats, threads, failure
+        )
         cases.append(
             ImplicitPathCase(
                 distribution=distribution,
                 parameters=[float(value) for value in np.atleast_1d(argument)],
                 path=path,
                 draws=draws,
-                seconds=seconds,
-                ns_sample=ns_sample,
-                ns_sample_derivative=ns_both,
-                ns_derivative=ns_both - ns_sample,
-                ratio=statistics.median(ratios),
+                **timing,
                 rejections_per_draw=sampler(key, np.uint64(0), argument, alone) / draws,
             )
         )

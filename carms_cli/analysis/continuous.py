@@ -2,12 +2,11 @@
 
 from collections.abc import Callable
 
-from carms_cli import __version__
 from carms_cli.continuous.family import ContinuousFamily, ContinuousRun
 from carms_cli.continuous.problem import ContinuousProblem
 from carms_cli.continuous.registry import ContinuousSpec
 from carms_cli.continuous.source import chunk_size
-from carms_cli.core.records import Report, content_fingerprint
+from carms_cli.core.records import Report, content_fingerprint, run_settings
 from carms_cli.core.stats import run_estimators
 
 
@@ -20,6 +19,8 @@ def problem_config(
     backend_note: str | None = None,
 ) -> dict:
     """Every resolved input of the run, as JSON-ready values."""
+    # trials per chunk of each estimator: a function of the problem, estimator and backend
+    chunks = {spec.name: chunk_size(backend, spec, problem) for spec in specs}
     return {
         "command": "continuous",
         "distribution": problem.distribution,
@@ -36,14 +37,7 @@ def problem_config(
         "objective_fingerprint": content_fingerprint(
             code=str(int(problem.objective.code)), params=problem.objective.params
         ),
-        "estimators": [spec.name for spec in specs],
-        "significance": significance,
-        "backend": backend,
-        "backend_note": backend_note,
-        "threads": threads,
-        # trials per chunk of each estimator (a function of the problem, estimator and backend)
-        "chunk_size": {spec.name: chunk_size(backend, spec, problem) for spec in specs},
-        "version": __version__,
+        **run_settings([spec.name for spec in specs], significance, backend, backend_note, threads, chunks),
     }
 
 

@@ -2,8 +2,7 @@
 
 from collections.abc import Callable
 
-from carms_cli import __version__
-from carms_cli.core.records import Report
+from carms_cli.core.records import Report, run_settings
 from carms_cli.core.stats import run_estimators
 from carms_cli.discrete.estimators import EstimatorSpec
 from carms_cli.discrete.family import CategoricalFamily, DiscreteRun
@@ -44,13 +43,7 @@ def problem_config(
         "objective_description": problem.objective.description,
         "objective_additive": problem.objective.additive,
         "objective_fingerprint": problem.objective.fingerprint,
-        "estimators": [spec.name for spec in specs],
-        "significance": significance,
-        "backend": backend,
-        "backend_note": backend_note,
-        "threads": threads,
-        "chunk_size": chunks,
-        "version": __version__,
+        **run_settings([spec.name for spec in specs], significance, backend, backend_note, threads, chunks),
         "binary": problem.categories == 2,
         "gradient": "phi (p = sigmoid(phi) = P(z=1))" if problem.categories == 2 else "logits",
     }

@@ -177,22 +177,8 @@ def bench(
         used_threads = set_threads(threads)
         startup = None if no_startup else startup_seconds(("continuous", "-o", objective, "-n", str(problem.samples)))
         cases = [bench_continuous_case(continuous, spec, trials, numpy_trials, repeats, used_threads) for spec in specs]
-        config = {
-            "threads": used_threads,
-            "repeats": repeats,
-            "trials": trials,
-            "numpy_trials": numpy_trials,
-            "backend": "cpu",
-            "backend_note": None,
-            "cuda_trials": None,
-        }
-        record = bench_record(continuous, cases, config, startup)
-        if not quiet and json_out != "-":
-            _print_bench(record)
-        if json_out is not None:
-            from carms_cli.present.table import plain_json
-
-            write_output(json_out, plain_json(record), "JSON")
+        record = bench_record(continuous, cases, _timing_config(used_threads, repeats, trials, numpy_trials), startup)
+        _show(record, _print_bench, json_out, quiet)
         return
     from carms_cli.discrete.registry import parse_estimators
 
@@ -207,18 +193,29 @@ def bench(
     # still spin for a while and would slow the fresh processes down
     startup = None if no_startup else startup_seconds()
     cases = [bench_case(problem, spec, trials, numpy_trials, repeats, used_threads, gpu_trials) for spec in specs]
-    config = {
-        "threads": used_threads,
+    config = _timing_config(used_threads, repeats, trials, numpy_trials, used_backend, backend_note, gpu_trials)
+    record = bench_record(problem, cases, config, startup)
+    _show(record, _print_bench, json_out, quiet)
+
+
+def _timing_config(threads: int, repeats: int, trials: int, numpy_trials: int | None, backend: str = "cpu",
+                   backend_note: str | None = None, cuda_trials: int | None = None) -> dict:  # fmt: skip
+    """Return the resolved timing options a discrete or continuous bench record carries (its ``config``)."""
+    return {
+        "threads": threads,
         "repeats": repeats,
         "trials": trials,
         "numpy_trials": numpy_trials,
-        "backend": used_backend,
+        "backend": backend,
         "backend_note": backend_note,
-        "cuda_trials": gpu_trials,
+        "cuda_trials": cuda_trials,
     }
-    record = bench_record(problem, cases, config, startup)
+
+
+def _show(record: dict, show, json_out: str | None, quiet: bool) -> None:
+    """``show(record)`` unless quiet or the record goes to stdout; write ``--json``."""
     if not quiet and json_out != "-":
-        _print_bench(record)
+        show(record)
     if json_out is not None:
         from carms_cli.present.table import plain_json
 
@@ -275,12 +272,7 @@ def _bench_implicit(dist, parameters, batch, repeats, threads, backend, seed, js
     cases = [bench_implicit_case(a, batch, repeats, used_threads, seed) for a in alphas]
     record = implicit_bench_record(cases, {"alphas": alphas, "batch": batch, "repeats": repeats,
                                            "threads": used_threads, "seed": seed})  # fmt: skip
-    if not quiet and json_out != "-":
-        _print_implicit_bench(record)
-    if json_out is not None:
-        from carms_cli.present.table import plain_json
-
-        write_output(json_out, plain_json(record), "JSON")
+    _show(record, _print_implicit_bench, json_out, quiet)
 
 
 def _bench_implicit_paths(dist, parameter_sets, batch, repeats, threads, seed, json_out, quiet) -> None:
@@ -295,12 +287,7 @@ def _bench_implicit_paths(dist, parameter_sets, batch, repeats, threads, seed, j
     config = {key: [list(values) if dist != "vonmises" else values for values in parameter_sets],
               "batch": batch, "repeats": repeats, "threads": used_threads, "seed": seed}  # fmt: skip
     record = implicit_paths_record(dist, cases, config)
-    if not quiet and json_out != "-":
-        _print_implicit_paths(record)
-    if json_out is not None:
-        from carms_cli.present.table import plain_json
-
-        write_output(json_out, plain_json(record), "JSON")
+    _show(record, _print_implicit_paths, json_out, quiet)
 
 
 def _bench_vae(estimators, data, steps, repeats, replicates, variance_batch, backend, seed, json_out, quiet) -> None:
@@ -334,12 +321,7 @@ def _bench_vae(estimators, data, steps, repeats, replicates, variance_batch, bac
     config = {"steps": steps, "repeats": repeats, "replicates": replicates,
               "variance_batch": setup.variance_batch, "seed": seed, "threads": 1}  # fmt: skip
     record = vae_bench_record(cases, dataset, config)
-    if not quiet and json_out != "-":
-        _print_vae_bench(record)
-    if json_out is not None:
-        from carms_cli.present.table import plain_json
-
-        write_output(json_out, plain_json(record), "JSON")
+    _show(record, _print_vae_bench, json_out, quiet)
 
 
 def _print_implicit_paths(record: dict) -> None:

@@ -19,14 +19,12 @@ from carms_cli.cli.options import (
     Threads,
     Tolerance,
     Trials,
-    check_outputs,
     check_report_options,
     max_variance_ratio_option,
 )
-from carms_cli.cli.reporting import load_baseline
+from carms_cli.cli.reporting import report_request, run_and_report
 from carms_cli.continuous.objectives import OBJECTIVE_HELP
 from carms_cli.continuous.registry import DEFAULT_ESTIMATORS, ESTIMATORS, REFERENCE
-from carms_cli.core.gates import require_reference
 
 _OBJECTIVES = "; ".join(f"{name}: {text}" for name, text in OBJECTIVE_HELP.items())
 
@@ -110,41 +108,26 @@ def continuous(
     Example: carms continuous --dist gaussian --mu 1 --sigma 1 --objective cos:1 -n 4
     """
     check_report_options(significance, json_out, csv_out, max_variance_ratio)
-    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--baseline": baseline}, plot)
-    baseline_record, tolerance_value = load_baseline(baseline, tolerance)
+    request = report_request(quiet=quiet, json_out=json_out, csv_out=csv_out, plot=plot, baseline=baseline,
+                             tolerance=tolerance, significance=significance, fail_on_bias=fail_on_bias,
+                             max_variance_ratio=max_variance_ratio, explain=explain)  # fmt: skip
     from carms_cli.continuous.problem import build_problem
     from carms_cli.continuous.registry import parse_estimators
 
     given = {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha, "kappa": kappa, "a": a, "b": b}
     problem = build_problem(dist, given, param, objective, samples, dims, trials, seed)
     specs = parse_estimators(estimators, problem)
-    if max_variance_ratio is not None:
-        require_reference([spec.name for spec in specs], REFERENCE, "--max-variance-ratio")
+    request.check_reference([spec.name for spec in specs], REFERENCE)
     from carms_cli.analysis.continuous import analyse_continuous
-    from carms_cli.cli.reporting import show_and_gate
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
-    from carms_cli.present.table import ProgressBar
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
-    bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
-    try:
-        report = analyse_continuous(
-            problem, specs, used_threads, significance, bar, exact, used_backend, backend_note
-        )
-    finally:
-        bar.close()
-    return show_and_gate(
-        report,
-        quiet=quiet,
-        json_out=json_out,
-        csv_out=csv_out,
-        plot=plot,
-        baseline_record=baseline_record,
-        tolerance=tolerance_value,
-        significance=significance,
-        fail_on_bias=fail_on_bias,
-        max_variance_ratio=max_variance_ratio,
-        explain=explain,
+    return run_and_report(
+        lambda progress: analyse_continuous(
+            problem, specs, used_threads, significance, progress, exact, used_backend, backend_note
+        ),
+        problem.trials * len(specs),
+        request,
     )

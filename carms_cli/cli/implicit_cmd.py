@@ -102,6 +102,20 @@ def _z(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
+def _closing_lines(record: dict, failed: list[str], where: str = "", separator: str = ", ") -> list[str]:
+    """Return a table's last footer lines: the timing batches, and the ``--max-error`` verdict if one was asked.
+
+    ``failed`` names the rows over the limit; the verdict reads ``exceeded at {where}{failed, joined}``.
+    """
+    c = record["config"]
+    batches = sorted({row["timing_batch"] for row in record["rows"]})
+    lines = [f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions"]
+    if c["max_error"] is not None:
+        verdict = f"exceeded at {where}{separator.join(failed)}" if failed else "every row passes"
+        lines.append(f"--max-error {c['max_error']:g}: {verdict}")
+    return lines
+
+
 def _print_gamma(record: dict) -> None:
     from carms_cli.present.table import print_table
 
@@ -143,12 +157,7 @@ def _print_gamma(record: dict) -> None:
         if row["mean_ratio"] is None:
             footer.append(f"α = {row['alpha']:g}: E[∂x/∂α / x] not tested: {row['timing_underflows']:,} x of the "
                           f"timing batch underflowed to 0 ({row['timing_subnormals']:,} subnormal)")  # fmt: skip
-    batches = sorted({row["timing_batch"] for row in record["rows"]})
-    footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
-    if c["max_error"] is not None:
-        failed = [f"{row['alpha']:g}" for row in record["rows"] if not row["passed"]]
-        verdict = f"exceeded at α = {', '.join(failed)}" if failed else "every row passes"
-        footer.append(f"--max-error {c['max_error']:g}: {verdict}")
+    footer += _closing_lines(record, [f"{row['alpha']:g}" for row in record["rows"] if not row["passed"]], "α = ")
     print_table(columns, rows, header=header, footer=footer, groups=[2, 2, 1, 2, 2], notes=notes)
 
 
@@ -202,12 +211,8 @@ def _print_beta(record: dict) -> None:
             theta = ",".join(f"{v:g}" for v in row["parameters"])
             footer.append(f"{theta} {row['path']} ∂/∂{row['wrt']}: max rel err over the {row['subnormals']} subnormal "
                           f"values {row['subnormal_max_rel_error']:.1e}")  # fmt: skip
-    batches = sorted({row["timing_batch"] for row in record["rows"]})
-    footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
-    if c["max_error"] is not None:
-        failed = sorted({",".join(f"{v:g}" for v in row["parameters"]) for row in record["rows"] if not row["passed"]})
-        verdict = f"exceeded at {'; '.join(failed)}" if failed else "every row passes"
-        footer.append(f"--max-error {c['max_error']:g}: {verdict}")
+    failed = sorted({",".join(f"{v:g}" for v in row["parameters"]) for row in record["rows"] if not row["passed"]})
+    footer += _closing_lines(record, failed, separator="; ")
     print_table(
         columns, rows, header=header, footer=footer, align="lll" + "r" * 11, keys=3, groups=[2, 2, 1, 2, 4], notes=notes
     )
@@ -249,12 +254,7 @@ def _print_vonmises(record: dict) -> None:
     for row in record["rows"]:
         if row["zeros"]:
             footer.append(f"κ = {row['kappa']:g}: {row['zeros']} draws at x = 0 or ±π, where ∂x/∂κ = 0 exactly")
-    batches = sorted({row["timing_batch"] for row in record["rows"]})
-    footer.append(f"timing batch: {', '.join(f'{b:,}' for b in batches)} draws; {c['repeats']} repetitions")
-    if c["max_error"] is not None:
-        failed = [f"{row['kappa']:g}" for row in record["rows"] if not row["passed"]]
-        verdict = f"exceeded at κ = {', '.join(failed)}" if failed else "every row passes"
-        footer.append(f"--max-error {c['max_error']:g}: {verdict}")
+    footer += _closing_lines(record, [f"{row['kappa']:g}" for row in record["rows"] if not row["passed"]], "κ = ")
     print_table(columns, rows, header=header, footer=footer, groups=[2, 1, 1, 2, 2], notes=notes)
 
 

@@ -198,6 +198,31 @@ def check_trials(trials: int | None) -> None:
         raise InputError("--trials must be at least 2: the variance of a single estimate is undefined")
 
 
+def check_record_outputs(
+    json_out: str | None, csv_out: str | None, inputs: dict[str, str | None], plot: str | None = None
+) -> None:
+    """Refuse, before any work, ``--json -`` with ``--csv -`` and outputs :func:`check_outputs` refuses."""
+    if json_out == "-" and csv_out == "-":
+        raise InputError("--json - and --csv - cannot both write to stdout")
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, inputs, plot)
+
+
+def write_records(record, json_out: str | None, csv_out: str | None, quiet: bool, csv_text, show) -> None:
+    """Write ``--json`` (``record.to_dict()``) and ``--csv`` (``csv_text(record)``), then ``show(record)``.
+
+    Nothing is shown with ``quiet`` or when a record went to stdout.
+    """
+    from carms_cli.present.export import plain_json
+
+    if json_out is not None:
+        write_output(json_out, plain_json(record.to_dict()), "JSON")
+    if csv_out is not None:
+        write_output(csv_out, csv_text(record), "CSV")
+    if quiet or "-" in (json_out, csv_out):
+        return
+    show(record)
+
+
 def write_output(target: str, text: str, what: str) -> None:
     """Write ``text`` to a path, or to stdout for ``-``; an unwritable path is an InputError.
 

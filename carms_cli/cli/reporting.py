@@ -7,10 +7,12 @@ gate one ``Gate failed:`` line on stderr and exit code 1.
 """
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from carms_cli.cli.options import write_output
+from carms_cli.cli.options import check_outputs, write_output
 from carms_cli.core.errors import EXIT_GATE, EXIT_OK
-from carms_cli.core.gates import bias_gate, variance_ratio_gate
+from carms_cli.core.gates import bias_gate, require_reference, variance_ratio_gate
 from carms_cli.core.records import Report
 
 
@@ -66,60 +68,114 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def show_and_gate(
-    report: Report,
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to do with a comparison's Report: the presentation options and the gates, checked.
+
+    ``explain``: the table is followed by every column's full explanation instead of the short legend.
+    """
+
+    quiet: bool
+    json_out: str | None
+    csv_out: str | None
+    plot: str | None
+    baseline_record: dict | None
+    tolerance: float | None
+    significance: float
+    fail_on_bias: bool
+    max_variance_ratio: float | None
+    explain: bool = False
+
+    def check_reference(self, names: list[str], reference: str) -> None:
+        """Refuse ``--max-variance-ratio`` when the estimators ``names`` leave out its ``reference``."""
+        if self.max_variance_ratio is not None:
+            require_reference(names, reference, "--max-variance-ratio")
+
+
+def report_request(
     *,
     quiet: bool,
     json_out: str | None,
     csv_out: str | None,
     plot: str | None,
-    baseline_record: dict | None,
-    tolerance: float | None,
+    baseline: str | None,
+    tolerance: str,
     significance: float,
     fail_on_bias: bool,
     max_variance_ratio: float | None,
-    explain: bool = False,
-) -> int:
-    """Present ``report`` and apply the requested gates; return the exit code (0, or 1 on a failed gate).
+    explain: bool,
+    inputs: dict[str, str | None] | None = None,
+) -> ReportRequest:
+    """Check the outputs against ``--baseline`` and the other ``inputs`` files, read the baseline; before any work."""
+    check_outputs(
+        {"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--baseline": baseline, **(inputs or {})}, plot
+    )
+    baseline_record, tolerance_value = load_baseline(baseline, tolerance)
+    return ReportRequest(
+        quiet=quiet,
+        json_out=json_out,
+        csv_out=csv_out,
+        plot=plot,
+        baseline_record=baseline_record,
+        tolerance=tolerance_value,
+        significance=significance,
+        fail_on_bias=fail_on_bias,
+        max_variance_ratio=max_variance_ratio,
+        explain=explain,
+    )
 
-    ``explain``: the table is followed by every column's full explanation instead of the short legend.
-    """
+
+def run_and_report(analyse: Callable[[Callable[[int], None]], Report], total: int, request: ReportRequest) -> int:
+    """Run ``analyse(progress)`` behind a progress bar of ``total`` trials, then :func:`show_and_gate` its Report."""
+    from carms_cli.present.table import ProgressBar
+
+    bar = ProgressBar(total, enabled=not request.quiet)
+    try:
+        report = analyse(bar)
+    finally:
+        bar.close()
+    return show_and_gate(report, request)
+
+
+def show_and_gate(report: Report, request: ReportRequest) -> int:
+    """Present ``report`` and apply the requested gates; return the exit code (0, or 1 on a failed gate)."""
     from carms_cli.present.export import to_csv, to_json
     from carms_cli.present.table import print_report
 
-    if not quiet and "-" not in (json_out, csv_out):
-        print_report(report, explain=explain)
-    if plot == "-":
+    if not request.quiet and "-" not in (request.json_out, request.csv_out):
+        print_report(report, explain=request.explain)
+    if request.plot == "-":
         from carms_cli.present.table import bar_chart, print_lines
 
         print_lines(
             ["total variance (log scale):"]
             + bar_chart([r.name for r in report.results], [r.variance_total for r in report.results])
         )
-    elif plot is not None:
+    elif request.plot is not None:
         from carms_cli.present.charts import write_variance_figure
 
-        write_variance_figure(report.results, plot)
-    if json_out is not None:
-        write_output(json_out, to_json(report), "JSON")
-    if csv_out is not None:
-        write_output(csv_out, to_csv(report), "CSV")
+        write_variance_figure(report.results, request.plot)
+    if request.json_out is not None:
+        write_output(request.json_out, to_json(report), "JSON")
+    if request.csv_out is not None:
+        write_output(request.csv_out, to_csv(report), "CSV")
     code = EXIT_OK
-    if baseline_record is not None:
+    if request.baseline_record is not None:
         from carms_cli.analysis.compare import compare_records
         from carms_cli.cli.compare_cmd import report_comparison
         from carms_cli.core.records import report_record
 
-        comparisons = compare_records(baseline_record, report_record(report), tolerance, significance)
-        if report_comparison(comparisons, tolerance, None, show=not quiet) != EXIT_OK:
+        record = report_record(report)
+        comparisons = compare_records(request.baseline_record, record, request.tolerance, request.significance)
+        if report_comparison(comparisons, request.tolerance, None, show=not request.quiet) != EXIT_OK:
             print("Gate failed: regression against the baseline", file=sys.stderr)
             code = EXIT_GATE
-    if fail_on_bias:
+    if request.fail_on_bias:
         for message in bias_gate(report):
             print(f"Gate failed: {message}", file=sys.stderr)
             code = EXIT_GATE
-    if max_variance_ratio is not None:
-        for message in variance_ratio_gate(report, max_variance_ratio):
+    if request.max_variance_ratio is not None:
+        for message in variance_ratio_gate(report, request.max_variance_ratio):
             print(f"Gate failed: {message}", file=sys.stderr)
             code = EXIT_GATE
     return code

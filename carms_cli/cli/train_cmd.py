@@ -5,7 +5,16 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import Backend, BackendName, JsonOut, Quiet, Seed, Threads, check_outputs, write_output
+from carms_cli.cli.options import (
+    Backend,
+    BackendName,
+    JsonOut,
+    Quiet,
+    Seed,
+    Threads,
+    check_record_outputs,
+    write_records,
+)
 from carms_cli.core.errors import InputError
 from carms_cli.discrete.registry import parse_estimators
 
@@ -77,19 +86,17 @@ def train(
         raise InputError(f"--lr must be a positive number, got {lr}")
     if steps < 1 or replicates < 2:
         raise InputError("--steps must be at least 1 and --replicates at least 2")
-    if json_out == "-" and csv_out == "-":
-        raise InputError("--json - and --csv - cannot both write to stdout")
-    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {}, plot)
+    check_record_outputs(json_out, csv_out, {}, plot)
     specs = parse_estimators(estimators, 2, min(sizes))
     for n in sizes:
         for spec in specs:
             parse_estimators(spec.name, 2, n)  # every (n, estimator) must be valid
-    from carms_cli.analysis.train import TRAIN_REFERENCE, train_record
+    from carms_cli.analysis.train import train_record
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.engine import set_threads
     from carms_cli.discrete.objectives import build_objective
     from carms_cli.present.export import train_csv
-    from carms_cli.present.table import ProgressBar, ascii_chart, plain_json, print_table
+    from carms_cli.present.table import ProgressBar
 
     build_objective(objective, 1, 2, seed)  # validate before the long run
     used_backend, _ = resolve_backend(backend.value)
@@ -116,12 +123,15 @@ def train(
         from carms_cli.present.charts import write_train_figure
 
         write_train_figure(record.trajectories, plot)
-    if json_out is not None:
-        write_output(json_out, plain_json(record.to_dict()), "JSON")
-    if csv_out is not None:
-        write_output(csv_out, train_csv(record), "CSV")
-    if quiet or "-" in (json_out, csv_out):
-        return
+    write_records(record, json_out, csv_out, quiet, train_csv, _print_train)
+
+
+def _print_train(record) -> None:
+    """Print a row per (n, estimator) trajectory and, per n, the chart of log10 variance against p."""
+    from carms_cli.analysis.train import TRAIN_REFERENCE
+    from carms_cli.present.table import ascii_chart, print_table
+
+    c = record.config
     rows = [
         [
             f"n={s.samples}",
@@ -135,8 +145,8 @@ def train(
         for s in record.summaries()
     ]
     header = [
-        f"carms-cli train · objective {objective} · p from {p_init} to {target} · lr {lr} · "
-        f"{replicates} replicates per step · seed {seed}",
+        f"carms-cli train · objective {c.objective} · p from {c.p_init} to {c.target} · lr {c.lr} · "
+        f"{c.replicates} replicates per step · seed {c.seed}",
     ]
     notes = {
         "variance": "variance: geometric mean over the trajectory of the variance across replicates",
@@ -144,7 +154,7 @@ def train(
         f"÷{TRAIN_REFERENCE}": f"÷{TRAIN_REFERENCE}: ratio of geometric means",
     }
     footer = []
-    for n in sizes:
+    for n in c.samples:
         series = [(t.estimator, t.p, t.variance) for t in record.trajectories if t.samples == n and t.p]
         footer.append(f"n = {n}: log10 variance (y) against p (x)")
         footer.extend(ascii_chart(series))

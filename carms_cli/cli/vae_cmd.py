@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from carms_cli.cli.options import JsonOut, MaxMemory, Quiet, check_outputs, write_output
+from carms_cli.cli.options import JsonOut, MaxMemory, Quiet, check_record_outputs, write_records
 from carms_cli.core.errors import InputError
 
 DEFAULT_CATEGORICAL = "reinforce,loorf,carms"
@@ -75,15 +75,23 @@ def _check_vae_memory(estimate, batch: int, max_memory: str | None, what: str) -
     check_size(estimate, batch, parse_memory(max_memory), what, "--batch")
 
 
-def _architecture(arch, dataset, dims: int, categories: int, binary: bool, hidden: int, structured: bool):
+def _model_options(data: str, dims: int, categories: int, binary: int | None, arch: ArchName, hidden: int,
+                   structured: bool) -> dict:  # fmt: skip
+    """Return the model options that both commands' records carry, as their config fields."""
+    return {"data": data, "dims": dims, "categories": categories, "binary": binary is not None, "arch": arch.value,
+            "hidden": hidden, "structured": structured}  # fmt: skip
+
+
+def _data_and_model(options: dict, pixels: int, seed: int):
+    """Read (or plant, from ``seed``) the images of ``--data``, build the model ``options`` name: (dataset, model)."""
+    from carms_cli.models.data import resolve
     from carms_cli.models.network import Latent, architecture
 
-    return architecture(arch.value, dataset.pixels, Latent(dims, categories, binary), hidden, structured)
-
-
-def _check_structured(structured: bool, dataset) -> None:
-    if structured and dataset.pixels < 2:
+    dataset = resolve(options["data"], pixels, seed)
+    if options["structured"] and dataset.pixels < 2:
         raise InputError("--structured needs images of at least 2 pixels (an upper and a lower half)")
+    latent = Latent(options["dims"], options["categories"], options["binary"])
+    return dataset, architecture(options["arch"], dataset.pixels, latent, options["hidden"], options["structured"])
 
 
 def split_exact(text: str, dims: int, categories: int) -> tuple[str | None, int | None]:
@@ -217,17 +225,14 @@ def train(
         raise InputError("--resume needs --checkpoint PATH")
     if checkpoint is not None and not checkpoint.endswith(".npz"):
         raise InputError(f"--checkpoint must end in .npz, got '{checkpoint}'")
-    if json_out == "-" and csv_out == "-":
-        raise InputError("--json - and --csv - cannot both write to stdout")
-    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot}, {"--data": data}, plot)
+    check_record_outputs(json_out, csv_out, {"--data": data}, plot)
     seed_list = parse_seeds(seeds)
 
     from carms_cli.analysis.vae import VaeConfig, vae_record
     from carms_cli.discrete.registry import parse_estimators
-    from carms_cli.models.data import resolve
     from carms_cli.models.gradients import check_estimators
-    from carms_cli.present.export import plain_json, vae_csv
-    from carms_cli.present.table import ProgressBar
+    from carms_cli.present.export import vae_csv
+    from carms_cli.present.table import ProgressBar, print_vae_record
 
     default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
     others, exact_at = split_exact(estimators or default, dims, categories)
@@ -236,12 +241,11 @@ def train(
     names = [spec.name for spec in specs]
     if exact_at is not None:
         names.insert(exact_at, "exact")
-    dataset = resolve(data, pixels, seed_list[0])
-    _check_structured(structured, dataset)
+    options = _model_options(data, dims, categories, binary, arch, hidden, structured)
+    dataset, model = _data_and_model(options, pixels, seed_list[0])
     from carms_cli.models.gradients_joint import evaluations_per_step
     from carms_cli.models.memory import train_bytes
 
-    model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
     rows = max([evaluations_per_step(spec, categories, samples, 1) for spec in specs], default=0)  # per example
     if exact_at is not None:
         rows = max(rows, categories**dims)
@@ -252,12 +256,7 @@ def train(
         f"this training run ({model.latent.describe()} latent, {dataset.pixels:,} pixels, batch {batch:,})",
     )
     config = VaeConfig(
-        data=data,
-        dims=dims,
-        categories=categories,
-        binary=binary is not None,
-        arch=arch.value,
-        hidden=hidden,
+        **options,
         samples=samples,
         estimators=tuple(names),
         steps=steps,
@@ -271,7 +270,6 @@ def train(
         variance_replicates=replicates,
         variance_batch=variance_batch,
         seeds=seed_list,
-        structured=structured,
     )
     bar = ProgressBar(steps * len(names) * len(seed_list), enabled=not quiet, label="training", unit="steps")
     try:
@@ -282,15 +280,7 @@ def train(
         from carms_cli.present.charts import write_vae_figure
 
         write_vae_figure(record, plot)
-    if json_out is not None:
-        write_output(json_out, plain_json(record.to_dict()), "JSON")
-    if csv_out is not None:
-        write_output(csv_out, vae_csv(record), "CSV")
-    if quiet or "-" in (json_out, csv_out):
-        return
-    from carms_cli.present.table import print_vae_record
-
-    print_vae_record(record)
+    write_records(record, json_out, csv_out, quiet, vae_csv, print_vae_record)
 
 
 def parse_sample_sizes(text: str) -> tuple[int, ...]:
@@ -411,28 +401,21 @@ def variance(
     _positive("--lr", lr)
     if not 0 < significance < 1:
         raise InputError(f"--significance must be in (0, 1), got {significance}")
-    if json_out == "-" and csv_out == "-":
-        raise InputError("--json - and --csv - cannot both write to stdout")
-    check_outputs({"--json": json_out, "--csv": csv_out}, {"--data": data, "--checkpoint": checkpoint})
+    check_record_outputs(json_out, csv_out, {"--data": data, "--checkpoint": checkpoint})
 
     from carms_cli.analysis.vae import VaeVarianceConfig, vae_variance_record
     from carms_cli.discrete.registry import parse_estimators
-    from carms_cli.models.data import resolve
     from carms_cli.models.gradients import check_estimators
-    from carms_cli.present.export import plain_json, vae_variance_csv
+    from carms_cli.present.export import vae_variance_csv
     from carms_cli.present.table import print_vae_variance
 
     default = DEFAULT_BINARY if binary is not None else DEFAULT_CATEGORICAL
     specs = parse_estimators(estimators or default, categories, min(sizes))
     for n in sizes:
         check_estimators(specs, categories, n, dims)
+    options = _model_options(data, dims, categories, binary, arch, hidden, structured)
     config = VaeVarianceConfig(
-        data=data,
-        dims=dims,
-        categories=categories,
-        binary=binary is not None,
-        arch=arch.value,
-        hidden=hidden,
+        **options,
         samples=sizes,
         estimators=tuple(spec.name for spec in specs),
         replicates=replicates,
@@ -441,15 +424,13 @@ def variance(
         lr=lr,
         significance=significance,
         seed=seed,
-        structured=structured,
         checkpoint=checkpoint,
     )
-    dataset = resolve(data, pixels, seed if saved is None else saved.config["seeds"][0])
-    _check_structured(structured, dataset)
+    data_seed = seed if saved is None else saved.config["seeds"][0]
+    dataset, model = _data_and_model(options, pixels, data_seed)
     from carms_cli.models.gradients_joint import evaluations_per_step
     from carms_cli.models.memory import variance_bytes
 
-    model = _architecture(arch, dataset, dims, categories, binary is not None, hidden, structured)
     rows = max(evaluations_per_step(spec, categories, n, 1) for spec in specs for n in sizes)  # per example
     _check_vae_memory(
         lambda size: variance_bytes(model, size, rows, replicates),
@@ -458,13 +439,7 @@ def variance(
         f"this variance run ({model.latent.describe()} latent, {replicates:,} replicates, batch {batch:,})",
     )
     record = vae_variance_record(config, dataset, saved)
-    if json_out is not None:
-        write_output(json_out, plain_json(record.to_dict()), "JSON")
-    if csv_out is not None:
-        write_output(csv_out, vae_variance_csv(record), "CSV")
-    if quiet or "-" in (json_out, csv_out):
-        return
-    print_vae_variance(record)
+    write_records(record, json_out, csv_out, quiet, vae_variance_csv, print_vae_variance)
 
 
 def import_(

@@ -21,15 +21,13 @@ from carms_cli.cli.options import (
     Threads,
     Tolerance,
     Trials,
-    check_outputs,
     check_report_options,
     check_trials,
     max_variance_ratio_option,
     problem_options,
 )
-from carms_cli.cli.reporting import load_baseline
+from carms_cli.cli.reporting import report_request, run_and_report
 from carms_cli.core.errors import InputError
-from carms_cli.core.gates import require_reference
 from carms_cli.discrete.registry import VARIANCE_REFERENCE, parse_estimators
 
 
@@ -75,12 +73,10 @@ def variance(
     check_report_options(significance, json_out, csv_out, max_variance_ratio)
     check_trials(trials)
     objective_file = problem.objective.split(":", 1)[1] if problem.objective.startswith("file:") else None
-    check_outputs(
-        {"--json": json_out, "--csv": csv_out, "--plot": plot},
-        {"--baseline": baseline, "objective": objective_file},
-        plot,
-    )
-    baseline_record, tolerance_value = load_baseline(baseline, tolerance)
+    request = report_request(quiet=quiet, json_out=json_out, csv_out=csv_out, plot=plot, baseline=baseline,
+                             tolerance=tolerance, significance=significance, fail_on_bias=fail_on_bias,
+                             max_variance_ratio=max_variance_ratio, explain=explain,
+                             inputs={"objective": objective_file})  # fmt: skip
     if reference_mc_draws < 1:
         raise InputError(f"--reference-mc-draws must be at least 1, got {reference_mc_draws}")
     budget = problem.budget()
@@ -91,15 +87,13 @@ def variance(
         replace(spec, mc_pmf_draws=reference_mc_draws) if spec.mc_pmf_draws else spec
         for spec in parse_estimators(estimators, problem.categories, problem.samples, problem.dims, problem.objective)
     ]
-    if max_variance_ratio is not None:
-        require_reference([spec.name for spec in specs], VARIANCE_REFERENCE, "--max-variance-ratio")
+    request.check_reference([spec.name for spec in specs], VARIANCE_REFERENCE)
     from carms_cli.analysis.variance import analyse_variance, run_bytes
-    from carms_cli.cli.reporting import PreparationNote, show_and_gate
+    from carms_cli.cli.reporting import PreparationNote
     from carms_cli.core.backends import resolve_backend
     from carms_cli.core.budget import check_size
     from carms_cli.core.engine import set_threads
     from carms_cli.discrete.plan import objective_table_bytes
-    from carms_cli.present.table import ProgressBar
 
     used_backend, backend_note = resolve_backend(backend.value)
     used_threads = set_threads(threads)
@@ -113,31 +107,18 @@ def variance(
         "K",
         lower=2,
     )
-    bar = ProgressBar(problem.trials * len(specs), enabled=not quiet)
-    try:
-        report = analyse_variance(
+    return run_and_report(
+        lambda progress: analyse_variance(
             problem,
             specs,
             used_threads,
             significance,
-            progress=bar,
+            progress=progress,
             exact=exact,
             backend=used_backend,
             backend_note=backend_note,
             preparing=PreparationNote(enabled=not quiet),
-        )
-    finally:
-        bar.close()
-    return show_and_gate(
-        report,
-        quiet=quiet,
-        json_out=json_out,
-        csv_out=csv_out,
-        plot=plot,
-        baseline_record=baseline_record,
-        tolerance=tolerance_value,
-        significance=significance,
-        fail_on_bias=fail_on_bias,
-        max_variance_ratio=max_variance_ratio,
-        explain=explain,
+        ),
+        problem.trials * len(specs),
+        request,
     )

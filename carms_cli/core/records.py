@@ -52,6 +52,26 @@ Q_SUM, Q_SQ_SUM, EVALUATIONS = 0, 1, 2
 FIRST_EXTRA = 3
 
 
+def run_settings(
+    estimators: list[str], significance: float, backend: str, backend_note: str | None, threads: int, chunk_size
+) -> dict:
+    """Return the run's settings that every comparison's config records after its problem's fields.
+
+    The estimators in order, the family-wise level of the bias test, the backend as resolved (and
+    the note of why, where it is not the one asked for), the CPU threads (the numbers do not depend
+    on them), the trials per chunk, and this carms-cli's version.
+    """
+    return {
+        "estimators": estimators,
+        "significance": significance,
+        "backend": backend,
+        "backend_note": backend_note,
+        "threads": threads,
+        "chunk_size": chunk_size,
+        "version": __version__,
+    }
+
+
 class ChunkRows(NamedTuple):
     """Accumulators of ``R`` consecutive chunks of trials (row r = chunk r, in trial order).
 
