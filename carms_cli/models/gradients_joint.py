@@ -30,10 +30,11 @@ from carms_cli.core.rng_numpy import uniforms
 from carms_cli.discrete.dispatch import branch
 from carms_cli.discrete.estimators import EstimatorSpec, Weighting
 from carms_cli.discrete.kernels.numpy_backend import (
-    _offsets,
-    _plackett_luce,
-    _sum_in_order,
-    _unord_coefficients,
+    offsets,
+    plackett_luce,
+    subset_masses,
+    sum_in_order,
+    unord_coefficients,
     without_replacement,
 )
 from carms_cli.discrete.plan import draws_per_variable
@@ -107,7 +108,7 @@ def _score_sum(z: np.ndarray, coef: np.ndarray, probs: np.ndarray) -> np.ndarray
     k = probs.shape[-1]
     rows = np.arange(count)
     g = np.empty((count, d_count, k))
-    total = _sum_in_order(coef)
+    total = sum_in_order(coef)
     for d in range(d_count):
         a = np.zeros((count, k))
         for i in range(n):
@@ -119,23 +120,19 @@ def _score_sum(z: np.ndarray, coef: np.ndarray, probs: np.ndarray) -> np.ndarray
 def set_weights(q: np.ndarray) -> np.ndarray:
     """Unordered-set weights ``w_s = q(s) R(S, s) = q(s) P^{D∖{s}}(S∖{s}) / P(S)`` (rows, n)."""
     count, n = q.shape
-    subset_mass = np.empty((count, 1 << n))
-    subset_mass[:, 0] = 0.0
-    for mask in range(1, 1 << n):
-        low = mask & -mask
-        subset_mass[:, mask] = subset_mass[:, mask ^ low] + q[:, low.bit_length() - 1]
+    subset_mass = subset_masses(q)
     every = (1 << n) - 1
-    p0 = _plackett_luce(q, subset_mass, every, np.zeros(count))
+    p0 = plackett_luce(q, subset_mass, every, np.zeros(count))
     w = np.empty((count, n))
     for s in range(n):
-        w[:, s] = q[:, s] * _plackett_luce(q, subset_mass, every ^ (1 << s), q[:, s]) / p0
+        w[:, s] = q[:, s] * plackett_luce(q, subset_mass, every ^ (1 << s), q[:, s]) / p0
     return w
 
 
 def _unord(spec, probs, objective, samples, stream, replicates, batch):
     z, q = without_replacement(probs, stream.key, stream.variable_base, samples)
     f = _evaluate(objective, z, replicates, batch)
-    g = _score_sum(z, _unord_coefficients(q, f), probs)
+    g = _score_sum(z, unord_coefficients(q, f), probs)
     return g, z, f, set_weights(q)
 
 
@@ -153,9 +150,9 @@ def swap_configurations(probs: np.ndarray, stream: _Stream) -> tuple[np.ndarray,
     keys = np.empty((count, d_count, k))
     top = np.full((count, d_count, 3), -1, dtype=np.int64)
     for d in range(d_count):
-        e = -np.log(uniforms(stream.key, _offsets(stream.variable_base(d), k)))
+        e = -np.log(uniforms(stream.key, offsets(stream.variable_base(d), k)))
         keys[:, d] = np.log(e) - lp[:, d]
-        pi[:, d] = e * (1.0 / _sum_in_order(e))[:, None]
+        pi[:, d] = e * (1.0 / sum_in_order(e))[:, None]
         ranked = np.argsort(keys[:, d], axis=1, kind="stable")[:, :3]
         top[:, d, : ranked.shape[1]] = ranked
     rows = np.arange(count)
@@ -192,7 +189,7 @@ def _arsm(spec, probs, objective, samples, stream, replicates, batch):
             values[:, c, j] = f[:, s]
             values[:, j, c] = f[:, s]
             s += 1
-    means = _sum_in_order(np.swapaxes(values, 1, 2)) / k  # means[j] = Σ_m values[m, j] / K
+    means = sum_in_order(np.swapaxes(values, 1, 2)) / k  # means[j] = Σ_m values[m, j] / K
     g = np.zeros((count, d_count, k))
     for d in range(d_count):
         for j in range(k):
@@ -211,13 +208,13 @@ def gumbel_draws(probs: np.ndarray, samples: int, temperature: float, stream: _S
     y = np.empty((count, samples, d_count, k))
     z = np.empty((count, samples, d_count), dtype=np.int64)
     for d in range(d_count):
-        u = uniforms(stream.key, _offsets(stream.variable_base(d), samples * k)).reshape(count, samples, k)
+        u = uniforms(stream.key, offsets(stream.variable_base(d), samples * k)).reshape(count, samples, k)
         s = lp[:, None, d] - np.log(-np.log(u))
         arg = s.argmax(axis=2)
         z[:, :, d] = arg
         best = np.take_along_axis(s, arg[:, :, None], axis=2)
         e = np.exp((s - best) / temperature)
-        y[:, :, d] = e * (1.0 / _sum_in_order(e))[:, :, None]
+        y[:, :, d] = e * (1.0 / sum_in_order(e))[:, :, None]
     return y, z
 
 
@@ -234,7 +231,7 @@ def _relaxed(spec, probs, objective, samples, stream, replicates, batch):
     _, grad = relaxed(points.reshape((-1,) + points.shape[2:]))
     grad = _to_rows(grad.reshape(points.shape))
     dot = (y * grad).sum(axis=-1, keepdims=True)
-    g = _sum_in_order(np.moveaxis(y * (grad - dot), 1, -1)) * (1.0 / (samples * spec.temperature))
+    g = sum_in_order(np.moveaxis(y * (grad - dot), 1, -1)) * (1.0 / (samples * spec.temperature))
     f = _evaluate(objective, z, replicates, batch)
     return g, z, f, None
 

@@ -40,7 +40,7 @@ BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 1 << 16
 
 
-def _sum_in_order(x: np.ndarray) -> np.ndarray:
+def sum_in_order(x: np.ndarray) -> np.ndarray:
     """``x[..., 0] + x[..., 1] + …`` left to right (the kernel's summation order)."""
     total = x[..., 0].copy()
     for i in range(1, x.shape[-1]):
@@ -48,7 +48,7 @@ def _sum_in_order(x: np.ndarray) -> np.ndarray:
     return total
 
 
-def _offsets(base: np.ndarray, count: int) -> np.ndarray:
+def offsets(base: np.ndarray, count: int) -> np.ndarray:
     """Counters ``base + j`` for j < count, shape ``base.shape + (count,)``."""
     return base[..., None] + np.arange(count, dtype=np.uint64)
 
@@ -64,19 +64,19 @@ def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
     """
     n, key = plan.samples, plan.key
     if plan.copula == Copula.DIRICHLET:
-        cuts = np.sort(uniforms(key, _offsets(tuple_base, n - 1)), axis=-1)
+        cuts = np.sort(uniforms(key, offsets(tuple_base, n - 1)), axis=-1)
         x = np.diff(cuts, axis=-1, prepend=0.0, append=1.0)
         return -(n - 1.0) * np.log1p(-x) if gumbel else 1.0 - x
     if plan.copula == Copula.GAUSSIAN:
         half = (n + 1) // 2
-        u = uniforms(key, _offsets(tuple_base, 2 * half))
+        u = uniforms(key, offsets(tuple_base, 2 * half))
         r = np.sqrt(-2.0 * np.log(u[..., 0::2]))
         angle = _TWO_PI * u[..., 1::2]
         x = np.empty(u.shape)
         x[..., 0::2] = r * np.cos(angle)
         x[..., 1::2] = r * np.sin(angle)
         x = x[..., :n]
-        y = math.sqrt(n / (n - 1.0)) * (x - (_sum_in_order(x) / n)[..., None])
+        y = math.sqrt(n / (n - 1.0)) * (x - (sum_in_order(x) / n)[..., None])
         if not gumbel:
             return y
         out = np.empty_like(y)
@@ -84,7 +84,7 @@ def tuple_draws(plan: Plan, tuple_base: np.ndarray, gumbel: bool) -> np.ndarray:
         out[lower] = -np.log(0.5 * special.erfc(-y[lower] * _INV_SQRT2))
         out[~lower] = -np.log1p(-0.5 * special.erfc(y[~lower] * _INV_SQRT2))
         return out
-    u = uniforms(key, _offsets(tuple_base, n))
+    u = uniforms(key, offsets(tuple_base, n))
     return -np.log(u) if gumbel else u
 
 
@@ -120,7 +120,7 @@ def rotated_categories(plan: Plan, d: int, o: np.ndarray, y: np.ndarray) -> np.n
 def _pair_set(plan: Plan, d: int, base: np.ndarray) -> np.ndarray:
     """PAIRS: ``z_{2j} = 1[u_j > 1 − p]``, ``z_{2j+1} = 1[u_j < p]``."""
     n = plan.samples
-    u = uniforms(plan.key, _offsets(base + _ONE, n // 2))
+    u = uniforms(plan.key, offsets(base + _ONE, n // 2))
     p_one = plan.probs[d, 1]
     z = np.empty(base.shape + (n,), dtype=np.int64)
     z[..., 0::2] = u > 1.0 - p_one
@@ -229,7 +229,7 @@ def _score(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndar
 def _leave_one_out(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
     """LEAVE_ONE_OUT: ``c_i = (f_i − f̄)/(n − 1)``."""
     n = plan.samples
-    return (f - (_sum_in_order(f) / n)[:, None]) / (n - 1)
+    return (f - (sum_in_order(f) / n)[:, None]) / (n - 1)
 
 
 def _importance(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarray, mc_ratio) -> np.ndarray:
@@ -263,7 +263,7 @@ def _arm(plan: Plan, d: int, z: np.ndarray, f: np.ndarray, trial_base: np.ndarra
     """ARM: per pair j the target ``t_j = (f(b) − f(b̃))(u_j − ½)/(n/2)``."""
     pairs = plan.samples // 2
     delta = f[:, 0::2] - f[:, 1::2]
-    u = uniforms(plan.key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), pairs))
+    u = uniforms(plan.key, offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), pairs))
     return _pair_coefficients(plan, d, z[:, :, d], delta * (u - 0.5) / pairs)
 
 
@@ -337,9 +337,9 @@ def _arsm(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     keys = np.empty((count, d_count, k))
     top = np.full((count, d_count, 3), -1, dtype=np.int64)
     for d in range(d_count):
-        e = -np.log(uniforms(key, _offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), k)))
+        e = -np.log(uniforms(key, offsets(trial_base + np.uint64(d * plan.draws_per_var + 1), k)))
         keys[:, d] = np.log(e) - lp[d]
-        pi[:, d] = e * (1.0 / _sum_in_order(e))[:, None]
+        pi[:, d] = e * (1.0 / sum_in_order(e))[:, None]
         ranked = np.argsort(keys[:, d], axis=1, kind="stable")[:, :3]
         top[:, d, : ranked.shape[1]] = ranked
     rows = np.arange(count)
@@ -367,7 +367,7 @@ def _arsm(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         values[:, j, c] = f[:, s]
     for m in range(1, k):
         values[:, m, m] = f[:, 0]
-    means = _sum_in_order(np.swapaxes(values, 1, 2)) / k  # means[j] = Σ_m values[m, j] / K
+    means = sum_in_order(np.swapaxes(values, 1, 2)) / k  # means[j] = Σ_m values[m, j] / K
     g = np.zeros((count, d_count, k))
     inv_k = 1.0 / k
     for d in range(d_count):
@@ -395,13 +395,13 @@ def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray
     z = np.empty((count, n, d_count), dtype=np.int64)
     for d in range(d_count):
         base = trial_base + np.uint64(d * plan.draws_per_var + 1)
-        u = uniforms(key, _offsets(base, n * k)).reshape(count, n, k)
+        u = uniforms(key, offsets(base, n * k)).reshape(count, n, k)
         s = plan.log_probs[d] - np.log(-np.log(u))
         arg = s.argmax(axis=2)
         z[:, :, d] = arg
         best = np.take_along_axis(s, arg[:, :, None], axis=2)
         e = np.exp((s - best) / plan.temperature)
-        y[:, :, d] = e * (1.0 / _sum_in_order(e))[:, :, None]
+        y[:, :, d] = e * (1.0 / sum_in_order(e))[:, :, None]
     scale = 1.0 / (n * plan.temperature)
     g = np.zeros((count, d_count, k))
     for i in range(n):
@@ -420,7 +420,7 @@ def _relaxed(plan: Plan, trial_base: np.ndarray) -> tuple[np.ndarray, np.ndarray
                             total += table[:, c2] * y[:, i, e, c2 : c2 + 1]
                         grad += total
             yd = y[:, i, d]
-            dot = _sum_in_order(yd * grad)
+            dot = sum_in_order(yd * grad)
             g[:, d] += scale * yd * (grad - dot[:, None])
     return g, z
 
@@ -474,7 +474,7 @@ def without_replacement(probs: np.ndarray, key, variable_base, samples: int) -> 
                 if completions > n:
                     break
             m = np.where(hits >= completions, 0.0, np.maximum(prefix[:, None] * probs[:, d] - mass, 0.0))
-            target = uniforms(key, variable_base(d) + np.uint64(i)) * _sum_in_order(m)
+            target = uniforms(key, variable_base(d) + np.uint64(i)) * sum_in_order(m)
             running = np.zeros(count)
             choice = np.full(count, -1, dtype=np.int64)
             last = np.zeros(count, dtype=np.int64)
@@ -492,7 +492,7 @@ def without_replacement(probs: np.ndarray, key, variable_base, samples: int) -> 
     return z, q
 
 
-def _plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np.ndarray) -> np.ndarray:
+def plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np.ndarray) -> np.ndarray:
     """``P^{D∖A}(T)`` per trial (:func:`carms_cli.discrete.kernels.unordered._plackett_luce`).
 
     The subset dynamic programme ``h(M) = Σ_{b∈M} h(M∖b) q_b / (1 − base − q(M∖b))`` over the subsets of T.
@@ -512,26 +512,33 @@ def _plackett_luce(q: np.ndarray, subset_mass: np.ndarray, target: int, base: np
     return table[:, target]
 
 
-def _unord_coefficients(q: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """``c_s = (q_s/P0)(P1_s (1 − q_s) f_s − Σ_{t≠s} q_t P2_{st} f_t)`` per trial, shape (B, n).
-
-    As :func:`carms_cli.discrete.kernels.unordered.unord_coefficients` computes them.
-    """
+def subset_masses(q: np.ndarray) -> np.ndarray:
+    """``q(M) = Σ_{b∈M} q_b`` for every subset M of the n samples (bit mask), shape (B, 2ⁿ)."""
     count, n = q.shape
     subset_mass = np.empty((count, 1 << n))
     subset_mass[:, 0] = 0.0
     for mask in range(1, 1 << n):
         low = mask & -mask
         subset_mass[:, mask] = subset_mass[:, mask ^ low] + q[:, low.bit_length() - 1]
+    return subset_mass
+
+
+def unord_coefficients(q: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``c_s = (q_s/P0)(P1_s (1 − q_s) f_s − Σ_{t≠s} q_t P2_{st} f_t)`` per trial, shape (B, n).
+
+    As :func:`carms_cli.discrete.kernels.unordered.unord_coefficients` computes them.
+    """
+    count, n = q.shape
+    subset_mass = subset_masses(q)
     every = (1 << n) - 1
     zero = np.zeros(count)
-    p0 = _plackett_luce(q, subset_mass, every, zero)
+    p0 = plackett_luce(q, subset_mass, every, zero)
     p1 = np.empty((count, n))
     p2 = np.empty((count, n, n))
     for s in range(n):
-        p1[:, s] = _plackett_luce(q, subset_mass, every ^ (1 << s), q[:, s])
+        p1[:, s] = plackett_luce(q, subset_mass, every ^ (1 << s), q[:, s])
         for t in range(s + 1, n):
-            value = _plackett_luce(q, subset_mass, every ^ (1 << s) ^ (1 << t), q[:, s] + q[:, t])
+            value = plackett_luce(q, subset_mass, every ^ (1 << s) ^ (1 << t), q[:, s] + q[:, t])
             p2[:, s, t] = value
             p2[:, t, s] = value
     coef = np.empty((count, n))
@@ -612,7 +619,7 @@ def _score_sum(plan: Plan, z: np.ndarray, coef_of) -> np.ndarray:
         a = np.zeros((count, plan.categories))
         for i in range(plan.samples):
             a[rows, z[:, i, d]] += coef[:, i]
-        g[:, d, :] = a - _sum_in_order(coef)[:, None] * plan.probs[d]
+        g[:, d, :] = a - sum_in_order(coef)[:, None] * plan.probs[d]
     return g
 
 
@@ -624,7 +631,7 @@ def _per_variable_estimate(plan: Plan, draws: Draws, trial_base: np.ndarray) -> 
 
 def _unord_estimate(plan: Plan, draws: Draws, trial_base: np.ndarray) -> np.ndarray:
     """UNORD: one coefficient per configuration, shared by every variable."""
-    shared = _unord_coefficients(draws.q, objective_values(plan, draws.z))
+    shared = unord_coefficients(draws.q, objective_values(plan, draws.z))
     return _score_sum(plan, draws.z, lambda d: shared)
 
 
