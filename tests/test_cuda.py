@@ -178,7 +178,7 @@ PTX_SCRIPT = """
     from numba import cuda
     from numba.core.typing.typeof import typeof
     import numba.cuda.dispatcher as dispatcher
-    from carms_cli.discrete.kernels.args import kernel_args, row_buffers
+    from carms_cli.discrete.kernels.args import Outputs, kernel_args, row_buffers
     from carms_cli.discrete.kernels import cuda as gpu
     from carms_cli.discrete.plan import build_plan
     from carms_cli.discrete.problem import build_problem
@@ -192,7 +192,8 @@ PTX_SCRIPT = """
     plan = build_plan(problem, ESTIMATORS["carms-g-ref"])
     scratch = gpu._scratch(2, plan.construction, 3, 4, 2, 5)
     g, z = np.zeros((2, 2, 4)), np.zeros((2, 3, 2), dtype=np.int64)
-    values = [0, 2, 64, 100, *kernel_args(plan), *scratch, *row_buffers(2, 2, 4), True, g, z]
+    count, *sums = row_buffers(2, 2, 4)
+    values = [0, 2, 64, 100, *kernel_args(plan), *scratch, count, Outputs(*sums, g, z), True]
     ptx, _ = cuda.compile_ptx(gpu.run_chunks_cuda.py_func, tuple(typeof(v) for v in values), cc=(8, 0))
     assert ".entry" in ptx
     print("ptx", len(ptx))

@@ -1,8 +1,13 @@
-"""The discrete kernel's ABI: its inputs in signature order, and its accumulator rows.
+"""The discrete kernel's ABI: its inputs in signature order, its buffer bundles, its accumulator rows.
 
-:class:`KernelArgs` lists :func:`carms_cli.discrete.kernels.trial.simulate_chunk`'s inputs in
-order: the plan's fields (declared in that order) and three per-variable sums. Drivers pass
-``*args``; the CUDA launcher reads fields by name.
+:func:`carms_cli.discrete.kernels.trial.simulate_chunk` takes ``start, stop``, then
+:class:`KernelArgs` field by field (the plan's fields, declared in that order, and three
+per-variable sums; drivers pass ``*args``), then the buffers every call has, in two named
+bundles — :class:`Scratch` (per-thread work buffers) and :class:`Outputs` (the chunk's
+accumulator row and per-trial record) — which the kernel reads by field name. Buffers that a
+specialisation leaves out (``sample``, ``dense``, ``work``, ``iwork``) and the fixed sizes stay
+separate parameters: numba prunes the branches that use an argument which is ``None``, which it
+cannot do for a member of a tuple.
 """
 
 from typing import NamedTuple
@@ -18,6 +23,43 @@ KernelArgs = NamedTuple(
     "KernelArgs",
     [*Plan.__annotations__.items(), ("sum_p2", np.ndarray), ("sum_pg", np.ndarray), ("sum_g2", np.ndarray)],
 )
+
+
+class Scratch(NamedTuple):
+    """Per-thread work buffers every kernel call has; it keeps no state in them between chunks.
+
+    Shapes: ``draws``, ``race``, ``f``, ``coef`` (n,), ``z`` (n, D) int64, ``acc`` (K,);
+    ``pair_counts`` (K, K) and ``mc_ratio`` (D, K, K) with a Monte Carlo pmf, else (1, 1) and
+    (1, 1, 1).
+    """
+
+    draws: np.ndarray  #: one copula n-tuple on its latent scale
+    race: np.ndarray  #: GUMBEL: each sample's best race time so far
+    z: np.ndarray  #: the trial's categories, sample by variable
+    f: np.ndarray  #: the objective at each of the n samples
+    coef: np.ndarray  #: per-sample coefficients c_i of one variable
+    acc: np.ndarray  #: Σ_{i: z_i = k} c_i per category (left zeroed)
+    pair_counts: np.ndarray  #: Monte Carlo pmf: pair counts of one variable
+    mc_ratio: np.ndarray  #: Monte Carlo pmf: the trial's ratio table per variable
+
+
+class Outputs(NamedTuple):
+    """What one kernel call writes: its chunk's accumulator row, and each trial's g and z when recording.
+
+    Shapes: ``a``, ``a2``, ``ac`` (D, K) hold Σa, Σa², ΣaC; ``c``, ``c2`` (D,) ΣC, ΣC²;
+    ``scalars`` (:data:`~carms_cli.discrete.kernels.trial.N_SCALARS`,); with ``record``,
+    ``g`` (trials, D, K) and ``z`` (trials, n, D) int64 get trial ``start + t`` at row t (else
+    they may be empty).
+    """
+
+    a: np.ndarray
+    a2: np.ndarray
+    ac: np.ndarray
+    c: np.ndarray
+    c2: np.ndarray
+    scalars: np.ndarray
+    g: np.ndarray
+    z: np.ndarray
 
 
 def kernel_args(plan: Plan) -> KernelArgs:

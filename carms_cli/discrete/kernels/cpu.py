@@ -8,8 +8,9 @@ chunk order, so results are bitwise identical for any ``--threads``.
 
 Why threads around a compiled kernel rather than a numba ``prange``: the chunk kernel is large,
 and a parallel wrapper makes numba re-optimise all of it inside the generated gufunc, which
-doubled the first compile (cold start ≈ 12 s against ≈ 5 s). A call from Python costs a few
-microseconds, against about half a millisecond of work per chunk.
+doubled the first compile (cold start ≈ 12 s against ≈ 5 s). A call from Python costs 10–15 µs
+(numba types the two buffer bundles, named tuples, in Python), against a quarter to half a
+millisecond of work per chunk.
 
 The kernel is compiled in three specialisations, chosen by which scratch is ``None``
 (numba removes the branches that would use a ``None`` at compile time): CARMS-I and the
@@ -25,27 +26,34 @@ import numpy as np
 
 from carms_cli.core.jit import cached_kernel
 from carms_cli.core.pool import private, run_rows
+from carms_cli.discrete.kernels.args import Outputs, Scratch
 from carms_cli.discrete.kernels.trial import FIXED_SAMPLES_MAX, INVERSE, scratch_sizes, simulate_chunk
 
 
 def _scratch(args, n_tuple_constructions: bool):
-    """Allocate per-thread scratch in :func:`simulate_chunk` order (``draws`` … ``iwork``).
+    """Allocate one thread's buffers: ``(Scratch, sample, dense, work, iwork)`` of :func:`simulate_chunk`.
 
     ``None`` stands for what the specialisation leaves out (see the module docstring).
     """
     n, k, d_count = args.samples, args.categories, args.dims
     sizes = scratch_sizes(args.construction, n, k, d_count)
-    mc_k = k if args.mc_pmf_draws > 0 else 1
-    mc_d = d_count if args.mc_pmf_draws > 0 else 1
-    draws, race, f, coef, acc = private(n), private(n), private(n), private(n), private(k)
-    z = private((n, d_count), np.int64)
+    mc = args.mc_pmf_draws > 0
+    mc_k, mc_d = (k, d_count) if mc and sizes is None else (1, 1)
+    scratch = Scratch(
+        draws=private(n),
+        race=private(n),
+        z=private((n, d_count), np.int64),
+        f=private(n),
+        coef=private(n),
+        acc=private(k),
+        pair_counts=private((mc_k, mc_k)),
+        mc_ratio=private((mc_d, mc_k, mc_k)),
+    )
     if sizes is not None:  # peers: dense, work and iwork; no sample buffer
         (rows, cols), floats, ints = sizes
-        return (draws, race, None, z, f, coef, acc, private((1, 1)), private((1, 1, 1)),
-                private((rows, cols)), private(floats), private(ints, np.int64))
+        return scratch, None, private((rows, cols)), private(floats), private(ints, np.int64)
     sample = private(n, np.int64) if n_tuple_constructions else None
-    pair_counts, mc_ratio = private((mc_k, mc_k)), private((mc_d, mc_k, mc_k))
-    return (draws, race, sample, z, f, coef, acc, pair_counts, mc_ratio, None, None, None)
+    return scratch, sample, None, None, None
 
 
 def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record, g_out, z_out, threads):
@@ -63,17 +71,25 @@ def run_chunks(first_trial, n_chunks, chunk_size, last_trial, args, out, record,
     fixed_dims = (0,) if not generic and args.dims == 1 else None
 
     def work(first_row, last_row):
-        # one set of scratch per thread: the kernel leaves no state in it between chunks (as on
+        # one set of buffers per thread: the kernel leaves no state in them between chunks (as on
         # the GPU, where a thread reuses its row of scratch for every chunk it runs)
-        scratch = _scratch(args, generic)
+        scratch, sample, dense, peer_work, iwork = _scratch(args, generic)
         for row in range(first_row, last_row):
             start = first_trial + row * chunk_size
             stop = min(start + chunk_size, last_trial)
             low, high = (start - first_trial, stop - first_trial) if record else (0, 0)
+            outputs = Outputs(
+                a=out_a[row],
+                a2=out_a2[row],
+                ac=out_ac[row],
+                c=out_c[row],
+                c2=out_c2[row],
+                scalars=out_scalars[row],
+                g=g_out[low:high],
+                z=z_out[low:high],
+            )
             simulate_chunk(
-                start, stop, *args, *scratch,
-                out_a[row], out_a2[row], out_ac[row], out_c[row], out_c2[row], out_scalars[row],
-                record, g_out[low:high], z_out[low:high], fixed_samples, fixed_dims,
+                start, stop, *args, scratch, sample, dense, peer_work, iwork, outputs, record, fixed_samples, fixed_dims
             )
             out_count[row] = stop - start
 

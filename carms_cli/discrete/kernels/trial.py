@@ -540,27 +540,13 @@ def simulate_chunk(
     sum_p2,
     sum_pg,
     sum_g2,
-    draws,
-    race,
+    scratch,
     sample,
-    z,
-    f,
-    coef,
-    acc,
-    pair_counts,
-    mc_ratio,
     dense,
     work,
     iwork,
-    out_a,
-    out_a2,
-    out_ac,
-    out_c,
-    out_c2,
-    scalars,
+    out,
     record,
-    g_out,
-    z_out,
     fixed_samples,
     fixed_dims,
 ):  # pragma: no cover - compiled
@@ -594,10 +580,17 @@ def simulate_chunk(
 
     Then ``f_i = f(z_i)`` and per variable the coefficients ``c_i`` (see
     :class:`~carms_cli.discrete.estimators.Weighting`), so that ``g_d = a − C p_d`` with
-    ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``. Outputs: Σa_k, Σa_k², Σa_k·C (touched
-    categories only), ΣC, ΣC², and ``scalars`` (Σq, Σq² with ``q = ‖g − ∇‖²``, distinct-category
-    counts, coincidence counts and function evaluations). With ``record`` the trial's g and z also go to
-    ``g_out[t − start]`` and ``z_out[t − start]``.
+    ``a_k = Σ_{i: z_i = k} c_i`` and ``C = Σ_i c_i``. They are added to ``out``
+    (:class:`~carms_cli.discrete.kernels.args.Outputs`): Σa_k, Σa_k², Σa_k·C (touched categories
+    only) to ``out.a``, ``out.a2``, ``out.ac``, ΣC, ΣC² to ``out.c``, ``out.c2``, and
+    ``out.scalars`` (Σq, Σq² with ``q = ‖g − ∇‖²``, distinct-category counts, coincidence counts and
+    function evaluations). With ``record`` the trial's g and z also go to ``out.g[t − start]`` and
+    ``out.z[t − start]``.
+
+    Buffers: ``scratch`` (:class:`~carms_cli.discrete.kernels.args.Scratch`) holds the work
+    buffers every call has; ``sample`` (the copula constructions but CARMS-I) and ``dense``,
+    ``work``, ``iwork`` (the peers) are separate arguments because a driver passes None for what a
+    specialisation leaves out (below).
 
     ``fixed_samples`` and ``fixed_dims`` are None or tuples of n (D) zeros: their lengths are n
     (D) as compile-time constants, so the kernel is specialised for them and the per-sample
@@ -607,6 +600,7 @@ def simulate_chunk(
     """
     # parameters are named as the plan's fields (tests/test_abi.py); the body uses the short names
     n, k, d_count, order_pairs = samples, categories, dims, pairs
+    z = scratch.z  # the trial's categories, read everywhere below
     if fixed_samples is not None:
         n = len(fixed_samples)
     if fixed_dims is not None:
@@ -652,7 +646,7 @@ def simulate_chunk(
                     )
                     evaluation_sum += n
                 # --- accumulate ------------------------------------------------------------
-                q = accumulate_dense(d_count, k, dense, exact_gradient, out_a, out_a2, record, g_out, row)
+                q = accumulate_dense(d_count, k, dense, exact_gradient, out.a, out.a2, record, out.g, row)
                 if construction == RELAXED:
                     for d in range(d_count):
                         unique = distinct_count(n, z, d)
@@ -665,7 +659,7 @@ def simulate_chunk(
                 if record:
                     for i in range(n):
                         for d in range(d_count):
-                            z_out[row, i, d] = z[i, d]
+                            out.z[row, i, d] = z[i, d]
                 continue
         # --- draw: n samples per variable into z -------------------------------------------
         if work is not None:
@@ -677,12 +671,12 @@ def simulate_chunk(
             if mc_pmf_draws > 0:
                 for a in range(k):
                     for b in range(k):
-                        pair_counts[a, b] = 0.0
+                        scratch.pair_counts[a, b] = 0.0
             if construction == INVERSE:
                 # CARMS-I (no Monte Carlo pmf: the plan refuses one): categories straight into z
                 inverse_set(
                     key, trial_base + np.uint64(d * draws_per_var), n_orders, rotated, copula, n, k, d, order_pairs,
-                    probs, prefix, orders, thresholds, guide, draws, z,
+                    probs, prefix, orders, thresholds, guide, scratch.draws, z,
                 )
                 continue
             # `sample is None` (the CPU driver's CARMS-I and peer specialisations) prunes the
@@ -691,7 +685,8 @@ def simulate_chunk(
                 for rep in range(1 + mc_pmf_draws):
                     sample_set(
                         key, trial_base + np.uint64(d * draws_per_var + rep * rep_draws), construction, copula, n, k,
-                        d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws, race, sample,
+                        d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, scratch.draws, scratch.race,
+                        sample,
                     )
                     if rep == 0:
                         for i in range(n):
@@ -700,24 +695,25 @@ def simulate_chunk(
                         for i in range(n):
                             for j in range(n):
                                 if i != j:
-                                    pair_counts[sample[i], sample[j]] += 1.0
+                                    scratch.pair_counts[sample[i], sample[j]] += 1.0
             if mc_pmf_draws > 0:
-                mc_ratios(n, k, d, mc_pmf_draws, probs, pair_counts, mc_ratio)
+                mc_ratios(n, k, d, mc_pmf_draws, probs, scratch.pair_counts, scratch.mc_ratio)
         # --- evaluate the objective --------------------------------------------------------
-        objective_values(n, d_count, k, z, unary, pair, has_pair, full, has_full, f)
+        objective_values(n, d_count, k, z, unary, pair, has_pair, full, has_full, scratch.f)
         evaluation_sum += n
         if work is not None:
             if weighting == UNORD:  # one coefficient per configuration, shared by every variable
-                unord_coefficients(n, f, work, coef)
+                unord_coefficients(n, scratch.f, work, scratch.coef)
         # --- coefficients and accumulation, per variable -----------------------------------
         q = 0.0
         for d in range(d_count):
             coefficients(
-                weighting, d, n, z, f, probs, ratio, mc_ratio, mc_pmf_draws, key, trial_base, draws_per_var, coef
+                weighting, d, n, z, scratch.f, probs, ratio, scratch.mc_ratio, mc_pmf_draws, key, trial_base,
+                draws_per_var, scratch.coef,
             )
             q_d, unique = accumulate(
-                d, n, k, z, coef, acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out_a, out_a2, out_ac, out_c,
-                out_c2, record, g_out, row,
+                d, n, k, z, scratch.coef, scratch.acc, probs, exact_gradient, sum_p2, sum_pg, sum_g2, out.a, out.a2,
+                out.ac, out.c, out.c2, record, out.g, row,
             )
             unique_sum += unique
             unique_sq_sum += unique * unique
@@ -729,10 +725,10 @@ def simulate_chunk(
         if record:
             for i in range(n):
                 for d in range(d_count):
-                    z_out[row, i, d] = z[i, d]
-    scalars[Q_SUM] += q_sum
-    scalars[Q_SQ_SUM] += q_sq_sum
-    scalars[UNIQUE_SUM] += unique_sum
-    scalars[UNIQUE_SQ_SUM] += unique_sq_sum
-    scalars[DUPLICATE_SUM] += duplicate_sum
-    scalars[EVALUATION_SUM] += evaluation_sum
+                    out.z[row, i, d] = z[i, d]
+    out.scalars[Q_SUM] += q_sum
+    out.scalars[Q_SQ_SUM] += q_sq_sum
+    out.scalars[UNIQUE_SUM] += unique_sum
+    out.scalars[UNIQUE_SQ_SUM] += unique_sq_sum
+    out.scalars[DUPLICATE_SUM] += duplicate_sum
+    out.scalars[EVALUATION_SUM] += evaluation_sum
