@@ -136,6 +136,19 @@ def test_number_axes():
         (("--family", "continuous", "-n", "1,2", "-e", "score-loo"), "score-loo needs -n 2 or more"),
         (("--family", "continuous", "--param", "rate"), "--param rate does not apply to --dist gaussian"),
         (("--family", "continuous", "-o", "step", "-e", "pathwise"), "pathwise needs f′"),
+        (("--family", "continuous", "--dist", "dirichlet", "--alpha", "1"), "give --dims ≥ 2, got 1"),
+        (("--family", "continuous", "--dist", "dirichlet", "-d", "3,1"), "give --dims ≥ 2, got 3, 1"),
+        (("--family", "continuous", "--dist", "dirichlet", "-d", "2", "--alpha", "0.05"), "needs --alpha ≥ 0.06"),
+        (("--family", "continuous", "--dist", "beta", "--a", "1,0.01"), "needs --a ≥ 0.06"),
+        (("--family", "continuous", "--dist", "beta", "--b", "0"), "--b must be positive"),
+        (("--family", "continuous", "--dist", "beta", "--kappa", "1"), "--kappa does not apply to --dist beta"),
+        (("--family", "continuous", "--dist", "beta", "--param", "kappa"), "--param kappa does not apply"),
+        (("--family", "continuous", "--dist", "vonmises", "--kappa", "2e6"), "--kappa must be at most"),
+        (("--family", "continuous", "--dist", "vonmises", "--a", "1"), "--a does not apply to --dist vonmises"),
+        (("--family", "continuous", "--dist", "vonmises", "-o", "square"), "not 2π-periodic"),
+        (("--family", "continuous", "--kappa", "1"), "--kappa does not apply to --dist gaussian"),
+        (("--kappa", "1"), "--kappa is an option of --family continuous"),
+        (("--b", "1"), "--b is an option of --family continuous"),
     ],
 )
 def test_bad_grids_are_refused_before_any_sampling(cli, tmp_path, args, words):
@@ -182,6 +195,36 @@ def test_other_distributions_and_csv(cli):
         ("2.0", "2.0", "rate", "mvd"),
     ]
     assert all(r["unbiased"] == "True" and float(r["variance_exact_z_max"]) < 5 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("dist", "args", "fields", "points"),
+    [
+        ("vonmises", ("--kappa", "0.5,4", "--mu", "0.3", "-e", "implicit"), ("mu", "kappa"), [(0.3, 0.5), (0.3, 4)]),
+        ("beta", ("--a", "0.5,3", "--b", "2", "-e", "implicit,implicit-gamma-ratio"), ("a", "b"), [(0.5, 2), (3, 2)]),
+        ("dirichlet", ("--alpha", "0.7,2", "-d", "2", "-e", "implicit,score"), ("alpha",), [(0.7,), (2.0,)]),
+    ],
+)  # fmt: skip
+def test_vonmises_beta_and_dirichlet_sweeps(cli, dist, args, fields, points):
+    """The distributions of ``carms continuous`` beyond Gaussian, Exponential and Gamma: rows, exactness, re-runs."""
+    base = ["sweep", "--family", "continuous", "--dist", dist, *args, "-o", "cos:1", "-n", 2, "-t", 3000, "--exact"]
+    out = cli(*base, "-q", "--json", "-").json()
+    rows = out["rows"]
+    family = continuous_sweep.family(dist)
+    assert family.row_fields[1 : 1 + len(fields)] == fields
+    assert all(tuple(row) == family.row_fields for row in rows)
+    params = {"vonmises": ["kappa"], "beta": ["a", "b"], "dirichlet": ["alpha"]}[dist]
+    estimators = args[args.index("-e") + 1].split(",")
+    expected = [(p, q, e) for p in points for q in params for e in estimators]
+    assert [(tuple(r[f] for f in fields), r["param"], r["estimator"]) for r in rows] == expected
+    assert all(r["distribution"] == dist and r["unbiased"] is True for r in rows)
+    assert all(r["variance_exact_total"] > 0 and r["variance_exact_z_max"] < 5 for r in rows)
+    row = rows[-1]  # its command re-runs it alone, bit for bit
+    record = cli(*shlex.split(row["command"])[1:], "-q", "--json", "-").json()
+    entry = next(e for e in record["estimators"] if e["name"] == row["estimator"])
+    assert entry["variance_total"] == row["variance_total"] and record["config"]["seed"] == row["seed"]
+    table = cli(*base)
+    assert table.code == 0 and f"continuous · {dist} · {len(rows) // len(estimators)} grid points" in table.out
 
 
 def _without_timing(rows):

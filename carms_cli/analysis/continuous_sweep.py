@@ -1,6 +1,8 @@
 """``carms sweep --family continuous``: ``carms continuous`` over a grid, one row per (grid point, estimator).
 
-The grid's axes are the distribution's parameters (``--mu``, ``--sigma``; ``--rate``, ``--alpha``),
+The grid's axes are the distribution's parameters (``--mu``, ``--sigma``; ``--rate``, ``--alpha``;
+von Mises ``--mu``, ``--kappa``; Beta ``--a``, ``--b``; Dirichlet ``--alpha``, a symmetric
+Dirichlet(α, …, α) with K = D components),
 the objective (a name such as ``square``) and its parameter ``k``, the reported parameter
 (``--param mu,sigma``: one run per parameter, so each row's variance and its 95% interval are
 that parameter's alone, as in the survey's figures), n and D. Every point's seed is a function of
@@ -31,8 +33,15 @@ K_OBJECTIVES = (
 )
 
 #: The distribution-parameter axes of each distribution (row fields, in order).
-VALUE_AXES = {"gaussian": ("mu", "sigma"), "exponential": ("rate",), "gamma": ("alpha", "rate")}
-_VALUE_TITLES = {"mu": "μ", "sigma": "σ", "rate": "rate", "alpha": "α"}
+VALUE_AXES = {
+    "gaussian": ("mu", "sigma"),
+    "exponential": ("rate",),
+    "gamma": ("alpha", "rate"),
+    "vonmises": ("mu", "kappa"),
+    "beta": ("a", "b"),
+    "dirichlet": ("alpha",),
+}
+_VALUE_TITLES = {"mu": "μ", "sigma": "σ", "rate": "rate", "alpha": "α", "kappa": "κ", "a": "a", "b": "b"}
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ _FAMILY_OPTIONS = {
     "mu": ("--mu", FamilyName.continuous),
     "sigma": ("--sigma", FamilyName.continuous),
     "rate": ("--rate", FamilyName.continuous),
+    "kappa": ("--kappa", FamilyName.continuous),
+    "a_values": ("--a", FamilyName.continuous),
+    "b_values": ("--b", FamilyName.continuous),
     "k_values": ("--k", FamilyName.continuous),
     "param": ("--param", FamilyName.continuous),
     "exact": ("--exact", FamilyName.continuous),
@@ -57,7 +60,9 @@ def sweep(
     family: Annotated[
         FamilyName,
         typer.Option(
-            "--family", help="discrete: 'carms variance' over K, n, D, α; continuous: 'carms continuous' over k, μ, σ."
+            "--family",
+            help="discrete: 'carms variance' over K, n, D, α; continuous: 'carms continuous' over k, the "
+            "distribution's parameters, n, D.",
         ),
     ] = FamilyName.discrete,
     categories: Annotated[str, typer.Option("--categories", "-k", help="K values: '10', '2,5,10' or '2..8'.")] = "10",
@@ -66,7 +71,9 @@ def sweep(
     alpha: Annotated[
         str,
         typer.Option(
-            "--alpha", help="Dirichlet(α) concentrations: '0.3,1,10' (continuous, --dist gamma: Gamma shapes α)."
+            "--alpha",
+            help="Dirichlet(α) concentrations: '0.3,1,10' (continuous: --dist gamma: Gamma shapes α; --dist dirichlet: "
+            "symmetric concentrations α ≥ 0.06, K = --dims ≥ 2).",
         ),
     ] = "1",
     objective: Annotated[
@@ -86,7 +93,9 @@ def sweep(
     ] = None,
     dist: Annotated[
         str,
-        typer.Option("--dist", help="Continuous: the distribution, gaussian, exponential or gamma."),
+        typer.Option(
+            "--dist", help="Continuous: the distribution, gaussian, exponential, gamma, vonmises, beta or dirichlet."
+        ),
     ] = "gaussian",
     mu: Annotated[
         str | None,
@@ -97,6 +106,15 @@ def sweep(
     ] = None,
     rate: Annotated[
         str | None, typer.Option("--rate", help="Continuous: Exponential or Gamma rates > 0, as for --mu.")
+    ] = None,
+    kappa: Annotated[
+        str | None, typer.Option("--kappa", help="Continuous: von Mises concentrations κ > 0, as for --mu.")
+    ] = None,
+    a_values: Annotated[
+        str | None, typer.Option("--a", help="Continuous: Beta first shapes a ≥ 0.06, as for --mu.")
+    ] = None,
+    b_values: Annotated[
+        str | None, typer.Option("--b", help="Continuous: Beta second shapes b ≥ 0.06, as for --mu.")
     ] = None,
     k_values: Annotated[
         str | None,
@@ -110,7 +128,7 @@ def sweep(
         typer.Option(
             "--param",
             help="Continuous: reported parameters, one run each: 'mu,sigma' (Gaussian default), log-sigma, all; rate; "
-            "alpha (Gamma shape).",
+            "alpha (Gamma shape; Dirichlet); kappa (von Mises default), mu; 'a,b' (Beta default).",
         ),
     ] = None,
     estimators: Estimators = None,
@@ -191,7 +209,15 @@ def sweep(
         alpha_given = ctx.get_parameter_source("alpha").name != "DEFAULT"
         declared, points, options, log_x = _continuous_grid(
             dist,
-            {"mu": mu, "sigma": sigma, "rate": rate, "alpha": alpha if alpha_given else None},
+            {
+                "mu": mu,
+                "sigma": sigma,
+                "rate": rate,
+                "alpha": alpha if alpha_given else None,
+                "kappa": kappa,
+                "a": a_values,
+                "b": b_values,
+            },
             objective if objective_given else "cos",
             k_values,
             param,
@@ -390,6 +416,11 @@ def _discrete_grid(categories, samples, dims, alpha, objective, probs):
     return DISCRETE, points, {"probs": probs}
 
 
+#: Default --param of a continuous sweep where it is not ``carms continuous``'s: each parameter's own run (its
+#: variance alone), not their total.
+_DEFAULT_PARAMETERS = {"gaussian": ("mu", "sigma"), "beta": ("a", "b")}
+
+
 def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dims):
     """Return the continuous family's declaration, its points, its point options and whether k is log-spaced."""
     from carms_cli.analysis import continuous_sweep
@@ -398,7 +429,13 @@ def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dim
 
     distribution = dist.strip().lower()
     declared = continuous_sweep.family(distribution)
-    defaults = build_problem(distribution, {}, None, "cos", 1, 1, None, 0).values
+    dims_values = parse_int_list(dims, "--dims")
+    if distribution == "dirichlet" and min(dims_values) < 2:
+        raise InputError(
+            "--dist dirichlet sweeps a symmetric Dirichlet(α, …, α) with K = --dims components: give --dims ≥ 2, "
+            f"got {', '.join(map(str, dims_values))}"
+        )
+    defaults = build_problem(distribution, {}, None, "cos", 1, 2 if distribution == "dirichlet" else 1, None, 0).values
     value_axes = {}
     for name, text in value_texts.items():
         if text is not None and name not in continuous_sweep.VALUE_AXES[distribution]:
@@ -413,14 +450,14 @@ def _continuous_grid(dist, value_texts, objective, k_values, param, samples, dim
     pairs = [pair for spec in parse_objectives(objective) for pair in continuous_sweep.split_objective(spec, ks)]
     params = [p.strip().lower() for p in (param or "").split(",") if p.strip()]
     if not params:
-        params = ["mu", "sigma"] if distribution == "gaussian" else [DEFAULT_PARAMETER[distribution]]
+        params = list(_DEFAULT_PARAMETERS.get(distribution, (DEFAULT_PARAMETER[distribution],)))
     points = continuous_sweep.grid(
         distribution,
         value_axes,
         list(dict.fromkeys(pairs)),
         list(dict.fromkeys(params)),
         parse_int_list(samples, "--samples"),
-        parse_int_list(dims, "--dims"),
+        dims_values,
     )
     return declared, points, {}, log_x
 

@@ -27,21 +27,35 @@ computed from the continued fraction (Abramowitz & Stegun 26.5.8)
     I_x(a, b) = q(x)·x(1 − x)/(a·F),    F = 1 + d₁/(1 + d₂/(1 + …)),
     d_{2m+1} = −(a + m)(a + b + m)x/((a + 2m)(a + 2m + 1)),    d_{2m} = m(b − m)x/((a + 2m − 1)(a + 2m)),
 
-differentiated in forward mode (modified Lentz, with ∂_a and ∂_b of its C_n and D_n carried
+evaluated through its even contraction (whose approximants are F's even ones): with
+o_m = 1 + d_{2m+1}, β_m = o_m + d_{2m+2} and α_m = −d_{2m}·d_{2m+1},
+
+    F = E/(E − d₁),    E = β₀ + α₁/(β₁ + α₂/(β₂ + …)),
+
+differentiated in forward mode (modified Lentz, with ∂_a and ∂_b of its C_m and D_m carried
 along) and divided by the density before anything is summed, so B(a, b) cancels:
 
     ∂x/∂a = −x(1 − x)/(a F)·(ln x − ψ(a + 1) + ψ(a + b) − ∂_a ln F),
     ∂x/∂b = −x(1 − x)/(a F)·(ln(1 − x) − ψ(b) + ψ(a + b) − ∂_b ln F).
 
-Where the fraction's first shape is small (≤ 20) and below the other, the hypergeometric series
+Below the switch point, where the fraction's first shape is small (≤ 20) and below the other, the series
 I_x(a, b) = q(x)·x(1 − x)/a·₂F₁(a + b, 1; a + 1; x) replaces 1/F: its terms are positive and so are
-their derivatives' (:func:`_build`'s ``series``), where the fraction loses up to 1.5e−12 near the
-switch point when b ≫ a. The fraction converges quickly for x < (a + 1)/(a + b + 2); beyond, the symmetry
+their derivatives' (:func:`_build`'s ``series``). The fraction converges quickly for
+x < (a + 1)/(a + b + 2); beyond, the symmetry
 I_x(a, b) = 1 − I_{1−x}(b, a) is used (the fraction at 1 − x with a and b swapped), which gives the
-same formulas with a ↔ b, x ↔ 1 − x and the opposite sign. Each ln u − ψ(s) + ψ(t) is formed as
+same formulas with a ↔ b, x ↔ 1 − x and the opposite sign: the fraction runs at (p, q, u) = (a, b, x)
+below the switch point and (b, a, 1 − x) above. Near the switch point d_{2m+1} ≈ −1: the plain
+fraction's odd Lentz steps 1 + d/C and 1 + d·D cancelled there by up to 3,000× (F off by
+≈ (a + b)·ε/2: 5e−13 in float64, 5e−4 in float32), while the contraction's α_m and β_m are all
+positive for m < q once o_m is formed without the subtraction, from the complement:
+o_m·(p + 2m)(p + 2m + 1) = (p + m)(2m + 1 − q + (p + q + m)(1 − u)) + m(m + 1), where 1 − u is the
+given x on the upper side (for q > p + 2m + 1 the direct difference loses less and is used).
+Each ln u − ψ(s) + ψ(t) is formed as
 ln(u·t/s) + r(s) − r(t) with r(s) = ln s − ψ(s) (``log1p`` when u·t/s is near 1). Both
-derivatives have a fixed sign (Beta is stochastically increasing in a, decreasing in b), so the
-final difference cancels no leading digits. A Dirichlet coordinate x_i ~ Beta(α_i, α₀ − α_i): its
+derivatives have a fixed sign (Beta is stochastically increasing in a, decreasing in b); the
+bracket (level − ∂ ln F, or S·level + S′) still cancels where the integrand of ∂I changes sign far
+below x (235× for ∂_b at (0.01, 30) just below the switch point: 8.8e−5 in float32).
+A Dirichlet coordinate x_i ~ Beta(α_i, α₀ − α_i): its
 CDF-implicit derivatives are ∂x_i/∂α_i = ∂x/∂a and ∂x_i/∂α_j = ∂x/∂b (j ≠ i) of that Beta. This
 is E[gamma-ratio derivative | x_i], another unbiased path with lower variance, not the same
 numbers.
@@ -72,12 +86,10 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the sub-key hash of gamma_variate
 _ONE = np.uint64(1)
 _TINY = np.finfo(np.float64).tiny
 #: The series is used for the fraction's side when its own first shape p is at most this and below q (it needs about
-#: √(74(p + 1)/(1 − u)) terms at the switch point u ≈ (p + 1)/(p + q + 2), the fraction about as many but loses
-#: digits there when q ≫ p: 1.5e−12 at (a, b) = (0.5, 1e4))
+#: √(74(p + 1)/(1 − u)) terms at the switch point u ≈ (p + 1)/(p + q + 2), the fraction about as many). It is not
+#: used beyond the switch point: there its bracket S·level + S' cancels (1.2e−4 in float32 at (0.01, 1e4) and
+#: 1.5x the switch point), as ∫₀ˣ of an integrand that changed sign.
 _SERIES_SHAPE = 20.0
-#: ... and a little beyond the switch point, up to x(a + b) ≤ this·(a + 1), when a is small and b is not: there the
-#: upper fraction loses digits too (9e−13 at (0.01, 1e4)), and further up the lower form cancels (5.6e−10 at 7.9).
-_SERIES_REACH = 1.5
 
 
 @jit.helper()
@@ -136,7 +148,6 @@ def _build(real, shape_derivative, log_minus_digamma):
     lentz_tiny = tiny * real(1e10)  # Lentz's stand-in for a zero denominator
     budget_base, budget_slope = real(128.0), real(16.0)
     series_shape = real(_SERIES_SHAPE)
-    series_reach = real(_SERIES_REACH)
 
     @jit.helper()
     def level(log_u, s, delta):  # pragma: no cover - compiled
@@ -147,63 +158,92 @@ def _build(real, shape_derivative, log_minus_digamma):
         return log_u + math.log1p(delta / s) + (log_minus_digamma(s) - log_minus_digamma(s + delta))
 
     @jit.helper()
-    def fraction(p, q, u, level_p, level_q):  # pragma: no cover - compiled
-        """Return F, ∂_p ln F, ∂_q ln F and the terms of the incomplete-beta fraction at (p, q, u).
+    def fraction(p, q, u, v, level_p, level_q):  # pragma: no cover - compiled
+        """Return F, ∂_p ln F, ∂_q ln F and the terms of the incomplete-beta fraction at (p, q, u), v = 1 − u.
 
-        It stops when the step of F and the steps of both derivatives are below ε/2 relative to
-        F and to the brackets ``level − ∂ ln F`` they enter.
+        F = 1 + d₁/(1 + d₂/(1 + …)) is evaluated through its even contraction (its approximants are
+        F's even ones): with o_m = 1 + d_{2m+1}, β_m = o_m + d_{2m+2} and α_m = −d_{2m}·d_{2m+1},
+
+            F = E/(E − d₁),    E = β₀ + α₁/(β₁ + α₂/(β₂ + …)),
+
+        by modified Lentz with ∂_p and ∂_q of its C_m and D_m carried along. Near the switch point
+        d_{2m+1} ≈ −1, so o_m is formed without the subtraction: o_m·(p + 2m)(p + 2m + 1) =
+        (p + m)(2m + 1 − q + (p + q + m)v) + m(m + 1), exact algebra from the complement v (the given x
+        on the fraction's upper side). While m < q every α_m and β_m is positive and nothing cancels
+        (the plain fraction's odd Lentz steps lost up to 3,000× there). It stops when the step of E and
+        the steps of both derivatives are below ε/2 relative to E and to the brackets
+        ``level − ∂ ln F`` they enter.
         """
-        f = one
-        c = one  # C₀ = b₀ = 1, D₀ = 0 (modified Lentz)
-        d = zero
+        cap = int(budget_base + budget_slope * math.sqrt(max(p, q)))
+        sum_pq = p + q
+        d1 = -(sum_pq * u) / (p + one)
+        d1_p = d1 * (one - q) / (sum_pq * (p + one))  # ∂_p ln|d₁| = 1/(p + q) − 1/(p + 1)
+        d1_q = d1 / sum_pq
+        f, c, d = one, one, zero
         dc_p, dc_q, dd_p, dd_q = zero, zero, zero, zero
-        dlog_p, dlog_q = zero, zero
-        cap = 2 * int(budget_base + budget_slope * math.sqrt(max(p, q)))
-        terms = 0
+        dlog_p, dlog_q, dlog_f_p, dlog_f_q = zero, zero, zero, zero
+        even, even_p, even_q = zero, zero, zero  # d_{2m} and its derivatives
         m = zero
-        odd = True
-        while terms < cap:
-            terms += 1
-            if odd:  # n = 2m + 1
-                s1, s2 = p + m, p + q + m
-                e1, e2 = p + two * m, p + two * m + one
-                a = -(s1 * s2 * u) / (e1 * e2)
-                da_p = a * (one / s1 + one / s2 - one / e1 - one / e2)
-                da_q = a / s2
-                m += one
-            else:  # n = 2m, m ≥ 1
-                e1, e2 = p + two * m - one, p + two * m
-                base = m * u / (e1 * e2)
-                a = base * (q - m)
-                da_p = -a * (one / e1 + one / e2)
-                da_q = base
-            odd = not odd
-            denominator = one + a * d
-            if denominator == zero:
-                denominator = lentz_tiny
-            d_new = one / denominator
-            c_new = one + a / c
-            if c_new == zero:
-                c_new = lentz_tiny
-            inner_p = da_p * d + a * dd_p  # ∂ of the denominator
-            inner_q = da_q * d + a * dd_q
-            dc_p_new = (da_p - a * dc_p / c) / c
-            dc_q_new = (da_q - a * dc_q / c) / c
-            step = c_new * d_new
-            step_p = dc_p_new / c_new - d_new * inner_p  # ∂ ln C_n + ∂ ln D_n
-            step_q = dc_q_new / c_new - d_new * inner_q
-            dd_p, dd_q = -d_new * d_new * inner_p, -d_new * d_new * inner_q
-            c, d, dc_p, dc_q = c_new, d_new, dc_p_new, dc_q_new
-            f *= step
-            dlog_p += step_p
-            dlog_q += step_q
+        steps = 0
+        while steps < cap:
+            s1, s2 = p + m, sum_pq + m
+            e1, e2, e3 = p + two * m, p + two * m + one, p + two * m + two
+            odd = -(s1 * s2 * u) / (e1 * e2)  # d_{2m+1}
+            odd_p = odd * (m / (s1 * e1) + (m + one - q) / (s2 * e2))
+            odd_q = odd / s2
+            if q <= e2:  # o_m(p + 2m)(p + 2m + 1) = (p + m)(2m + 1 − q + (p + q + m)v) + m(m + 1)
+                o = (s1 * ((two * m + one - q) + s2 * v) + m * (m + one)) / (e1 * e2)
+            else:  # its terms would be ≈ (p + m)q ≫ (p + 2m)²: the direct difference loses less
+                o = (e1 * e2 - s1 * s2 * u) / (e1 * e2)
+            base = (m + one) * u / (e2 * e3)
+            next_even = base * (q - m - one)  # d_{2m+2}
+            next_even_p = -next_even * (one / e2 + one / e3)
+            beta = o + next_even
+            beta_p, beta_q = odd_p + next_even_p, odd_q + base
+            if steps == 0:  # E₀ = β₀
+                f = beta if beta != zero else lentz_tiny
+                c = f
+                dc_p, dc_q = beta_p, beta_q
+                dlog_p, dlog_q = beta_p / f, beta_q / f
+                step, step_p, step_q = one, dlog_p, dlog_q
+            else:
+                alpha = -even * odd
+                alpha_p = -(even_p * odd + even * odd_p)
+                alpha_q = -(even_q * odd + even * odd_q)
+                denominator = beta + alpha * d
+                if denominator == zero:
+                    denominator = lentz_tiny
+                d_new = one / denominator
+                c_new = beta + alpha / c
+                if c_new == zero:
+                    c_new = lentz_tiny
+                inner_p = beta_p + alpha_p * d + alpha * dd_p  # ∂ of the denominator
+                inner_q = beta_q + alpha_q * d + alpha * dd_q
+                dc_p_new = beta_p + (alpha_p - alpha * dc_p / c) / c
+                dc_q_new = beta_q + (alpha_q - alpha * dc_q / c) / c
+                step = c_new * d_new
+                step_p = dc_p_new / c_new - d_new * inner_p  # ∂ ln C_m + ∂ ln D_m
+                step_q = dc_q_new / c_new - d_new * inner_q
+                dd_p, dd_q = -d_new * d_new * inner_p, -d_new * d_new * inner_q
+                c, d, dc_p, dc_q = c_new, d_new, dc_p_new, dc_q_new
+                f *= step
+                dlog_p += step_p
+                dlog_q += step_q
+            even, even_p, even_q = next_even, next_even_p, base
+            m += one
+            steps += 1
+            # ∂ ln F = ∂ ln E − ∂ ln(E − d₁) = (∂d₁ − d₁·∂ ln E)/(E − d₁)
+            g = f - d1
+            dlog_f_p = (d1_p - d1 * dlog_p) / g
+            dlog_f_q = (d1_q - d1 * dlog_q) / g
             if (
-                abs(step - one) <= tolerance
-                and abs(step_p) <= tolerance * abs(level_p - dlog_p)
-                and abs(step_q) <= tolerance * abs(level_q - dlog_q)
+                steps > 1
+                and abs(step - one) <= tolerance
+                and abs(step_p) <= tolerance * abs(level_p - dlog_f_p)
+                and abs(step_q) <= tolerance * abs(level_q - dlog_f_q)
             ):
                 break
-        return f, dlog_p, dlog_q, terms
+        return f / (f - d1), dlog_f_p, dlog_f_q, 2 * steps
 
     @jit.helper()
     def series(p, q, u, level_p, level_q):  # pragma: no cover - compiled
@@ -258,15 +298,14 @@ def _build(real, shape_derivative, log_minus_digamma):
             log_x, log_y = math.log(x), math.log1p(-x)
         else:
             log_x, log_y = math.log1p(-y), math.log(y)
-        direct = x * (a + b + two) < a + one
-        if direct or (a <= series_shape and x * (a + b) <= series_reach * (a + one) and b > series_shape):
+        if x * (a + b + two) < a + one:
             level_a = level(log_x, a + one, b - one)  # ln x − ψ(a + 1) + ψ(a + b)
             level_b = level(log_y, b, a)  # ln(1 − x) − ψ(b) + ψ(a + b)
             scale = -(x * y) / a
             if a <= series_shape and b > a:
                 total, total_a, total_b, terms = series(a, b, x, level_a, level_b)
                 return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
-            f, dlog_a, dlog_b, terms = fraction(a, b, x, level_a, level_b)
+            f, dlog_a, dlog_b, terms = fraction(a, b, x, y, level_a, level_b)
             return scale / f * (level_a - dlog_a), scale / f * (level_b - dlog_b), terms
         level_a = level(log_x, a, b)  # I_x(a, b) = 1 − I_{1−x}(b, a): at 1 − x with a ↔ b
         level_b = level(log_y, b + one, a - one)
@@ -274,7 +313,7 @@ def _build(real, shape_derivative, log_minus_digamma):
         if b <= series_shape and a > b:
             total, total_b, total_a, terms = series(b, a, y, level_b, level_a)
             return scale * (total * level_a + total_a), scale * (total * level_b + total_b), terms
-        f, dlog_b, dlog_a, terms = fraction(b, a, y, level_b, level_a)
+        f, dlog_b, dlog_a, terms = fraction(b, a, y, x, level_b, level_a)
         return scale / f * (level_a - dlog_a), scale / f * (level_b - dlog_b), terms
 
     @jit.helper()
