@@ -54,13 +54,6 @@ CUT = 800.0
 IMPLICIT_LOG_FLOOR = -700.0
 
 
-def _pairs_reason(k: int) -> str:
-    return (
-        f"under a Dirichlet with K = {k} > 2 the estimator couples pairs of coordinates: its exact variance "
-        "needs a 2-D quadrature, not computed here"
-    )
-
-
 class BetaLaw:
     """Beta(a, b) on the logit u = ln(x/(1 − x)) (module docstring)."""
 
@@ -144,22 +137,24 @@ def cdf_derivatives(a: float, b: float, x, y=None) -> tuple[np.ndarray, np.ndarr
     y = 1.0 - x if y is None else np.broadcast_to(np.asarray(y, dtype=float), x.shape)
     upper = x > 0.5
     flat = np.where(upper, y, x).ravel()
-    points = np.ascontiguousarray(np.stack([flat, 1.0 - flat], axis=1))
-    out = []
-    for first, second in ((a, b), (b, a)):
-        jacobian = np.zeros((flat.size, 2, 2))
+    d_a, d_b = np.empty(flat.size), np.empty(flat.size)
+    for complement, (first, second) in enumerate(((a, b), (b, a))):
+        side = upper.ravel() if complement else ~upper.ravel()
+        points = flat[side]
+        jacobian = np.zeros((points.size, 2, 2))
         cdf_jacobians(
             np.array([first, second]),
             np.array([second, first]),
-            points,
+            np.ascontiguousarray(np.stack([points, 1.0 - points], axis=1)),
             1,
             jacobian,
-            np.zeros(flat.size, dtype=np.int64),
+            np.zeros(points.size, dtype=np.int64),
         )
-        out.append(jacobian[:, 0].reshape(*x.shape, 2))
-    d_a = np.where(upper, -out[1][..., 1], out[0][..., 0])
-    d_b = np.where(upper, -out[1][..., 0], out[0][..., 1])
-    return d_a, d_b
+        if complement:  # the derivatives of 1 − x in (b, a), negated
+            d_a[side], d_b[side] = -jacobian[:, 0, 1], -jacobian[:, 0, 0]
+        else:
+            d_a[side], d_b[side] = jacobian[:, 0, 0], jacobian[:, 0, 1]
+    return d_a.reshape(x.shape), d_b.reshape(x.shape)
 
 
 def beta_gradient(objective, a: float, b: float) -> tuple[float, float, float]:
@@ -379,7 +374,9 @@ def _coordinates(problem) -> list[tuple[_Coordinate, tuple[bool, ...]]]:
 def simplex_baseline(problem) -> np.ndarray:
     """Return the optimal constant baseline E[f s²]/E[s²] of each reported coordinate (Beta; Dirichlet K = 2)."""
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        raise NotComputable(_pairs_reason(problem.dims))
+        from carms_cli.continuous.exact_dirichlet import dirichlet_baseline
+
+        return dirichlet_baseline(problem)
     with np.errstate(all="ignore"):
         return np.array([coord.baseline()[1 if second else 0] for coord, second in _coordinates(problem)])
 
@@ -393,7 +390,12 @@ def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
     if reason is not None:
         return reason
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        return _pairs_reason(problem.dims)
+        from carms_cli.continuous.exact_dirichlet import dirichlet_moments
+
+        try:
+            return dirichlet_moments(problem, spec.code)
+        except NotComputable as error:
+            return str(error)
     n = problem.samples
     gradient = simplex_gradient(problem)
     try:
