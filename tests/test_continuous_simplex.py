@@ -202,7 +202,7 @@ def test_the_spec_variances_of_the_two_implicit_paths():
         assert abs(second - exact_ratio) <= 5 * spread, (second, exact_ratio)
 
 
-def logit_grid(a, b, h=0.25, tail=40.0):
+def logit_grid(a, b, h=0.25, tail=60.0):
     """Trapezoidal nodes and weights of u = logit(x), x ~ Beta(a, b): x, 1 − x, ln x, ln(1 − x) and the weights.
 
     The logit's density is smooth (analytic in a strip of half-width π) with tails e^{au} and e^{−bu},
@@ -231,12 +231,11 @@ def simplex_trapezoid(alpha, j):
 
 
 def dirichlet3_reference(alpha, objective, n):
-    """Mean and variance of every estimator's n-sample estimate (and the optimal baselines) for K = 3 by the
-    trapezoidal product rule: an independent route (no pair decomposition, no adaptive rule).
-
-    The per-sample terms are written out as the kernel forms them (module docstring of
-    kernels/simplex_trial.py), on the whole simplex; the gamma-ratio term's E_S[(g/G)^m] at each x_j
-    by the trapezoidal rule on ln S, S ~ Gamma(α₀).
+    """Mean, variance and fourth central moment of every estimator's n-sample estimate (and the optimal
+    baselines) for K = 3 by the trapezoidal product rule: an independent route (no pair decomposition, no
+    adaptive rule). The per-sample terms are written out as the kernel forms them (module docstring of
+    kernels/simplex_trial.py), on the whole simplex; the gamma-ratio term c_j·D_j with c_j = g(α_j, G_j)/ΣG
+    as (g/G)·(x_j D_j), its E_S[(g/G)^p] at each x_j by the trapezoidal rule on ln S, S ~ Gamma(α₀).
     """
     from carms_cli.continuous.exact import loo_variance
     from carms_cli.continuous.implicit import shape_derivative
@@ -247,7 +246,7 @@ def dirichlet3_reference(alpha, objective, n):
     u = np.arange(-40.0 / total - 5.0, math.log(total + 80.0) + 1.0, 0.1)
     s_weight = 0.1 * np.exp(total * u - np.exp(u) - special.gammaln(total))
     names = ("implicit", "implicit-gamma-ratio", "score", "score-baseline", "score-loo")
-    out = {name: (np.zeros(3), np.zeros(3)) for name in names}
+    out = {name: (np.zeros(3), np.zeros(3), np.full(3, np.nan)) for name in names}
     out["baseline"] = np.zeros(3)
     for j in range(3):  # x_j outside: the gamma-ratio factor is a function of x_j alone
         x, logs, complement_j, weight = simplex_trapezoid(alpha, j)
@@ -257,43 +256,48 @@ def dirichlet3_reference(alpha, objective, n):
         phi = obj.phi(x) if objective != "log" else logs
         f = phi.sum(axis=1)
         slope = obj.phi(x, 1)
-        scores = logs - special.digamma(alpha) + special.digamma(total)
+        s = logs[:, j] - special.digamma(alpha[j]) + special.digamma(total)
         paths = [cdf_derivatives(alpha[k], total - alpha[k], x[:, k], complement[:, k]) for k in range(3)]
-        expect = lambda values, weight=weight: np.sum(values * weight)  # noqa: E731
+
+        def expect(values, weight=weight):
+            return np.sum(values * weight)
+
         for name in names:
-            means, variances = out[name]
-            s = scores[:, j]
-            if name == "implicit":
-                t = slope[:, j] * paths[j][0] + sum(slope[:, i] * paths[i][1] for i in range(3) if i != j)
-            elif name == "implicit-gamma-ratio":
-                w = x * slope if objective != "log" else np.ones_like(x)
-                d = w[:, j] * complement[:, j] - x[:, j] * sum(w[:, i] for i in range(3) if i != j)
-                gamma = np.exp(outer[0][:, None] + u)
-                ratio = shape_derivative(alpha[j], gamma.ravel())[0].reshape(gamma.shape) / gamma
-                first, second = (ratio @ s_weight)[outer[1]], (ratio**2 @ s_weight)[outer[1]]
-                means[j] = expect(first * d)
-                variances[j] = (expect(second * d * d) - means[j] ** 2) / n
-                continue
-            elif name == "score-loo":
+            means, variances, fourths = out[name]
+            if name == "score-loo":
                 centred = f - expect(f)
                 m11, m20 = expect(centred * s), expect(centred**2)
                 m02, m22 = expect(s * s), expect(centred**2 * s * s)
                 means[j], variances[j] = m11, loo_variance(n, m11, m20, m02, m22)
                 continue
+            if name == "implicit-gamma-ratio":
+                w = x * slope if objective != "log" else np.ones_like(x)
+                d = w[:, j] * complement[:, j] - x[:, j] * sum(w[:, i] for i in range(3) if i != j)
+                gamma = np.exp(outer[0][:, None] + u)
+                ratio = shape_derivative(alpha[j], gamma.ravel())[0].reshape(gamma.shape) / gamma
+                raw = [expect((ratio**p @ s_weight)[outer[1]] * d**p) for p in range(5)]
+                mean = raw[1]
+                central2 = raw[2] - mean**2
+                central4 = raw[4] - 4 * mean * raw[3] + 6 * mean**2 * raw[2] - 3 * mean**4
             else:
-                baseline = expect(f * s * s) / expect(s * s) if name == "score-baseline" else 0.0
-                if name == "score-baseline":
+                if name == "implicit":
+                    t = slope[:, j] * paths[j][0] + sum(slope[:, i] * paths[i][1] for i in range(3) if i != j)
+                else:
+                    baseline = expect(f * s * s) / expect(s * s) if name == "score-baseline" else 0.0
                     out["baseline"][j] = baseline
-                t = (f - baseline) * s
-            means[j] = expect(t)
-            variances[j] = (expect(t * t) - means[j] ** 2) / n
+                    t = (f - baseline) * s
+                mean = expect(t)
+                central2, central4 = expect((t - mean) ** 2), expect((t - mean) ** 4)
+            means[j], variances[j] = mean, central2 / n
+            fourths[j] = (central4 + 3 * (n - 1) * central2**2) / n**3
     return out
 
 
 @pytest.mark.parametrize("alpha, objective", [([0.5, 1.0, 3.0], "log"), ([0.3, 1.0, 2.0], "cos:3")])
 def test_dirichlet_three_components_match_a_trapezoidal_rule_on_the_simplex(alpha, objective):
-    """K = 3, n = 3: every estimator's exact mean is ∇ and its variance the trapezoidal rule's (1e−10), so are the
-    optimal baselines (the rule's own mean agrees with ∇ to about 1e−14)."""
+    """K = 3, n = 3: every estimator's exact mean is ∇ and its variance and fourth central moment the trapezoidal
+    rule's (1e−10; ``score-loo``'s fourth is not computed), so are the optimal baselines (the rule's own mean
+    agrees with ∇ to about 1e−14)."""
     problem = make("dirichlet", {"alpha": alpha}, objective, samples=3)
     gradient = exact_gradient(problem)
     reference = dirichlet3_reference(alpha, objective, 3)
@@ -301,9 +305,10 @@ def test_dirichlet_three_components_match_a_trapezoidal_rule_on_the_simplex(alph
     for name in ESTIMATORS_SIMPLEX:
         moments = exact_moments(problem, name)
         assert not isinstance(moments, str), (name, moments)
-        mean, variance = reference[name]
+        mean, variance, fourth = reference[name]
         assert np.allclose(moments.mean, gradient, rtol=1e-11, atol=0) and np.allclose(mean, gradient, rtol=1e-10)
         assert np.allclose(moments.variance, variance, rtol=1e-10, atol=0), (name, moments.variance, variance)
+        assert np.allclose(moments.fourth_central, fourth, rtol=1e-10, atol=0, equal_nan=True), (name, fourth)
 
 
 def test_the_gamma_ratio_variance_by_an_independent_double_integral():

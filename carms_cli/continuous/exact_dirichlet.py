@@ -41,7 +41,14 @@ D_j = φ′(x_j)(1 − x_j) − Σ_{i≠j} w(x_i), w(x) = xφ′(x). Given x, on
 κ_j(x_j) = E_S[c_j] and ρ_j(x_j) = E_S[c_j²] (1-D in S at each x_j), E t_j = E[κ_j D_j] and
 E t_j² = E[ρ_j D_j²]. For K = 3, D_j given x_j is a function of the pair (x_j, x_i) (x_l = z), so
 both are pair integrals whose outer factor κ_j or ρ_j is an inner integral over S. For K ≥ 4,
-D_j² couples three coordinates (a 3-D integral): not computed.
+D_j² couples three coordinates (a 3-D integral): not computed. Written c_j D_j = (g/G_j)·(x_j D_j),
+both factors stay finite where x_j → 0 (g/G grows like ln G; x_j D_j is bounded).
+
+Fourth central moment
+---------------------
+For K = 3 every per-sample term is a function of the pair (x_j, x_i) (x_l = z; the gamma ratio's
+with E_S[(g/G)^p] outside), so E[(t_j − E t_j)⁴] is one pair integral per j; for K ≥ 4 it would need
+up to four coordinates and is NaN (``score-loo``'s is NaN at every K, as in the 1-D case).
 """
 
 import functools
@@ -307,7 +314,19 @@ def _score_moments(setup: _Setup, code, n: int) -> ExactMoments:
     m = -linear / variance_s if code == EstimatorCode.SCORE_BASELINE else np.full(setup.k, setup.means.sum())
     second = quadratic + 2.0 * m * linear + m * m * variance_s
     variance = np.maximum(second - first**2, 0.0)
-    return ExactMoments(first, variance / n, np.full(setup.k, np.nan))
+    if setup.k > 3:
+        return ExactMoments(first, variance / n, np.full(setup.k, np.nan))
+    baseline = setup.means.sum() - m
+    objective = setup.objective
+
+    def prepare(j, x, rest, log_x):
+        return _phi(objective, x, log_x), setup.score(j, log_x)
+
+    def term(j, outer, y, z, log_y, log_z):
+        phi_j, s_j = outer
+        return (phi_j + _phi(objective, y, log_y) + _phi(objective, z, log_z) - baseline[j]) * s_j
+
+    return _estimate_moments(first, variance, _fourth_on_the_simplex(setup, prepare, term, first), n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,7 +387,18 @@ def _implicit_moments(setup: _Setup, n: int) -> ExactMoments:
         v = spread[j, 0] + sum(spread[i, 1] + 2.0 * cross_hu[j, i] for i in others)
         v += sum(cross_uu[i, q] for i in others for q in others if i != q)
         variance[j] = max(v, 0.0)
-    return ExactMoments(first, variance / n, np.full(k_all, np.nan))
+    if k_all > 3:
+        return ExactMoments(first, variance / n, np.full(k_all, np.nan))
+
+    def prepare(j, x, rest, log_x):
+        return _paths(setup, j, x, rest, log_x)[0], x
+
+    def term(j, outer, y, z, log_y, log_z):
+        h_j, x = outer
+        i, q = (m for m in range(3) if m != j)
+        return h_j + _paths(setup, i, y, x + z, log_y)[1] + _paths(setup, q, z, x + y, log_z)[1]
+
+    return _estimate_moments(first, variance, _fourth_on_the_simplex(setup, prepare, term, first), n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +407,7 @@ def _implicit_moments(setup: _Setup, n: int) -> ExactMoments:
 
 
 def dirichlet_moments(problem, code) -> ExactMoments:
-    """Return the exact mean, variance (fourth central moment NaN) of one n-sample estimate, K ≥ 3."""
+    """Return the exact mean, variance and fourth central moment (NaN for K ≥ 4) of one n-sample estimate, K ≥ 3."""
     setup = _setup(tuple(problem.value("alpha")), problem.objective)
     n = problem.samples
     if code == EstimatorCode.IMPLICIT:
@@ -395,7 +425,7 @@ def _slope_times_x(objective, x):
 
 
 def _shape_moments(shape: float, total_shape: float, log_x: np.ndarray) -> np.ndarray:
-    """Return E_S[g(α, G)/G] and E_S[(g(α, G)/G)²], G = xS, S ~ Gamma(α₀), at every x (shape (2, N)).
+    """Return E_S[(g(α, G)/G)^p], p = 1…4, G = xS, S ~ Gamma(α₀), at every x (shape (4, N)).
 
     Nodes whose Gamma xS is below e^{−700} are left out (g underflows there; their weight is below
     e^{−700·α} of the law's), as in the 1-D gamma-ratio rule.
@@ -409,7 +439,7 @@ def _shape_moments(shape: float, total_shape: float, log_x: np.ndarray) -> np.nd
         gamma = np.exp(log_gamma)
         ratio = _gamma_shape_derivative(shape, gamma) / gamma
         ratio = np.where(log_gamma >= IMPLICIT_LOG_FLOOR, ratio, 0.0)
-        return np.stack([ratio, ratio * ratio]) * law.weight(v)
+        return np.stack([ratio, ratio**2, ratio**3, ratio**4]) * law.weight(v)
 
     values, _, ok = integrate(inner, np.broadcast_to(base, (log_x.size, base.size)), REL_TOL)
     if not ok:
@@ -418,14 +448,14 @@ def _shape_moments(shape: float, total_shape: float, log_x: np.ndarray) -> np.nd
 
 
 def _ratio_moments(setup: _Setup, n: int) -> ExactMoments:
-    """E t_j = E[κ_j D_j], E t_j² = E[ρ_j D_j²] over the pair (x_j, x_i), x_l = z (K = 3; module docstring)."""
+    """E t_j^p = E[E_S[(g/G)^p] D̃_j^p], p = 1…4, over the pair (x_j, x_i), x_l = z (K = 3; module docstring)."""
     if setup.k > 3:
         raise NotComputable(
             f"under a Dirichlet with K = {setup.k} > 3 the gamma-ratio term couples three coordinates: its "
             "exact variance needs a 3-D quadrature, not computed here"
         )
     objective = setup.objective
-    first, second = np.zeros(setup.k), np.zeros(setup.k)
+    raw = np.zeros((setup.k, 4))
     for j in range(setup.k):
         i, q = (m for m in range(setup.k) if m != j)
         law = PairLaw(setup.alpha[j], setup.alpha[i], setup.alpha[q])
@@ -436,11 +466,39 @@ def _ratio_moments(setup: _Setup, n: int) -> ExactMoments:
         def terms(outer, y, z, log_y, log_z):
             lead, x = outer
             d = lead - x * (_slope_times_x(objective, y) + _slope_times_x(objective, z))
-            return np.stack([d, d * d])
+            return np.stack([d, d**2, d**3, d**4])
 
         def factor(x, log_x, log_rest, j=j):
             return _shape_moments(setup.alpha[j], setup.total, log_x)
 
-        first[j], second[j] = law.expect(terms, setup.features, prepare, factor)
-    variance = np.maximum(second - first**2, 0.0)
-    return ExactMoments(first, variance / n, np.full(setup.k, np.nan))
+        raw[j] = law.expect(terms, setup.features, prepare, factor)
+    mean, second, third, fourth = raw.T
+    variance = np.maximum(second - mean**2, 0.0)
+    central = np.maximum(fourth - 4.0 * mean * third + 6.0 * mean**2 * second - 3.0 * mean**4, 0.0)
+    return _estimate_moments(mean, variance, central, n)
+
+
+def _estimate_moments(mean, variance, fourth, n: int) -> ExactMoments:
+    """Return the moments of the mean of n iid terms from one term's mean, variance and fourth central moment."""
+    return ExactMoments(mean, variance / n, (fourth + 3.0 * (n - 1) * variance**2) / n**3)
+
+
+def _fourth_on_the_simplex(setup: _Setup, prepare, term, centre: np.ndarray) -> np.ndarray:
+    """Return E[(t_j − c_j)⁴] per j for K = 3, t_j written on the whole simplex (x_j outside, x_i inside, x_l = z).
+
+    ``prepare(j, x, 1 − x, ln x)`` returns the outer-node values and ``term(j, outer, y, z, ln y, ln z)``
+    the per-sample term.
+    """
+    out = np.zeros(setup.k)
+    for j in range(setup.k):
+        i, q = (m for m in range(setup.k) if m != j)
+        law = PairLaw(setup.alpha[j], setup.alpha[i], setup.alpha[q])
+
+        def power(outer, y, z, log_y, log_z, j=j):
+            return ((term(j, outer, y, z, log_y, log_z) - centre[j]) ** 4)[None]
+
+        def outer_values(x, rest, log_x, log_rest, j=j):
+            return prepare(j, x, rest, log_x)
+
+        (out[j],) = law.expect(power, setup.features, outer_values)
+    return out
