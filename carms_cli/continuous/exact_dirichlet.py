@@ -319,12 +319,14 @@ def _score_moments(setup: _Setup, code, n: int) -> ExactMoments:
     baseline = setup.means.sum() - m
     objective = setup.objective
 
-    def prepare(j, x, rest, log_x):
-        return _phi(objective, x, log_x), setup.score(j, log_x)
+    def prepare(x, rest, log_x):
+        return _phi(objective, x, log_x), setup.score(0, log_x)
 
-    def term(j, outer, y, z, log_y, log_z):
-        phi_j, s_j = outer
-        return (phi_j + _phi(objective, y, log_y) + _phi(objective, z, log_z) - baseline[j]) * s_j
+    def term(outer, y, z, log_y, log_z):
+        phi_0, s_0 = outer
+        f = phi_0 + _phi(objective, y, log_y) + _phi(objective, z, log_z)
+        scores = (s_0, setup.score(1, log_y), setup.score(2, log_z))
+        return np.stack([(f - baseline[j]) * scores[j] for j in range(3)])
 
     return _estimate_moments(first, variance, _fourth_on_the_simplex(setup, prepare, term, first), n)
 
@@ -390,13 +392,14 @@ def _implicit_moments(setup: _Setup, n: int) -> ExactMoments:
     if k_all > 3:
         return ExactMoments(first, variance / n, np.full(k_all, np.nan))
 
-    def prepare(j, x, rest, log_x):
-        return _paths(setup, j, x, rest, log_x)[0], x
+    def prepare(x, rest, log_x):
+        return (*_paths(setup, 0, x, rest, log_x), x)
 
-    def term(j, outer, y, z, log_y, log_z):
-        h_j, x = outer
-        i, q = (m for m in range(3) if m != j)
-        return h_j + _paths(setup, i, y, x + z, log_y)[1] + _paths(setup, q, z, x + y, log_z)[1]
+    def term(outer, y, z, log_y, log_z):
+        h_0, u_0, x = outer
+        h_1, u_1 = _paths(setup, 1, y, x + z, log_y)
+        h_2, u_2 = _paths(setup, 2, z, x + y, log_z)
+        return np.stack([h_0 + u_1 + u_2, u_0 + h_1 + u_2, u_0 + u_1 + h_2])
 
     return _estimate_moments(first, variance, _fourth_on_the_simplex(setup, prepare, term, first), n)
 
@@ -483,22 +486,18 @@ def _estimate_moments(mean, variance, fourth, n: int) -> ExactMoments:
     return ExactMoments(mean, variance / n, (fourth + 3.0 * (n - 1) * variance**2) / n**3)
 
 
-def _fourth_on_the_simplex(setup: _Setup, prepare, term, centre: np.ndarray) -> np.ndarray:
-    """Return E[(t_j − c_j)⁴] per j for K = 3, t_j written on the whole simplex (x_j outside, x_i inside, x_l = z).
+def _fourth_on_the_simplex(setup: _Setup, prepare, terms, centre: np.ndarray) -> np.ndarray:
+    """Return E[(t_j − c_j)⁴] of every j for K = 3 by one integral over the whole simplex (x₀ outside, x₁ inside).
 
-    ``prepare(j, x, 1 − x, ln x)`` returns the outer-node values and ``term(j, outer, y, z, ln y, ln z)``
-    the per-sample term.
+    ``prepare(x₀, 1 − x₀, ln x₀)`` returns the outer-node values and ``terms(outer, x₁, x₂, ln x₁, ln x₂)``
+    the per-sample terms of the three coordinates stacked, shape (3, …).
     """
-    out = np.zeros(setup.k)
-    for j in range(setup.k):
-        i, q = (m for m in range(setup.k) if m != j)
-        law = PairLaw(setup.alpha[j], setup.alpha[i], setup.alpha[q])
+    law = PairLaw(*setup.alpha)
 
-        def power(outer, y, z, log_y, log_z, j=j):
-            return ((term(j, outer, y, z, log_y, log_z) - centre[j]) ** 4)[None]
+    def powers(outer, y, z, log_y, log_z):
+        return (terms(outer, y, z, log_y, log_z) - centre.reshape(3, *([1] * np.ndim(y)))) ** 4
 
-        def outer_values(x, rest, log_x, log_rest, j=j):
-            return prepare(j, x, rest, log_x)
+    def outer_values(x, rest, log_x, log_rest):
+        return prepare(x, rest, log_x)
 
-        (out[j],) = law.expect(power, setup.features, outer_values)
-    return out
+    return law.expect(powers, setup.features, outer_values)
