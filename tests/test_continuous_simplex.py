@@ -402,7 +402,8 @@ def test_kernels_are_unbiased_with_the_exact_variance(dist, values, objective, p
 @pytest.mark.parametrize("alpha, objective", [([0.5, 1.0, 3.0], "log"), ([0.3, 2.0, 0.8, 5.0], "square:0.2")])
 def test_dirichlet_kernels_are_unbiased(alpha, objective):
     """K = 3, 4: every estimator agrees with ∇ (5 SE) and its total variance with the exact one (5 SE, where
-    computed: all but the gamma ratio at K = 4), the CDF path with less variance than the gamma ratio's."""
+    computed: all but the gamma ratio at K = 4); here the CDF path has less variance than the gamma ratio's
+    (for K ≥ 3 not always: it is the ratio's expectation given each x_i, not given x)."""
     trials = 30_000
     problem = build_problem("dirichlet", {"alpha": ",".join(map(str, alpha))}, None, objective, 3, None, trials, 4)
     gradient = exact_gradient(problem)
