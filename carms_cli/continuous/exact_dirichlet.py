@@ -307,6 +307,7 @@ def dirichlet_baseline(problem) -> np.ndarray:
 def _score_moments(setup: _Setup, code, n: int) -> ExactMoments:
     """Return the moments of ``score``, ``score-baseline`` (optimal b) or ``score-loo`` (module docstring)."""
     first, linear, quadratic, var_f = _score_parts(setup)
+    first, linear, quadratic = first.copy(), linear.copy(), quadratic.copy()  # the cached ones stay intact
     variance_s = np.array([setup.score_variance(j) for j in range(setup.k)])
     if code == EstimatorCode.SCORE_LOO:
         return ExactMoments(first, loo_variance(n, first, var_f, variance_s, quadratic), np.full(setup.k, np.nan))
