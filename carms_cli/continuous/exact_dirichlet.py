@@ -66,6 +66,7 @@ from carms_cli.continuous.exact_simplex import (
     _phi,
     cdf_derivatives,
 )
+from carms_cli.continuous.registry import ESTIMATORS, refusal
 from carms_cli.core.family import ExactMoments
 
 #: Step of the exponents of the pair rule's breakpoints (every other power of 2: the adaptive rule refines).
@@ -410,15 +411,28 @@ def _implicit_moments(setup: _Setup, n: int) -> ExactMoments:
 # ---------------------------------------------------------------------------------------------
 
 
-def dirichlet_moments(problem, code) -> ExactMoments:
-    """Return the exact mean, variance and fourth central moment (NaN for K ≥ 4) of one n-sample estimate, K ≥ 3."""
+def dirichlet_moments(problem, estimator_name: str) -> ExactMoments | str:
+    """Return the exact mean, variance and fourth central moment of one n-sample estimate (K ≥ 3), or why not.
+
+    The fourth central moment is NaN for K ≥ 4 and for ``score-loo``.
+    """
+    spec = ESTIMATORS.get(estimator_name)
+    if spec is None:
+        return f"unknown estimator '{estimator_name}'"
+    reason = refusal(spec, problem)
+    if reason is not None:
+        return reason
     setup = _setup(tuple(problem.value("alpha")), problem.objective)
     n = problem.samples
-    if code == EstimatorCode.IMPLICIT:
-        return _implicit_moments(setup, n)
-    if code == EstimatorCode.IMPLICIT_GAMMA_RATIO:
-        return _ratio_moments(setup, n)
-    return _score_moments(setup, code, n)
+    try:
+        with np.errstate(all="ignore"):
+            if spec.code == EstimatorCode.IMPLICIT:
+                return _implicit_moments(setup, n)
+            if spec.code == EstimatorCode.IMPLICIT_GAMMA_RATIO:
+                return _ratio_moments(setup, n)
+            return _score_moments(setup, spec.code, n)
+    except NotComputable as error:
+        return str(error)
 
 
 def _slope_times_x(objective, x):

@@ -387,11 +387,9 @@ def _coordinates(problem) -> list[tuple[_Coordinate, tuple[bool, ...]]]:
 
 
 def simplex_baseline(problem) -> np.ndarray:
-    """Return the optimal constant baseline E[f s²]/E[s²] of each reported coordinate (Beta, Dirichlet)."""
+    """Return the optimal constant baseline E[f s²]/E[s²] of each reported coordinate (Beta; Dirichlet K = 2)."""
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        from carms_cli.continuous.exact_dirichlet import dirichlet_baseline
-
-        return dirichlet_baseline(problem)
+        raise ValueError("a Dirichlet with K ≥ 3 is exact_dirichlet's (truth.optimal_baseline chooses)")
     with np.errstate(all="ignore"):
         return np.array([coord.baseline()[1 if second else 0] for coord, second in _coordinates(problem)])
 
@@ -405,12 +403,7 @@ def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
     if reason is not None:
         return reason
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        from carms_cli.continuous.exact_dirichlet import dirichlet_moments
-
-        try:
-            return dirichlet_moments(problem, spec.code)
-        except NotComputable as error:
-            return str(error)
+        raise ValueError("a Dirichlet with K ≥ 3 is exact_dirichlet's (truth.exact_moments chooses)")
     n = problem.samples
     gradient = simplex_gradient(problem)
     try:
