@@ -28,7 +28,7 @@ t = α + βr with r = R − E R, so E[(t − c)^m | x_d] = Σ_p C(m, p)(α − c
 
 A Dirichlet with K = 2 is x₁ ~ Beta(α₁, α₂), x₂ = 1 − x₁: every estimator of α₁ (α₂) is the Beta
 one of a (b) for F(x) = φ(x) + φ(1 − x), F′(x) = φ′(x) − φ′(1 − x). For K ≥ 3 the terms couple
-pairs of coordinates (2-D integrals over the aggregated Dirichlet): not computed (a reason string).
+pairs of coordinates (2-D integrals over the aggregated Dirichlet): :mod:`carms_cli.continuous.exact_dirichlet`.
 
 ``implicit-gamma-ratio`` depends on the Gammas, not on x alone: with S = ΣG ~ Gamma(a + b, 1)
 independent of x, G_a = xS and G_b = (1 − x)S, so its term is a function of (x, S), integrated by a
@@ -52,13 +52,6 @@ from carms_cli.core.family import ExactMoments
 CUT = 800.0
 #: Least ln x at which the implicit term is integrated (x and f′ stay finite above).
 IMPLICIT_LOG_FLOOR = -700.0
-
-
-def _pairs_reason(k: int) -> str:
-    return (
-        f"under a Dirichlet with K = {k} > 2 the estimator couples pairs of coordinates: its exact variance "
-        "needs a 2-D quadrature, not computed here"
-    )
 
 
 class BetaLaw:
@@ -131,6 +124,32 @@ def _scores(a: float, b: float, log_x, log_y):
     return log_x - special.digamma(a) + total, log_y - special.digamma(b) + total
 
 
+def _cdf_jacobians(a: float, b: float, points: np.ndarray) -> np.ndarray:
+    """Return the compiled CDF-implicit Jacobian rows of Beta(a, b) at x ≤ ½ (n × 2 × 2; row 0 holds ∂x/∂a, ∂x/∂b).
+
+    The GIL-free kernel runs on contiguous runs of points in Numba's thread count (one value per
+    point, so the same numbers whatever the threads).
+    """
+    import numba
+
+    from carms_cli.continuous.kernels.beta import cdf_jacobians
+    from carms_cli.core.pool import run_rows
+
+    pairs = np.ascontiguousarray(np.stack([points, 1.0 - points], axis=1))
+    jacobian = np.zeros((points.size, 2, 2))
+    shapes, rests = np.array([a, b]), np.array([b, a])
+    parts = max(1, min(numba.get_num_threads(), points.size // 4096))
+    bounds = [points.size * p // parts for p in range(parts + 1)]
+
+    def work(first: int, last: int) -> None:
+        for part in range(first, last):
+            lo, hi = bounds[part], bounds[part + 1]
+            cdf_jacobians(shapes, rests, pairs[lo:hi], 1, jacobian[lo:hi], np.zeros(hi - lo, dtype=np.int64))
+
+    run_rows(parts, parts, work)
+    return jacobian
+
+
 def cdf_derivatives(a: float, b: float, x, y=None) -> tuple[np.ndarray, np.ndarray]:
     """Return the CDF-implicit (∂x/∂a, ∂x/∂b) of Beta(a, b) variates x by the compiled derivative.
 
@@ -138,28 +157,19 @@ def cdf_derivatives(a: float, b: float, x, y=None) -> tuple[np.ndarray, np.ndarr
     and ∂x/∂a = −∂(1 − x)/∂a, the second shape's derivative there (as the kernel does), so no digit
     of 1 − x is lost where x rounds to 1.
     """
-    from carms_cli.continuous.kernels.beta import cdf_jacobians
-
     x = np.asarray(x, dtype=float)
     y = 1.0 - x if y is None else np.broadcast_to(np.asarray(y, dtype=float), x.shape)
     upper = x > 0.5
     flat = np.where(upper, y, x).ravel()
-    points = np.ascontiguousarray(np.stack([flat, 1.0 - flat], axis=1))
-    out = []
-    for first, second in ((a, b), (b, a)):
-        jacobian = np.zeros((flat.size, 2, 2))
-        cdf_jacobians(
-            np.array([first, second]),
-            np.array([second, first]),
-            points,
-            1,
-            jacobian,
-            np.zeros(flat.size, dtype=np.int64),
-        )
-        out.append(jacobian[:, 0].reshape(*x.shape, 2))
-    d_a = np.where(upper, -out[1][..., 1], out[0][..., 0])
-    d_b = np.where(upper, -out[1][..., 0], out[0][..., 1])
-    return d_a, d_b
+    d_a, d_b = np.empty(flat.size), np.empty(flat.size)
+    for complement, (first, second) in enumerate(((a, b), (b, a))):
+        side = upper.ravel() if complement else ~upper.ravel()
+        jacobian = _cdf_jacobians(first, second, flat[side])
+        if complement:  # the derivatives of 1 − x in (b, a), negated
+            d_a[side], d_b[side] = -jacobian[:, 0, 1], -jacobian[:, 0, 0]
+        else:
+            d_a[side], d_b[side] = jacobian[:, 0, 0], jacobian[:, 0, 1]
+    return d_a.reshape(x.shape), d_b.reshape(x.shape)
 
 
 def beta_gradient(objective, a: float, b: float) -> tuple[float, float, float]:
@@ -379,7 +389,7 @@ def _coordinates(problem) -> list[tuple[_Coordinate, tuple[bool, ...]]]:
 def simplex_baseline(problem) -> np.ndarray:
     """Return the optimal constant baseline E[f s²]/E[s²] of each reported coordinate (Beta; Dirichlet K = 2)."""
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        raise NotComputable(_pairs_reason(problem.dims))
+        raise ValueError("a Dirichlet with K ≥ 3 is exact_dirichlet's (truth.optimal_baseline chooses)")
     with np.errstate(all="ignore"):
         return np.array([coord.baseline()[1 if second else 0] for coord, second in _coordinates(problem)])
 
@@ -393,7 +403,7 @@ def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
     if reason is not None:
         return reason
     if problem.distribution == "dirichlet" and problem.dims > 2:
-        return _pairs_reason(problem.dims)
+        raise ValueError("a Dirichlet with K ≥ 3 is exact_dirichlet's (truth.exact_moments chooses)")
     n = problem.samples
     gradient = simplex_gradient(problem)
     try:

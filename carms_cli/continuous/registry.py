@@ -207,9 +207,6 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     if spec.needs_baseline and problem.objective.code == ObjectiveCode.EXP and problem.objective.params[0] < 0:
         return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²] by quadrature, which objective "
                 f"'{problem.objective.spec}' (growing like e^(|k|x²)) does not allow")
-    if spec.needs_baseline and problem.distribution == "dirichlet" and problem.dims > 2:
-        return (f"{spec.name} needs the optimal baseline E[f s²]/E[s²], which under a Dirichlet with K = "
-                f"{problem.dims} > 2 couples pairs of coordinates (a 2-D quadrature, not computed here)")
     if problem.samples < spec.min_samples:
         return f"{spec.name} needs -n {spec.min_samples} or more (got -n {problem.samples})"
     return None

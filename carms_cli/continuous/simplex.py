@@ -12,7 +12,8 @@ rounded to 0 or 1) and subtracts the constant part computed here (:func:`score_o
 Only separable objectives f = Σ_d φ(x_d) are taken: the CDF-implicit derivative of a Dirichlet
 coordinate is that of its marginal Beta, which is a valid path for a sum of functions of one
 coordinate each, and the exact moments (:mod:`carms_cli.continuous.exact_simplex`) are 1-D integrals
-over one coordinate's Beta law. On the simplex Σ_k x_k = 1, so ``mean`` and a polynomial of degree
+over one coordinate's Beta law (for a Dirichlet with K ≥ 3 also 2-D ones over pairs of coordinates,
+:mod:`carms_cli.continuous.exact_dirichlet`). On the simplex Σ_k x_k = 1, so ``mean`` and a polynomial of degree
 at most 1 are constant there and are refused for the Dirichlet.
 """
 

@@ -2,16 +2,22 @@
 
 Gaussian, Exponential and Gamma problems are computed by :mod:`carms_cli.continuous.exact`, Beta and
 Dirichlet ones by :mod:`carms_cli.continuous.exact_simplex` (which uses the former's quadrature, so the
-choice is made here and not inside either).
+choice is made here and not inside either), except the moments and baselines of a Dirichlet with
+K ≥ 3: :mod:`carms_cli.continuous.exact_dirichlet` (which uses the latter's Beta laws).
 """
 
 import numpy as np
 
-from carms_cli.continuous import exact, exact_simplex
+from carms_cli.continuous import exact, exact_dirichlet, exact_simplex
 from carms_cli.core.family import ExactMoments
 
 #: Distributions whose ground truth is :mod:`carms_cli.continuous.exact_simplex`'s.
 SIMPLEX = ("beta", "dirichlet")
+
+
+def _pairs(problem) -> bool:
+    """Whether the moments are :mod:`carms_cli.continuous.exact_dirichlet`'s (a Dirichlet with K ≥ 3)."""
+    return problem.distribution == "dirichlet" and problem.dims > 2
 
 
 def exact_expectation(problem) -> float:
@@ -30,6 +36,8 @@ def exact_gradient(problem) -> np.ndarray:
 
 def exact_moments(problem, estimator_name: str) -> ExactMoments | str:
     """Return the exact mean, variance and fourth central moment of one estimate, or why they are not computed."""
+    if _pairs(problem):
+        return exact_dirichlet.dirichlet_moments(problem, estimator_name)
     if problem.distribution in SIMPLEX:
         return exact_simplex.simplex_moments(problem, estimator_name)
     return exact.exact_moments(problem, estimator_name)
@@ -37,6 +45,8 @@ def exact_moments(problem, estimator_name: str) -> ExactMoments | str:
 
 def optimal_baseline(problem) -> np.ndarray:
     """Return the optimal constant baseline E[f s²]/E[s²] of each reported coordinate."""
+    if _pairs(problem):
+        return exact_dirichlet.dirichlet_baseline(problem)
     if problem.distribution in SIMPLEX:
         return exact_simplex.simplex_baseline(problem)
     return exact.optimal_baseline(problem)
