@@ -106,7 +106,7 @@ from scipy import optimize, special
 from carms_cli.continuous.codes import EstimatorCode, ObjectiveCode
 from carms_cli.continuous.objectives import Objective
 from carms_cli.continuous.problem import ContinuousProblem
-from carms_cli.continuous.registry import ESTIMATORS, refusal
+from carms_cli.continuous.registry import ESTIMATORS, applicable
 from carms_cli.core.family import ExactMoments
 
 __all__ = [
@@ -1452,12 +1452,9 @@ def exact_moments(problem: ContinuousProblem, estimator_name: str) -> ExactMomen
         (μ₄ + 3(n − 1)(Var t)²)/n³. For ``score-loo``: mean M₁₁ and the U-statistic variance
         :func:`loo_variance`; its fourth central moment is NaN (not computed).
     """
-    spec = ESTIMATORS.get(estimator_name)
-    if spec is None:
-        return f"unknown estimator '{estimator_name}'"
-    reason = refusal(spec, problem)
-    if reason is not None:
-        return reason
+    spec = applicable(estimator_name, problem)
+    if isinstance(spec, str):
+        return spec
     if spec.code in (EstimatorCode.SCORE_DELTA, EstimatorCode.PATHWISE_DELTA):
         return DELTA_REASON
     n = problem.samples

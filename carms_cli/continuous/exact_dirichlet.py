@@ -66,7 +66,7 @@ from carms_cli.continuous.exact_simplex import (
     _phi,
     cdf_derivatives,
 )
-from carms_cli.continuous.registry import ESTIMATORS, refusal
+from carms_cli.continuous.registry import applicable
 from carms_cli.core.family import ExactMoments
 
 #: Step of the exponents of the pair rule's breakpoints (every other power of 2: the adaptive rule refines).
@@ -416,12 +416,9 @@ def dirichlet_moments(problem, estimator_name: str) -> ExactMoments | str:
 
     The fourth central moment is NaN for K ≥ 4 and for ``score-loo``.
     """
-    spec = ESTIMATORS.get(estimator_name)
-    if spec is None:
-        return f"unknown estimator '{estimator_name}'"
-    reason = refusal(spec, problem)
-    if reason is not None:
-        return reason
+    spec = applicable(estimator_name, problem)
+    if isinstance(spec, str):
+        return spec
     setup = _setup(tuple(problem.value("alpha")), problem.objective)
     n = problem.samples
     try:

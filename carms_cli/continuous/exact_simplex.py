@@ -45,7 +45,7 @@ from scipy import special
 
 from carms_cli.continuous.codes import EstimatorCode, ObjectiveCode
 from carms_cli.continuous.exact import OUTER_REL_TOL, REL_TOL, WGK, XGK, Law, NotComputable, integrate, loo_variance
-from carms_cli.continuous.registry import ESTIMATORS, refusal
+from carms_cli.continuous.registry import applicable
 from carms_cli.core.family import ExactMoments
 
 #: Log-weight span kept below the mode.
@@ -396,12 +396,9 @@ def simplex_baseline(problem) -> np.ndarray:
 
 def simplex_moments(problem, estimator_name: str) -> ExactMoments | str:
     """Return the exact mean, variance and fourth central moment of one n-sample estimate, or why not."""
-    spec = ESTIMATORS.get(estimator_name)
-    if spec is None:
-        return f"unknown estimator '{estimator_name}'"
-    reason = refusal(spec, problem)
-    if reason is not None:
-        return reason
+    spec = applicable(estimator_name, problem)
+    if isinstance(spec, str):
+        return spec
     if problem.distribution == "dirichlet" and problem.dims > 2:
         raise ValueError("a Dirichlet with K ≥ 3 is exact_dirichlet's (truth.exact_moments chooses)")
     n = problem.samples

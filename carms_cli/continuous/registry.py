@@ -212,6 +212,15 @@ def refusal(spec: ContinuousSpec, problem: ContinuousProblem) -> str | None:
     return None
 
 
+def applicable(name: str, problem: ContinuousProblem) -> ContinuousSpec | str:
+    """Return the spec named ``name`` if it applies to ``problem``, otherwise the one-line reason why not."""
+    spec = ESTIMATORS.get(name)
+    if spec is None:
+        return f"unknown estimator '{name}'"
+    reason = refusal(spec, problem)
+    return spec if reason is None else reason
+
+
 def parse_estimators(text: str | None, problem: ContinuousProblem) -> list[ContinuousSpec]:
     """Resolve ``--estimators`` (comma-separated names or ``all``) for ``problem``.
 
