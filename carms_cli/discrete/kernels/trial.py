@@ -289,6 +289,20 @@ def inverse_set(
 
 
 @jit.helper(inline="always")
+def tuples_per_sample_set(construction, k):  # pragma: no cover - compiled
+    """Copula n-tuples one sample set draws in :func:`sample_set`: K (GUMBEL), K − 1 (STICK), else 1.
+
+    The kernels' side of :func:`carms_cli.discrete.plan.tuples_per_set` (the dense constructions
+    draw their own).
+    """
+    if construction == GUMBEL:
+        return k
+    if construction == STICK:
+        return k - 1
+    return 1
+
+
+@jit.helper(inline="always")
 def sample_set(
     key, base, construction, copula, n, k, d, n_tuples, tuple_draws, probs, inv_probs, orders, thresholds, draws,
     race, sample,
@@ -608,12 +622,7 @@ def simulate_chunk(
     rotated = order_pairs.shape[0] > 1  # CARMS-I at K > 16: reference orders from prefix sums
     n_orders = order_pairs.shape[0] if rotated else orders.shape[1]
     stride = np.uint64(d_count * draws_per_var)
-    if construction == GUMBEL:
-        n_tuples = k
-    elif construction == STICK:
-        n_tuples = k - 1
-    else:
-        n_tuples = 1
+    n_tuples = tuples_per_sample_set(construction, k)
     is_dense = construction == SWAPS or construction == RELAXED
     rep_draws = 1 + n_tuples * tuple_draws
     q_sum = 0.0

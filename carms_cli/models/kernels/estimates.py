@@ -18,15 +18,13 @@ import numpy as np
 
 from carms_cli.core import jit
 from carms_cli.core.jit import cached_kernel
-from carms_cli.discrete.kernels.trial import coefficients, inverse_set, sample_set
+from carms_cli.discrete.kernels.trial import coefficients, inverse_set, sample_set, tuples_per_sample_set
 from carms_cli.discrete.sampling.copulas import Copula
 from carms_cli.discrete.sampling.samplers import Construction
 
 DIRICHLET = int(Copula.DIRICHLET)
 INDEPENDENT = int(Copula.INDEPENDENT)
 INVERSE = int(Construction.INVERSE)
-GUMBEL = int(Construction.GUMBEL)
-STICK = int(Construction.STICK)
 
 
 @jit.helper(inline="always")
@@ -165,12 +163,7 @@ def draw_samples(
     guide = np.zeros((1, 1, 2), dtype=np.int32)  # K ≤ 16: the linear scan, no guide table
     prefix = np.zeros((1, 1))
     pairs = np.zeros((1, 2), dtype=np.int32)
-    if construction == GUMBEL:
-        n_tuples = k
-    elif construction == STICK:
-        n_tuples = k - 1
-    else:
-        n_tuples = 1
+    n_tuples = tuples_per_sample_set(construction, k)
     stride = np.uint64(n_vars * draws_per_var)
     for r in range(replicates):
         zr = z[r]
